@@ -1,0 +1,260 @@
+//! `Agent`: an instruction, a model, and the skills and MCP server instances it may use.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::common::{LocalRef, SecretKeyRef, conditions_schema, free_form_object};
+
+/// What an agent is told, which model it talks to, and what it may use.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "agentarea.io",
+    version = "v1alpha1",
+    kind = "Agent",
+    namespaced,
+    status = "AgentStatus",
+    shortname = "agt",
+    category = "agentarea",
+    derive = "PartialEq",
+    doc = "An AI agent: its instruction, its model endpoint, and the skills and MCP server instances whose tools it may call.",
+    printcolumn(name = "Model", type_ = "string", json_path = ".spec.model.name"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Tools", type_ = "integer", json_path = ".status.toolCount"),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentSpec {
+    /// What the agent is for, shown to people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub description: Option<String>,
+
+    /// The system prompt: who the agent is and how it works.
+    #[schemars(length(min = 1, max = 65536))]
+    pub instruction: String,
+
+    /// The OpenAI-compatible chat-completions model the agent talks to.
+    pub model: ModelSpec,
+
+    /// Skills whose instructions and tools the agent takes on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["name".into()]))]
+    pub skills: Vec<LocalRef>,
+
+    /// MCP server instances whose tools the agent may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["name".into()]))]
+    pub mcp_servers: Vec<AgentMcpServer>,
+
+    /// Tools built into the platform that the agent may use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub builtin_tools: Vec<BuiltinTool>,
+
+    /// Which events the agent publishes about its tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub events: Vec<AgentEvent>,
+
+    /// Whether the agent plans before it acts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planning: Option<bool>,
+
+    /// Free-form capability labels, for people and routing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub capabilities: Vec<String>,
+
+    /// Bounds on every task the agent runs.
+    #[serde(default)]
+    pub limits: AgentLimits,
+}
+
+/// An OpenAI-compatible chat-completions endpoint and model (OpenAI, Ollama, vLLM, LiteLLM, ...).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelSpec {
+    /// The model name the endpoint knows, e.g. `gpt-4o-mini` or `llama3.1:8b`.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+
+    /// Base URL of the endpoint, up to and including `/v1` (e.g. `http://ollama:11434/v1`).
+    /// Empty means the operator's default endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), regex(pattern = r"^https?://[^\s]+$"))]
+    pub endpoint: Option<String>,
+
+    /// The API key, sent as a bearer token. Optional for endpoints that need none (Ollama).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_ref: Option<SecretKeyRef>,
+
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f64>,
+
+    /// Upper bound on tokens in one model answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub max_output_tokens: Option<i64>,
+}
+
+/// An MCP server instance the agent uses, and which of its tools.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentMcpServer {
+    /// Name of the McpServerInstance in the same namespace.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+
+    /// The tools the agent may call; empty means every tool the instance offers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub allowed_tools: Vec<AllowedTool>,
+
+    /// Per-agent configuration passed along with the server, as the client gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub config: Option<Value>,
+}
+
+/// One tool of an MCP server that the agent may call.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AllowedTool {
+    /// The tool's name as the server lists it.
+    #[schemars(length(min = 1, max = 128))]
+    pub name: String,
+    /// Whether a person must confirm each call.
+    #[serde(default)]
+    pub requires_user_confirmation: bool,
+}
+
+/// A platform built-in tool.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuiltinTool {
+    #[schemars(length(min = 1, max = 128))]
+    pub name: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub requires_user_confirmation: bool,
+}
+
+/// An event the agent publishes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentEvent {
+    #[schemars(length(min = 1, max = 128))]
+    pub event_type: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub config: Option<Value>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// Bounds on one task's run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentLimits {
+    /// Model calls in one task before it fails with `MaxStepsExceeded`.
+    #[serde(default = "default_max_steps")]
+    #[schemars(range(min = 1, max = 500))]
+    pub max_steps: i32,
+    /// Wall-clock seconds for one task before it fails with `Timeout`.
+    #[serde(default = "default_timeout_seconds")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub timeout_seconds: i64,
+    /// Total tokens (prompt plus completion) one task may spend; none means no budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_total_tokens: Option<i64>,
+}
+
+impl Default for AgentLimits {
+    fn default() -> Self {
+        Self {
+            max_steps: default_max_steps(),
+            timeout_seconds: default_timeout_seconds(),
+            max_total_tokens: None,
+        }
+    }
+}
+
+fn default_max_steps() -> i32 {
+    20
+}
+fn default_timeout_seconds() -> i64 {
+    600
+}
+
+/// What the operator resolved for the agent.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// `Ready` says whether every skill, instance, tool and secret the agent names resolves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+
+    /// The tools the model is offered, after skills and allow-lists are applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ResolvedTool>,
+
+    /// Number of resolved tools (for `kubectl get`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_count: Option<i32>,
+
+    /// The model endpoint in effect (the agent's own or the operator's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_endpoint: Option<String>,
+}
+
+/// A tool offered to the model, and where calls to it go.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedTool {
+    /// The name the model sees.
+    pub name: String,
+    /// The McpServerInstance that serves it.
+    pub instance: String,
+    /// The name the instance knows it by.
+    pub tool: String,
+    /// The skill that asked for it, if it came from a skill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<String>,
+    #[serde(default)]
+    pub requires_user_confirmation: bool,
+}

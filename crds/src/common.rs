@@ -1,0 +1,139 @@
+//! Types shared by more than one kind: references, secret selectors, conditions and schema helpers.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+/// The API group of every AgentArea resource.
+pub const GROUP: &str = "agentarea.io";
+/// The one served and stored version.
+pub const VERSION: &str = "v1alpha1";
+
+/// Annotation that keeps the name a REST client gave when it is not a valid Kubernetes name.
+pub const DISPLAY_NAME_ANNOTATION: &str = "agentarea.io/display-name";
+/// Annotation with the identity (JWT `sub` or Kratos identity id) that created the object via the API.
+pub const CREATED_BY_ANNOTATION: &str = "agentarea.io/created-by";
+/// Label on a namespace that marks it as an AgentArea workspace, with the workspace id as value.
+pub const WORKSPACE_LABEL: &str = "agentarea.io/workspace";
+/// Label on objects the operator creates, naming the kind and name of the owner.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// The field manager under which the operator applies children and status.
+pub const OPERATOR_FIELD_MANAGER: &str = "agentarea-operator";
+
+/// Pattern of a Kubernetes object name (DNS-1123 subdomain restricted to one label, as most names
+/// here also become Service or label values).
+pub const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+/// A reference to an object of a known kind in the same namespace (workspace).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub struct LocalRef {
+    /// Name of the referenced object in the same namespace.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+}
+
+/// A key in a Secret of the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// Key within the Secret's data.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+/// Condition types and reasons used across kinds, so that every controller and the api speak the
+/// same words.
+pub mod condition {
+    pub const READY: &str = "Ready";
+    pub const STATUS_TRUE: &str = "True";
+    pub const STATUS_FALSE: &str = "False";
+    pub const STATUS_UNKNOWN: &str = "Unknown";
+}
+
+/// Builds a `metav1.Condition`, keeping `lastTransitionTime` from `previous` when the status did not
+/// change (the apiserver convention: the time says when the status last flipped, not when it was
+/// last written).
+pub fn condition(
+    previous: &[Condition],
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: impl Into<String>,
+    observed_generation: Option<i64>,
+) -> Condition {
+    let status = if status {
+        condition::STATUS_TRUE
+    } else {
+        condition::STATUS_FALSE
+    };
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(now);
+    Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        message: message.into(),
+        observed_generation,
+        last_transition_time,
+    }
+}
+
+/// Replaces the condition of the same type in `conditions`, or appends it.
+pub fn set_condition(conditions: &mut Vec<Condition>, new: Condition) {
+    match conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        Some(existing) => *existing = new,
+        None => conditions.push(new),
+    }
+}
+
+/// Whether `conditions` holds `type_` with status `True`.
+pub fn is_condition_true(conditions: Option<&Vec<Condition>>, type_: &str) -> bool {
+    conditions
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == type_ && c.status == condition::STATUS_TRUE)
+}
+
+/// The current time as a Kubernetes `Time`.
+pub fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// Schema of a free-form JSON object that the apiserver stores as given
+/// (`x-kubernetes-preserve-unknown-fields`), for user parameters, tool schemas and results.
+pub fn free_form_object(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+/// Schema of any JSON value (object, array, string, number, boolean), stored as given.
+pub fn any_value(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+/// Schema of a list of conditions, merged by `type` under server-side apply.
+pub fn conditions_schema(generator: &mut SchemaGenerator) -> Schema {
+    let item = generator.subschema_for::<Condition>();
+    json_schema!({
+        "type": "array",
+        "items": item,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+    })
+}
