@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 
 use agentarea_support::LogFormat;
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::AuthSettings;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -11,6 +13,32 @@ use clap::Parser;
     version,
     about = "AgentArea's /v1 REST API, served from the custom resources"
 )]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Print an HS256 token signed with --jwt-secret, for local use and scripts.
+    Token {
+        /// The caller's id (`sub`).
+        #[arg(long, default_value = "developer")]
+        subject: String,
+        /// The workspace the token is for.
+        #[arg(long, default_value = "default")]
+        workspace: String,
+        /// Validity in hours.
+        #[arg(long, default_value_t = 24)]
+        ttl_hours: u64,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct Config {
     /// Address the HTTP API listens on.
     #[arg(long, env = "AGENTAREA_LISTEN_ADDR", default_value = "0.0.0.0:8000")]
@@ -19,4 +47,58 @@ pub struct Config {
     /// Log format: `text` or `json`.
     #[arg(long, env = "AGENTAREA_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub auth: AuthConfig,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuthConfig {
+    /// Shared secret for HS256 bearer tokens.
+    #[arg(long, env = "AGENTAREA_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// JWKS URL for RS256/ES256 bearer tokens (e.g. Kratos' or your IdP's).
+    #[arg(long, env = "AGENTAREA_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Required `iss` of bearer tokens.
+    #[arg(long, env = "AGENTAREA_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of bearer tokens.
+    #[arg(long, env = "AGENTAREA_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The claim that names the caller's workspace.
+    #[arg(long, env = "AGENTAREA_WORKSPACE_CLAIM", default_value = "workspace")]
+    pub workspace_claim: String,
+    /// Ory Kratos public URL; session cookies are checked against its `/sessions/whoami`.
+    #[arg(long, env = "AGENTAREA_KRATOS_URL")]
+    pub kratos_url: Option<String>,
+    /// The Kratos identity trait (or public metadata key) that names the workspace.
+    #[arg(
+        long,
+        env = "AGENTAREA_KRATOS_WORKSPACE_TRAIT",
+        default_value = "workspace"
+    )]
+    pub kratos_workspace_trait: String,
+    /// Name of the Kratos session cookie.
+    #[arg(
+        long,
+        env = "AGENTAREA_KRATOS_COOKIE",
+        default_value = "ory_kratos_session"
+    )]
+    pub kratos_cookie: String,
+}
+
+impl AuthConfig {
+    pub fn settings(&self) -> AuthSettings {
+        AuthSettings {
+            jwt_secret: self.jwt_secret.clone(),
+            jwks_url: self.jwks_url.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            workspace_claim: self.workspace_claim.clone(),
+            kratos_url: self.kratos_url.clone(),
+            kratos_workspace_trait: self.kratos_workspace_trait.clone(),
+            kratos_cookie: self.kratos_cookie.clone(),
+        }
+    }
 }

@@ -1,9 +1,40 @@
-use agentarea_api::{config::Config, run::run};
+use std::time::Duration;
+
+use agentarea_api::auth::mint_hs256;
+use agentarea_api::config::{Cli, Command};
+use agentarea_api::run::run;
+use anyhow::Context as _;
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
-    agentarea_support::init_tracing(config.log_format);
-    run(config).await
+    let cli = Cli::parse();
+    match cli.command {
+        None | Some(Command::Serve) => {
+            agentarea_support::init_tracing(cli.config.log_format);
+            run(cli.config).await
+        }
+        Some(Command::Token {
+            subject,
+            workspace,
+            ttl_hours,
+        }) => {
+            let auth = &cli.config.auth;
+            let secret = auth
+                .jwt_secret
+                .as_deref()
+                .context("`token` signs with --jwt-secret (or AGENTAREA_JWT_SECRET)")?;
+            let token = mint_hs256(
+                secret,
+                &subject,
+                &auth.workspace_claim,
+                &workspace,
+                auth.jwt_issuer.as_deref(),
+                auth.jwt_audience.as_deref(),
+                Duration::from_secs(ttl_hours * 3600),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+    }
 }

@@ -1,1 +1,80 @@
+//! The harness for AgentArea's integration tests: a real kube-apiserver, etcd and
+//! kube-controller-manager (the local control plane of `tests/controlplane`), the generated CRDs
+//! installed into it, a namespace per test, and the operator and api as real processes.
+//!
+//! A test run shares one control plane. `scripts/test.sh` starts it once and exports
+//! `AGENTAREA_TEST_KUBECONFIG`; a test binary run on its own (`cargo test -p agentarea-tests`)
+//! starts its own the first time a test asks for it, and stops it when the binary exits.
 
+pub mod control_plane;
+pub mod namespace;
+pub mod process;
+
+pub use control_plane::{ControlPlane, control_plane};
+pub use namespace::TestNamespace;
+pub use process::{ChildProcess, workspace_binary};
+
+use std::path::PathBuf;
+
+/// The repository root (the Cargo workspace).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the repository")
+        .to_path_buf()
+}
+
+/// Polls `check` every 100 ms until it yields `Some`, or panics with `what` after `timeout`.
+/// For waiting on the asynchronous outcome of a reconcile; never for measuring time.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("bind an ephemeral port")
+}
+
+/// Waits until `url` answers 200 or `process` exits; panics with its output in either failure.
+pub async fn wait_until_ok(url: &str, process: &ChildProcess) {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(response) = client.get(url).send().await
+            && response.status().is_success()
+        {
+            return;
+        }
+        if let Some(status) = process.exit_status() {
+            panic!(
+                "{} exited with {status}:\n{}",
+                process.name,
+                process.output()
+            );
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!(
+                "{url} not OK after 60s; {} said:\n{}",
+                process.name,
+                process.output()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

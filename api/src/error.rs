@@ -1,0 +1,122 @@
+//! The one error type of the api. Every error leaves as `{"detail": "...", "status_code": N}`,
+//! whether a handler, an extractor, the router (404/405), a body limit (413) or the apiserver
+//! (conflict, forbidden, invalid) produced it.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub detail: String,
+}
+
+/// The wire shape of every error.
+#[derive(Serialize, Debug, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    #[schema(example = "Agent not found")]
+    pub detail: String,
+    /// The HTTP status code, repeated for clients that only read the body.
+    #[schema(example = 404)]
+    pub status_code: u16,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+        }
+    }
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, detail)
+    }
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, detail)
+    }
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+    }
+    pub fn service_unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
+    }
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            detail: self.detail,
+            status_code: self.status.as_u16(),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Maps an apiserver answer onto the client's status code. The apiserver's message is kept for
+/// validation errors (it names the field); for the rest, the message is ours, so that internal
+/// names (namespaces, resource versions) do not leak.
+impl From<kube::Error> for ApiError {
+    fn from(error: kube::Error) -> Self {
+        match &error {
+            kube::Error::Api(status) => match status.code {
+                404 => Self::not_found("Not found"),
+                409 if status.reason == "AlreadyExists" => Self::conflict(format!(
+                    "A resource with this name already exists: {}",
+                    status.message
+                )),
+                409 => Self::conflict("The resource was changed by someone else; retry"),
+                422 | 400 => Self::unprocessable(strip_object_prefix(&status.message)),
+                403 => Self::forbidden("Forbidden"),
+                429 => Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests; retry later",
+                ),
+                code if (500..600).contains(&code) => {
+                    tracing::error!(%error, "apiserver error");
+                    Self::service_unavailable("The cluster is unavailable; retry later")
+                }
+                _ => {
+                    tracing::error!(%error, "unexpected apiserver answer");
+                    Self::internal("Internal error")
+                }
+            },
+            _ => {
+                tracing::error!(%error, "apiserver unreachable");
+                Self::service_unavailable("The cluster is unavailable; retry later")
+            }
+        }
+    }
+}
+
+/// `Agent.agentarea.io "x" is invalid: spec.model.endpoint: ...` -> `spec.model.endpoint: ...`
+fn strip_object_prefix(message: &str) -> String {
+    match message.split_once(" is invalid: ") {
+        Some((_, rest)) => rest.to_string(),
+        None => message.to_string(),
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,53 @@
+# Shared by scripts/up.sh, scripts/test.sh and .ci/run. Source it; it defines no side effects
+# beyond exporting the cache locations.
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export AGENTAREA_CACHE=${AGENTAREA_CACHE:-$HOME/.cache/agentarea}
+# One cargo target for every clone on this machine, so a fresh clone (CI) reuses the compile.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$AGENTAREA_CACHE/target}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Builds (once) and prints the directory of agentarea-cp and its kubectl symlink.
+control_plane_bin_dir() {
+  bash "$repo_root/tests/controlplane/build.sh"
+}
+
+# start_control_plane DIR: starts `agentarea-cp up` in the background with its state in DIR,
+# waits until it is ready, and sets CONTROL_PLANE_PID. Stop it with stop_control_plane.
+start_control_plane() {
+  local dir=$1 bin
+  bin=$(control_plane_bin_dir)
+  mkdir -p "$dir"
+  rm -f "$dir/ready"
+  "$bin/agentarea-cp" up --dir "$dir" >"$dir/up.log" 2>&1 &
+  CONTROL_PLANE_PID=$!
+  for _ in $(seq 1 600); do
+    [[ -f $dir/ready ]] && return 0
+    if ! kill -0 "$CONTROL_PLANE_PID" 2>/dev/null; then
+      cat "$dir/up.log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  echo "control plane not ready after 120s; see $dir/logs" >&2
+  return 1
+}
+
+stop_control_plane() {
+  if [[ -n ${CONTROL_PLANE_PID:-} ]] && kill -0 "$CONTROL_PLANE_PID" 2>/dev/null; then
+    kill -TERM "$CONTROL_PLANE_PID" 2>/dev/null || true
+    wait "$CONTROL_PLANE_PID" 2>/dev/null || true
+  fi
+}
+
+# install_crds KUBECONFIG: server-side applies the generated CRDs and waits until they are served.
+install_crds() {
+  local kubectl
+  kubectl="$(control_plane_bin_dir)/kubectl"
+  KUBECONFIG=$1 "$kubectl" apply --server-side --force-conflicts --field-manager=agentarea-setup \
+    -f "$repo_root/charts/agentarea/crds/" >/dev/null
+  KUBECONFIG=$1 "$kubectl" wait --for=condition=Established --timeout=60s \
+    crd/agents.agentarea.io crd/skills.agentarea.io crd/mcpserverinstances.agentarea.io \
+    crd/triggers.agentarea.io crd/tasks.agentarea.io >/dev/null
+}
