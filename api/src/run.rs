@@ -1,15 +1,21 @@
-//! Start-up and shutdown of the api process.
+//! Start-up and shutdown of the api process, and the router with its layers.
 
 use agentarea_support::{Readiness, health_routes, serve, shutdown_signal};
 use anyhow::Context as _;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use kube::Client;
-
-use std::sync::Arc;
+use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::state::AppState;
+use crate::{docs, routes};
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Runs the api until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -17,15 +23,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("no Kubernetes configuration (in-cluster, KUBECONFIG or ~/.kube/config)")?;
     agentarea_crds::check_served(&client).await?;
-    let _state = AppState {
-        client: client.clone(),
-        auth: Arc::new(Authenticator::new(config.auth.settings())?),
-    };
+    let auth = Authenticator::new(config.auth.settings())?;
 
     let readiness = Readiness::default();
-    let router = Router::new().merge(health_routes(readiness.clone()));
+    let state = AppState::start(client, auth).await?;
+    let app = router(state).merge(health_routes(readiness.clone()));
     readiness.set(true);
-    serve(config.listen_addr, router, shutdown_signal()).await?;
+    serve(config.listen_addr, app, shutdown_signal()).await?;
     tracing::info!("api stopped");
     Ok(())
+}
+
+/// The whole HTTP surface: `/v1`, the docs, and errors in the one shape for unknown routes and
+/// methods.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::v1())
+        .fallback(|| async { ApiError::not_found("Not found") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+        .merge(docs::router())
+        .layer(TraceLayer::new_for_http())
 }

@@ -22,6 +22,7 @@ pub mod common;
 pub mod mcp_server_instance;
 pub mod skill;
 pub mod task;
+pub mod template;
 pub mod trigger;
 
 pub use agent::{Agent, AgentSpec, AgentStatus};

@@ -6,6 +6,7 @@
 //! `AGENTAREA_TEST_KUBECONFIG`; a test binary run on its own (`cargo test -p agentarea-tests`)
 //! starts its own the first time a test asks for it, and stops it when the binary exits.
 
+pub mod api;
 pub mod control_plane;
 pub mod namespace;
 pub mod process;

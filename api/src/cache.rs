@@ -1,0 +1,209 @@
+//! Watch-backed caches of the custom resources. Reads and lists come from here, not from the
+//! apiserver: one watch per kind for the whole api, kept by a kube-runtime reflector.
+//!
+//! Writes go to the apiserver; a handler that wrote waits ([`ResourceCache::wait_for_version`])
+//! until the watch has delivered its write, so the same client's next read sees it.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+/// How long a writer waits for the watch to catch up before answering anyway.
+const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A change the cache saw after its initial list, handed to the event log.
+pub enum Change<K> {
+    Applied(Arc<K>),
+    Deleted(Arc<K>),
+}
+
+pub trait CachedResource:
+    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> CachedResource for K where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+pub struct ResourceCache<K: CachedResource> {
+    store: Store<K>,
+    /// `metadata.uid` -> object, since REST ids are uids.
+    by_uid: RwLock<HashMap<String, ObjectRef<K>>>,
+    /// Bumped on every watch event; waiters and SSE streams wake on it.
+    version: watch::Sender<u64>,
+}
+
+impl<K: CachedResource> ResourceCache<K> {
+    /// Starts the watch of every namespace and returns the cache once the initial list is in.
+    pub async fn start(
+        client: Client,
+        on_change: impl Fn(Change<K>) + Send + Sync + 'static,
+    ) -> anyhow::Result<Arc<Self>> {
+        let (store, writer) = reflector::store();
+        let cache = Arc::new(Self {
+            store,
+            by_uid: RwLock::new(HashMap::new()),
+            version: watch::channel(0).0,
+        });
+        let api: Api<K> = Api::all(client);
+        let stream = reflector::reflector(
+            writer,
+            watcher(api, watcher::Config::default().any_semantic()),
+        )
+        .default_backoff();
+        let weak = Arc::downgrade(&cache);
+        tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            let mut initialised = false;
+            while let Some(event) = stream.next().await {
+                let Some(cache) = weak.upgrade() else { break };
+                match event {
+                    Ok(event) => cache.apply(event, &mut initialised, &on_change),
+                    Err(error) => {
+                        tracing::warn!(kind = %K::kind(&()), %error, "watch error; retrying")
+                    }
+                }
+            }
+        });
+        cache.store.wait_until_ready().await?;
+        Ok(cache)
+    }
+
+    fn apply(
+        &self,
+        event: watcher::Event<K>,
+        initialised: &mut bool,
+        on_change: &impl Fn(Change<K>),
+    ) {
+        match event {
+            watcher::Event::Apply(object) => {
+                self.index(&object);
+                if *initialised {
+                    on_change(Change::Applied(Arc::new(object)));
+                }
+            }
+            watcher::Event::Delete(object) => {
+                if let Some(uid) = object.uid() {
+                    self.by_uid.write().unwrap().remove(&uid);
+                }
+                if *initialised {
+                    on_change(Change::Deleted(Arc::new(object)));
+                }
+            }
+            watcher::Event::InitApply(object) => self.index(&object),
+            watcher::Event::Init => {}
+            watcher::Event::InitDone => {
+                // A re-list replaces the store; rebuild the index from it so nothing stale stays.
+                let mut index = self.by_uid.write().unwrap();
+                index.clear();
+                for object in self.store.state() {
+                    if let Some(uid) = object.uid() {
+                        index.insert(uid, ObjectRef::from_obj(&*object));
+                    }
+                }
+                *initialised = true;
+            }
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    fn index(&self, object: &K) {
+        if let Some(uid) = object.uid() {
+            self.by_uid
+                .write()
+                .unwrap()
+                .insert(uid, ObjectRef::from_obj(object));
+        }
+    }
+
+    /// The object `id` (a uid or a Kubernetes name) in `namespace`.
+    pub fn find(&self, namespace: &str, id: &str) -> Option<Arc<K>> {
+        let by_uid = self.by_uid.read().unwrap().get(id).cloned();
+        let object = match by_uid {
+            Some(reference) => self.store.get(&reference),
+            None => self.store.get(&ObjectRef::new(id).within(namespace)),
+        }?;
+        (object.namespace().as_deref() == Some(namespace)).then_some(object)
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
+        self.store.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// Every object in `namespace`, in no particular order.
+    pub fn list(&self, namespace: &str) -> Vec<Arc<K>> {
+        self.store
+            .state_filter(|object| object.meta().namespace.as_deref() == Some(namespace))
+    }
+
+    /// Every object in every namespace (for lookups that are not workspace-scoped, such as the
+    /// webhook endpoint finding its trigger).
+    pub fn all(&self) -> Vec<Arc<K>> {
+        self.store.state()
+    }
+
+    /// A receiver that changes whenever the cache does.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Waits until the cache holds `name` at `resource_version` or later (read-your-writes).
+    pub async fn wait_for_version(&self, namespace: &str, name: &str, resource_version: &str) {
+        let written: Option<u64> = resource_version.parse().ok();
+        self.wait_until(|| {
+            self.get(namespace, name).is_some_and(|object| {
+                let seen = object.resource_version();
+                seen.as_deref() == Some(resource_version)
+                    || matches!((seen.and_then(|s| s.parse::<u64>().ok()), written), (Some(s), Some(w)) if s >= w)
+            })
+        })
+        .await;
+    }
+
+    /// Waits until `name` is gone from the cache, or replaced by an object with another uid.
+    pub async fn wait_for_deletion(&self, namespace: &str, name: &str, uid: &str) {
+        self.wait_until(|| {
+            self.get(namespace, name).is_none_or(|object| {
+                object.uid().as_deref() != Some(uid) || object.meta().deletion_timestamp.is_some()
+            })
+        })
+        .await;
+    }
+
+    async fn wait_until(&self, mut done: impl FnMut() -> bool) {
+        let mut changes = self.subscribe();
+        let _ = tokio::time::timeout(READ_YOUR_WRITES_TIMEOUT, async {
+            loop {
+                if done() {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,125 @@
+//! OpenAPI 3 at `/openapi.json` and Swagger UI at `/docs`. The Swagger UI assets are served by
+//! the api itself (vendored from the `swagger-ui-dist` npm package), so the docs work without
+//! internet access.
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{agents, events, mcp_server_instances, skills, tasks, triggers, webhooks};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "AgentArea API", description = "AgentArea's REST API, served from Kubernetes custom resources. Every /v1 route needs a bearer token or a Kratos session cookie, except the signed webhook endpoint. Errors are {\"detail\", \"status_code\"}."),
+    paths(
+        agents::list_agents, agents::create_agent, agents::get_agent, agents::update_agent, agents::delete_agent,
+        skills::list_skills, skills::create_skill, skills::get_skill, skills::update_skill, skills::delete_skill,
+        tasks::list_tasks, tasks::create_task, tasks::get_task, tasks::stream_task_events, tasks::cancel_task,
+        tasks::list_agent_tasks, tasks::create_agent_task_streaming, tasks::create_agent_task_sync,
+        tasks::get_agent_task, tasks::cancel_agent_task, tasks::list_agent_task_events, tasks::stream_agent_task_events,
+        mcp_server_instances::list_instances, mcp_server_instances::create_instance, mcp_server_instances::get_instance,
+        mcp_server_instances::update_instance, mcp_server_instances::delete_instance, mcp_server_instances::list_tools,
+        mcp_server_instances::environment_names, mcp_server_instances::start_instance, mcp_server_instances::stop_instance,
+        mcp_server_instances::discover_tools,
+        triggers::list_triggers, triggers::create_trigger, triggers::get_trigger, triggers::update_trigger,
+        triggers::delete_trigger, triggers::enable_trigger, triggers::disable_trigger, triggers::list_executions,
+        webhooks::receive,
+        events::stream_events,
+    ),
+    modifiers(&Security),
+    security(("bearer" = []), ("kratos_session" = [])),
+    tags(
+        (name = "agents", description = "AI agents: instruction, model, skills and MCP tools"),
+        (name = "skills", description = "Reusable instructions and the tools they need"),
+        (name = "tasks", description = "Runs of an agent, with SSE streams of their events"),
+        (name = "mcp-server-instances", description = "Managed, remote and compound MCP servers"),
+        (name = "triggers", description = "Schedule, webhook and event triggers"),
+        (name = "events", description = "The workspace's events as SSE"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "kratos_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("ory_kratos_session"))),
+        );
+    }
+}
+
+const SWAGGER_JS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js");
+const SWAGGER_CSS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui.css");
+const FAVICON: &[u8] = include_bytes!("../assets/swagger-ui/favicon-32x32.png");
+
+const DOCS_PAGE: &str = r##"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>AgentArea API</title>
+  <link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true, persistAuthorization: true });
+  </script>
+</body>
+</html>
+"##;
+
+/// `/openapi.json`, `/docs` and its assets: open paths, no credentials needed.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let spec = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    Router::new()
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], spec) }
+            }),
+        )
+        .route("/docs", get(|| async { Html(DOCS_PAGE) }))
+        .route("/docs/", get(|| async { Html(DOCS_PAGE) }))
+        .route(
+            "/docs/swagger-ui-bundle.js",
+            get(|| async { asset("application/javascript", SWAGGER_JS) }),
+        )
+        .route(
+            "/docs/swagger-ui.css",
+            get(|| async { asset("text/css", SWAGGER_CSS) }),
+        )
+        .route(
+            "/docs/favicon-32x32.png",
+            get(|| async { asset("image/png", FAVICON) }),
+        )
+}
+
+fn asset(content_type: &'static str, body: &'static [u8]) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+}

@@ -1,0 +1,338 @@
+//! Mechanics every resource route shares: REST names and ids over Kubernetes names and uids,
+//! timestamps, list ordering and pagination, and writes that wait for the cache (read-your-writes).
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use base64::Engine as _;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use agentarea_crds::common::{CREATED_BY_ANNOTATION, DISPLAY_NAME_ANNOTATION};
+
+use crate::auth::Identity;
+use crate::cache::{CachedResource, ResourceCache};
+use crate::error::{ApiError, ApiResult};
+
+pub const MAX_LIMIT: usize = 1000;
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// `limit`, `offset` and `cursor` of every list route.
+#[derive(Deserialize, Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Items per page, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+    /// Items to skip (ignored when `cursor` is given).
+    pub offset: Option<usize>,
+    /// The `X-Next-Cursor` of the previous page: continues after its last item even when items
+    /// were added or removed meanwhile.
+    pub cursor: Option<String>,
+}
+
+/// One page of a list, with what the response headers say about the rest.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `X-Total-Count` and, when there is more, `X-Next-Cursor`. The body stays a plain JSON array,
+    /// as AgentArea's clients expect.
+    pub fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("x-total-count"),
+            HeaderValue::from(self.total),
+        );
+        if let Some(cursor) = &self.next_cursor
+            && let Ok(value) = HeaderValue::from_str(cursor)
+        {
+            headers.insert(HeaderName::from_static("x-next-cursor"), value);
+        }
+        headers
+    }
+}
+
+/// Sorts newest first (creation time, then name, so the order is total and stable) and cuts one
+/// page out.
+pub fn paginate<K: CachedResource>(
+    mut objects: Vec<Arc<K>>,
+    params: &PageParams,
+) -> ApiResult<Page<Arc<K>>> {
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::unprocessable(format!(
+            "limit: must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    objects.sort_by_cached_key(|o| std::cmp::Reverse(sort_key(o)));
+    let total = objects.len();
+    let start = match &params.cursor {
+        Some(cursor) => {
+            let after = decode_cursor(cursor)?;
+            objects.partition_point(|o| sort_key(o) >= after)
+        }
+        None => params.offset.unwrap_or(0).min(total),
+    };
+    let end = (start + limit).min(total);
+    let next_cursor =
+        (end < total && end > start).then(|| encode_cursor(&sort_key(&objects[end - 1])));
+    Ok(Page {
+        items: objects[start..end].to_vec(),
+        total,
+        next_cursor,
+    })
+}
+
+type SortKey = (i64, String);
+
+fn sort_key<K: CachedResource>(object: &Arc<K>) -> SortKey {
+    let created = object
+        .meta()
+        .creation_timestamp
+        .as_ref()
+        .map_or(0, |t| t.0.as_microsecond());
+    (created, object.name_any())
+}
+
+fn encode_cursor((created, name): &SortKey) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created}|{name}"))
+}
+
+fn decode_cursor(cursor: &str) -> ApiResult<SortKey> {
+    let invalid = || ApiError::unprocessable("cursor: not a cursor this api issued");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (created, name) = text.split_once('|').ok_or_else(invalid)?;
+    Ok((created.parse().map_err(|_| invalid())?, name.to_string()))
+}
+
+/// The Kubernetes name for a REST `name`: the name itself when it is a valid DNS label (so that
+/// `kubectl get agent <name>` works), otherwise a slug with a random suffix, the REST name kept in
+/// an annotation.
+pub fn object_name_for(display_name: &str) -> ApiResult<(String, Option<String>)> {
+    let trimmed = display_name.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::unprocessable("name: must not be empty"));
+    }
+    if trimmed.chars().count() > 255 {
+        return Err(ApiError::unprocessable("name: at most 255 characters"));
+    }
+    if is_dns_label(trimmed) {
+        return Ok((trimmed.to_string(), None));
+    }
+    let slug: String = trimmed
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let slug: String = slug.chars().take(50).collect();
+    let slug = slug.trim_end_matches('-');
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let name = if slug.is_empty() {
+        format!("x-{suffix}")
+    } else {
+        format!("{slug}-{suffix}")
+    };
+    Ok((name, Some(trimmed.to_string())))
+}
+
+pub fn is_dns_label(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+}
+
+/// Metadata of a new object made through the API.
+pub fn new_metadata(
+    name: String,
+    display_name: Option<String>,
+    namespace: &str,
+    caller: &Identity,
+) -> ObjectMeta {
+    let mut annotations = std::collections::BTreeMap::new();
+    annotations.insert(CREATED_BY_ANNOTATION.to_string(), caller.subject.clone());
+    if let Some(display) = display_name {
+        annotations.insert(DISPLAY_NAME_ANNOTATION.to_string(), display);
+    }
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(namespace.to_string()),
+        annotations: Some(annotations),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The name a REST client sees: the one it gave, or the Kubernetes name.
+pub fn display_name(meta: &ObjectMeta) -> String {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(DISPLAY_NAME_ANNOTATION))
+        .cloned()
+        .or_else(|| meta.name.clone())
+        .unwrap_or_default()
+}
+
+pub fn created_by(meta: &ObjectMeta) -> Option<String> {
+    meta.annotations
+        .as_ref()?
+        .get(CREATED_BY_ANNOTATION)
+        .cloned()
+}
+
+/// `created_at`, and `updated_at` as the newest write any field manager made.
+pub fn timestamps(meta: &ObjectMeta) -> (Option<String>, Option<String>) {
+    let created = meta.creation_timestamp.as_ref().map(|t| t.0.to_string());
+    let updated = meta
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|f| f.time.as_ref())
+        .max()
+        .map(|t| t.0.to_string())
+        .or_else(|| created.clone());
+    (created, updated)
+}
+
+/// Renames for REST when the Kubernetes metadata should stay out of sight.
+#[derive(Serialize, ToSchema)]
+pub struct StatusResponse {
+    #[schema(example = "success")]
+    pub status: String,
+}
+
+impl StatusResponse {
+    pub fn success() -> Self {
+        Self {
+            status: "success".into(),
+        }
+    }
+}
+
+/// Writes that go to the apiserver and return once the cache reflects them.
+pub struct Writer<'a, K: CachedResource> {
+    pub api: Api<K>,
+    pub cache: &'a ResourceCache<K>,
+    pub namespace: &'a str,
+}
+
+impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
+    pub fn new(client: &Client, cache: &'a ResourceCache<K>, namespace: &'a str) -> Self {
+        Self {
+            api: Api::namespaced(client.clone(), namespace),
+            cache,
+            namespace,
+        }
+    }
+
+    pub async fn create(&self, object: &K) -> ApiResult<K> {
+        let created = self.api.create(&PostParams::default(), object).await?;
+        self.caught_up(&created).await;
+        Ok(created)
+    }
+
+    /// A JSON merge patch of the object (spec fields the client sent; absent fields untouched).
+    pub async fn merge_patch(&self, name: &str, patch: &serde_json::Value) -> ApiResult<K> {
+        let patched = self
+            .api
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await?;
+        self.caught_up(&patched).await;
+        Ok(patched)
+    }
+
+    pub async fn delete(&self, object: &K) -> ApiResult<()> {
+        let name = object.name_any();
+        match self.api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => return Err(error.into()),
+        }
+        if let Some(uid) = object.uid() {
+            self.cache
+                .wait_for_deletion(self.namespace, &name, &uid)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn caught_up(&self, written: &K) {
+        if let Some(version) = written.resource_version() {
+            self.cache
+                .wait_for_version(self.namespace, &written.name_any(), &version)
+                .await;
+        }
+    }
+}
+
+/// Reads a JSON value into `T`, naming the field on failure (for bodies accepted as raw JSON).
+pub fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            ApiError::unprocessable(message)
+        } else {
+            ApiError::unprocessable(format!("{path}: {message}"))
+        }
+    })
+}
+
+/// `"<reason>: <message>"` of a Ready condition that is not True, for the REST `status_message`.
+pub fn not_ready_message(
+    conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
+) -> Option<String> {
+    use agentarea_crds::common::condition;
+    conditions
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == condition::READY && c.status != condition::STATUS_TRUE)
+        .map(|c| format!("{}: {}", c.reason, c.message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_names_are_kept_and_others_slugged() {
+        assert_eq!(
+            object_name_for("support-bot").unwrap(),
+            ("support-bot".into(), None)
+        );
+        let (name, display) = object_name_for("Support Bot (EU)").unwrap();
+        assert!(name.starts_with("support-bot-eu-"), "{name}");
+        assert!(is_dns_label(&name));
+        assert_eq!(display.as_deref(), Some("Support Bot (EU)"));
+        assert!(object_name_for("   ").is_err());
+        assert!(is_dns_label(&object_name_for("!!!").unwrap().0));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let key = (1_700_000_000_000_000, "agent-1".to_string());
+        assert_eq!(decode_cursor(&encode_cursor(&key)).unwrap(), key);
+        assert!(decode_cursor("not base64 !").is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! Workspaces are namespaces. The mapping is a pure function of the workspace id, so every api
+//! replica and every `kubectl` user agrees on it: workspace `acme` is namespace `ws-acme`.
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+
+use agentarea_crds::common::WORKSPACE_LABEL;
+
+use crate::error::ApiResult;
+
+const PREFIX: &str = "ws-";
+const MAX_NAMESPACE_LEN: usize = 63;
+
+/// The namespace of `workspace`. Workspace ids that are not already DNS labels (UUIDs in capitals,
+/// emails, long ids) are slugged, and a digest of the original keeps two different ids from
+/// landing in the same namespace.
+pub fn namespace_for(workspace: &str) -> String {
+    let slug: String = workspace
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .collect();
+    let slug = slug.trim_matches('-');
+    let exact =
+        slug == workspace && PREFIX.len() + slug.len() <= MAX_NAMESPACE_LEN && !slug.is_empty();
+    if exact {
+        return format!("{PREFIX}{slug}");
+    }
+    let digest = short_digest(workspace);
+    let room = MAX_NAMESPACE_LEN - PREFIX.len() - digest.len() - 1;
+    let head: String = slug.chars().take(room).collect();
+    let head = head.trim_end_matches('-');
+    if head.is_empty() {
+        format!("{PREFIX}{digest}")
+    } else {
+        format!("{PREFIX}{head}-{digest}")
+    }
+}
+
+fn short_digest(value: &str) -> String {
+    // FNV-1a: stable across processes and versions, which std's hasher is not.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in value.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:010x}", hash & 0xff_ffff_ffff)
+}
+
+/// Creates the workspace's namespace if it does not exist (server-side apply: idempotent, and
+/// safe when two requests race).
+pub async fn ensure_namespace(client: &Client, workspace: &str) -> ApiResult<String> {
+    let name = namespace_for(workspace);
+    let namespace: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": { WORKSPACE_LABEL: label_value(workspace) },
+            "annotations": { "agentarea.io/workspace-id": workspace },
+        }
+    }))
+    .expect("namespace literal");
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            &name,
+            &PatchParams::apply("agentarea-api"),
+            &Patch::Apply(&namespace),
+        )
+        .await?;
+    Ok(name)
+}
+
+/// Label values are at most 63 characters of `[A-Za-z0-9._-]`; the full id is in an annotation.
+fn label_value(workspace: &str) -> String {
+    let value: String = workspace
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(63)
+        .collect();
+    value
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::namespace_for;
+
+    #[test]
+    fn dns_label_workspaces_map_verbatim() {
+        assert_eq!(namespace_for("acme"), "ws-acme");
+        assert_eq!(namespace_for("team-42"), "ws-team-42");
+    }
+
+    #[test]
+    fn other_ids_are_slugged_and_kept_apart() {
+        let a = namespace_for("Acme");
+        let b = namespace_for("acme!");
+        assert!(a.starts_with("ws-acme-") && b.starts_with("ws-acme-"));
+        assert_ne!(a, b, "different workspaces never share a namespace");
+        assert_ne!(a, namespace_for("acme"));
+        let long = namespace_for(&"x".repeat(200));
+        assert!(long.len() <= 63, "{long}");
+        assert!(namespace_for("@@@").starts_with("ws-"));
+        assert!(namespace_for("user@example.com").starts_with("ws-user-example-com-"));
+    }
+}

@@ -1,0 +1,264 @@
+//! The api as a real process for tests, tokens to call it with, and a small SSE client.
+
+use std::process::Command;
+use std::time::Duration;
+
+use futures::StreamExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde_json::{Value, json};
+
+use crate::{ChildProcess, control_plane, free_port, wait_until_ok, workspace_binary};
+
+/// The HS256 secret the test api is started with.
+pub const TEST_SECRET: &str = "agentarea-test-secret";
+
+/// A running `agentarea-api` on a free port of 127.0.0.1.
+pub struct ApiServer {
+    pub process: ChildProcess,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl ApiServer {
+    /// Starts the api with HS256 auth and `extra` environment (e.g. a JWKS or Kratos URL).
+    pub async fn start(extra: &[(&str, String)]) -> Self {
+        let port = free_port();
+        let mut command = Command::new(workspace_binary("agentarea-api"));
+        command
+            .env("KUBECONFIG", &control_plane().kubeconfig)
+            .env("AGENTAREA_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("AGENTAREA_JWT_SECRET", TEST_SECRET)
+            .env("RUST_LOG", "info,tower_http=warn");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let process = ChildProcess::spawn("agentarea-api", &mut command);
+        let base = format!("http://127.0.0.1:{port}");
+        wait_until_ok(&format!("{base}/readyz"), &process).await;
+        Self {
+            process,
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET path` with a bearer token; returns status and JSON body (Null if not JSON).
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        self.send(
+            self.http
+                .get(self.url(path))
+                .header(AUTHORIZATION, bearer(token)),
+        )
+        .await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .header(AUTHORIZATION, bearer(token))
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send(
+            self.http
+                .patch(self.url(path))
+                .header(AUTHORIZATION, bearer(token))
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn put(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send(
+            self.http
+                .put(self.url(path))
+                .header(AUTHORIZATION, bearer(token))
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
+        self.send(
+            self.http
+                .delete(self.url(path))
+                .header(AUTHORIZATION, bearer(token)),
+        )
+        .await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.expect("api answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Opens an SSE stream.
+    pub async fn sse(&self, token: &str, path: &str, last_event_id: Option<&str>) -> SseStream {
+        let mut request = self
+            .http
+            .get(self.url(path))
+            .header(AUTHORIZATION, bearer(token))
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        SseStream::open(request).await
+    }
+
+    /// Opens an SSE stream answered to a POST (the create-and-stream task route).
+    pub async fn sse_post(&self, token: &str, path: &str, body: &Value) -> SseStream {
+        SseStream::open(
+            self.http
+                .post(self.url(path))
+                .header(AUTHORIZATION, bearer(token))
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// An HS256 token for `workspace`, valid for an hour.
+pub fn token(workspace: &str, subject: &str) -> String {
+    sign_hs256(
+        json!({ "sub": subject, "workspace": workspace, "exp": now() + 3600 }),
+        TEST_SECRET,
+    )
+}
+
+pub fn sign_hs256(claims: Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()).expect("hs256 key"),
+    )
+    .expect("sign")
+}
+
+/// An ES256 token signed with the test key whose public half is `tests/fixtures/es256-test.jwks.json`.
+pub fn sign_es256(claims: Value) -> String {
+    let pem = std::fs::read(crate::repo_root().join("tests/fixtures/es256-test.pk8.pem"))
+        .expect("test key");
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("test-es256".into());
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_ec_pem(&pem).expect("ec key"),
+    )
+    .expect("sign")
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: Value,
+}
+
+/// A minimal SSE client over a streaming HTTP response (comments and keep-alives skipped).
+pub struct SseStream {
+    pub status: u16,
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+impl SseStream {
+    async fn open(request: reqwest::RequestBuilder) -> Self {
+        let response = request.send().await.expect("stream opens");
+        Self {
+            status: response.status().as_u16(),
+            body: response.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event, or None when the stream ends or nothing comes within `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse_block(&block) {
+                    return Some(event);
+                }
+                continue;
+            }
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Events until one named `name` (inclusive), failing after `timeout`.
+    pub async fn until(&mut self, name: &str, timeout: Duration) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = self
+                .next(left)
+                .await
+                .unwrap_or_else(|| panic!("no {name:?} event; got {events:#?}"));
+            let done = event.event == name;
+            events.push(event);
+            if done {
+                return events;
+            }
+        }
+    }
+}
+
+fn parse_block(block: &str) -> Option<SseEvent> {
+    let (mut id, mut event, mut data) = (None, String::from("message"), String::new());
+    let mut any = false;
+    for line in block.lines() {
+        if line.starts_with(':') || line.is_empty() {
+            continue;
+        }
+        let (field, value) = line
+            .split_once(':')
+            .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+        any = true;
+        match field {
+            "id" => id = Some(value.to_string()),
+            "event" => event = value.to_string(),
+            "data" => {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(value);
+            }
+            _ => {}
+        }
+    }
+    any.then(|| SseEvent {
+        id,
+        event,
+        data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
+    })
+}
