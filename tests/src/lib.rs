@@ -7,10 +7,12 @@
 //! starts its own the first time a test asks for it, and stops it when the binary exits.
 
 pub mod control_plane;
+pub mod helm;
 pub mod namespace;
 pub mod process;
 
 pub use control_plane::{ControlPlane, control_plane};
+pub use helm::{helm, helm_path};
 pub use namespace::TestNamespace;
 pub use process::{ChildProcess, workspace_binary};
 
