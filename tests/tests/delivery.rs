@@ -377,6 +377,19 @@ fn production_values_map_to_env_ingress_and_service_monitor() {
         "commonLabels"
     );
 
+    for component in ["operator", "api"] {
+        let name = format!("prod-agentarea-{component}");
+        let budget = find(&objects, "PodDisruptionBudget", &name);
+        assert_eq!(
+            budget["spec"]["selector"]["matchLabels"],
+            find(&objects, "Deployment", &name)["spec"]["selector"]["matchLabels"]
+        );
+    }
+    assert_eq!(
+        find(&objects, "PodDisruptionBudget", "prod-agentarea-api")["spec"]["maxUnavailable"],
+        "50%"
+    );
+
     let ingress = find(&objects, "Ingress", "prod-agentarea-api");
     assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
     assert_eq!(ingress["spec"]["rules"][0]["host"], "agentarea.example.com");
@@ -502,6 +515,10 @@ fn bad_values_are_refused_by_the_schema() {
             "interval",
         ),
         (&["--set", "api.auth.jwtSecret.create=false"], "auth"),
+        (
+            &["--set", "api.podDisruptionBudget.maxUnavailable=most"],
+            "maxUnavailable",
+        ),
     ];
     for (args, field) in cases {
         let mut full = vec!["template", "bad", chart.as_str()];
