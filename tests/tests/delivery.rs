@@ -1551,3 +1551,78 @@ async fn the_rendered_configuration_starts_the_real_binaries() {
         }
     }
 }
+
+/// Copies what `.dockerignore` lets into a Docker build context (the subset of its syntax this
+/// repository uses: `*`, then `!path` exceptions) to `dest`.
+fn docker_context(dest: &Path) {
+    let ignore = std::fs::read_to_string(repo_root().join(".dockerignore")).unwrap();
+    let mut rules = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    assert_eq!(
+        rules.next(),
+        Some("*"),
+        ".dockerignore starts by leaving everything out"
+    );
+    for rule in rules {
+        let path = rule
+            .strip_prefix('!')
+            .unwrap_or_else(|| panic!(".dockerignore: only `!path` exceptions follow `*`: {rule}"));
+        let (from, to) = (repo_root().join(path), dest.join(path));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let status = std::process::Command::new("cp")
+            .arg("-R")
+            .arg(from.as_os_str())
+            .arg(to.as_os_str())
+            .status()
+            .unwrap();
+        assert!(status.success(), "copy {path} into the context");
+    }
+}
+
+#[test]
+fn the_docker_build_context_holds_a_complete_locked_workspace() {
+    // What the Dockerfile's `cargo build --locked` sees: resolve the workspace in a copy of the
+    // build context, with the lock file as it is (for this machine's platform, whose crates the
+    // test build has fetched already).
+    let context = std::env::temp_dir().join(format!(
+        "agentarea-docker-context-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    docker_context(&context);
+    assert!(!context.join("target").exists());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc runs");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names the host");
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(["--filter-platform", host.as_str()])
+        .current_dir(&context)
+        .output()
+        .expect("cargo metadata runs");
+    assert_success(
+        "cargo metadata --locked in the Docker build context",
+        &output,
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let binaries: BTreeSet<String> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["source"].is_null())
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    for binary in ["agentarea-operator", "agentarea-api"] {
+        assert!(binaries.contains(binary), "{binary} among {binaries:?}");
+    }
+    let _ = std::fs::remove_dir_all(&context);
+}
