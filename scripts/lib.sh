@@ -51,3 +51,10 @@ install_crds() {
     crd/agents.agentarea.io crd/skills.agentarea.io crd/mcpserverinstances.agentarea.io \
     crd/triggers.agentarea.io crd/tasks.agentarea.io >/dev/null
 }
+
+# helm, built from its Go module by scripts/setup-test-deps.sh; the tests find it through
+# AGENTAREA_HELM (a path to the binary) or this directory.
+export HELM_VERSION=${HELM_VERSION:-v3.22.0}
+helm_bin_dir() {
+  echo "$AGENTAREA_CACHE/helm/$HELM_VERSION"
+}

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests use besides Rust and Go, skipping whatever is already there.
+# Installs what the tests use besides Rust and Go, skipping whatever is already there. Everything
+# lands under $AGENTAREA_CACHE (default ~/.cache/agentarea), keyed by version, so a second run is a
+# no-op and nothing is installed system-wide.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -12,3 +14,28 @@ if ((${#apt_packages[@]})); then
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
+
+# helm, built from its Go module the way helm's own Makefile builds a release: with its version and
+# the Kubernetes version of its client-go stamped in (helm template and helm lint assume that
+# Kubernetes version; without the stamp they assume v1.20 and refuse the chart's kubeVersion).
+install_helm() {
+  local dir gomod k8s minor pkg=helm.sh/helm/v3
+  dir=$(helm_bin_dir)
+  if [[ -x $dir/helm ]]; then
+    return 0
+  fi
+  log "building helm $HELM_VERSION from its Go module (once; cached in $dir)"
+  gomod=$(go mod download -json "$pkg@$HELM_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
+  k8s=$(awk '$1 == "k8s.io/client-go" {print $2}' "$gomod")   # v0.37.0 is Kubernetes 1.37
+  minor=$(echo "$k8s" | cut -d. -f2)
+  [[ -n $minor ]] || { echo "cannot read the client-go version from $gomod" >&2; return 1; }
+  mkdir -p "$dir.tmp"
+  CGO_ENABLED=0 GOBIN="$dir.tmp" go install -trimpath -ldflags "-s -w \
+    -X $pkg/internal/version.version=$HELM_VERSION -X $pkg/internal/version.gitTreeState=clean \
+    -X $pkg/pkg/lint/rules.k8sVersionMajor=1 -X $pkg/pkg/lint/rules.k8sVersionMinor=$minor \
+    -X $pkg/pkg/chartutil.k8sVersionMajor=1 -X $pkg/pkg/chartutil.k8sVersionMinor=$minor" \
+    "$pkg/cmd/helm@$HELM_VERSION"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+install_helm

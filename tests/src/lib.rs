@@ -8,10 +8,12 @@
 
 pub mod api;
 pub mod control_plane;
+pub mod helm;
 pub mod namespace;
 pub mod process;
 
 pub use control_plane::{ControlPlane, control_plane};
+pub use helm::{helm, helm_path};
 pub use namespace::TestNamespace;
 pub use process::{ChildProcess, workspace_binary};
 
