@@ -10,6 +10,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// A JSON request body: 415 without a JSON content type, 413 over the size limit, 400 for bad
 /// syntax, 422 naming the field for a well-formed body of the wrong shape.
 pub struct JsonBody<T>(pub T);
@@ -37,6 +40,15 @@ where
                 "Expected a request body with Content-Type: application/json",
             ));
         }
+        // Refuse on the announced length at once rather than reading a megabyte to throw away.
+        let announced = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if announced.is_some_and(|length| length > MAX_BODY_BYTES) {
+            return Err(too_large());
+        }
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(body_error)?;
@@ -46,10 +58,17 @@ where
 
 fn body_error(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+        too_large()
     } else {
         ApiError::bad_request(format!("Could not read the request body: {rejection}"))
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Request body too large (at most {MAX_BODY_BYTES} bytes)"),
+    )
 }
 
 /// Parses `bytes` as `T`, naming the path of a field that does not fit.

@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use agentarea_crds::common::{CREATED_BY_ANNOTATION, DISPLAY_NAME_ANNOTATION};
+use agentarea_crds::common::{
+    CREATED_AT_ANNOTATION, CREATED_BY_ANNOTATION, DISPLAY_NAME_ANNOTATION,
+};
 
 use crate::auth::Identity;
 use crate::cache::{CachedResource, ResourceCache};
@@ -93,12 +95,33 @@ pub fn paginate<K: CachedResource>(
 type SortKey = (i64, String);
 
 fn sort_key<K: CachedResource>(object: &Arc<K>) -> SortKey {
-    let created = object
-        .meta()
-        .creation_timestamp
-        .as_ref()
-        .map_or(0, |t| t.0.as_microsecond());
+    let created = created_at(object.meta()).map_or(0, |t| t.as_microsecond());
     (created, object.name_any())
+}
+
+/// When the object was made: the precise annotation when the product made it, else the
+/// apiserver's whole-second `creationTimestamp`.
+pub fn created_at(meta: &ObjectMeta) -> Option<k8s_openapi::jiff::Timestamp> {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(CREATED_AT_ANNOTATION))
+        .and_then(|t| t.parse().ok())
+        .or_else(|| meta.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// Annotations that every object the product creates carries.
+pub fn creation_annotations(
+    created_by: Option<&str>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut annotations = std::collections::BTreeMap::new();
+    annotations.insert(
+        CREATED_AT_ANNOTATION.to_string(),
+        k8s_openapi::jiff::Timestamp::now().to_string(),
+    );
+    if let Some(subject) = created_by {
+        annotations.insert(CREATED_BY_ANNOTATION.to_string(), subject.to_string());
+    }
+    annotations
 }
 
 fn encode_cursor((created, name): &SortKey) -> String {
@@ -171,8 +194,7 @@ pub fn new_metadata(
     namespace: &str,
     caller: &Identity,
 ) -> ObjectMeta {
-    let mut annotations = std::collections::BTreeMap::new();
-    annotations.insert(CREATED_BY_ANNOTATION.to_string(), caller.subject.clone());
+    let mut annotations = creation_annotations(Some(&caller.subject));
     if let Some(display) = display_name {
         annotations.insert(DISPLAY_NAME_ANNOTATION.to_string(), display);
     }
@@ -203,7 +225,7 @@ pub fn created_by(meta: &ObjectMeta) -> Option<String> {
 
 /// `created_at`, and `updated_at` as the newest write any field manager made.
 pub fn timestamps(meta: &ObjectMeta) -> (Option<String>, Option<String>) {
-    let created = meta.creation_timestamp.as_ref().map(|t| t.0.to_string());
+    let created = created_at(meta).map(|t| t.to_string());
     let updated = meta
         .managed_fields
         .iter()

@@ -11,11 +11,9 @@ use tower_http::trace::TraceLayer;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::extract::MAX_BODY_BYTES;
 use crate::state::AppState;
 use crate::{docs, routes};
-
-/// Request bodies above this are refused with 413.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Runs the api until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn run(config: Config) -> anyhow::Result<()> {

@@ -230,6 +230,7 @@ async fn create_task(
                 trigger.name_any().chars().take(50).collect::<String>()
             )),
             namespace: Some(namespace.to_string()),
+            annotations: Some(crate::resources::creation_annotations(None)),
             labels: Some(
                 [
                     (AGENT_LABEL.to_string(), trigger.spec.agent.clone()),

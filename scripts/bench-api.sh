@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Benchmark: GET /v1/agents/{id} through the api (JWT auth, workspace scoping, watch cache) against
+# a direct GET of the same object from the kube-apiserver, with the same load tool (wrk), in the
+# same run, with 1,000 agents stored. Prints requests/s and p99 for both, and the ratios.
+#
+#   scripts/bench-api.sh [duration-seconds] [connections]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$repo_root"
+
+duration=${1:-15}
+connections=${2:-32}
+agents=1000
+command -v wrk >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
+
+log "building the api (release)"
+cargo build --release --quiet -p agentarea-api
+bin=$(control_plane_bin_dir)
+state=$(mktemp -d /tmp/agentarea-bench-XXXXXX)
+api_pid=
+trap '[[ -n $api_pid ]] && kill $api_pid 2>/dev/null; stop_control_plane; rm -rf "$state"' EXIT
+start_control_plane "$state"
+export KUBECONFIG=$state/kubeconfig
+install_crds "$KUBECONFIG"
+
+log "storing $agents agents"
+namespace=ws-bench
+"$bin/kubectl" create namespace "$namespace" >/dev/null
+for i in $(seq 1 $agents); do
+  printf -- '---\napiVersion: agentarea.io/v1alpha1\nkind: Agent\nmetadata:\n  name: agent-%04d\nspec:\n  instruction: Benchmark agent %d\n  model:\n    name: llama3.1:8b\n' "$i" "$i"
+done > "$state/agents.yaml"
+"$bin/kubectl" apply --server-side -n "$namespace" -f "$state/agents.yaml" >/dev/null
+name=agent-0500
+uid=$("$bin/kubectl" get agent -n "$namespace" "$name" -o jsonpath='{.metadata.uid}')
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export AGENTAREA_JWT_SECRET=bench-secret
+AGENTAREA_LISTEN_ADDR=127.0.0.1:$port RUST_LOG=warn "$CARGO_TARGET_DIR/release/agentarea-api" >"$state/api.log" 2>&1 &
+api_pid=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
+token=$("$CARGO_TARGET_DIR/release/agentarea-api" token --workspace bench)
+curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/agents/$uid" >/dev/null
+
+server=$(cat "$state/ready")
+admin_token=$(cat "$state/admin-token")
+curl -fsSk -H "Authorization: Bearer $admin_token" "$server/apis/agentarea.io/v1alpha1/namespaces/$namespace/agents/$name" >/dev/null
+
+run() { # label url token -> "rps p99_ms"
+  local out
+  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency -H "Authorization: Bearer $3" "$2")
+  local rps p99
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
+  if grep -q "Non-2xx" <<<"$out"; then echo "$1: non-2xx answers:" >&2; echo "$out" >&2; exit 1; fi
+  echo "$rps $p99"
+}
+log "load: $connections connections for ${duration}s each, 2 wrk threads"
+read -r api_rps api_p99 < <(run api "http://127.0.0.1:$port/v1/agents/$uid" "$token")
+read -r kube_rps kube_p99 < <(run apiserver "$server/apis/agentarea.io/v1alpha1/namespaces/$namespace/agents/$name" "$admin_token")
+api_rss=$(awk '/VmHWM/ {print $2}' /proc/$api_pid/status)
+
+printf '\n%-34s %12s %10s\n' "GET one agent (of $agents)" "requests/s" "p99 ms"
+printf '%-34s %12.0f %10.2f\n' "api  /v1/agents/{id} (JWT, cache)" "$api_rps" "$api_p99"
+printf '%-34s %12.0f %10.2f\n' "kube-apiserver GET (baseline)" "$kube_rps" "$kube_p99"
+awk -v a="$api_rps" -v k="$kube_rps" -v ap="$api_p99" -v kp="$kube_p99" \
+  'BEGIN { printf "ratio api/apiserver: throughput %.2fx, p99 %.2fx\n", a/k, ap/kp }'
+echo "api peak RSS: $((api_rss / 1024)) MiB"
