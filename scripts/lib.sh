@@ -54,6 +54,8 @@ install_crds() {
 
 # helm, built from its Go module by scripts/setup-test-deps.sh; the tests find it through
 # AGENTAREA_HELM (a path to the binary) or this directory.
+# The npm reference MCP server the tests run (pinned so a release cannot change the tests).
+export MCP_EVERYTHING_VERSION=${MCP_EVERYTHING_VERSION:-2026.8.31}
 export HELM_VERSION=${HELM_VERSION:-v3.22.0}
 helm_bin_dir() {
   echo "$AGENTAREA_CACHE/helm/$HELM_VERSION"

@@ -39,3 +39,17 @@ install_helm() {
 }
 
 install_helm
+
+# The MCP reference server "everything" from npm, for the operator's discovery and tool tests.
+install_mcp_servers() {
+  local dir=$AGENTAREA_CACHE/mcp-servers
+  if [[ -x $dir/node_modules/.bin/mcp-server-everything ]]; then
+    return 0
+  fi
+  log "installing @modelcontextprotocol/server-everything from npm into $dir"
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error \
+    "@modelcontextprotocol/server-everything@$MCP_EVERYTHING_VERSION" >/dev/null
+}
+
+install_mcp_servers

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: builds what is missing (the control plane once, the workspace), starts one
 # local control plane for the run, and runs every test of the workspace against it.
-# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p agentarea-tests --test crds`).
+# Arguments replace the default selection of `cargo test` (e.g. `scripts/test.sh -p agentarea-tests --test crds`).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
@@ -24,7 +24,9 @@ export AGENTAREA_TEST_KUBECONFIG=$state/kubeconfig
 log "running the tests"
 results=$state/results.txt
 set +e
-cargo test --workspace --lib --bins --tests --no-fail-fast "$@" 2>&1 | tee "$results"
+# Every unit and integration test, unless arguments choose (e.g. `-p agentarea-tests --test api`).
+if (($#)); then selection=("$@"); else selection=(--workspace --lib --bins --tests); fi
+cargo test --no-fail-fast "${selection[@]}" 2>&1 | tee "$results"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary, so the total is visible at a glance (and to CI).

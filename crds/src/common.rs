@@ -141,3 +141,22 @@ pub fn conditions_schema(generator: &mut SchemaGenerator) -> Schema {
         "x-kubernetes-list-map-keys": ["type"],
     })
 }
+
+/// Sets the `Ready` condition in `conditions` (see [`condition`] for the transition time).
+pub fn set_ready(
+    conditions: &mut Vec<Condition>,
+    ready: bool,
+    reason: &str,
+    message: impl Into<String>,
+    observed_generation: Option<i64>,
+) {
+    let new = condition(
+        conditions,
+        condition::READY,
+        ready,
+        reason,
+        message,
+        observed_generation,
+    );
+    set_condition(conditions, new);
+}

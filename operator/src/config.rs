@@ -12,11 +12,48 @@ use clap::Parser;
     about = "Reconciles AgentArea's custom resources"
 )]
 pub struct Config {
-    /// Address of the health (`/healthz`, `/readyz`) and metrics (`/metrics`) server.
+    /// Address of the health (`/healthz`, `/readyz`) server.
     #[arg(long, env = "AGENTAREA_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
     pub health_addr: SocketAddr,
 
     /// Log format: `text` or `json`.
     #[arg(long, env = "AGENTAREA_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Where the operator reaches a managed MCP server's Service. `{name}`, `{namespace}`,
+    /// `{port}` and `{path}` are filled in. The default is the in-cluster DNS name; an operator
+    /// running outside the cluster (or behind port-forwards) points it elsewhere.
+    #[arg(
+        long,
+        env = "AGENTAREA_MANAGED_ENDPOINT_TEMPLATE",
+        default_value = "http://{name}.{namespace}.svc:{port}{path}"
+    )]
+    pub managed_endpoint_template: String,
+
+    /// The model endpoint for Agents that name none (OpenAI-compatible base URL).
+    #[arg(long, env = "AGENTAREA_DEFAULT_MODEL_ENDPOINT")]
+    pub default_model_endpoint: Option<String>,
+
+    /// Seconds to wait for an MCP server's answer during discovery.
+    #[arg(long, env = "AGENTAREA_MCP_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub mcp_timeout_seconds: u64,
+
+    /// Watch only this namespace (a namespace-scoped install); every namespace when absent.
+    #[arg(long, env = "AGENTAREA_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+
+    /// Name of this replica in events and claims (the pod name in a cluster).
+    #[arg(long, env = "AGENTAREA_POD_NAME")]
+    pub instance_name: Option<String>,
+}
+
+impl Config {
+    /// The endpoint of a managed instance's Service.
+    pub fn managed_endpoint(&self, name: &str, namespace: &str, port: i32, path: &str) -> String {
+        self.managed_endpoint_template
+            .replace("{name}", name)
+            .replace("{namespace}", namespace)
+            .replace("{port}", &port.to_string())
+            .replace("{path}", path)
+    }
 }

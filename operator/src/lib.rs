@@ -2,8 +2,18 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`config`] | flags and environment |
 //! | [`run`] | start-up: client, CRD check, controllers, health server, shutdown |
+//! | [`config`] | flags and environment |
+//! | [`context`] | what controllers share: client, config, events, back-off |
+//! | [`controllers`] | one controller per kind |
+//! | [`status`] | the one way status is written (server-side apply on the subresource) |
+//! | [`mcp`] | the MCP client: discovery and tool calls |
+//! | [`error`] | reconcile errors |
 
 pub mod config;
+pub mod context;
+pub mod controllers;
+pub mod error;
+pub mod mcp;
 pub mod run;
+pub mod status;

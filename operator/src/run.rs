@@ -6,6 +6,11 @@ use kube::Client;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::context::Context;
+use crate::controllers;
+
+/// How long in-flight reconciles may take to finish after SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -21,12 +26,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         health_routes(readiness.clone()),
         wait_for(stop_rx.clone()),
     ));
+    let ctx = Context::new(client, config);
+    let controllers = tokio::spawn(async move {
+        tokio::join!(
+            controllers::mcp_server_instance::run(ctx.clone(), wait_for(stop_rx.clone())),
+            controllers::agent::run(ctx.clone(), wait_for(stop_rx.clone())),
+            controllers::skill::run(ctx, wait_for(stop_rx)),
+        );
+    });
     readiness.set(true);
     tracing::info!("operator started");
 
     shutdown_signal().await;
     readiness.set(false);
     let _ = stop_tx.send(true);
+    // Controllers finish their in-flight reconciles, then stop; a reconcile stuck on a slow MCP
+    // server must not outlast the pod's termination grace period.
+    if tokio::time::timeout(SHUTDOWN_GRACE, controllers)
+        .await
+        .is_err()
+    {
+        tracing::warn!("controllers still busy after {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
     health.await??;
     tracing::info!("operator stopped");
     Ok(())

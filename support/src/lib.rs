@@ -35,7 +35,11 @@ impl std::str::FromStr for LogFormat {
 /// `info` for our crates and `warn` for dependencies.
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("warn,agentarea_operator=info,agentarea_api=info,agentarea_support=info")
+        // rmcp logs every failed connection at ERROR from its transport worker; the operator
+        // reports those itself, as status conditions and events, so they are not repeated here.
+        EnvFilter::new(
+            "warn,rmcp=off,agentarea_operator=info,agentarea_api=info,agentarea_support=info",
+        )
     });
     let registry = tracing_subscriber::registry().with(filter);
     match format {

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod control_plane;
 pub mod helm;
+pub mod mcp_servers;
 pub mod namespace;
 pub mod process;
 

@@ -1447,11 +1447,9 @@ const ENV_AHEAD_OF_THE_BINARIES: &[&str] = &[
     "AGENTAREA_LEADER_ELECT",
     "AGENTAREA_LEADER_ELECTION_LEASE",
     "AGENTAREA_LEADER_ELECTION_NAMESPACE",
-    "AGENTAREA_POD_NAME",
     "AGENTAREA_POD_NAMESPACE",
     "AGENTAREA_TASK_CONCURRENCY",
     "AGENTAREA_TASK_TTL_SECONDS",
-    "AGENTAREA_DEFAULT_MODEL_ENDPOINT",
     "AGENTAREA_DEFAULT_MODEL_API_KEY",
     "AGENTAREA_MCP_GATEWAY_ADDR",
     "AGENTAREA_MCP_GATEWAY_URL",
@@ -1503,6 +1501,7 @@ async fn the_rendered_configuration_starts_the_real_binaries() {
     // resolved to the value the Secret is rendered with), against the control plane: the chart's
     // values are ones the binaries accept, and they come up ready.
     let key = "a-test-hs256-key-of-at-least-32-characters";
+    let isolation = TestNamespace::create("rendered-config").await;
     let (health_port, api_port) = (free_port(), free_port());
     let objects = documents(&render(
         "run",
@@ -1522,6 +1521,8 @@ async fn the_rendered_configuration_starts_the_real_binaries() {
     ] {
         let mut command = std::process::Command::new(workspace_binary(binary));
         command.env("KUBECONFIG", &control_plane().kubeconfig);
+        // Not from the chart: keeps this operator off the objects of tests running beside it.
+        command.env("AGENTAREA_WATCH_NAMESPACE", &isolation.name);
         for (name, entry) in env(find(&objects, "Deployment", deployment)) {
             let value = if let Some(value) = entry["value"].as_str() {
                 value.to_string()

@@ -4,10 +4,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use agentarea_tests::{ChildProcess, control_plane, free_port, wait_until_ok, workspace_binary};
+use agentarea_tests::{
+    ChildProcess, TestNamespace, control_plane, free_port, wait_until_ok, workspace_binary,
+};
 
-/// Starts `binary` against the control plane with its HTTP address on a free port.
-fn start(binary: &str, addr_env: &str) -> (ChildProcess, String) {
+/// Starts `binary` against the control plane with its HTTP address on a free port, watching
+/// `namespace` only (so an operator here leaves other tests' objects alone).
+fn start(binary: &str, addr_env: &str, namespace: &str) -> (ChildProcess, String) {
     let port = free_port();
     let process = ChildProcess::spawn(
         binary,
@@ -15,13 +18,15 @@ fn start(binary: &str, addr_env: &str) -> (ChildProcess, String) {
             .env("KUBECONFIG", &control_plane().kubeconfig)
             .env(addr_env, format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "info")
-            .env("AGENTAREA_JWT_SECRET", "test-secret"),
+            .env("AGENTAREA_JWT_SECRET", "test-secret")
+            .env("AGENTAREA_WATCH_NAMESPACE", namespace),
     );
     (process, format!("http://127.0.0.1:{port}"))
 }
 
 async fn assert_serves_health_and_stops_on_sigterm(binary: &str, addr_env: &str) {
-    let (process, base) = start(binary, addr_env);
+    let ns = TestNamespace::create("processes").await;
+    let (process, base) = start(binary, addr_env, &ns.name);
     wait_until_ok(&format!("{base}/readyz"), &process).await;
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);

@@ -1,0 +1,175 @@
+//! The operator as an MCP client (rmcp over streamable HTTP): discovery of a server's tools, and
+//! tool calls. Every call is bounded by a timeout, so a hung server never holds a reconcile.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, Tool};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo};
+
+/// Input schemas larger than this are left out of status (the digest stays), so that one server
+/// with huge schemas cannot push its object towards etcd's size limit.
+pub const MAX_SCHEMA_BYTES: usize = 8 * 1024;
+
+/// Where and how to reach a server.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub url: String,
+    /// Sent with every request (bearer tokens, API keys).
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+/// What `initialize` and `tools/list` said.
+#[derive(Clone, Debug)]
+pub struct Discovery {
+    pub server_info: ServerInfo,
+    pub tools: Vec<DiscoveredTool>,
+}
+
+/// Why a server could not be used, in words a person can act on.
+#[derive(thiserror::Error, Debug)]
+pub enum McpError {
+    #[error("invalid header {0:?}")]
+    InvalidHeader(String),
+    #[error("could not connect to {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("{url} did not answer within {seconds}s")]
+    Timeout { url: String, seconds: u64 },
+    #[error("{url} answered {operation} with an error: {message}")]
+    Protocol {
+        url: String,
+        operation: &'static str,
+        message: String,
+    },
+}
+
+impl McpError {
+    /// The CamelCase reason for a condition or an event.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidHeader(_) => "InvalidHeader",
+            Self::Connect { .. } | Self::Timeout { .. } => "Unreachable",
+            Self::Protocol { .. } => "ServerError",
+        }
+    }
+}
+
+type Client = RunningService<rmcp::RoleClient, ()>;
+
+async fn connect(endpoint: &Endpoint) -> Result<Client, McpError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &endpoint.headers {
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|_| McpError::InvalidHeader(name.clone()))?;
+        let value = HeaderValue::try_from(value.as_str())
+            .map_err(|_| McpError::InvalidHeader(name.to_string()))?;
+        headers.insert(name, value);
+    }
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .connect_timeout(endpoint.timeout)
+        .build()
+        .map_err(|e| McpError::Connect {
+            url: endpoint.url.clone(),
+            message: e.to_string(),
+        })?;
+    let transport = StreamableHttpClientTransport::with_client(
+        http,
+        StreamableHttpClientTransportConfig::with_uri(endpoint.url.clone()),
+    );
+    within(endpoint, ().serve(transport))
+        .await?
+        .map_err(|e| McpError::Connect {
+            url: endpoint.url.clone(),
+            message: e.to_string(),
+        })
+}
+
+async fn within<T>(endpoint: &Endpoint, future: impl Future<Output = T>) -> Result<T, McpError> {
+    tokio::time::timeout(endpoint.timeout, future)
+        .await
+        .map_err(|_| McpError::Timeout {
+            url: endpoint.url.clone(),
+            seconds: endpoint.timeout.as_secs(),
+        })
+}
+
+/// Runs `initialize` and `tools/list` against the server.
+pub async fn discover(endpoint: &Endpoint) -> Result<Discovery, McpError> {
+    let client = connect(endpoint).await?;
+    let result = async {
+        let tools = within(endpoint, client.list_all_tools())
+            .await?
+            .map_err(|e| McpError::Protocol {
+                url: endpoint.url.clone(),
+                operation: "tools/list",
+                message: e.to_string(),
+            })?;
+        let info = client.peer_info();
+        let implementation = info.as_ref().and_then(|i| i.server_info.as_ref());
+        let server_info = ServerInfo {
+            name: implementation.map_or_else(String::new, |i| i.name.clone()),
+            version: implementation.map(|i| i.version.clone()),
+            protocol_version: info.as_ref().map(|i| i.protocol_version.to_string()),
+        };
+        Ok(Discovery {
+            server_info,
+            tools: tools.iter().map(discovered).collect(),
+        })
+    }
+    .await;
+    let _ = client.cancel().await;
+    result
+}
+
+/// Calls `name` with `arguments`; the result is the server's `CallToolResult` as JSON.
+pub async fn call_tool(
+    endpoint: &Endpoint,
+    name: &str,
+    arguments: Value,
+) -> Result<Value, McpError> {
+    let client = connect(endpoint).await?;
+    let arguments = match arguments {
+        Value::Object(map) => Some(map),
+        Value::Null => None,
+        other => {
+            let mut map = serde_json::Map::new();
+            map.insert("input".into(), other);
+            Some(map)
+        }
+    };
+    let mut params = CallToolRequestParams::new(name.to_string());
+    params.arguments = arguments;
+    let result = within(endpoint, client.call_tool(params)).await;
+    let _ = client.cancel().await;
+    let result = result?.map_err(|e| McpError::Protocol {
+        url: endpoint.url.clone(),
+        operation: "tools/call",
+        message: e.to_string(),
+    })?;
+    Ok(serde_json::to_value(result).unwrap_or(Value::Null))
+}
+
+fn discovered(tool: &Tool) -> DiscoveredTool {
+    let schema = Value::Object((*tool.input_schema).clone());
+    let text = schema.to_string();
+    DiscoveredTool {
+        name: tool.name.to_string(),
+        description: tool.description.as_ref().map(|d| d.to_string()),
+        input_schema: (text.len() <= MAX_SCHEMA_BYTES).then_some(schema),
+        input_schema_digest: Some(format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(text.as_bytes()))
+        )),
+        member: None,
+        member_tool: None,
+    }
+}

@@ -1,0 +1,90 @@
+//! Real MCP servers on loopback for the tests (the npm reference server "everything", installed by
+//! `scripts/setup-test-deps.sh`), and the operator as a real process.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{ChildProcess, control_plane, free_port, wait_until_ok, workspace_binary};
+
+/// A running MCP server and the URL of its streamable HTTP endpoint.
+pub struct McpServer {
+    pub process: ChildProcess,
+    pub url: String,
+    pub port: u16,
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("AGENTAREA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/agentarea")
+        })
+}
+
+/// Starts `@modelcontextprotocol/server-everything` in streamable HTTP mode on a free port.
+pub fn everything_server() -> McpServer {
+    let binary = cache_dir().join("mcp-servers/node_modules/.bin/mcp-server-everything");
+    assert!(
+        binary.exists(),
+        "{} is missing: run scripts/setup-test-deps.sh",
+        binary.display()
+    );
+    let port = free_port();
+    let process = ChildProcess::spawn(
+        "mcp-server-everything",
+        Command::new(binary)
+            .arg("streamableHttp")
+            .env("PORT", port.to_string()),
+    );
+    wait_for_port(port, &process);
+    McpServer {
+        process,
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        port,
+    }
+}
+
+fn wait_for_port(port: u16, process: &ChildProcess) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = process.exit_status() {
+            panic!(
+                "{} exited with {status}:\n{}",
+                process.name,
+                process.output()
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} not listening",
+            process.name
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running `agentarea-operator` that watches `namespace` only, so tests running in parallel
+/// each have their own.
+pub struct Operator {
+    pub process: ChildProcess,
+}
+
+impl Operator {
+    pub async fn start(namespace: &str, extra: &[(&str, String)]) -> Self {
+        let port = free_port();
+        let mut command = Command::new(workspace_binary("agentarea-operator"));
+        command
+            .env("KUBECONFIG", &control_plane().kubeconfig)
+            .env("AGENTAREA_HEALTH_ADDR", format!("127.0.0.1:{port}"))
+            .env("AGENTAREA_WATCH_NAMESPACE", namespace)
+            .env("AGENTAREA_POD_NAME", format!("operator-{namespace}"))
+            .env("RUST_LOG", "info");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let process = ChildProcess::spawn("agentarea-operator", &mut command);
+        wait_until_ok(&format!("http://127.0.0.1:{port}/readyz"), &process).await;
+        Self { process }
+    }
+}

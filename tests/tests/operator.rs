@@ -1,0 +1,436 @@
+//! The operator on the real apiserver, with the real MCP reference server: managed instances' children,
+//! discovery of remote and managed servers, unreachable servers, compound instances, and agents
+//! and skills that resolve (and recover) by themselves.
+
+use std::time::Duration;
+
+use agentarea_crds::common::condition;
+use agentarea_crds::{Agent, McpServerInstance, Skill};
+use agentarea_tests::mcp_servers::{Operator, everything_server};
+use agentarea_tests::{TestNamespace, eventually, free_port};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, Secret, Service, ServiceAccount};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn create<K>(api: &Api<K>, value: Value) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let object: K = serde_json::from_value(value).expect("manifest literal");
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("create")
+}
+
+fn instance(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance", "metadata": {"name": name}, "spec": spec})
+}
+
+/// The Ready condition's (status, reason, message), once it exists.
+fn ready_of(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> Option<(String, String, String)> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == condition::READY)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+async fn instance_ready_is(
+    api: &Api<McpServerInstance>,
+    name: &str,
+    status: &str,
+) -> McpServerInstance {
+    eventually(&format!("{name} Ready={status}"), WAIT, || async {
+        let object = api.get(name).await.ok()?;
+        let conditions = object
+            .status
+            .as_ref()
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default();
+        (ready_of(&conditions)?.0 == status).then_some(object)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_remote_instance_lists_the_real_servers_tools() {
+    let ns = TestNamespace::create("op-remote").await;
+    let _operator = Operator::start(&ns.name, &[]).await;
+    let server = everything_server();
+    let api = ns.api::<McpServerInstance>();
+    create(
+        &api,
+        instance("everything", json!({"remote": {"url": server.url}})),
+    )
+    .await;
+
+    let ready = instance_ready_is(&api, "everything", "True").await;
+    let status = ready.status.unwrap();
+    let names: Vec<_> = status.tools.iter().map(|t| t.name.as_str()).collect();
+    assert!(
+        names.contains(&"echo"),
+        "server-everything's echo tool in {names:?}"
+    );
+    assert_eq!(status.tool_count, Some(status.tools.len() as i32));
+    assert!(status.server_info.unwrap().name.contains("everything"));
+    assert_eq!(status.endpoint.as_deref(), Some(server.url.as_str()));
+    assert!(status.last_checked_time.is_some());
+    let echo = status.tools.iter().find(|t| t.name == "echo").unwrap();
+    assert!(
+        echo.input_schema_digest
+            .as_deref()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(echo.input_schema.is_some(), "small schemas are kept");
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_not_ready_with_a_reason_and_an_event() {
+    let ns = TestNamespace::create("op-unreachable").await;
+    let _operator = Operator::start(&ns.name, &[]).await;
+    let api = ns.api::<McpServerInstance>();
+    let url = format!("http://127.0.0.1:{}/mcp", free_port());
+    create(
+        &api,
+        instance("gone", json!({"remote": {"url": url, "timeoutSeconds": 2}})),
+    )
+    .await;
+
+    let object = instance_ready_is(&api, "gone", "False").await;
+    let status = object.status.unwrap();
+    let (_, reason, message) = ready_of(&status.conditions).unwrap();
+    assert_eq!(reason, "Unreachable");
+    assert!(
+        message.contains(&url),
+        "the message names the URL: {message}"
+    );
+    assert!(matches!(
+        status.phase,
+        Some(agentarea_crds::mcp_server_instance::McpPhase::Failed)
+    ));
+
+    let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
+    let event = eventually("a Warning event", WAIT, || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| {
+                e.involved_object.name.as_deref() == Some("gone")
+                    && e.reason.as_deref() == Some("Unreachable")
+            })
+    })
+    .await;
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn a_managed_instance_gets_owned_children_that_follow_its_spec() {
+    let ns = TestNamespace::create("op-managed").await;
+    let server = everything_server();
+    // No kubelet runs pods here: the operator reaches the managed instance at the real server on
+    // loopback, through the same endpoint template an out-of-cluster operator would use.
+    let _operator = Operator::start(
+        &ns.name,
+        &[(
+            "AGENTAREA_MANAGED_ENDPOINT_TEMPLATE",
+            format!("http://127.0.0.1:{}{{path}}", server.port),
+        )],
+    )
+    .await;
+    let api = ns.api::<McpServerInstance>();
+    let created = create(
+        &api,
+        instance("everything", json!({"managed": {
+            "image": "example.org/mcp/everything:1.0", "port": 3001, "command": ["node", "dist/index.js"],
+            "args": ["streamableHttp"],
+            "env": [{"name": "PORT", "value": "3001"}, {"name": "TOKEN", "secretKeyRef": {"name": "tokens", "key": "everything"}}]
+        }})),
+    )
+    .await;
+    let uid = created.metadata.uid.clone().unwrap();
+
+    let deployments: Api<Deployment> = ns.api();
+    let deployment = eventually("the Deployment", WAIT, || async {
+        deployments.get_opt("everything").await.ok().flatten()
+    })
+    .await;
+    let owner = &deployment.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+        ("McpServerInstance", uid.as_str(), Some(true))
+    );
+    let pod = deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let container = &pod.containers[0];
+    assert_eq!(
+        container.image.as_deref(),
+        Some("example.org/mcp/everything:1.0")
+    );
+    let security = container.security_context.as_ref().unwrap();
+    assert_eq!(security.run_as_non_root, Some(true));
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    assert!(
+        container.readiness_probe.is_some()
+            && container.resources.as_ref().unwrap().limits.is_some()
+    );
+    let env = container.env.as_ref().unwrap();
+    assert_eq!(
+        env[1]
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap()
+            .name,
+        "tokens"
+    );
+    let services: Api<Service> = ns.api();
+    let service = services.get("everything").await.unwrap();
+    assert_eq!(service.spec.unwrap().ports.unwrap()[0].port, 3001);
+    ns.api::<ServiceAccount>().get("everything").await.unwrap();
+
+    // Discovered through the endpoint template.
+    let ready = instance_ready_is(&api, "everything", "True").await;
+    assert!(ready.status.unwrap().tools.iter().any(|t| t.name == "echo"));
+
+    // A spec change rolls the Deployment.
+    api.patch(
+        "everything",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"managed": {"image": "example.org/mcp/everything:1.1"}}})),
+    )
+    .await
+    .unwrap();
+    eventually("the new image in the pod template", WAIT, || async {
+        let d = deployments.get("everything").await.ok()?;
+        let image = d.spec?.template.spec?.containers[0].image.clone()?;
+        (image == "example.org/mcp/everything:1.1").then_some(())
+    })
+    .await;
+
+    // Drift is corrected and a child deleted by hand comes back.
+    deployments
+        .patch(
+            "everything",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    eventually("replicas put back", WAIT, || async {
+        (deployments.get("everything").await.ok()?.spec?.replicas == Some(1)).then_some(())
+    })
+    .await;
+    services
+        .delete("everything", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the Service re-created", WAIT, || async {
+        services.get_opt("everything").await.ok().flatten()
+    })
+    .await;
+
+    // Suspending scales to zero.
+    api.patch(
+        "everything",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"suspend": true}})),
+    )
+    .await
+    .unwrap();
+    eventually("replicas 0 when suspended", WAIT, || async {
+        (deployments.get("everything").await.ok()?.spec?.replicas == Some(0)).then_some(())
+    })
+    .await;
+
+    // Deleting the instance removes its children: the control plane's garbage collector follows
+    // the owner references.
+    api.delete("everything", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    eventually("children garbage-collected", WAIT, || async {
+        let gone = deployments.get_opt("everything").await.ok()?.is_none()
+            && services.get_opt("everything").await.ok()?.is_none()
+            && ns
+                .api::<ServiceAccount>()
+                .get_opt("everything")
+                .await
+                .ok()?
+                .is_none();
+        gone.then_some(())
+    })
+    .await;
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn a_compound_instance_merges_its_members_tools() {
+    let ns = TestNamespace::create("op-compound").await;
+    let _operator = Operator::start(&ns.name, &[]).await;
+    let (first, second) = (everything_server(), everything_server());
+    let api = ns.api::<McpServerInstance>();
+    create(&api, instance("one", json!({"remote": {"url": first.url}}))).await;
+    create(
+        &api,
+        instance("two", json!({"remote": {"url": second.url}})),
+    )
+    .await;
+    create(
+        &api,
+        instance(
+            "both",
+            json!({"compound": {"members": [
+                {"name": "one", "prefix": "one_", "include": ["echo", "get-sum"]},
+                {"name": "two", "exclude": ["echo"]},
+                {"name": "one", "include": ["get-sum"]}
+            ]}}),
+        ),
+    )
+    .await;
+    let ready = instance_ready_is(&api, "both", "True").await;
+    let status = ready.status.unwrap();
+    let names: Vec<_> = status.tools.iter().map(|t| t.name.as_str()).collect();
+    assert!(
+        names.contains(&"one_echo") && names.contains(&"one_get-sum"),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"get-sum") && !names.contains(&"echo"),
+        "{names:?}"
+    );
+    let sum = status.tools.iter().find(|t| t.name == "get-sum").unwrap();
+    assert_eq!(
+        sum.member.as_deref(),
+        Some("two"),
+        "the first member to offer a name keeps it"
+    );
+    assert_eq!(status.collisions, vec!["get-sum".to_string()]);
+
+    // A member going away makes the compound not ready, naming it.
+    api.delete("two", &DeleteParams::default()).await.unwrap();
+    let not_ready = instance_ready_is(&api, "both", "False").await;
+    let (_, reason, message) = ready_of(&not_ready.status.unwrap().conditions).unwrap();
+    assert_eq!(reason, "MembersNotReady");
+    assert!(message.contains("member two not found"), "{message}");
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_by_itself() {
+    let ns = TestNamespace::create("op-agent").await;
+    let server = everything_server();
+    let _operator = Operator::start(
+        &ns.name,
+        &[(
+            "AGENTAREA_DEFAULT_MODEL_ENDPOINT",
+            "http://127.0.0.1:9/v1".into(),
+        )],
+    )
+    .await;
+    let agents = ns.api::<Agent>();
+    let skills = ns.api::<Skill>();
+    let instances = ns.api::<McpServerInstance>();
+    create(&agents, json!({
+        "apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "helper"},
+        "spec": {
+            "instruction": "Help.", "model": {"name": "m", "apiKeySecretRef": {"name": "model-key", "key": "token"}},
+            "skills": [{"name": "echoing"}],
+            "mcpServers": [{"name": "everything", "allowedTools": [{"name": "get-sum"}]}]
+        }
+    }))
+    .await;
+
+    let agent_reason = |reason: &'static str| {
+        let agents = agents.clone();
+        async move {
+            eventually(&format!("agent reason {reason}"), WAIT, || async {
+                let agent = agents.get("helper").await.ok()?;
+                let (status, r, message) = ready_of(&agent.status?.conditions)?;
+                (r == reason).then_some((status, message))
+            })
+            .await
+        }
+    };
+    let (status, message) = agent_reason("SkillNotFound").await;
+    assert_eq!(status, "False");
+    assert!(message.contains("skill echoing not found"), "{message}");
+
+    create(&skills, json!({
+        "apiVersion": "agentarea.io/v1alpha1", "kind": "Skill", "metadata": {"name": "echoing"},
+        "spec": {"instructions": "Echo things.", "tools": [{"instance": "everything", "tools": ["echo"]}]}
+    }))
+    .await;
+    agent_reason("InstanceNotFound").await;
+
+    create(
+        &instances,
+        instance("everything", json!({"remote": {"url": server.url}})),
+    )
+    .await;
+    let (_, message) = agent_reason("SecretNotFound").await;
+    assert!(message.contains("model-key"), "{message}");
+
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "model-key"}, "stringData": {"token": "sk-test"}}),
+    )
+    .unwrap();
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    agent_reason("Resolved").await;
+    let agent = agents.get("helper").await.unwrap();
+    let status = agent.status.unwrap();
+    let tools: Vec<_> = status
+        .tools
+        .iter()
+        .map(|t| (t.name.as_str(), t.skill.as_deref()))
+        .collect();
+    assert_eq!(tools, [("echo", Some("echoing")), ("get-sum", None)]);
+    assert_eq!(
+        status.model_endpoint.as_deref(),
+        Some("http://127.0.0.1:9/v1")
+    );
+    assert_eq!(status.observed_generation, agent.metadata.generation);
+
+    // The skill knows who uses it and that its tools resolve.
+    let skill = eventually("skill status", WAIT, || async {
+        let skill = skills.get("echoing").await.ok()?;
+        let status = skill.status.clone()?;
+        (status.used_by == ["helper"] && status.resolved_tools == ["everything/echo"])
+            .then_some(skill)
+    })
+    .await;
+    assert_eq!(
+        ready_of(&skill.status.unwrap().conditions).unwrap().0,
+        "True"
+    );
+
+    // Asking for a tool the server does not offer is named.
+    agents
+        .patch("helper", &PatchParams::default(), &Patch::Merge(json!({"spec": {"mcpServers": [{"name": "everything", "allowedTools": [{"name": "no-such-tool"}]}]}})))
+        .await
+        .unwrap();
+    let (_, message) = agent_reason("ToolNotFound").await;
+    assert!(message.contains("no-such-tool"), "{message}");
+    ns.delete().await;
+}
