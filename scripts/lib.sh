@@ -56,6 +56,7 @@ install_crds() {
 # AGENTAREA_HELM (a path to the binary) or this directory.
 # The npm reference MCP server the tests run (pinned so a release cannot change the tests).
 export MCP_EVERYTHING_VERSION=${MCP_EVERYTHING_VERSION:-2026.8.31}
+export MCP_TIME_VERSION=${MCP_TIME_VERSION:-2026.10.19}
 export HELM_VERSION=${HELM_VERSION:-v3.22.0}
 helm_bin_dir() {
   echo "$AGENTAREA_CACHE/helm/$HELM_VERSION"

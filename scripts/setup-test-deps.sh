@@ -53,3 +53,16 @@ install_mcp_servers() {
 }
 
 install_mcp_servers
+
+# The Python reference server mcp-server-time (stdio only), run through the bridge in the tests.
+install_mcp_time() {
+  local venv=$AGENTAREA_CACHE/mcp-servers/venv
+  if [[ -x $venv/bin/mcp-server-time ]]; then
+    return 0
+  fi
+  log "installing mcp-server-time from PyPI into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "mcp-server-time==$MCP_TIME_VERSION"
+}
+
+install_mcp_time

@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 
 use agentarea_support::LogFormat;
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+
+use crate::bridge::BridgeArgs;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -11,6 +13,27 @@ use clap::Parser;
     version,
     about = "Reconciles AgentArea's custom resources"
 )]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Run the controllers (the default).
+    Run,
+    /// Serve a stdio MCP server over streamable HTTP (runs inside managed MCP server pods).
+    McpBridge(BridgeArgs),
+    /// Copy this binary to PATH (an init container puts the bridge into a server's pod this way).
+    InstallBridge {
+        /// Where to put the binary, e.g. /agentarea/bin/agentarea-operator.
+        path: std::path::PathBuf,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct Config {
     /// Address of the health (`/healthz`, `/readyz`) server.
     #[arg(long, env = "AGENTAREA_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
@@ -41,6 +64,23 @@ pub struct Config {
     /// Watch only this namespace (a namespace-scoped install); every namespace when absent.
     #[arg(long, env = "AGENTAREA_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
+
+    /// The image that carries this binary; stdio servers' pods copy the bridge from it.
+    #[arg(
+        long,
+        env = "AGENTAREA_MCP_BRIDGE_IMAGE",
+        default_value = "agentarea/agentarea:0.1.0"
+    )]
+    pub bridge_image: String,
+
+    /// Address of the MCP gateway that serves compound instances as one endpoint each
+    /// (`/mcp/compound/{namespace}/{name}`); off when absent.
+    #[arg(long, env = "AGENTAREA_MCP_GATEWAY_ADDR")]
+    pub mcp_gateway_addr: Option<SocketAddr>,
+
+    /// The gateway's URL as agents reach it (its Service), written into compound instances' status.
+    #[arg(long, env = "AGENTAREA_MCP_GATEWAY_URL")]
+    pub mcp_gateway_url: Option<String>,
 
     /// Name of this replica in events and claims (the pod name in a cluster).
     #[arg(long, env = "AGENTAREA_POD_NAME")]

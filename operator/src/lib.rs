@@ -8,12 +8,16 @@
 //! | [`controllers`] | one controller per kind |
 //! | [`status`] | the one way status is written (server-side apply on the subresource) |
 //! | [`mcp`] | the MCP client: discovery and tool calls |
+//! | [`gateway`] | serves compound instances as one MCP endpoint each |
+//! | [`bridge`] | `mcp-bridge`: a stdio MCP server served over streamable HTTP |
 //! | [`error`] | reconcile errors |
 
+pub mod bridge;
 pub mod config;
 pub mod context;
 pub mod controllers;
 pub mod error;
+pub mod gateway;
 pub mod mcp;
 pub mod run;
 pub mod status;

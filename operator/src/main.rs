@@ -1,11 +1,16 @@
-use agentarea_operator::{config::Config, run::run};
+use agentarea_operator::config::{Cli, Command};
+use agentarea_operator::{bridge, run::run};
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // One TLS crypto provider for every client in the process (kube, and rmcp's reqwest).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = Config::parse();
-    agentarea_support::init_tracing(config.log_format);
-    run(config).await
+    let cli = Cli::parse();
+    agentarea_support::init_tracing(cli.config.log_format);
+    match cli.command {
+        None | Some(Command::Run) => run(cli.config).await,
+        Some(Command::McpBridge(args)) => bridge::run(args).await,
+        Some(Command::InstallBridge { path }) => bridge::install(&path),
+    }
 }

@@ -26,7 +26,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         health_routes(readiness.clone()),
         wait_for(stop_rx.clone()),
     ));
+    let gateway_addr = config.mcp_gateway_addr;
     let ctx = Context::new(client, config);
+    let gateway = gateway_addr.map(|addr| {
+        tokio::spawn(crate::gateway::serve(
+            ctx.clone(),
+            addr,
+            wait_for(stop_rx.clone()),
+        ))
+    });
     let controllers = tokio::spawn(async move {
         tokio::join!(
             controllers::mcp_server_instance::run(ctx.clone(), wait_for(stop_rx.clone())),
@@ -49,6 +57,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("controllers still busy after {SHUTDOWN_GRACE:?}; stopping anyway");
     }
     health.await??;
+    if let Some(gateway) = gateway {
+        gateway.await??;
+    }
     tracing::info!("operator stopped");
     Ok(())
 }

@@ -64,6 +64,51 @@ fn wait_for_port(port: u16, process: &ChildProcess) {
     }
 }
 
+/// The stdio command of the PyPI reference server `mcp-server-time`.
+pub fn time_server_command() -> PathBuf {
+    let binary = cache_dir().join("mcp-servers/venv/bin/mcp-server-time");
+    assert!(
+        binary.exists(),
+        "{} is missing: run scripts/setup-test-deps.sh",
+        binary.display()
+    );
+    binary
+}
+
+/// The stdio command of `server-everything` (its default mode is stdio).
+pub fn everything_command() -> PathBuf {
+    cache_dir().join("mcp-servers/node_modules/.bin/mcp-server-everything")
+}
+
+/// Runs `agentarea-operator mcp-bridge` on a free port in front of a stdio server.
+pub fn bridge(command: &[&str]) -> McpServer {
+    let port = free_port();
+    let process = ChildProcess::spawn(
+        "mcp-bridge",
+        Command::new(workspace_binary("agentarea-operator"))
+            .args(["mcp-bridge", "--listen", &format!("127.0.0.1:{port}"), "--"])
+            .args(command)
+            .env("RUST_LOG", "info"),
+    );
+    wait_for_port(port, &process);
+    McpServer {
+        process,
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        port,
+    }
+}
+
+/// Client calls for tests, through the operator's own MCP client (rmcp). Installs the TLS
+/// provider that the operator's binary installs at start.
+pub fn endpoint(url: &str) -> agentarea_operator::mcp::Endpoint {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    agentarea_operator::mcp::Endpoint {
+        url: url.to_string(),
+        headers: vec![],
+        timeout: Duration::from_secs(20),
+    }
+}
+
 /// A running `agentarea-operator` that watches `namespace` only, so tests running in parallel
 /// each have their own.
 pub struct Operator {

@@ -204,7 +204,10 @@ async fn a_managed_instance_gets_owned_children_that_follow_its_spec() {
         "tokens"
     );
     let services: Api<Service> = ns.api();
-    let service = services.get("everything").await.unwrap();
+    let service = eventually("the Service", WAIT, || async {
+        services.get_opt("everything").await.ok().flatten()
+    })
+    .await;
     assert_eq!(service.spec.unwrap().ports.unwrap()[0].port, 3001);
     ns.api::<ServiceAccount>().get("everything").await.unwrap();
 
@@ -432,5 +435,173 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
         .unwrap();
     let (_, message) = agent_reason("ToolNotFound").await;
     assert!(message.contains("no-such-tool"), "{message}");
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn a_managed_stdio_server_runs_behind_the_bridge_and_its_tools_are_discovered() {
+    use agentarea_tests::mcp_servers::{bridge, time_server_command};
+    let ns = TestNamespace::create("op-stdio").await;
+    // Where the pod would run, the test runs the same bridge on loopback over the real PyPI server.
+    let bridged = bridge(&[
+        time_server_command().to_str().unwrap(),
+        "--local-timezone",
+        "UTC",
+    ]);
+    let _operator = Operator::start(
+        &ns.name,
+        &[
+            (
+                "AGENTAREA_MANAGED_ENDPOINT_TEMPLATE",
+                format!("http://127.0.0.1:{}{{path}}", bridged.port),
+            ),
+            (
+                "AGENTAREA_MCP_BRIDGE_IMAGE",
+                "registry.example/agentarea:test".into(),
+            ),
+        ],
+    )
+    .await;
+    let api = ns.api::<McpServerInstance>();
+    create(
+        &api,
+        instance(
+            "time",
+            json!({"managed": {
+                "image": "ghcr.io/example/mcp-time:1", "transport": "stdio",
+                "command": ["mcp-server-time"], "args": ["--local-timezone", "UTC"]
+            }}),
+        ),
+    )
+    .await;
+    let ready = instance_ready_is(&api, "time", "True").await;
+    let names: Vec<_> = ready
+        .status
+        .unwrap()
+        .tools
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert!(names.contains(&"get_current_time".to_string()), "{names:?}");
+
+    // The pod runs the server as the bridge's child, the bridge copied in from the operator image.
+    let deployment = ns.api::<Deployment>().get("time").await.unwrap();
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    let init = &pod.init_containers.unwrap()[0];
+    assert_eq!(
+        init.image.as_deref(),
+        Some("registry.example/agentarea:test")
+    );
+    assert_eq!(init.args.as_ref().unwrap()[0], "install-bridge");
+    let command = pod.containers[0].command.clone().unwrap();
+    assert_eq!(
+        command,
+        [
+            "/agentarea/bin/agentarea-operator",
+            "mcp-bridge",
+            "--listen",
+            "0.0.0.0:8080",
+            "--path",
+            "/mcp",
+            "--",
+            "mcp-server-time",
+            "--local-timezone",
+            "UTC"
+        ]
+    );
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn the_gateway_serves_a_compound_instance_as_one_endpoint() {
+    use agentarea_operator::mcp::{call_tool, discover};
+    use agentarea_tests::mcp_servers::{bridge, endpoint, time_server_command};
+    let ns = TestNamespace::create("op-gateway").await;
+    let everything = everything_server();
+    let time = bridge(&[
+        time_server_command().to_str().unwrap(),
+        "--local-timezone",
+        "UTC",
+    ]);
+    let gateway_port = free_port();
+    let _operator = Operator::start(
+        &ns.name,
+        &[
+            (
+                "AGENTAREA_MCP_GATEWAY_ADDR",
+                format!("127.0.0.1:{gateway_port}"),
+            ),
+            (
+                "AGENTAREA_MCP_GATEWAY_URL",
+                format!("http://127.0.0.1:{gateway_port}"),
+            ),
+        ],
+    )
+    .await;
+    let api = ns.api::<McpServerInstance>();
+    create(
+        &api,
+        instance("everything", json!({"remote": {"url": everything.url}})),
+    )
+    .await;
+    create(&api, instance("time", json!({"remote": {"url": time.url}}))).await;
+    create(
+        &api,
+        instance(
+            "toolbox",
+            json!({"compound": {"members": [
+                {"name": "everything", "include": ["echo", "get-sum"]},
+                {"name": "time", "prefix": "time_"}
+            ]}}),
+        ),
+    )
+    .await;
+    let ready = instance_ready_is(&api, "toolbox", "True").await;
+    let url = ready
+        .status
+        .unwrap()
+        .endpoint
+        .expect("the gateway endpoint in status");
+    assert_eq!(
+        url,
+        format!(
+            "http://127.0.0.1:{gateway_port}/mcp/compound/{}/toolbox",
+            ns.name
+        )
+    );
+
+    let listed = discover(&endpoint(&url))
+        .await
+        .expect("tools/list through the gateway");
+    let mut names: Vec<_> = listed.tools.iter().map(|t| t.name.clone()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "echo",
+            "get-sum",
+            "time_convert_time",
+            "time_get_current_time"
+        ]
+    );
+
+    let echoed = call_tool(
+        &endpoint(&url),
+        "echo",
+        json!({"message": "via the gateway"}),
+    )
+    .await
+    .unwrap();
+    assert!(echoed.to_string().contains("via the gateway"), "{echoed}");
+    let now = call_tool(
+        &endpoint(&url),
+        "time_get_current_time",
+        json!({"timezone": "Europe/Berlin"}),
+    )
+    .await
+    .unwrap();
+    assert!(now.to_string().contains("Europe/Berlin"), "{now}");
+    let unknown = call_tool(&endpoint(&url), "nope", json!({})).await;
+    assert!(unknown.is_err(), "an unknown tool is an error");
     ns.delete().await;
 }

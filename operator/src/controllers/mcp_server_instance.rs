@@ -22,6 +22,7 @@ use agentarea_crds::mcp_server_instance::{
 };
 use agentarea_crds::{McpServerInstance, McpServerInstanceStatus};
 
+use crate::bridge::BRIDGE_PATH;
 use crate::context::Context;
 use crate::controllers::announce_ready_transition;
 use crate::error::{Error, Result};
@@ -83,17 +84,6 @@ async fn reconcile(instance: Arc<McpServerInstance>, ctx: Arc<Context>) -> Resul
         apply_children(&ctx, &instance, managed).await?;
         if spec.suspend {
             suspended(&mut status, &instance)
-        } else if managed.transport == Transport::Stdio {
-            // The stdio bridge is not part of this operator yet: say so rather than start a pod
-            // that cannot speak MCP over HTTP.
-            not_ready(
-                &mut status,
-                &instance,
-                McpPhase::Failed,
-                "StdioBridgeUnavailable",
-                "stdio servers run behind the bridge, which this operator version does not ship yet".into(),
-            );
-            Action::await_change()
         } else {
             let endpoint = Endpoint {
                 url: ctx.config.managed_endpoint(
@@ -252,6 +242,38 @@ async fn remote_endpoint(
     })
 }
 
+/// How to reach a (non-compound) member instance now: its URL and headers, or why not.
+pub async fn member_endpoint(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<Endpoint, (&'static str, String)> {
+    let instance = Api::<McpServerInstance>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| ("InstanceUnreadable", e.to_string()))?
+        .ok_or((
+            "InstanceNotFound",
+            format!("MCP server instance {name} not found"),
+        ))?;
+    if let Some(remote) = &instance.spec.remote {
+        return remote_endpoint(ctx, namespace, remote).await;
+    }
+    let url = instance
+        .status
+        .and_then(|s| s.endpoint)
+        .filter(|_| instance.spec.managed.is_some())
+        .ok_or((
+            "NoEndpoint",
+            format!("MCP server instance {name} has no endpoint yet"),
+        ))?;
+    Ok(Endpoint {
+        url,
+        headers: vec![],
+        timeout: Duration::from_secs(ctx.config.mcp_timeout_seconds),
+    })
+}
+
 /// A key of a Secret, or the reason it cannot be had.
 pub async fn secret_value(
     ctx: &Context,
@@ -324,6 +346,11 @@ async fn merge_compound(
     status.tool_count = Some(tools.len() as i32);
     status.tools = tools;
     status.collisions = collisions;
+    status.endpoint = ctx
+        .config
+        .mcp_gateway_url
+        .as_deref()
+        .map(|base| crate::gateway::endpoint(base, namespace, &instance.name_any()));
     status.last_checked_time = Some(now());
     if problems.is_empty() {
         status.phase = Some(McpPhase::Running);
@@ -394,7 +421,7 @@ async fn apply_children(
     Api::<ServiceAccount>::namespaced(ctx.client.clone(), &namespace)
         .patch(&name, &params, &Patch::Apply(&service_account))
         .await?;
-    let deployment = deployment(instance, managed, &meta);
+    let deployment = deployment(instance, managed, &meta, &ctx.config.bridge_image);
     Api::<Deployment>::namespaced(ctx.client.clone(), &namespace)
         .patch(&name, &params, &Patch::Apply(&deployment))
         .await?;
@@ -411,7 +438,12 @@ async fn apply_children(
     Ok(())
 }
 
-fn deployment(instance: &McpServerInstance, managed: &ManagedServer, meta: &Value) -> Value {
+fn deployment(
+    instance: &McpServerInstance,
+    managed: &ManagedServer,
+    meta: &Value,
+    bridge_image: &str,
+) -> Value {
     let env: Vec<Value> = managed
         .env
         .iter()
@@ -461,11 +493,46 @@ fn deployment(instance: &McpServerInstance, managed: &ManagedServer, meta: &Valu
         // Servers that write temp files still can, with the root filesystem read-only.
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     });
-    if !managed.command.is_empty() {
-        container["command"] = json!(managed.command);
-    }
-    if !managed.args.is_empty() {
-        container["args"] = json!(managed.args);
+    let mut volumes = vec![json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}})];
+    let mut init_containers = vec![];
+    if managed.transport == Transport::Stdio {
+        // The bridge runs in the server's container and starts the stdio server as its child;
+        // an init container copies it in from the operator's image.
+        let mut bridged = vec![
+            BRIDGE_PATH.to_string(),
+            "mcp-bridge".into(),
+            "--listen".into(),
+            format!("0.0.0.0:{}", managed.port),
+            "--path".into(),
+            managed.path.clone(),
+            "--".into(),
+        ];
+        bridged.extend(managed.command.iter().cloned());
+        bridged.extend(managed.args.iter().cloned());
+        container["command"] = json!(bridged);
+        container["volumeMounts"]
+            .as_array_mut()
+            .expect("mounts literal")
+            .push(json!({"name": "bridge", "mountPath": "/agentarea/bin", "readOnly": true}));
+        volumes.push(json!({"name": "bridge", "emptyDir": {"sizeLimit": "128Mi"}}));
+        init_containers.push(json!({
+            "name": "install-bridge",
+            "image": bridge_image,
+            "args": ["install-bridge", BRIDGE_PATH],
+            "volumeMounts": [{"name": "bridge", "mountPath": "/agentarea/bin"}],
+            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}},
+            "securityContext": {
+                "runAsNonRoot": true, "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+            },
+        }));
+    } else {
+        if !managed.command.is_empty() {
+            container["command"] = json!(managed.command);
+        }
+        if !managed.args.is_empty() {
+            container["args"] = json!(managed.args);
+        }
     }
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
@@ -478,8 +545,9 @@ fn deployment(instance: &McpServerInstance, managed: &ManagedServer, meta: &Valu
                     "serviceAccountName": instance.name_any(),
                     "automountServiceAccountToken": false,
                     "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "initContainers": init_containers,
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": volumes,
                 }
             }
         }

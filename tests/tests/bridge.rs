@@ -1,0 +1,144 @@
+//! The stdio bridge (`agentarea-operator mcp-bridge`) against the real reference servers: what
+//! goes through it is what the server says, and a crashed server is started again.
+
+use std::time::Duration;
+
+use agentarea_operator::mcp::{call_tool, discover};
+use agentarea_tests::eventually;
+use agentarea_tests::mcp_servers::{
+    bridge, endpoint, everything_command, everything_server, time_server_command,
+};
+use serde_json::json;
+
+#[tokio::test]
+async fn the_bridge_serves_what_the_stdio_server_says() {
+    let direct = everything_server();
+    let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
+
+    let through_bridge = discover(&endpoint(&bridged.url))
+        .await
+        .expect("initialize and tools/list through the bridge");
+    let straight = discover(&endpoint(&direct.url))
+        .await
+        .expect("the server itself");
+    let names = |d: &agentarea_operator::mcp::Discovery| {
+        let mut names: Vec<_> = d.tools.iter().map(|t| t.name.clone()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&through_bridge), names(&straight));
+    assert_eq!(
+        through_bridge.server_info.name, straight.server_info.name,
+        "initialize passes the server's identity"
+    );
+    let digests = |d: &agentarea_operator::mcp::Discovery| {
+        let mut digests: Vec<_> = d
+            .tools
+            .iter()
+            .map(|t| (t.name.clone(), t.input_schema_digest.clone()))
+            .collect();
+        digests.sort();
+        digests
+    };
+    assert_eq!(
+        digests(&through_bridge),
+        digests(&straight),
+        "schemas pass unchanged"
+    );
+
+    let echoed = call_tool(
+        &endpoint(&bridged.url),
+        "echo",
+        json!({"message": "through the bridge"}),
+    )
+    .await
+    .unwrap();
+    let direct_echo = call_tool(
+        &endpoint(&direct.url),
+        "echo",
+        json!({"message": "through the bridge"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(echoed["content"], direct_echo["content"]);
+    assert!(echoed.to_string().contains("through the bridge"));
+
+    let sum = call_tool(&endpoint(&bridged.url), "get-sum", json!({"a": 2, "b": 40}))
+        .await
+        .unwrap();
+    assert!(sum.to_string().contains("42"), "{sum}");
+}
+
+#[tokio::test]
+async fn the_python_time_server_works_through_the_bridge() {
+    let bridged = bridge(&[
+        time_server_command().to_str().unwrap(),
+        "--local-timezone",
+        "UTC",
+    ]);
+    let discovery = discover(&endpoint(&bridged.url)).await.unwrap();
+    let names: Vec<_> = discovery.tools.iter().map(|t| t.name.as_str()).collect();
+    assert!(
+        names.contains(&"get_current_time") && names.contains(&"convert_time"),
+        "{names:?}"
+    );
+    let now = call_tool(
+        &endpoint(&bridged.url),
+        "get_current_time",
+        json!({"timezone": "Asia/Tokyo"}),
+    )
+    .await
+    .unwrap();
+    assert!(now.to_string().contains("Asia/Tokyo"), "{now}");
+    // A bad argument comes back as the server's tool error, not a broken bridge.
+    let bad = call_tool(
+        &endpoint(&bridged.url),
+        "get_current_time",
+        json!({"timezone": "Not/AZone"}),
+    )
+    .await;
+    match bad {
+        Ok(result) => assert_eq!(result["isError"], true, "{result}"),
+        Err(error) => assert!(
+            error.to_string().contains("Not/AZone") || error.to_string().contains("error"),
+            "{error}"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_crashed_stdio_server_is_started_again() {
+    let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
+    discover(&endpoint(&bridged.url)).await.unwrap();
+    // The child is forked by whichever runtime thread started it, so look under every thread.
+    let children = || {
+        let mut pids = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{}/task", bridged.process.pid()))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let listed = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            pids.extend(listed.split_whitespace().map(String::from));
+        }
+        pids
+    };
+    let first = children();
+    assert_eq!(first.len(), 1, "one stdio child per bridge: {first:?}");
+    // SAFETY: signalling our grandchild by pid.
+    unsafe {
+        libc::kill(first[0].parse().unwrap(), libc::SIGKILL);
+    }
+    let second = eventually("a new child", Duration::from_secs(30), || async {
+        let now = children();
+        (now.len() == 1 && now != first).then_some(now)
+    })
+    .await;
+    assert_ne!(second, first);
+    eventually(
+        "the bridge answers again",
+        Duration::from_secs(30),
+        || async { discover(&endpoint(&bridged.url)).await.ok() },
+    )
+    .await;
+}
