@@ -100,7 +100,7 @@ func runUp(args []string) int {
 			"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
 			"--service-account-key-file", p.SAPublic,
 			"--service-account-signing-key-file", p.SAPrivate,
-			"--service-cluster-ip-range", "10.0.0.0/24",
+			"--service-cluster-ip-range", "10.0.0.0/16",
 			"--authorization-mode", "Node,RBAC",
 			"--allow-privileged=true",
 			"--enable-priority-and-fairness=false",

@@ -1451,9 +1451,6 @@ const ENV_AHEAD_OF_THE_BINARIES: &[&str] = &[
     "AGENTAREA_TASK_CONCURRENCY",
     "AGENTAREA_TASK_TTL_SECONDS",
     "AGENTAREA_DEFAULT_MODEL_API_KEY",
-    "AGENTAREA_MCP_GATEWAY_ADDR",
-    "AGENTAREA_MCP_GATEWAY_URL",
-    "AGENTAREA_MCP_BRIDGE_IMAGE",
 ];
 
 /// The environment variables a binary reads, from its `--help` (`[env: NAME=...]`).

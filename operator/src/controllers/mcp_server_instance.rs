@@ -105,6 +105,24 @@ async fn reconcile(instance: Arc<McpServerInstance>, ctx: Arc<Context>) -> Resul
             )
             .await
         }
+    } else if let Some(remote) = spec
+        .remote
+        .as_ref()
+        .filter(|r| r.transport == Transport::Sse)
+    {
+        // rmcp, the MCP SDK the operator speaks through, has no client for the older HTTP+SSE
+        // transport: say so on the object rather than fail discovery with a protocol error.
+        not_ready(
+            &mut status,
+            &instance,
+            McpPhase::Failed,
+            "TransportNotSupported",
+            format!(
+                "{} uses the HTTP+SSE transport, which this operator cannot speak yet; use streamable-http",
+                remote.url
+            ),
+        );
+        Action::await_change()
     } else if let Some(remote) = &spec.remote {
         match remote_endpoint(&ctx, &namespace, remote).await {
             Ok(endpoint) => {
