@@ -5,10 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, ResourceExt};
 
@@ -17,8 +15,10 @@ use agentarea_crds::common::{condition, is_condition_true, set_ready};
 use agentarea_crds::{Agent, AgentStatus, McpServerInstance, Skill};
 
 use crate::context::Context;
-use crate::controllers::announce_ready_transition;
 use crate::controllers::mcp_server_instance::secret_value;
+use crate::controllers::{
+    announce_ready_transition, in_namespace_where, log_outcomes, retry_with_backoff,
+};
 use crate::error::{Error, Result};
 use crate::status::apply_status;
 
@@ -29,12 +29,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     );
     let store = controller.store();
     let (by_skill, by_instance, by_secret) = (store.clone(), store.clone(), store);
-    controller
+    let results = controller
         .watches(
             ctx.api::<Skill>(),
             watcher::Config::default(),
             move |skill| {
-                agents_where(&by_skill, &skill.namespace(), |a| {
+                in_namespace_where(&by_skill, &skill.namespace(), |a| {
                     a.spec.skills.iter().any(|s| s.name == skill.name_any())
                 })
             },
@@ -44,13 +44,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .watches(
             ctx.api::<McpServerInstance>(),
             watcher::Config::default(),
-            move |instance| agents_where(&by_instance, &instance.namespace(), |_| true),
+            move |instance| in_namespace_where(&by_instance, &instance.namespace(), |_| true),
         )
         .watches(
             ctx.api::<Secret>(),
             watcher::Config::default(),
             move |secret| {
-                agents_where(&by_secret, &secret.namespace(), |a| {
+                in_namespace_where(&by_secret, &secret.namespace(), |a| {
                     a.spec
                         .model
                         .api_key_secret_ref
@@ -60,26 +60,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "agent reconcile");
-            }
-        })
-        .await;
-}
-
-fn agents_where(
-    store: &Store<Agent>,
-    namespace: &Option<String>,
-    matches: impl Fn(&Agent) -> bool,
-) -> Vec<ObjectRef<Agent>> {
-    store
-        .state()
-        .into_iter()
-        .filter(|a| &a.namespace() == namespace && matches(a))
-        .map(|a| ObjectRef::from_obj(&*a))
-        .collect()
+        .run(reconcile, retry_with_backoff, ctx);
+    log_outcomes("agent", results).await;
 }
 
 async fn reconcile(agent: Arc<Agent>, ctx: Arc<Context>) -> Result<Action> {
@@ -120,11 +102,6 @@ async fn reconcile(agent: Arc<Agent>, ctx: Arc<Context>) -> Result<Action> {
     announce_ready_transition(&ctx, &*agent, &previous.conditions, &status.conditions).await;
     apply_status(&ctx.client, &*agent, &status).await?;
     Ok(Action::await_change())
-}
-
-fn error_policy(agent: Arc<Agent>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(agent = %agent.name_any(), %error, "reconcile failed");
-    Action::requeue(ctx.backoff(&*agent))
 }
 
 /// What an agent resolves to, and every reason it does not fully.

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use kube::api::{Patch, PatchParams};
@@ -24,7 +23,9 @@ use agentarea_crds::{McpServerInstance, McpServerInstanceStatus};
 
 use crate::bridge::BRIDGE_PATH;
 use crate::context::Context;
-use crate::controllers::announce_ready_transition;
+use crate::controllers::{
+    announce_ready_transition, in_namespace_where, log_outcomes, retry_with_backoff,
+};
 use crate::error::{Error, Result};
 use crate::mcp::{self, Endpoint};
 use crate::status::apply_status;
@@ -36,7 +37,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         watcher::Config::default().any_semantic(),
     );
     let store = controller.store();
-    controller
+    let results = controller
         .owns(ctx.api::<Deployment>(), watcher::Config::default())
         .owns(ctx.api::<Service>(), watcher::Config::default())
         // A compound instance follows its members: a member's change reconciles the compounds
@@ -45,30 +46,18 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             ctx.api::<McpServerInstance>(),
             watcher::Config::default(),
             move |member| {
-                let namespace = member.namespace();
                 let name = member.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|c| {
-                        c.namespace() == namespace
-                            && c.spec
-                                .compound
-                                .as_ref()
-                                .is_some_and(|cs| cs.members.iter().any(|m| m.name == name))
-                    })
-                    .map(|c| kube::runtime::reflector::ObjectRef::from_obj(&*c))
-                    .collect::<Vec<_>>()
+                in_namespace_where(&store, &member.namespace(), |c| {
+                    c.spec
+                        .compound
+                        .as_ref()
+                        .is_some_and(|cs| cs.members.iter().any(|m| m.name == name))
+                })
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "mcp server instance reconcile");
-            }
-        })
-        .await;
+        .run(reconcile, retry_with_backoff, ctx);
+    log_outcomes("mcp server instance", results).await;
 }
 
 async fn reconcile(instance: Arc<McpServerInstance>, ctx: Arc<Context>) -> Result<Action> {
@@ -150,11 +139,6 @@ async fn reconcile(instance: Arc<McpServerInstance>, ctx: Arc<Context>) -> Resul
     announce_ready_transition(&ctx, &*instance, &previous.conditions, &status.conditions).await;
     apply_status(&ctx.client, &*instance, &status).await?;
     Ok(action)
-}
-
-fn error_policy(instance: Arc<McpServerInstance>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(instance = %instance.name_any(), %error, "reconcile failed");
-    Action::requeue(ctx.backoff(&*instance))
 }
 
 fn suspended(status: &mut McpServerInstanceStatus, instance: &McpServerInstance) -> Action {

@@ -6,8 +6,10 @@ pub mod mcp_server_instance;
 pub mod skill;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::Resource;
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
 
 use agentarea_crds::common::condition;
 
@@ -39,4 +41,54 @@ pub async fn announce_ready_transition<K: Resource<DynamicType = ()>>(
         EventType::Warning
     };
     ctx.event(object, type_, &reason, message).await;
+}
+
+/// The objects in `store` of `namespace` that `matches` picks: the mapper of a `watches` relation
+/// ("which of mine name this object?").
+pub fn in_namespace_where<K>(
+    store: &Store<K>,
+    namespace: &Option<String>,
+    matches: impl Fn(&K) -> bool,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .into_iter()
+        .filter(|object| &object.namespace() == namespace && matches(object))
+        .map(|object| ObjectRef::from_obj(&*object))
+        .collect()
+}
+
+/// Logs the outcome of each reconcile of a running controller; failures are already handled by
+/// the controller's error policy, so this only records them.
+pub async fn log_outcomes<K, E>(
+    kind: &'static str,
+    results: impl futures::Stream<Item = Result<(ObjectRef<K>, Action), E>>,
+) where
+    K: Resource<DynamicType = ()>,
+    E: std::fmt::Display,
+{
+    use futures::StreamExt;
+    results
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "{kind} reconcile");
+            }
+        })
+        .await;
+}
+
+/// The error policy every controller shares: log, and retry after the object's back-off.
+pub fn retry_with_backoff<K>(
+    object: std::sync::Arc<K>,
+    error: &crate::error::Error,
+    ctx: std::sync::Arc<Context>,
+) -> Action
+where
+    K: Resource<DynamicType = ()>,
+{
+    tracing::warn!(kind = %K::kind(&()), name = %object.name_any(), %error, "reconcile failed");
+    Action::requeue(ctx.backoff(&*object))
 }

@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, ResourceExt};
 
@@ -13,7 +11,9 @@ use agentarea_crds::common::{condition, is_condition_true, set_ready};
 use agentarea_crds::{Agent, McpServerInstance, Skill, SkillStatus};
 
 use crate::context::Context;
-use crate::controllers::announce_ready_transition;
+use crate::controllers::{
+    announce_ready_transition, in_namespace_where, log_outcomes, retry_with_backoff,
+};
 use crate::error::{Error, Result};
 use crate::status::apply_status;
 
@@ -24,12 +24,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     );
     let store = controller.store();
     let (by_instance, by_agent) = (store.clone(), store);
-    controller
+    let results = controller
         .watches(
             ctx.api::<McpServerInstance>(),
             watcher::Config::default(),
             move |instance| {
-                skills_where(&by_instance, &instance.namespace(), |s| {
+                in_namespace_where(&by_instance, &instance.namespace(), |s| {
                     s.spec
                         .tools
                         .iter()
@@ -42,30 +42,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             watcher::Config::default(),
             move |agent| {
                 // The agent may have dropped a skill too, so every skill of the namespace re-counts.
-                skills_where(&by_agent, &agent.namespace(), |_| true)
+                in_namespace_where(&by_agent, &agent.namespace(), |_| true)
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "skill reconcile");
-            }
-        })
-        .await;
-}
-
-fn skills_where(
-    store: &Store<Skill>,
-    namespace: &Option<String>,
-    matches: impl Fn(&Skill) -> bool,
-) -> Vec<ObjectRef<Skill>> {
-    store
-        .state()
-        .into_iter()
-        .filter(|s| &s.namespace() == namespace && matches(s))
-        .map(|s| ObjectRef::from_obj(&*s))
-        .collect()
+        .run(reconcile, retry_with_backoff, ctx);
+    log_outcomes("skill", results).await;
 }
 
 async fn reconcile(skill: Arc<Skill>, ctx: Arc<Context>) -> Result<Action> {
@@ -148,9 +130,4 @@ async fn reconcile(skill: Arc<Skill>, ctx: Arc<Context>) -> Result<Action> {
     announce_ready_transition(&ctx, &*skill, &previous.conditions, &status.conditions).await;
     apply_status(&ctx.client, &*skill, &status).await?;
     Ok(Action::await_change())
-}
-
-fn error_policy(skill: Arc<Skill>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(skill = %skill.name_any(), %error, "reconcile failed");
-    Action::requeue(ctx.backoff(&*skill))
 }
