@@ -17,7 +17,7 @@ use agentarea_crds::{Agent, AgentStatus, McpServerInstance, Skill};
 use crate::context::Context;
 use crate::controllers::mcp_server_instance::secret_value;
 use crate::controllers::{
-    announce_ready_transition, in_namespace_where, log_outcomes, retry_with_backoff,
+    announce_ready_transition, in_namespace_where, log_outcomes, readiness, retry_with_backoff,
 };
 use crate::error::{Error, Result};
 use crate::status::apply_status;
@@ -75,23 +75,10 @@ async fn reconcile(agent: Arc<Agent>, ctx: Arc<Context>) -> Result<Action> {
         tools: resolution.tools,
         model_endpoint: resolution.model_endpoint,
     };
-    let (ready, reason, message) = match resolution.problems.first() {
-        None => (
-            true,
-            "Resolved",
-            format!("{} tools resolved", status.tools.len()),
-        ),
-        Some((reason, _)) => (
-            false,
-            *reason,
-            resolution
-                .problems
-                .iter()
-                .map(|(_, m)| m.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-    };
+    let (ready, reason, message) = readiness(
+        &resolution.problems,
+        format!("{} tools resolved", status.tools.len()),
+    );
     set_ready(
         &mut status.conditions,
         ready,

@@ -92,3 +92,24 @@ where
     tracing::warn!(kind = %K::kind(&()), name = %object.name_any(), %error, "reconcile failed");
     Action::requeue(ctx.backoff(&*object))
 }
+
+/// The Ready condition's (status, reason, message) from the problems found: ready when there are
+/// none; else the first problem's reason, and every problem's message, so that one look at
+/// `kubectl describe` shows all that is missing.
+pub fn readiness<'a>(
+    problems: &'a [(&'static str, String)],
+    ready_message: String,
+) -> (bool, &'a str, String) {
+    match problems.first() {
+        None => (true, "Resolved", ready_message),
+        Some((reason, _)) => (
+            false,
+            reason,
+            problems
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
+}

@@ -12,7 +12,7 @@ use agentarea_crds::{Agent, McpServerInstance, Skill, SkillStatus};
 
 use crate::context::Context;
 use crate::controllers::{
-    announce_ready_transition, in_namespace_where, log_outcomes, retry_with_backoff,
+    announce_ready_transition, in_namespace_where, log_outcomes, readiness, retry_with_backoff,
 };
 use crate::error::{Error, Result};
 use crate::status::apply_status;
@@ -104,22 +104,10 @@ async fn reconcile(skill: Arc<Skill>, ctx: Arc<Context>) -> Result<Action> {
         resolved_tools: resolved,
         missing_tools: missing,
     };
-    let (ready, reason, message) = match reasons.first() {
-        None => (
-            true,
-            "Resolved",
-            format!("{} tools resolved", status.resolved_tools.len()),
-        ),
-        Some((reason, _)) => (
-            false,
-            *reason,
-            reasons
-                .iter()
-                .map(|(_, m)| m.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-    };
+    let (ready, reason, message) = readiness(
+        &reasons,
+        format!("{} tools resolved", status.resolved_tools.len()),
+    );
     set_ready(
         &mut status.conditions,
         ready,
