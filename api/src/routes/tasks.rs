@@ -62,31 +62,24 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// The body of `POST /v1/tasks`: the per-agent body plus the agent.
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct TaskCreate {
     /// Id or name of the agent that runs the task.
     pub agent_id: String,
+    #[serde(flatten)]
+    pub task: AgentTaskCreate,
+}
+
+/// The body of the per-agent create routes (the agent is in the path).
+#[derive(Deserialize, Debug, ToSchema)]
+pub struct AgentTaskCreate {
     /// What the agent is asked to do.
     pub description: String,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub parameters: Option<Value>,
     /// Ignored: the caller's identity is recorded instead.
-    #[serde(default)]
-    pub user_id: Option<String>,
-    #[serde(default)]
-    pub enable_agent_communication: Option<bool>,
-    #[serde(default)]
-    pub requires_human_approval: Option<bool>,
-}
-
-/// The body of the per-agent create routes (the agent is in the path).
-#[derive(Deserialize, Debug, ToSchema)]
-pub struct AgentTaskCreate {
-    pub description: String,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub parameters: Option<Value>,
     #[serde(default)]
     pub user_id: Option<String>,
     #[serde(default)]
@@ -186,14 +179,7 @@ pub async fn create_task(
         .agents
         .find(&namespace, &body.agent_id)
         .ok_or_else(agent_not_found)?;
-    let input = AgentTaskCreate {
-        description: body.description,
-        parameters: body.parameters,
-        user_id: body.user_id,
-        enable_agent_communication: body.enable_agent_communication,
-        requires_human_approval: body.requires_human_approval,
-    };
-    let task = submit(&state, &caller, &agent, input).await?;
+    let task = submit(&state, &caller, &agent, body.task).await?;
     Ok((StatusCode::CREATED, Json(present(&state, &task))))
 }
 
