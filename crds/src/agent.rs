@@ -229,6 +229,11 @@ pub struct AgentStatus {
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
 
+    /// The system prompt in effect: the agent's instruction followed by each attached skill's
+    /// instructions, in the order the skills are listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+
     /// The tools the model is offered, after skills and allow-lists are applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ResolvedTool>,

@@ -22,6 +22,10 @@ pub const CREATED_AT_ANNOTATION: &str = "agentarea.io/created-at";
 pub const WORKSPACE_LABEL: &str = "agentarea.io/workspace";
 /// Label on objects the operator creates, naming the kind and name of the owner.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Label on a Task naming its Agent, so a task list can be selected by agent.
+pub const AGENT_LABEL: &str = "agentarea.io/agent";
+/// Label on a Task naming the Trigger that fired it.
+pub const TRIGGER_LABEL: &str = "agentarea.io/trigger";
 /// The field manager under which the operator applies children and status.
 pub const OPERATOR_FIELD_MANAGER: &str = "agentarea-operator";
 

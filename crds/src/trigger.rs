@@ -1,13 +1,20 @@
 //! `Trigger`: starts Tasks for an agent on a schedule, on a signed webhook, or on another
 //! resource's event.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::{CustomResource, KubeSchema};
+use kube::api::ObjectMeta;
+use kube::{CustomResource, KubeSchema, Resource, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::common::{SecretKeyRef, conditions_schema, free_form_object};
+use crate::common::{
+    AGENT_LABEL, CREATED_AT_ANNOTATION, SecretKeyRef, TRIGGER_LABEL, conditions_schema,
+    free_form_object,
+};
+use crate::task::{Requester, Task, TaskSpec};
 
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
@@ -286,4 +293,118 @@ pub struct TriggerExecution {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_time_ms: Option<i64>,
+}
+
+/// What a firing is: which kind of trigger fired, and the data it fired on.
+pub enum Firing {
+    /// A scheduled run, due at `scheduled_time`.
+    Schedule { scheduled_time: String },
+    /// A verified webhook request and its body.
+    Webhook { payload: Value },
+    /// A watched object that matched the filter, as it was when it matched.
+    Event { event: Value },
+}
+
+impl Firing {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Self::Schedule { .. } => "schedule",
+            Self::Webhook { .. } => "webhook",
+            Self::Event { .. } => "event",
+        }
+    }
+}
+
+impl Trigger {
+    /// The Task one firing creates; the one definition the api (webhooks) and the operator
+    /// (schedules, events) share. The input is `spec.input` rendered with `trigger`, `time` and
+    /// `payload` or `event`; the parameters are the trigger's plus AgentArea's `trigger_*` fields.
+    /// The Task is owned by the trigger (deleting the trigger deletes its history, as with a
+    /// CronJob) and labelled with its agent and trigger.
+    ///
+    /// `name` is exact when given: the operator names scheduled and event Tasks after what they
+    /// fire for, so that two replicas firing the same run collide on the name instead of running
+    /// it twice. Without it the apiserver generates one from the trigger's name.
+    pub fn firing_task(&self, firing: &Firing, now: &str, name: Option<String>) -> Task {
+        let (data_key, data) = match firing {
+            Firing::Schedule { scheduled_time } => ("schedule", json!({ "time": scheduled_time })),
+            Firing::Webhook { payload } => ("payload", payload.clone()),
+            Firing::Event { event } => ("event", event.clone()),
+        };
+        let context = json!({
+            "trigger": { "name": self.name_any(), "id": self.uid(), "type": firing.type_name() },
+            "time": now,
+            data_key: data,
+        });
+        let input = match &self.spec.input {
+            Some(template) => crate::template::render(template, &context),
+            None => format!(
+                "{} trigger {} fired: {}",
+                firing.type_name(),
+                self.name_any(),
+                context[data_key]
+            ),
+        };
+        let mut parameters = self.spec.parameters.clone().unwrap_or_else(|| json!({}));
+        if let Some(object) = parameters.as_object_mut() {
+            object.insert("trigger_id".into(), json!(self.uid()));
+            object.insert("trigger_type".into(), json!(firing.type_name()));
+            object.insert("trigger_name".into(), json!(self.name_any()));
+            object.insert("execution_time".into(), json!(now));
+            object.insert("trigger_data".into(), context[data_key].clone());
+        }
+        let prefix: String = self.name_any().chars().take(50).collect();
+        Task {
+            metadata: ObjectMeta {
+                generate_name: name.is_none().then(|| format!("{prefix}-")),
+                name,
+                namespace: self.namespace(),
+                annotations: Some(BTreeMap::from([(
+                    CREATED_AT_ANNOTATION.to_string(),
+                    now.to_string(),
+                )])),
+                labels: Some(BTreeMap::from([
+                    (AGENT_LABEL.to_string(), self.spec.agent.clone()),
+                    (TRIGGER_LABEL.to_string(), self.name_any()),
+                ])),
+                owner_references: self.controller_owner_ref(&()).map(|owner| vec![owner]),
+                ..ObjectMeta::default()
+            },
+            spec: TaskSpec {
+                agent: self.spec.agent.clone(),
+                input: truncate_input(input),
+                parameters: Some(parameters),
+                requested_by: Some(Requester {
+                    user: None,
+                    trigger: Some(self.name_any()),
+                }),
+                ..TaskSpec::default()
+            },
+            status: None,
+        }
+    }
+
+    /// `schedule`, `webhook` or `event`.
+    pub fn type_name(&self) -> &'static str {
+        match (&self.spec.schedule, &self.spec.webhook) {
+            (Some(_), _) => "schedule",
+            (None, Some(_)) => "webhook",
+            (None, None) => "event",
+        }
+    }
+}
+
+/// The Task schema caps `input` at 256 KiB; a payload rendered larger is cut, not refused, so
+/// that a big webhook body still starts the agent.
+fn truncate_input(mut input: String) -> String {
+    const MAX: usize = 262_144;
+    if input.len() > MAX {
+        let mut end = MAX - 16;
+        while !input.is_char_boundary(end) {
+            end -= 1;
+        }
+        input.truncate(end);
+        input.push_str(" [truncated]");
+    }
+    input
 }

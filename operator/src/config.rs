@@ -57,6 +57,24 @@ pub struct Config {
     #[arg(long, env = "AGENTAREA_DEFAULT_MODEL_ENDPOINT")]
     pub default_model_endpoint: Option<String>,
 
+    /// The API key sent to the default model endpoint (when an Agent names no key Secret).
+    #[arg(long, env = "AGENTAREA_DEFAULT_MODEL_API_KEY", hide_env_values = true)]
+    pub default_model_api_key: Option<String>,
+
+    /// Tasks this replica runs at the same time; more wait in Pending (or go to another replica).
+    #[arg(long, env = "AGENTAREA_TASK_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub task_concurrency: u32,
+
+    /// Seconds a finished Task is kept when its spec sets no `ttlSecondsAfterFinished`;
+    /// 0 keeps finished Tasks until someone deletes them.
+    #[arg(long, env = "AGENTAREA_TASK_TTL_SECONDS", default_value_t = 0)]
+    pub task_ttl_seconds: u64,
+
+    /// Seconds a runner's claim on a Task lasts without renewal. It renews every third of this;
+    /// when it stops (the process died), another replica takes the task over after this long.
+    #[arg(long, env = "AGENTAREA_TASK_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub task_lease_seconds: u64,
+
     /// Seconds to wait for an MCP server's answer during discovery.
     #[arg(long, env = "AGENTAREA_MCP_TIMEOUT_SECONDS", default_value_t = 10)]
     pub mcp_timeout_seconds: u64,

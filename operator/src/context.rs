@@ -14,6 +14,11 @@ use crate::config::Config;
 pub struct Context {
     pub client: Client,
     pub config: Config,
+    /// This process among the operator's replicas: the holder of its task claims. Unique per
+    /// process, so that a restarted replica never mistakes its predecessor's claims for its own.
+    pub holder: String,
+    /// One HTTP client (and connection pool) for every model endpoint.
+    pub http: reqwest::Client,
     recorder: Recorder,
     /// Consecutive failures per object, for the back-off of its next attempt.
     failures: Mutex<HashMap<String, u32>>,
@@ -25,10 +30,26 @@ impl Context {
             controller: "agentarea-operator".into(),
             instance: config.instance_name.clone(),
         };
+        let replica = config
+            .instance_name
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "agentarea-operator".into());
+        let holder = format!(
+            "{replica}/{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("agentarea-operator/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the TLS provider is installed before the context is built");
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             config,
+            holder,
+            http,
             failures: Mutex::new(HashMap::new()),
         })
     }

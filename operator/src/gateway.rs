@@ -25,7 +25,7 @@ use agentarea_crds::McpServerInstance;
 use agentarea_crds::mcp_server_instance::DiscoveredTool;
 
 use crate::context::Context;
-use crate::controllers::mcp_server_instance::member_endpoint;
+use crate::controllers::mcp_server_instance::route_tool;
 use crate::mcp;
 
 /// The path prefix of compound endpoints.
@@ -135,25 +135,19 @@ impl ServerHandler for CompoundGateway {
     ) -> Result<CallToolResponse, ErrorData> {
         let instance = self.instance(&context).await?;
         let namespace = instance.namespace().unwrap_or_default();
-        let tool = tools_of(&instance)
-            .into_iter()
-            .find(|t| t.name == request.name)
-            .ok_or_else(|| {
-                ErrorData::invalid_params(format!("unknown tool {}", request.name), None)
-            })?;
-        let (Some(member), Some(member_tool)) = (tool.member, tool.member_tool) else {
-            return Err(ErrorData::internal_error("tool has no member", None));
-        };
-        let endpoint = member_endpoint(&self.ctx, &namespace, &member)
+        let (endpoint, member_tool) = route_tool(&self.ctx, &namespace, &instance, &request.name)
             .await
-            .map_err(|(_, message)| ErrorData::internal_error(message, None))?;
+            .map_err(|(reason, message)| match reason {
+                "ToolNotFound" => ErrorData::invalid_params(message, None),
+                _ => ErrorData::internal_error(message, None),
+            })?;
         let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         let result = mcp::call_tool(&endpoint, &member_tool, arguments)
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         let result: CallToolResult = serde_json::from_value(result)
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        tracing::debug!(compound = %instance.name_any(), %member, tool = %member_tool, "routed tool call");
+        tracing::debug!(compound = %instance.name_any(), url = %endpoint.url, tool = %member_tool, "routed tool call");
         Ok(result.into())
     }
 }

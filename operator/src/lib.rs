@@ -8,6 +8,7 @@
 //! | [`controllers`] | one controller per kind |
 //! | [`status`] | the one way status is written (server-side apply on the subresource) |
 //! | [`mcp`] | the MCP client: discovery and tool calls |
+//! | [`model`] | the model client: OpenAI-compatible chat completions with tools |
 //! | [`gateway`] | serves compound instances as one MCP endpoint each |
 //! | [`bridge`] | `mcp-bridge`: a stdio MCP server served over streamable HTTP |
 //! | [`error`] | reconcile errors |
@@ -19,5 +20,6 @@ pub mod controllers;
 pub mod error;
 pub mod gateway;
 pub mod mcp;
+pub mod model;
 pub mod run;
 pub mod status;

@@ -39,7 +39,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::join!(
             controllers::mcp_server_instance::run(ctx.clone(), wait_for(stop_rx.clone())),
             controllers::agent::run(ctx.clone(), wait_for(stop_rx.clone())),
-            controllers::skill::run(ctx, wait_for(stop_rx)),
+            controllers::skill::run(ctx.clone(), wait_for(stop_rx.clone())),
+            controllers::task::run(ctx, wait_for(stop_rx)),
         );
     });
     readiness.set(true);

@@ -10,6 +10,7 @@ pub mod api;
 pub mod control_plane;
 pub mod helm;
 pub mod mcp_servers;
+pub mod model;
 pub mod namespace;
 pub mod process;
 

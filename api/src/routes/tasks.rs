@@ -31,8 +31,7 @@ use crate::resources::{
 };
 use crate::state::AppState;
 
-/// Label with the agent's name on every Task, for selection by agent.
-pub const AGENT_LABEL: &str = "agentarea.io/agent";
+pub use agentarea_crds::common::AGENT_LABEL;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -24,22 +24,18 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::Sha256;
 use utoipa::ToSchema;
 
-use agentarea_crds::task::Requester;
-use agentarea_crds::trigger::HttpMethod;
-use agentarea_crds::{Task, TaskSpec, Trigger};
+use agentarea_crds::trigger::{Firing, HttpMethod};
+use agentarea_crds::{Task, Trigger};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::routes::tasks::AGENT_LABEL;
 use crate::state::AppState;
 
 pub const TIMESTAMP_HEADER: &str = "x-agentarea-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-agentarea-signature";
-/// Label naming the trigger on every Task it creates.
-pub const TRIGGER_LABEL: &str = "agentarea.io/trigger";
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/webhooks/{webhook_id}", any(receive))
@@ -202,56 +198,7 @@ async fn create_task(
     payload: Value,
 ) -> ApiResult<Task> {
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    let context = json!({
-        "trigger": { "name": trigger.name_any(), "id": trigger.uid() },
-        "time": now,
-        "payload": payload,
-    });
-    let input = match &trigger.spec.input {
-        Some(template) => agentarea_crds::template::render(template, &context),
-        None => format!(
-            "Webhook {} received: {}",
-            trigger.name_any(),
-            context["payload"]
-        ),
-    };
-    let mut parameters = trigger.spec.parameters.clone().unwrap_or_else(|| json!({}));
-    if let Some(object) = parameters.as_object_mut() {
-        object.insert("trigger_id".into(), json!(trigger.uid()));
-        object.insert("trigger_type".into(), json!("webhook"));
-        object.insert("trigger_name".into(), json!(trigger.name_any()));
-        object.insert("execution_time".into(), json!(now));
-        object.insert("trigger_data".into(), context["payload"].clone());
-    }
-    let task = Task {
-        metadata: kube::api::ObjectMeta {
-            generate_name: Some(format!(
-                "{}-",
-                trigger.name_any().chars().take(50).collect::<String>()
-            )),
-            namespace: Some(namespace.to_string()),
-            annotations: Some(crate::resources::creation_annotations(None)),
-            labels: Some(
-                [
-                    (AGENT_LABEL.to_string(), trigger.spec.agent.clone()),
-                    (TRIGGER_LABEL.to_string(), trigger.name_any()),
-                ]
-                .into(),
-            ),
-            ..Default::default()
-        },
-        spec: TaskSpec {
-            agent: trigger.spec.agent.clone(),
-            input,
-            parameters: Some(parameters),
-            requested_by: Some(Requester {
-                user: None,
-                trigger: Some(trigger.name_any()),
-            }),
-            ..TaskSpec::default()
-        },
-        status: None,
-    };
+    let task = trigger.firing_task(&Firing::Webhook { payload }, &now, None);
     let created = Api::<Task>::namespaced(state.client.clone(), namespace)
         .create(&PostParams::default(), &task)
         .await?;

@@ -72,6 +72,7 @@ async fn reconcile(agent: Arc<Agent>, ctx: Arc<Context>) -> Result<Action> {
         observed_generation: agent.metadata.generation,
         conditions: previous.conditions.clone(),
         tool_count: Some(resolution.tools.len() as i32),
+        instructions: Some(resolution.instructions),
         tools: resolution.tools,
         model_endpoint: resolution.model_endpoint,
     };
@@ -93,6 +94,8 @@ async fn reconcile(agent: Arc<Agent>, ctx: Arc<Context>) -> Result<Action> {
 
 /// What an agent resolves to, and every reason it does not fully.
 pub struct Resolution {
+    /// The agent's instruction followed by its skills' instructions.
+    pub instructions: String,
     pub tools: Vec<ResolvedTool>,
     pub model_endpoint: Option<String>,
     /// `(reason, message)`, in the order found.
@@ -113,6 +116,7 @@ pub async fn resolve(ctx: &Context, agent: &Agent, namespace: &str) -> Result<Re
     let instances: Api<McpServerInstance> = Api::namespaced(ctx.client.clone(), namespace);
     let mut problems = Vec::new();
     let mut wanted: Vec<WantedTools> = Vec::new();
+    let mut instructions = agent.spec.instruction.clone();
 
     for skill_ref in &agent.spec.skills {
         match skills.get_opt(&skill_ref.name).await? {
@@ -121,6 +125,10 @@ pub async fn resolve(ctx: &Context, agent: &Agent, namespace: &str) -> Result<Re
                 format!("skill {} not found", skill_ref.name),
             )),
             Some(skill) => {
+                instructions.push_str(&format!(
+                    "\n\n## Skill: {}\n\n{}",
+                    skill_ref.name, skill.spec.instructions
+                ));
                 for needed in &skill.spec.tools {
                     let tools = needed.tools.iter().map(|t| (t.clone(), false)).collect();
                     wanted.push(WantedTools {
@@ -224,6 +232,7 @@ pub async fn resolve(ctx: &Context, agent: &Agent, namespace: &str) -> Result<Re
         ));
     }
     Ok(Resolution {
+        instructions,
         tools,
         model_endpoint,
         problems,

@@ -244,36 +244,87 @@ async fn remote_endpoint(
     })
 }
 
-/// How to reach a (non-compound) member instance now: its URL and headers, or why not.
-pub async fn member_endpoint(
+async fn get_instance(
     ctx: &Context,
     namespace: &str,
     name: &str,
-) -> Result<Endpoint, (&'static str, String)> {
-    let instance = Api::<McpServerInstance>::namespaced(ctx.client.clone(), namespace)
+) -> Result<McpServerInstance, (&'static str, String)> {
+    Api::<McpServerInstance>::namespaced(ctx.client.clone(), namespace)
         .get_opt(name)
         .await
         .map_err(|e| ("InstanceUnreadable", e.to_string()))?
         .ok_or((
             "InstanceNotFound",
             format!("MCP server instance {name} not found"),
-        ))?;
+        ))
+}
+
+/// The endpoint of a remote or managed instance.
+async fn endpoint_of(
+    ctx: &Context,
+    namespace: &str,
+    instance: &McpServerInstance,
+) -> Result<Endpoint, (&'static str, String)> {
     if let Some(remote) = &instance.spec.remote {
         return remote_endpoint(ctx, namespace, remote).await;
     }
     let url = instance
         .status
-        .and_then(|s| s.endpoint)
+        .as_ref()
+        .and_then(|s| s.endpoint.clone())
         .filter(|_| instance.spec.managed.is_some())
         .ok_or((
             "NoEndpoint",
-            format!("MCP server instance {name} has no endpoint yet"),
+            format!(
+                "MCP server instance {} has no endpoint yet",
+                instance.name_any()
+            ),
         ))?;
     Ok(Endpoint {
         url,
         headers: vec![],
         timeout: Duration::from_secs(ctx.config.mcp_timeout_seconds),
     })
+}
+
+/// Where a call of `tool` on `instance` goes, and the name to call it by there: the instance
+/// itself, or, for a compound instance, the member that owns the tool under the member's own name
+/// for it. The one routing rule of the gateway and the task runner.
+pub async fn route_tool(
+    ctx: &Context,
+    namespace: &str,
+    instance: &McpServerInstance,
+    tool: &str,
+) -> Result<(Endpoint, String), (&'static str, String)> {
+    if instance.spec.compound.is_none() {
+        return Ok((
+            endpoint_of(ctx, namespace, instance).await?,
+            tool.to_string(),
+        ));
+    }
+    let offered = instance
+        .status
+        .iter()
+        .flat_map(|s| &s.tools)
+        .find(|t| t.name == tool)
+        .ok_or((
+            "ToolNotFound",
+            format!(
+                "MCP server instance {} offers no tool {tool}",
+                instance.name_any()
+            ),
+        ))?;
+    let (Some(member), Some(member_tool)) = (&offered.member, &offered.member_tool) else {
+        return Err((
+            "ToolNotFound",
+            format!("tool {tool} of {} has no member", instance.name_any()),
+        ));
+    };
+    let member = get_instance(ctx, namespace, member).await?;
+    Ok((
+        endpoint_of(ctx, namespace, &member).await?,
+        member_tool.clone(),
+    ))
 }
 
 /// A key of a Secret, or the reason it cannot be had.

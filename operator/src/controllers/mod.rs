@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod mcp_server_instance;
 pub mod skill;
+pub mod task;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::controller::Action;

@@ -1,0 +1,557 @@
+//! Task: claims Pending tasks and runs them, takes over tasks whose runner died, cancels on
+//! request, and deletes finished tasks after their TTL.
+//!
+//! Every replica of the operator runs this controller; there is no leader for tasks. A replica
+//! runs a task only after its claim (a status write with the resourceVersion precondition, see
+//! [`record`]) succeeded, so each run has exactly one runner. The runner renews its claim every
+//! third of the lease; a claim left unrenewed past its lease (the process died) is taken over by
+//! whichever replica sees it first. The task is then started again if its lost run had called no
+//! tool yet (nothing could have happened twice), and otherwise failed with `RunnerLost`, since a
+//! second run could repeat the first one's side effects.
+
+pub mod agent_loop;
+pub mod record;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{DeleteParams, Preconditions};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, ResourceExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use agentarea_crds::common::{condition, is_condition_true, now};
+use agentarea_crds::{Agent, Task, TaskPhase, TaskStatus};
+
+use self::agent_loop::Outcome;
+use self::record::{RecordError, Step, TaskRecord, claim_expired, new_claim, until_expiry};
+use crate::context::Context;
+use crate::controllers::{in_namespace_where, log_outcomes};
+use crate::error::{Error, Result};
+
+/// Claims a task may have before a lost run fails it instead of starting it again.
+const MAX_ATTEMPTS: i32 = 3;
+
+/// Why a run is asked to stop before it ends by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// `spec.cancel` was set.
+    Cancelled,
+    /// The heartbeat found the claim taken or the task deleted.
+    Lost,
+    /// The operator is shutting down.
+    Shutdown,
+}
+
+/// The runs of this replica.
+struct Runner {
+    ctx: Arc<Context>,
+    /// Running tasks by uid, with the switch that stops each.
+    runs: Mutex<HashMap<String, Arc<watch::Sender<Option<Stop>>>>>,
+    /// One permit per task this replica may run at once.
+    permits: Arc<Semaphore>,
+}
+
+impl Runner {
+    fn stop(&self, uid: &str, why: Stop) -> bool {
+        match self.runs.lock().unwrap().get(uid) {
+            Some(stop) => {
+                stop.send_replace(Some(why));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let runner = Arc::new(Runner {
+        permits: Arc::new(Semaphore::new(ctx.config.task_concurrency as usize)),
+        runs: Mutex::new(HashMap::new()),
+        ctx: ctx.clone(),
+    });
+    let controller = Controller::new(ctx.api::<Task>(), watcher::Config::default().any_semantic());
+    let store = controller.store();
+    // A task waiting for its agent to become Ready starts when it does.
+    let results = controller
+        .watches(
+            ctx.api::<Agent>(),
+            watcher::Config::default(),
+            move |agent| {
+                in_namespace_where(&store, &agent.namespace(), |task| {
+                    task.spec.agent == agent.name_any()
+                        && phase(task).is_none_or(|p| p == TaskPhase::Pending)
+                })
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, runner.clone());
+    log_outcomes("task", results).await;
+    stop_all_runs(&runner).await;
+}
+
+/// Stops every run of this replica and waits for each to hand its claim back.
+async fn stop_all_runs(runner: &Runner) {
+    let uids: Vec<String> = runner.runs.lock().unwrap().keys().cloned().collect();
+    for uid in &uids {
+        runner.stop(uid, Stop::Shutdown);
+    }
+    // Each run holds a permit until it has written its last status.
+    let all = runner.ctx.config.task_concurrency;
+    let _ = runner.permits.acquire_many(all).await;
+}
+
+fn phase(task: &Task) -> Option<TaskPhase> {
+    task.status.as_ref().and_then(|s| s.phase)
+}
+
+fn error_policy(task: Arc<Task>, error: &Error, runner: Arc<Runner>) -> Action {
+    tracing::warn!(task = %task.name_any(), %error, "task reconcile failed");
+    Action::requeue(runner.ctx.backoff(&*task))
+}
+
+async fn reconcile(task: Arc<Task>, runner: Arc<Runner>) -> Result<Action> {
+    let ctx = &runner.ctx;
+    let status = task.status.clone().unwrap_or_default();
+    if status.phase.is_some_and(TaskPhase::is_finished) {
+        return expire(ctx, &task, &status).await;
+    }
+    let uid = task.uid().unwrap_or_default();
+    let lease = Duration::from_secs(ctx.config.task_lease_seconds);
+    if runner.runs.lock().unwrap().contains_key(&uid) {
+        if task.spec.cancel {
+            runner.stop(&uid, Stop::Cancelled);
+        }
+        return Ok(Action::requeue(lease));
+    }
+    if task.spec.cancel {
+        let message = match &status.claim {
+            Some(claim) => format!("cancelled; its runner {} had stopped", claim.holder),
+            None => "cancelled before it started".into(),
+        };
+        return finish_unclaimed(ctx, &task, Outcome::cancelled(message)).await;
+    }
+    match status.phase {
+        None | Some(TaskPhase::Pending) => start(&runner, &task, status).await,
+        _ => match &status.claim {
+            Some(claim) if !claim_expired(Some(claim), Timestamp::now()) => Ok(Action::requeue(
+                until_expiry(claim, Timestamp::now()) + Duration::from_secs(1),
+            )),
+            _ => take_over(&runner, &task, status).await,
+        },
+    }
+}
+
+/// Starts a Pending task once its agent is Ready and this replica has room for it.
+async fn start(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) -> Result<Action> {
+    let ctx = &runner.ctx;
+    let namespace = task.namespace().ok_or(Error::NoNamespace)?;
+    let Some(agent) = Api::<Agent>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&task.spec.agent)
+        .await?
+    else {
+        let outcome = Outcome::failed(
+            "AgentNotFound",
+            format!("agent {} not found", task.spec.agent),
+        );
+        return finish_unclaimed(ctx, task, outcome).await;
+    };
+    let agent_status = agent.status.clone().unwrap_or_default();
+    if !is_condition_true(Some(&agent_status.conditions), condition::READY) {
+        return wait_for_agent(ctx, task, &agent, status).await;
+    }
+    let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
+        // Full: leave the task to another replica, or to this one when a run ends.
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    };
+    let attempt = status.claim.as_ref().map_or(0, |c| c.attempt) + 1;
+    begin_attempt(ctx, &mut status, attempt, None);
+    launch(runner, task, status, agent, permit).await
+}
+
+/// Keeps a task Pending while its agent is not Ready (saying why), and fails it when the agent
+/// has not become Ready within the agent's timeout.
+async fn wait_for_agent(
+    ctx: &Context,
+    task: &Task,
+    agent: &Agent,
+    mut status: TaskStatus,
+) -> Result<Action> {
+    let ready = agent
+        .status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .find(|c| c.type_ == condition::READY);
+    let message = format!(
+        "agent {} is not ready: {}",
+        agent.name_any(),
+        ready.map_or("not resolved yet", |c| c.message.as_str())
+    );
+    let waited = task
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(SignedDuration::ZERO, |created| {
+            Timestamp::now().duration_since(created.0)
+        });
+    let patience = SignedDuration::from_secs(agent.spec.limits.timeout_seconds);
+    if waited > patience {
+        return finish_unclaimed(ctx, task, Outcome::failed("AgentNotReady", message)).await;
+    }
+    if status.reason.as_deref() != Some("AgentNotReady")
+        || status.message.as_ref() != Some(&message)
+    {
+        status.phase = Some(TaskPhase::Pending);
+        status.reason = Some("AgentNotReady".into());
+        status.message = Some(message);
+        replace_if_unchanged(ctx, task, status).await?;
+    }
+    Ok(Action::requeue(Duration::from_secs(5)))
+}
+
+/// A Running task with no live claim: start it again if its lost run called no tool, else fail.
+async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) -> Result<Action> {
+    let ctx = &runner.ctx;
+    let previous = status.claim.clone();
+    let attempt = previous.as_ref().map_or(0, |c| c.attempt);
+    let lost = match &previous {
+        Some(claim) => format!(
+            "runner {} stopped renewing its claim at {}",
+            claim.holder, claim.renew_time.0
+        ),
+        None => "its runner handed the task back".into(),
+    };
+    if tools_called_in_last_run(&status) || attempt >= MAX_ATTEMPTS {
+        let why = if attempt >= MAX_ATTEMPTS {
+            format!("{lost}; the task has been started {attempt} times")
+        } else {
+            format!(
+                "{lost} after tools had been called; running it again could repeat their effects"
+            )
+        };
+        return finish_unclaimed(ctx, task, Outcome::failed("RunnerLost", why)).await;
+    }
+    let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    };
+    let Some(agent) =
+        Api::<Agent>::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default())
+            .get_opt(&task.spec.agent)
+            .await?
+    else {
+        let outcome = Outcome::failed(
+            "AgentNotFound",
+            format!("agent {} not found", task.spec.agent),
+        );
+        return finish_unclaimed(ctx, task, outcome).await;
+    };
+    let restart = Step::new(
+        "RunnerLost",
+        format!("{lost}; starting again (attempt {})", attempt + 1),
+    );
+    begin_attempt(ctx, &mut status, attempt + 1, Some(restart));
+    launch(runner, task, status, agent, permit).await
+}
+
+/// Whether the run since the last `WorkflowStarted` step called a tool. Without that step (it was
+/// dropped), assume it did.
+fn tools_called_in_last_run(status: &TaskStatus) -> bool {
+    let steps = &status.steps;
+    match steps.iter().rposition(|s| s.type_ == "WorkflowStarted") {
+        Some(start) => steps[start..].iter().any(|s| s.type_ == "ToolCallStarted"),
+        None => !steps.is_empty(),
+    }
+}
+
+/// Turns `status` into a fresh claim by this replica for attempt `attempt`.
+fn begin_attempt(ctx: &Context, status: &mut TaskStatus, attempt: i32, note: Option<Step>) {
+    status.phase = Some(TaskPhase::Running);
+    status.reason = None;
+    status.message = None;
+    status.claim = Some(new_claim(
+        &ctx.holder,
+        ctx.config.task_lease_seconds,
+        attempt,
+    ));
+    status.execution_id = Some(uuid::Uuid::new_v4().to_string());
+    status.start_time.get_or_insert_with(now);
+    if let Some(note) = note {
+        record::push_step(status, &note);
+    }
+    record::push_step(
+        status,
+        &Step::new(
+            "WorkflowStarted",
+            format!("started by {} (attempt {attempt})", ctx.holder),
+        ),
+    );
+}
+
+/// Claims the task with `status` and, if the claim holds, runs it in the background.
+async fn launch(
+    runner: &Arc<Runner>,
+    task: &Task,
+    status: TaskStatus,
+    agent: Agent,
+    permit: OwnedSemaphorePermit,
+) -> Result<Action> {
+    let ctx = &runner.ctx;
+    let api = Api::<Task>::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
+    let Some(record) = TaskRecord::claim(api, task, status).await? else {
+        // Another replica claimed it first, or the task changed: the watch brings the new version.
+        return Ok(Action::await_change());
+    };
+    let uid = task.uid().unwrap_or_default();
+    let (stop_tx, stop_rx) = watch::channel(None);
+    let stop_tx = Arc::new(stop_tx);
+    runner
+        .runs
+        .lock()
+        .unwrap()
+        .insert(uid.clone(), stop_tx.clone());
+    ctx.event(
+        task,
+        EventType::Normal,
+        "Started",
+        format!("claimed by {}", ctx.holder),
+    )
+    .await;
+    let lease = Duration::from_secs(ctx.config.task_lease_seconds);
+    let runner = runner.clone();
+    tokio::spawn(async move {
+        drive(&runner.ctx, record, agent, stop_tx, stop_rx).await;
+        runner.runs.lock().unwrap().remove(&uid);
+        drop(permit);
+    });
+    Ok(Action::requeue(lease))
+}
+
+/// Runs the agent loop under the agent's timeout, renewing the claim meanwhile, and writes how
+/// it ended.
+async fn drive(
+    ctx: &Arc<Context>,
+    record: TaskRecord,
+    agent: Agent,
+    stop_tx: Arc<watch::Sender<Option<Stop>>>,
+    mut stop_rx: watch::Receiver<Option<Stop>>,
+) {
+    let task = record.task().clone();
+    let record = Arc::new(tokio::sync::Mutex::new(record));
+    let heartbeat = tokio::spawn(heartbeat(
+        record.clone(),
+        Duration::from_secs(ctx.config.task_lease_seconds) / 3,
+        stop_tx,
+    ));
+    let timeout = Duration::from_secs(agent.spec.limits.timeout_seconds.max(1) as u64);
+    let outcome = tokio::select! {
+        stop = stop_rx.wait_for(Option::is_some) => match stop.map(|s| s.unwrap()) {
+            Ok(Stop::Cancelled) => Ok(Outcome::cancelled("cancelled by request")),
+            Ok(Stop::Shutdown) | Err(_) => Err(Stop::Shutdown),
+            Ok(Stop::Lost) => Err(Stop::Lost),
+        },
+        result = tokio::time::timeout(timeout, agent_loop::execute(ctx.clone(), record.clone(), agent)) => match result {
+            Err(_) => Ok(Outcome::failed("Timeout", format!("the task ran longer than {}s (spec.limits.timeoutSeconds)", timeout.as_secs()))),
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(error)) => {
+                tracing::warn!(task = %task.name_any(), %error, "run abandoned");
+                Err(Stop::Lost)
+            }
+        },
+    };
+    heartbeat.abort();
+    let mut record = record.lock().await;
+    let written = match outcome {
+        Ok(outcome) => finish(ctx, &mut record, &outcome).await,
+        Err(Stop::Shutdown) => hand_back(ctx, &mut record).await,
+        Err(_) => Ok(()),
+    };
+    if let Err(error) = written {
+        tracing::warn!(task = %task.name_any(), %error, "could not record the end of the run");
+    }
+}
+
+/// Renews the claim every `period`; if the claim is lost or the task is gone, stops the run.
+async fn heartbeat(
+    record: Arc<tokio::sync::Mutex<TaskRecord>>,
+    period: Duration,
+    stop: Arc<watch::Sender<Option<Stop>>>,
+) {
+    loop {
+        tokio::time::sleep(period).await;
+        match record.lock().await.renew().await {
+            Ok(()) => {}
+            Err(RecordError::Kube(error)) => tracing::warn!(%error, "could not renew a task claim"),
+            Err(_) => {
+                stop.send_replace(Some(Stop::Lost));
+                return;
+            }
+        }
+    }
+}
+
+/// Writes the end of a claimed run.
+async fn finish(
+    ctx: &Context,
+    record: &mut TaskRecord,
+    outcome: &Outcome,
+) -> Result<(), RecordError> {
+    let step = Step::new(final_step_type(outcome.phase), outcome.message.clone());
+    record
+        .update(|status| apply_outcome(status, outcome, &step))
+        .await?;
+    announce(ctx, record.task(), outcome).await;
+    Ok(())
+}
+
+/// On shutdown: gives the claim up, so another replica (or this one restarted) takes the task
+/// over at once instead of after the lease.
+async fn hand_back(ctx: &Context, record: &mut TaskRecord) -> Result<(), RecordError> {
+    let step = Step::new(
+        "RunnerStopped",
+        format!("{} is shutting down and handed the task back", ctx.holder),
+    );
+    let mut object = record.task().clone();
+    let status = object.status.get_or_insert_with(TaskStatus::default);
+    record::push_step(status, &step);
+    status.claim = None;
+    let api = Api::<Task>::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    api.replace_status(&object.name_any(), &Default::default(), &object)
+        .await?;
+    Ok(())
+}
+
+fn final_step_type(phase: TaskPhase) -> &'static str {
+    match phase {
+        TaskPhase::Succeeded => "WorkflowCompleted",
+        TaskPhase::Cancelled => "WorkflowCancelled",
+        _ => "WorkflowFailed",
+    }
+}
+
+fn apply_outcome(status: &mut TaskStatus, outcome: &Outcome, step: &Step) {
+    record::push_step(status, step);
+    status.phase = Some(outcome.phase);
+    status.reason = Some(outcome.reason.to_string());
+    status.message = Some(outcome.message.clone());
+    if outcome.result.is_some() {
+        status.result = outcome.result.clone();
+    }
+    status.completion_time = Some(now());
+}
+
+async fn announce(ctx: &Context, task: &Task, outcome: &Outcome) {
+    let type_ = match outcome.phase {
+        TaskPhase::Succeeded => EventType::Normal,
+        _ => EventType::Warning,
+    };
+    let reason = match outcome.phase {
+        TaskPhase::Succeeded => "Succeeded",
+        _ => outcome.reason,
+    };
+    ctx.event(task, type_, reason, outcome.message.clone())
+        .await;
+}
+
+/// Ends a task no run holds (cancelled before it started, agent missing, runner lost), on the
+/// condition that nobody changed it meanwhile.
+async fn finish_unclaimed(ctx: &Context, task: &Task, outcome: Outcome) -> Result<Action> {
+    let mut status = task.status.clone().unwrap_or_default();
+    let step = Step::new(final_step_type(outcome.phase), outcome.message.clone());
+    apply_outcome(&mut status, &outcome, &step);
+    status.claim = None;
+    if replace_if_unchanged(ctx, task, status).await? {
+        announce(ctx, task, &outcome).await;
+    }
+    Ok(Action::await_change())
+}
+
+/// Writes `status` if `task` is still the latest version; false if it was not.
+async fn replace_if_unchanged(ctx: &Context, task: &Task, status: TaskStatus) -> Result<bool> {
+    let api = Api::<Task>::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
+    let mut object = task.clone();
+    object.status = Some(status);
+    match api
+        .replace_status(&task.name_any(), &Default::default(), &object)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.is_conflict() => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Deletes a finished task once its TTL has passed (as Jobs' `ttlSecondsAfterFinished`).
+async fn expire(ctx: &Context, task: &Task, status: &TaskStatus) -> Result<Action> {
+    let ttl = task
+        .spec
+        .ttl_seconds_after_finished
+        .map(|s| s.max(0) as u64)
+        .or((ctx.config.task_ttl_seconds > 0).then_some(ctx.config.task_ttl_seconds));
+    let Some(ttl) = ttl else {
+        return Ok(Action::await_change());
+    };
+    let finished = status
+        .completion_time
+        .as_ref()
+        .or(task.metadata.creation_timestamp.as_ref())
+        .map_or_else(Timestamp::now, |t| t.0);
+    let expiry = finished + SignedDuration::from_secs(ttl as i64);
+    let remaining = expiry.duration_since(Timestamp::now());
+    if remaining.is_positive() {
+        return Ok(Action::requeue(
+            Duration::try_from(remaining).unwrap_or_default() + Duration::from_secs(1),
+        ));
+    }
+    let api = Api::<Task>::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: task.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    match api.delete(&task.name_any(), &params).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.is_not_found() || status.is_conflict() => {}
+        Err(error) => return Err(error.into()),
+    }
+    tracing::info!(task = %task.name_any(), ttl, "deleted a finished task after its TTL");
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_steps(types: &[&'static str]) -> TaskStatus {
+        let mut status = TaskStatus::default();
+        for type_ in types {
+            record::push_step(&mut status, &Step::new(type_, ""));
+        }
+        status
+    }
+
+    #[test]
+    fn a_lost_run_is_started_again_only_if_it_called_no_tool() {
+        assert!(!tools_called_in_last_run(&with_steps(&[
+            "WorkflowStarted",
+            "LLMCallStarted"
+        ])));
+        assert!(tools_called_in_last_run(&with_steps(&[
+            "WorkflowStarted",
+            "LLMCallStarted",
+            "ToolCallStarted"
+        ])));
+        // Tools of an earlier run, before a restart, do not count against the last run.
+        assert!(!tools_called_in_last_run(&with_steps(&[
+            "WorkflowStarted",
+            "ToolCallStarted",
+            "RunnerLost",
+            "WorkflowStarted"
+        ])));
+    }
+}
