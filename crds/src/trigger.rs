@@ -285,7 +285,9 @@ pub struct TriggerStatus {
 #[serde(rename_all = "camelCase")]
 pub struct TriggerExecution {
     pub time: Time,
-    /// `fired`, `skipped` or `failed`.
+    /// `fired` (its Task has not finished), then `succeeded`, `failed` or `cancelled` as the Task
+    /// ended; `skipped` (the concurrency policy or the starting deadline held it back); `error`
+    /// (its Task could not be created).
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,

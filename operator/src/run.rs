@@ -40,7 +40,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             controllers::mcp_server_instance::run(ctx.clone(), wait_for(stop_rx.clone())),
             controllers::agent::run(ctx.clone(), wait_for(stop_rx.clone())),
             controllers::skill::run(ctx.clone(), wait_for(stop_rx.clone())),
-            controllers::task::run(ctx, wait_for(stop_rx)),
+            controllers::task::run(ctx.clone(), wait_for(stop_rx.clone())),
+            controllers::trigger::run(ctx.clone(), wait_for(stop_rx.clone())),
+            controllers::trigger::event::run(ctx, wait_for(stop_rx)),
         );
     });
     readiness.set(true);

@@ -1448,9 +1448,6 @@ const ENV_AHEAD_OF_THE_BINARIES: &[&str] = &[
     "AGENTAREA_LEADER_ELECTION_LEASE",
     "AGENTAREA_LEADER_ELECTION_NAMESPACE",
     "AGENTAREA_POD_NAMESPACE",
-    "AGENTAREA_TASK_CONCURRENCY",
-    "AGENTAREA_TASK_TTL_SECONDS",
-    "AGENTAREA_DEFAULT_MODEL_API_KEY",
 ];
 
 /// The environment variables a binary reads, from its `--help` (`[env: NAME=...]`).

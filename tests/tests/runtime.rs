@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use agentarea_crds::common::condition;
-use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase};
+use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, Trigger, TriggerStatus};
 use agentarea_tests::mcp_servers::{
     McpServer, Operator, bridge, everything_server, time_server_command,
 };
@@ -385,6 +385,20 @@ async fn a_cancelled_task_stops_and_says_so() {
     let never = world.finished("never").await;
     assert_eq!(phase(&never), Some(TaskPhase::Cancelled));
     assert_eq!(world.model.requests().len(), 1);
+
+    // A finished task with a TTL is deleted once it has passed, as a Job is.
+    api.patch(
+        "long",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"ttlSecondsAfterFinished": 1}})),
+    )
+    .await
+    .unwrap();
+    eventually("the finished task deleted after its TTL", WAIT, || async {
+        api.get_opt("long").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(api.get_opt("never").await.unwrap().is_some(), "no TTL: kept");
     world.ns.delete().await;
 }
 
@@ -519,5 +533,298 @@ async fn killing_the_operator_mid_task_leaves_no_task_stuck() {
     assert_eq!(reason(&after), "RunnerLost");
     let message = after.status.unwrap().message.unwrap();
     assert!(message.contains("tools had been called"), "{message}");
+    world.ns.delete().await;
+}
+
+fn trigger(name: &str, agent: &str, input: &str, kind: Value) -> Value {
+    let mut spec = json!({"agent": agent, "input": input});
+    spec.as_object_mut()
+        .unwrap()
+        .extend(kind.as_object().unwrap().clone());
+    json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Trigger", "metadata": {"name": name}, "spec": spec})
+}
+
+/// The Tasks trigger `name` has fired that still exist.
+async fn tasks_of(ns: &TestNamespace, name: &str) -> Vec<Task> {
+    ns.api::<Task>()
+        .list(&kube::api::ListParams::default().labels(&format!("agentarea.io/trigger={name}")))
+        .await
+        .unwrap()
+        .items
+}
+
+fn trigger_status(trigger: &Trigger) -> TriggerStatus {
+    trigger.status.clone().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn schedule_triggers_fire_on_time_forbid_overlaps_keep_history_and_stop_when_disabled() {
+    let world = World::new("rt-cron", &[], |request| {
+        if user_input(request).starts_with("slow") {
+            Reply::Delayed(
+                Duration::from_secs(6),
+                Box::new(Reply::Answer("slow done".into())),
+            )
+        } else {
+            Reply::Answer("tick done".into())
+        }
+    })
+    .await;
+    world.agent("ticker", json!({})).await;
+    let triggers = world.ns.api::<Trigger>();
+    // Seconds-capable schedules: every two seconds, instead of waiting minutes.
+    create(
+        &triggers,
+        trigger(
+            "every-two",
+            "ticker",
+            "tick at {{ schedule.time }}",
+            json!({"schedule": {"cron": "*/2 * * * * *", "successfulHistoryLimit": 1}}),
+        ),
+    )
+    .await;
+    create(
+        &triggers,
+        trigger(
+            "no-overlap",
+            "ticker",
+            "slow run of {{ trigger.name }}",
+            json!({"schedule": {"cron": "*/2 * * * * *", "concurrencyPolicy": "Forbid"}}),
+        ),
+    )
+    .await;
+
+    // It fires again and again, each run succeeds, and only the newest success is kept.
+    let fired = eventually(
+        "three firings of every-two, history pruned to one",
+        WAIT,
+        || async {
+            let trigger = triggers.get("every-two").await.ok()?;
+            let status = trigger_status(&trigger);
+            let succeeded = tasks_of(&world.ns, "every-two")
+                .await
+                .into_iter()
+                .filter(|t| phase(t) == Some(TaskPhase::Succeeded))
+                .count();
+            let recorded = status.executions.iter().any(|e| e.status == "succeeded");
+            (status.fired_count >= 3 && recorded && succeeded == 1).then_some(trigger)
+        },
+    )
+    .await;
+    let status = trigger_status(&fired);
+    assert!(status.next_fire_time.is_some() && status.last_schedule_time.is_some());
+    assert!(status.next_fire_time.unwrap().0 > status.last_schedule_time.unwrap().0);
+    let task = tasks_of(&world.ns, "every-two").await.pop().unwrap();
+    assert!(
+        task.spec.input.starts_with("tick at 20"),
+        "{}",
+        task.spec.input
+    );
+    assert_eq!(
+        task.metadata.owner_references.unwrap()[0].name,
+        "every-two",
+        "owned by the trigger, as a CronJob owns its Jobs"
+    );
+
+    // Forbid: while the slow run goes on, the runs due meanwhile are skipped, and said to be.
+    let skipped = eventually("a skipped run of no-overlap", WAIT, || async {
+        let active = tasks_of(&world.ns, "no-overlap")
+            .await
+            .into_iter()
+            .filter(|t| !phase(t).is_some_and(TaskPhase::is_finished))
+            .count();
+        assert!(active <= 1, "Forbid never runs two at once");
+        let status = trigger_status(&triggers.get("no-overlap").await.ok()?);
+        status
+            .executions
+            .into_iter()
+            .find(|e| e.status == "skipped")
+    })
+    .await;
+    assert!(
+        skipped
+            .message
+            .unwrap()
+            .contains("concurrencyPolicy Forbid")
+    );
+
+    // Disabled: no more firings, and status says why.
+    triggers
+        .patch(
+            "every-two",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"enabled": false}})),
+        )
+        .await
+        .unwrap();
+    let disabled = eventually("every-two disabled", WAIT, || async {
+        let trigger = triggers.get("every-two").await.ok()?;
+        let conditions = trigger_status(&trigger).conditions;
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == "Disabled")
+            .then_some(trigger)
+    })
+    .await;
+    let count = trigger_status(&disabled).fired_count;
+    assert!(trigger_status(&disabled).next_fire_time.is_none());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let later = triggers.get("every-two").await.unwrap();
+    assert_eq!(
+        trigger_status(&later).fired_count,
+        count,
+        "a disabled trigger does not fire"
+    );
+
+    let events: Api<k8s_openapi::api::core::v1::Event> = world.ns.api();
+    let fired_events = events
+        .list(
+            &kube::api::ListParams::default().fields("involvedObject.name=every-two,reason=Fired"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !fired_events.items.is_empty(),
+        "each firing is an Event too"
+    );
+    world.ns.delete().await;
+}
+
+#[tokio::test]
+async fn an_event_trigger_fires_when_a_task_of_its_agent_succeeds() {
+    let world = World::new("rt-event", &[], |request| {
+        if user_input(request).starts_with("Report") {
+            Reply::Answer("reported".into())
+        } else {
+            Reply::Answer("written: 42".into())
+        }
+    })
+    .await;
+    world.agent("writer", json!({})).await;
+    world.agent("reporter", json!({})).await;
+    create(
+        &world.ns.api::<Trigger>(),
+        trigger(
+            "on-written",
+            "reporter",
+            "Report on {{ event.name }}: {{ event.result }}",
+            json!({"event": {"kind": "Task", "agent": "writer", "phases": ["Succeeded"]}}),
+        ),
+    )
+    .await;
+    world.task("draft", "writer", "Write the draft").await;
+    assert_eq!(
+        phase(&world.finished("draft").await),
+        Some(TaskPhase::Succeeded)
+    );
+
+    let fired = eventually("the event trigger's task", WAIT, || async {
+        tasks_of(&world.ns, "on-written").await.pop()
+    })
+    .await;
+    assert_eq!(fired.spec.agent, "reporter");
+    assert_eq!(fired.spec.input, "Report on draft: written: 42");
+    let report = world.finished(&fired.metadata.name.clone().unwrap()).await;
+    assert_eq!(phase(&report), Some(TaskPhase::Succeeded));
+    assert_eq!(result_text(&report), "reported");
+
+    let triggers = world.ns.api::<Trigger>();
+    let recorded = eventually("the firing recorded as succeeded", WAIT, || async {
+        let status = trigger_status(&triggers.get("on-written").await.ok()?);
+        let first = status.executions.first()?.clone();
+        (first.status == "succeeded").then_some((status, first))
+    })
+    .await;
+    assert_eq!(recorded.0.fired_count, 1);
+    assert_eq!(recorded.1.task, report.metadata.name);
+    // The reporter's own success matches no filter: still one firing.
+    assert_eq!(tasks_of(&world.ns, "on-written").await.len(), 1);
+    world.ns.delete().await;
+}
+
+#[tokio::test]
+async fn a_signed_webhook_starts_a_task_that_runs_and_is_recorded() {
+    // The api maps workspace <id> to namespace ws-<id>.
+    let world = World::new("ws", &[], |request| {
+        Reply::Answer(format!("handled: {}", user_input(request)))
+    })
+    .await;
+    let workspace = world.ns.name.trim_start_matches("ws-").to_string();
+    world.agent("responder", json!({})).await;
+    let api = agentarea_tests::api::ApiServer::start(&[]).await;
+    let t = agentarea_tests::api::token(&workspace, "alice");
+    let (status, hook) = api
+        .post(
+            &t,
+            "/v1/triggers",
+            &json!({"name": "alerts", "agent_id": "responder",
+            "trigger_type": "webhook", "task_description": "Handle alert {{ payload.title }}"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let key = hook["webhook_secret"].as_str().unwrap().to_string();
+    let url = api.url(hook["webhook_url"].as_str().unwrap());
+    let body = json!({"title": "disk full"}).to_string();
+    let post = |key: &str| {
+        let ts = agentarea_tests::api::now();
+        api.http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-agentarea-timestamp", ts.to_string())
+            .header(
+                "x-agentarea-signature",
+                agentarea_api::routes::webhooks::sign(key.as_bytes(), ts, body.as_bytes()),
+            )
+            .body(body.clone())
+    };
+    let (status, refused) = api.send(post("not-the-key")).await;
+    assert_eq!(status, 401, "{refused}");
+    let (status, accepted) = api.send(post(&key)).await;
+    assert_eq!(status, 202, "{accepted}");
+
+    let trigger = world
+        .ns
+        .api::<Trigger>()
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .pop()
+        .unwrap();
+    let name = trigger.metadata.name.clone().unwrap();
+    let tasks = eventually("the webhook's task", WAIT, || async {
+        let tasks = tasks_of(&world.ns, &name).await;
+        (!tasks.is_empty()).then_some(tasks)
+    })
+    .await;
+    assert_eq!(tasks.len(), 1, "the refused request created nothing");
+    let task = world
+        .finished(&tasks[0].metadata.name.clone().unwrap())
+        .await;
+    assert_eq!(phase(&task), Some(TaskPhase::Succeeded));
+    // The agent is given the rendered input, then the task's parameters (the trigger's data).
+    let handled = result_text(&task);
+    assert!(
+        handled.starts_with("handled: Handle alert disk full\n\nParameters:"),
+        "{handled}"
+    );
+    assert!(
+        handled.contains("\"trigger_type\":\"webhook\""),
+        "{handled}"
+    );
+
+    let trigger_id = hook["id"].as_str().unwrap();
+    let executions = eventually("the execution through the api", WAIT, || async {
+        let (_, executions) = api
+            .get(&t, &format!("/v1/triggers/{trigger_id}/executions"))
+            .await;
+        (executions[0]["status"] == "succeeded").then_some(executions)
+    })
+    .await;
+    assert_eq!(executions.as_array().unwrap().len(), 1);
+    assert_eq!(
+        executions[0]["task_id"].as_str(),
+        task.metadata.uid.as_deref()
+    );
     world.ns.delete().await;
 }

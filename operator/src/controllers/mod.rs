@@ -5,6 +5,7 @@ pub mod agent;
 pub mod mcp_server_instance;
 pub mod skill;
 pub mod task;
+pub mod trigger;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::controller::Action;
