@@ -100,12 +100,42 @@ pub struct Config {
     #[arg(long, env = "AGENTAREA_MCP_GATEWAY_URL")]
     pub mcp_gateway_url: Option<String>,
 
+    /// Elect one leader among the replicas (a Lease) to run the controllers that write status,
+    /// fire triggers and provision servers; Tasks run on every replica either way.
+    #[arg(long, env = "AGENTAREA_LEADER_ELECT", default_value_t = false, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub leader_elect: bool,
+
+    /// Name of the Lease the replicas elect their leader with.
+    #[arg(
+        long,
+        env = "AGENTAREA_LEADER_ELECTION_LEASE",
+        default_value = "agentarea-operator"
+    )]
+    pub leader_election_lease: String,
+
+    /// Namespace of that Lease; default: the pod's namespace, else the watched one, else `default`.
+    #[arg(long, env = "AGENTAREA_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// The namespace this replica runs in (from the downward API).
+    #[arg(long, env = "AGENTAREA_POD_NAMESPACE")]
+    pub pod_namespace: Option<String>,
+
     /// Name of this replica in events and claims (the pod name in a cluster).
     #[arg(long, env = "AGENTAREA_POD_NAME")]
     pub instance_name: Option<String>,
 }
 
 impl Config {
+    /// The namespace of the leader-election Lease.
+    pub fn lease_namespace(&self) -> String {
+        self.leader_election_namespace
+            .clone()
+            .or_else(|| self.pod_namespace.clone())
+            .or_else(|| self.watch_namespace.clone())
+            .unwrap_or_else(|| "default".into())
+    }
+
     /// The endpoint of a managed instance's Service.
     pub fn managed_endpoint(&self, name: &str, namespace: &str, port: i32, path: &str) -> String {
         self.managed_endpoint_template

@@ -39,11 +39,7 @@ impl Context {
             "{replica}/{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("agentarea-operator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the TLS provider is installed before the context is built");
+        let http = crate::model::http_client();
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,

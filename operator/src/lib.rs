@@ -9,6 +9,7 @@
 //! | [`status`] | the one way status is written (server-side apply on the subresource) |
 //! | [`mcp`] | the MCP client: discovery and tool calls |
 //! | [`model`] | the model client: OpenAI-compatible chat completions with tools |
+//! | [`leader`] | leader election (a Lease) for the controllers that must not run twice |
 //! | [`gateway`] | serves compound instances as one MCP endpoint each |
 //! | [`bridge`] | `mcp-bridge`: a stdio MCP server served over streamable HTTP |
 //! | [`error`] | reconcile errors |
@@ -19,6 +20,7 @@ pub mod context;
 pub mod controllers;
 pub mod error;
 pub mod gateway;
+pub mod leader;
 pub mod mcp;
 pub mod model;
 pub mod run;

@@ -174,6 +174,15 @@ impl ModelError {
     }
 }
 
+/// The HTTP client for model endpoints: one per process, so connections are pooled.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("agentarea-operator/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the TLS provider is installed at start-up")
+}
+
 /// Asks the model for the next message of `messages`, offering `tools`.
 pub async fn complete(
     http: &reqwest::Client,

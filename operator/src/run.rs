@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::context::Context;
 use crate::controllers;
+use crate::leader::{self, Election};
 
 /// How long in-flight reconciles may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -35,14 +36,39 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             wait_for(stop_rx.clone()),
         ))
     });
+    // Without an election this replica always leads; the sender lives as long as `run`.
+    let (leading_tx, leading) = watch::channel(!ctx.config.leader_elect);
+    let election = ctx.config.leader_elect.then(|| {
+        let election = Election {
+            lease: ctx.config.leader_election_lease.clone(),
+            namespace: ctx.config.lease_namespace(),
+            identity: ctx.holder.clone(),
+        };
+        tokio::spawn(leader::run(
+            ctx.client.clone(),
+            election,
+            leading_tx.clone(),
+            wait_for(stop_rx.clone()),
+        ))
+    });
     let controllers = tokio::spawn(async move {
+        // A controller that runs while this replica leads, and stops when it no longer does.
+        macro_rules! when_leading {
+            ($controller:path) => {{
+                let ctx = ctx.clone();
+                leader::while_leading(leading.clone(), stop_rx.clone(), move |until| {
+                    $controller(ctx.clone(), until)
+                })
+            }};
+        }
         tokio::join!(
-            controllers::mcp_server_instance::run(ctx.clone(), wait_for(stop_rx.clone())),
-            controllers::agent::run(ctx.clone(), wait_for(stop_rx.clone())),
-            controllers::skill::run(ctx.clone(), wait_for(stop_rx.clone())),
+            when_leading!(controllers::mcp_server_instance::run),
+            when_leading!(controllers::agent::run),
+            when_leading!(controllers::skill::run),
+            when_leading!(controllers::trigger::run),
+            when_leading!(controllers::trigger::event::run),
+            // Every replica runs tasks: each is claimed by one.
             controllers::task::run(ctx.clone(), wait_for(stop_rx.clone())),
-            controllers::trigger::run(ctx.clone(), wait_for(stop_rx.clone())),
-            controllers::trigger::event::run(ctx, wait_for(stop_rx)),
         );
     });
     readiness.set(true);
@@ -59,6 +85,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     {
         tracing::warn!("controllers still busy after {SHUTDOWN_GRACE:?}; stopping anyway");
     }
+    if let Some(election) = election {
+        let _ = election.await;
+    }
+    drop(leading_tx);
     health.await??;
     if let Some(gateway) = gateway {
         gateway.await??;

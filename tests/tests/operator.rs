@@ -605,3 +605,74 @@ async fn the_gateway_serves_a_compound_instance_as_one_endpoint() {
     assert!(unknown.is_err(), "an unknown tool is an error");
     ns.delete().await;
 }
+
+#[tokio::test]
+async fn one_leader_runs_the_controllers_and_another_takes_over_when_it_dies() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let ns = TestNamespace::create("op-leader").await;
+    let env = |replica: &str| {
+        [
+            ("AGENTAREA_LEADER_ELECT", "true".to_string()),
+            ("AGENTAREA_LEADER_ELECTION_NAMESPACE", ns.name.clone()),
+            ("AGENTAREA_POD_NAME", replica.to_string()),
+        ]
+    };
+    let leases: Api<Lease> = ns.api();
+    let holder = || async {
+        leases
+            .get_opt("agentarea-operator")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+    };
+    let skills = ns.api::<Skill>();
+    let skill_ready = |name: &'static str| {
+        let skills = skills.clone();
+        async move {
+            eventually(&format!("skill {name} reconciled"), WAIT, || async {
+                let skill = skills.get(name).await.ok()?;
+                let conditions = skill.status?.conditions;
+                (ready_of(&conditions)?.0 == "True").then_some(())
+            })
+            .await
+        }
+    };
+    let skill = |name: &str| {
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Skill", "metadata": {"name": name},
+               "spec": {"instructions": "Be brief."}})
+    };
+
+    let first = Operator::start(&ns.name, &env("replica-a")).await;
+    let leader = eventually("a leader", WAIT, || async {
+        holder().await.filter(|h| !h.is_empty())
+    })
+    .await;
+    assert!(leader.starts_with("replica-a/"), "{leader}");
+    let second = Operator::start(&ns.name, &env("replica-b")).await;
+    create(&skills, skill("first")).await;
+    skill_ready("first").await;
+    assert!(
+        holder().await.unwrap().starts_with("replica-a/"),
+        "one leader at a time"
+    );
+
+    // The leader dies without handing the Lease back: the other replica takes over after it
+    // expires, and reconciles what comes next.
+    first.process.kill();
+    eventually("replica-b leads", WAIT, || async {
+        holder().await.filter(|h| h.starts_with("replica-b/"))
+    })
+    .await;
+    create(&skills, skill("second")).await;
+    skill_ready("second").await;
+
+    // A leader that stops cleanly hands the Lease back.
+    second.process.terminate(Duration::from_secs(10));
+    eventually("the Lease released", WAIT, || async {
+        holder().await.is_none().then_some(())
+    })
+    .await;
+    ns.delete().await;
+}

@@ -398,7 +398,10 @@ async fn a_cancelled_task_stops_and_says_so() {
         api.get_opt("long").await.unwrap().is_none().then_some(())
     })
     .await;
-    assert!(api.get_opt("never").await.unwrap().is_some(), "no TTL: kept");
+    assert!(
+        api.get_opt("never").await.unwrap().is_some(),
+        "no TTL: kept"
+    );
     world.ns.delete().await;
 }
 

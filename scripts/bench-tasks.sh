@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Benchmark: tasks per second through the executor (scripted model, real MCP `echo` tool) against a
+# baseline of the same model and tool calls made directly in the same run, and the operator's
+# memory with every finished Task kept against its memory idle.
+#
+#   scripts/bench-tasks.sh [count]        (default 1000)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$repo_root"
+
+count=${1:-1000}
+bash scripts/setup-test-deps.sh
+log "building the operator and the benchmark (release)"
+cargo build --release --quiet -p agentarea-operator -p agentarea-tests --bin agentarea-operator --bin bench-tasks
+AGENTAREA_CP_BIN_DIR=$(control_plane_bin_dir)
+export AGENTAREA_CP_BIN_DIR
+state=$(mktemp -d /tmp/agentarea-bench-tasks-XXXXXX)
+trap 'stop_control_plane; rm -rf "$state"' EXIT
+start_control_plane "$state"
+export AGENTAREA_TEST_KUBECONFIG=$state/kubeconfig
+install_crds "$AGENTAREA_TEST_KUBECONFIG"
+"$CARGO_TARGET_DIR/release/bench-tasks" "$count"

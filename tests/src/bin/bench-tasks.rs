@@ -1,0 +1,236 @@
+//! Benchmark of the task executor: N Tasks, each two model turns (the scripted model) around one
+//! call of the real MCP reference server's `echo` tool, run by the operator through the
+//! apiserver; against a baseline measured in the same run: the same model and tool calls made
+//! directly with the operator's own clients, with the same concurrency and no Kubernetes. Then the
+//! operator's memory with the N finished Tasks kept, against its memory idle at start.
+//!
+//! Run by `scripts/bench-tasks.sh [count]`, which starts the control plane and builds in release.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase};
+use agentarea_operator::mcp;
+use agentarea_operator::model::{self, Message, ModelEndpoint, ToolDefinition};
+use agentarea_tests::mcp_servers::{endpoint, everything_server};
+use agentarea_tests::model::{Reply, ScriptedModel, tool_results, user_input};
+use agentarea_tests::{ChildProcess, TestNamespace, eventually, free_port, wait_until_ok};
+use futures::StreamExt;
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use serde_json::json;
+
+const CONCURRENCY: usize = 16;
+
+#[tokio::main]
+async fn main() {
+    let count: usize = std::env::args()
+        .nth(1)
+        .map(|n| n.parse().expect("count"))
+        .unwrap_or(1000);
+    // The operator's binary installs this TLS provider at start; its clients need it here too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = everything_server();
+    let model = ScriptedModel::start(|request| {
+        if tool_results(request) == 0 {
+            Reply::ToolCalls(vec![(
+                "echo".into(),
+                json!({"message": user_input(request)}),
+            )])
+        } else {
+            Reply::Answer("ok".into())
+        }
+    })
+    .await;
+
+    let baseline = baseline(count, &model.url, &server.url).await;
+
+    let ns = TestNamespace::create("bench-tasks").await;
+    let operator = start_operator(&ns.name).await;
+    let idle_kib = rss_kib(operator.pid(), "VmRSS");
+    prepare(&ns, &model.url, &server.url).await;
+    let executor = through_the_operator(&ns, count).await;
+    let kept_kib = rss_kib(operator.pid(), "VmRSS");
+    let peak_kib = rss_kib(operator.pid(), "VmHWM");
+
+    let per_second = |elapsed: Duration| count as f64 / elapsed.as_secs_f64();
+    println!("\n{count} tasks: 2 model turns + 1 MCP echo each, concurrency {CONCURRENCY}");
+    println!(
+        "{:<58} {:>8} ms {:>8.1} tasks/s",
+        "baseline (same calls, operator's clients, no Kubernetes)",
+        baseline.as_millis(),
+        per_second(baseline)
+    );
+    println!(
+        "{:<58} {:>8} ms {:>8.1} tasks/s",
+        "operator (Tasks through the apiserver)",
+        executor.as_millis(),
+        per_second(executor)
+    );
+    println!(
+        "ratio operator/baseline time: {:.2}x",
+        executor.as_secs_f64() / baseline.as_secs_f64()
+    );
+    println!(
+        "operator RSS idle: {} MiB; with {count} finished tasks kept: {} MiB ({:.2}x); peak {} MiB",
+        idle_kib / 1024,
+        kept_kib / 1024,
+        kept_kib as f64 / idle_kib as f64,
+        peak_kib / 1024
+    );
+    ns.delete().await;
+}
+
+/// The work of `count` tasks without Kubernetes: per task, a model turn, the echo call over
+/// MCP, a second model turn.
+async fn baseline(count: usize, model_url: &str, mcp_url: &str) -> Duration {
+    let http = model::http_client();
+    let mcp_endpoint = endpoint(mcp_url);
+    let model_endpoint = ModelEndpoint {
+        base_url: model_url.into(),
+        api_key: None,
+        model: "scripted".into(),
+        temperature: None,
+        max_output_tokens: None,
+    };
+    let tools = [ToolDefinition {
+        name: "echo".into(),
+        description: "Echoes".into(),
+        parameters: json!({"type": "object"}),
+    }];
+    let start = Instant::now();
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let (http, model_endpoint, mcp_endpoint) = (&http, &model_endpoint, &mcp_endpoint);
+            let tools = &tools;
+            async move {
+                let mut messages =
+                    vec![Message::system("bench"), Message::user(format!("task-{i}"))];
+                let first = model::complete(http, model_endpoint, &messages, tools)
+                    .await
+                    .expect("model");
+                let call = &first.message.tool_calls[0];
+                let arguments = serde_json::from_str(&call.function.arguments).unwrap();
+                let result = mcp::call_tool(mcp_endpoint, "echo", arguments)
+                    .await
+                    .expect("echo");
+                messages.push(first.message.clone());
+                messages.push(Message::tool(&call.id, result.to_string()));
+                model::complete(http, model_endpoint, &messages, tools)
+                    .await
+                    .expect("model");
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+    start.elapsed()
+}
+
+async fn start_operator(namespace: &str) -> ChildProcess {
+    let binary = std::env::current_exe()
+        .unwrap()
+        .with_file_name("agentarea-operator");
+    let port = free_port();
+    let operator = ChildProcess::spawn(
+        "agentarea-operator",
+        Command::new(binary)
+            .env("KUBECONFIG", &agentarea_tests::control_plane().kubeconfig)
+            .env("AGENTAREA_HEALTH_ADDR", format!("127.0.0.1:{port}"))
+            .env("AGENTAREA_WATCH_NAMESPACE", namespace)
+            .env("AGENTAREA_TASK_CONCURRENCY", CONCURRENCY.to_string())
+            .env("RUST_LOG", "warn"),
+    );
+    wait_until_ok(&format!("http://127.0.0.1:{port}/readyz"), &operator).await;
+    // Let the watches settle before reading the idle memory.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    operator
+}
+
+/// The instance and agent the tasks use, Ready.
+async fn prepare(ns: &TestNamespace, model_url: &str, mcp_url: &str) {
+    let instance: McpServerInstance = serde_json::from_value(json!({
+        "apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
+        "metadata": {"name": "everything"}, "spec": {"remote": {"url": mcp_url}}
+    }))
+    .unwrap();
+    ns.api::<McpServerInstance>()
+        .create(&PostParams::default(), &instance)
+        .await
+        .unwrap();
+    let agent: Agent = serde_json::from_value(json!({
+        "apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "bench"},
+        "spec": {"instruction": "bench", "model": {"name": "scripted", "endpoint": model_url},
+                 "mcpServers": [{"name": "everything", "allowedTools": [{"name": "echo"}]}]}
+    }))
+    .unwrap();
+    let agents = ns.api::<Agent>();
+    agents.create(&PostParams::default(), &agent).await.unwrap();
+    eventually(
+        "the bench agent Ready",
+        Duration::from_secs(120),
+        || async {
+            let agent = agents.get("bench").await.ok()?;
+            agentarea_crds::common::is_condition_true(
+                agent.status.as_ref().map(|s| &s.conditions),
+                "Ready",
+            )
+            .then_some(())
+        },
+    )
+    .await;
+}
+
+/// Creates `count` Tasks and waits until all have succeeded; the time from the first creation.
+async fn through_the_operator(ns: &TestNamespace, count: usize) -> Duration {
+    let tasks: Api<Task> = ns.api();
+    let start = Instant::now();
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let tasks = tasks.clone();
+            async move {
+                let task: Task = serde_json::from_value(json!({
+                    "apiVersion": "agentarea.io/v1alpha1", "kind": "Task",
+                    "metadata": {"name": format!("task-{i}")},
+                    "spec": {"agent": "bench", "input": format!("task-{i}")}
+                }))
+                .unwrap();
+                tasks.create(&PostParams::default(), &task).await.unwrap();
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
+    loop {
+        let list = tasks.list(&ListParams::default()).await.unwrap();
+        let phases: Vec<Option<TaskPhase>> = list
+            .items
+            .iter()
+            .map(|t| t.status.as_ref().and_then(|s| s.phase))
+            .collect();
+        let failed = phases
+            .iter()
+            .filter(|p| **p == Some(TaskPhase::Failed))
+            .count();
+        assert_eq!(failed, 0, "a bench task failed");
+        if phases
+            .iter()
+            .filter(|p| **p == Some(TaskPhase::Succeeded))
+            .count()
+            == count
+        {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("operator alive");
+    status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .expect("a memory figure")
+}
