@@ -746,7 +746,7 @@ async fn an_event_trigger_fires_when_a_task_of_its_agent_succeeds() {
 }
 
 #[tokio::test]
-async fn a_signed_webhook_starts_a_task_that_runs_and_is_recorded() {
+async fn through_the_api_a_task_streams_its_steps_and_a_signed_webhook_starts_one() {
     // The api maps workspace <id> to namespace ws-<id>.
     let world = World::new("ws", &[], |request| {
         Reply::Answer(format!("handled: {}", user_input(request)))
@@ -756,6 +756,47 @@ async fn a_signed_webhook_starts_a_task_that_runs_and_is_recorded() {
     world.agent("responder", json!({})).await;
     let api = agentarea_tests::api::ApiServer::start(&[]).await;
     let t = agentarea_tests::api::token(&workspace, "alice");
+    // A task made through the api runs, and its steps stream to a real SSE client as they land.
+    let (status, created) = api
+        .post(
+            &t,
+            "/v1/tasks",
+            &json!({"agent_id": "responder", "description": "stream me"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let task_id = created["id"].as_str().unwrap().to_string();
+    let mut stream = api
+        .sse(&t, &format!("/v1/tasks/{task_id}/events"), None)
+        .await;
+    let events = stream.until("task_completed", WAIT).await;
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "connected",
+            "WorkflowStarted",
+            "LLMCallStarted",
+            "LLMCallCompleted",
+            "WorkflowCompleted",
+            "task_completed"
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(
+        events[3].data["data"]["data"]["content"], "handled: stream me",
+        "{:#?}",
+        events[3]
+    );
+    // Resuming after step 2 sends what came after it, and the end.
+    let mut resumed = api
+        .sse(&t, &format!("/v1/tasks/{task_id}/events"), Some("2"))
+        .await;
+    let rest = resumed.until("task_completed", WAIT).await;
+    assert_eq!(rest[0].id.as_deref(), Some("3"));
+    let (_, task) = api.get(&t, &format!("/v1/tasks/{task_id}")).await;
+    assert_eq!(task["status"], "completed", "{task}");
+
     let (status, hook) = api
         .post(
             &t,

@@ -251,6 +251,8 @@ fn add_usage(total: &mut Usage, completion: &Completion) {
     total.total_tokens += completion.usage.total_tokens;
 }
 
+/// Stages the model's answer: what follows at once (the tool calls it asks for, or the end of the
+/// run) writes it.
 async fn record_completion(
     record: &SharedRecord,
     completion: &Completion,
@@ -283,14 +285,11 @@ async fn record_completion(
         "finish_reason": completion.finish_reason,
     }));
     let usage = usage.clone();
-    record
-        .lock()
-        .await
-        .update(|status| {
-            super::record::push_step(status, &step);
-            status.usage = Some(usage.clone());
-        })
-        .await
+    record.lock().await.stage(move |status| {
+        super::record::push_step(status, &step);
+        status.usage = Some(usage.clone());
+    });
+    Ok(())
 }
 
 /// The tools the model is offered, and where each call goes.
@@ -382,7 +381,12 @@ impl Toolbox {
                 })),
             })
             .collect();
-        record.lock().await.append(&finished).await?;
+        // Written with the next model call, which follows at once.
+        record.lock().await.stage(move |status| {
+            for step in &finished {
+                super::record::push_step(status, step);
+            }
+        });
         Ok(results)
     }
 

@@ -57,12 +57,17 @@ impl Step {
     }
 }
 
+/// A change to the status that waits for the next write.
+type Staged = Box<dyn Fn(&mut TaskStatus) + Send + Sync>;
+
 /// The task as its runner last wrote or read it.
 pub struct TaskRecord {
     api: Api<Task>,
     task: Task,
     holder: String,
     execution_id: String,
+    /// Changes to go out with the next write, in order.
+    staged: Vec<Staged>,
 }
 
 impl TaskRecord {
@@ -89,6 +94,7 @@ impl TaskRecord {
                 task: written,
                 holder: claim.holder,
                 execution_id,
+                staged: Vec::new(),
             })),
             Err(kube::Error::Api(status)) if status.is_conflict() => Ok(None),
             Err(error) => Err(error),
@@ -106,13 +112,23 @@ impl TaskRecord {
             .expect("a claimed task has a status")
     }
 
-    /// Applies `change` to the status, renews the claim, and writes it. On a conflict, re-reads
-    /// the task; if the claim is still this runner's, applies `change` to the fresh status and
-    /// writes again.
+    /// Keeps `change` for the next write. For a step that is followed at once by another (a model
+    /// answer by the tool calls it asks for, tool results by the next model call): one write for
+    /// both halves the status writes of a run without delaying what a watcher sees.
+    pub fn stage(&mut self, change: impl Fn(&mut TaskStatus) + Send + Sync + 'static) {
+        self.staged.push(Box::new(change));
+    }
+
+    /// Applies the staged changes and `change` to the status, renews the claim, and writes it. On
+    /// a conflict, re-reads the task; if the claim is still this runner's, applies them to the
+    /// fresh status and writes again.
     pub async fn update(&mut self, change: impl Fn(&mut TaskStatus)) -> Result<(), RecordError> {
         loop {
             let mut object = self.task.clone();
             let status = object.status.get_or_insert_with(TaskStatus::default);
+            for staged in &self.staged {
+                staged(status);
+            }
             change(status);
             if let Some(claim) = status.claim.as_mut() {
                 claim.renew_time = now();
@@ -124,6 +140,7 @@ impl TaskRecord {
             {
                 Ok(written) => {
                     self.task = written;
+                    self.staged.clear();
                     return Ok(());
                 }
                 Err(kube::Error::Api(status)) if status.is_conflict() => self.reread().await?,
