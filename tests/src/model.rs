@@ -3,7 +3,7 @@
 //! test's script says. No model runs on the test machines; the operator's model client is the
 //! real one, pointed at this server's URL like at any other endpoint.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +36,8 @@ type Script = dyn Fn(&Value) -> Reply + Send + Sync;
 struct Shared {
     script: Arc<Script>,
     requests: Arc<Mutex<Vec<Value>>>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 /// A running scripted model. Its URL is the base an Agent's `spec.model.endpoint` takes.
@@ -43,6 +45,7 @@ pub struct ScriptedModel {
     /// `http://127.0.0.1:<port>/v1`
     pub url: String,
     requests: Arc<Mutex<Vec<Value>>>,
+    in_flight: Arc<(AtomicUsize, AtomicUsize)>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -50,9 +53,11 @@ impl ScriptedModel {
     /// Serves `script`, which sees each request body and says what to answer.
     pub async fn start(script: impl Fn(&Value) -> Reply + Send + Sync + 'static) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let in_flight = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let shared = Shared {
             script: Arc::new(script),
             requests: requests.clone(),
+            in_flight: in_flight.clone(),
         };
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(complete))
@@ -67,8 +72,14 @@ impl ScriptedModel {
         Self {
             url,
             requests,
+            in_flight,
             server,
         }
+    }
+
+    /// The most requests that were being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.1.load(Ordering::SeqCst)
     }
 
     /// Every request received so far, in order.
@@ -84,6 +95,14 @@ impl Drop for ScriptedModel {
 }
 
 async fn complete(State(shared): State<Shared>, Json(request): Json<Value>) -> Response {
+    let (now, max) = &*shared.in_flight;
+    max.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+    let response = answer(&shared, request).await;
+    now.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+async fn answer(shared: &Shared, request: Value) -> Response {
     shared.requests.lock().unwrap().push(request.clone());
     let mut reply = (shared.script)(&request);
     while let Reply::Delayed(delay, inner) = reply {

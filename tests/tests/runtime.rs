@@ -481,6 +481,35 @@ async fn two_operators_run_fifty_tasks_and_none_twice() {
 }
 
 #[tokio::test]
+async fn a_replica_runs_no_more_tasks_at_once_than_configured() {
+    let world = World::new(
+        "rt-bound",
+        &[("AGENTAREA_TASK_CONCURRENCY", "2".into())],
+        |_| {
+            Reply::Delayed(
+                Duration::from_millis(800),
+                Box::new(Reply::Answer("ok".into())),
+            )
+        },
+    )
+    .await;
+    world.agent("bounded", json!({})).await;
+    let names: Vec<String> = (0..6).map(|i| format!("bounded-{i}")).collect();
+    for name in &names {
+        world.task(name, "bounded", name).await;
+    }
+    for name in &names {
+        assert_eq!(
+            phase(&world.finished(name).await),
+            Some(TaskPhase::Succeeded)
+        );
+    }
+    // The model saw at most two conversations at once, and did see two: bounded, yet parallel.
+    assert_eq!(world.model.max_in_flight(), 2);
+    world.ns.delete().await;
+}
+
+#[tokio::test]
 async fn killing_the_operator_mid_task_leaves_no_task_stuck() {
     let lease = [("AGENTAREA_TASK_LEASE_SECONDS", "3".to_string())];
     let mut world = World::new("rt-kill", &lease, |request| {

@@ -12,14 +12,16 @@
 pub mod agent_loop;
 pub mod record;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::channel::mpsc;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{DeleteParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -54,9 +56,36 @@ struct Runner {
     runs: Mutex<HashMap<String, Arc<watch::Sender<Option<Stop>>>>>,
     /// One permit per task this replica may run at once.
     permits: Arc<Semaphore>,
+    /// Tasks that found no free permit, oldest first; a run that ends wakes as many as it frees.
+    waiting: Mutex<VecDeque<ObjectRef<Task>>>,
+    wake: mpsc::UnboundedSender<ObjectRef<Task>>,
 }
 
+/// A waiting task is also looked at again after this long, in case its wake-up went to a task
+/// that another replica had taken meanwhile.
+const WAITING_RECHECK: Duration = Duration::from_secs(30);
+
 impl Runner {
+    /// Notes that `task` waits for a permit.
+    fn wait_for_permit(&self, task: &Task) -> Action {
+        let reference = ObjectRef::from_obj(task);
+        let mut waiting = self.waiting.lock().unwrap();
+        if !waiting.contains(&reference) {
+            waiting.push_back(reference);
+        }
+        Action::requeue(WAITING_RECHECK)
+    }
+
+    /// Wakes the oldest waiting tasks, one per free permit.
+    fn wake_waiting(&self) {
+        let free = self.permits.available_permits().max(1);
+        let mut waiting = self.waiting.lock().unwrap();
+        let count = free.min(waiting.len());
+        for reference in waiting.drain(..count) {
+            let _ = self.wake.unbounded_send(reference);
+        }
+    }
+
     fn stop(&self, uid: &str, why: Stop) -> bool {
         match self.runs.lock().unwrap().get(uid) {
             Some(stop) => {
@@ -69,9 +98,12 @@ impl Runner {
 }
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let (wake, woken) = mpsc::unbounded();
     let runner = Arc::new(Runner {
         permits: Arc::new(Semaphore::new(ctx.config.task_concurrency as usize)),
         runs: Mutex::new(HashMap::new()),
+        waiting: Mutex::new(VecDeque::new()),
+        wake,
         ctx: ctx.clone(),
     });
     let controller = Controller::new(ctx.api::<Task>(), watcher::Config::default().any_semantic());
@@ -88,6 +120,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 })
             },
         )
+        .reconcile_on(woken)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, runner.clone());
     log_outcomes("task", results).await;
@@ -165,8 +198,8 @@ async fn start(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) -> Res
         return wait_for_agent(ctx, task, &agent, status).await;
     }
     let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
-        // Full: leave the task to another replica, or to this one when a run ends.
-        return Ok(Action::requeue(Duration::from_secs(2)));
+        // Full: another replica may take it; else this one, when a run ends.
+        return Ok(runner.wait_for_permit(task));
     };
     let attempt = status.claim.as_ref().map_or(0, |c| c.attempt) + 1;
     begin_attempt(ctx, &mut status, attempt, None);
@@ -236,7 +269,7 @@ async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) ->
         return finish_unclaimed(ctx, task, Outcome::failed("RunnerLost", why)).await;
     }
     let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
-        return Ok(Action::requeue(Duration::from_secs(2)));
+        return Ok(runner.wait_for_permit(task));
     };
     let Some(agent) =
         Api::<Agent>::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default())
@@ -326,6 +359,7 @@ async fn launch(
         drive(&runner.ctx, record, agent, stop_tx, stop_rx).await;
         runner.runs.lock().unwrap().remove(&uid);
         drop(permit);
+        runner.wake_waiting();
     });
     Ok(Action::requeue(lease))
 }
