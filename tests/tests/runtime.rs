@@ -10,7 +10,7 @@ use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, Trigger, Trigger
 use agentarea_tests::mcp_servers::{
     McpServer, Operator, bridge, everything_server, time_server_command,
 };
-use agentarea_tests::model::{Reply, ScriptedModel, tool_results, user_input};
+use agentarea_tests::model::{Reply, ScriptedModel, offered_tools, tool_results, user_input};
 use agentarea_tests::{TestNamespace, eventually};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -304,6 +304,31 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
             "{name}"
         );
     }
+
+    // A tool that needs a person's confirmation is never offered to an unattended run.
+    create(
+        &world.ns.api::<Agent>(),
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "careful"},
+               "spec": {"instruction": "Careful.", "model": {"name": "scripted", "endpoint": world.model.url},
+                        "mcpServers": [{"name": "time", "allowedTools": [
+                            {"name": "get_current_time"},
+                            {"name": "convert_time", "requiresUserConfirmation": true}]}]}}),
+    )
+    .await;
+    world
+        .task("careful-task", "careful", "what can you use?")
+        .await;
+    assert_eq!(
+        phase(&world.finished("careful-task").await),
+        Some(TaskPhase::Succeeded)
+    );
+    let asked = world
+        .model
+        .requests()
+        .into_iter()
+        .find(|r| user_input(r) == "what can you use?")
+        .unwrap();
+    assert_eq!(offered_tools(&asked), ["get_current_time"]);
 
     // A transient model error is tried three times; a 400 once.
     let model_error = world.finished("model-error").await;

@@ -307,12 +307,17 @@ struct CallResult {
 
 impl Toolbox {
     /// The agent's resolved tools, with descriptions and schemas from their instances' status.
+    /// Tools that need a person's confirmation are left out: a task runs unattended, and a call
+    /// nobody confirmed must not happen.
     async fn load(ctx: &Context, agent: &Agent, namespace: &str) -> Self {
-        let resolved = agent
+        let resolved: Vec<ResolvedTool> = agent
             .status
             .as_ref()
             .map(|s| s.tools.clone())
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| !t.requires_user_confirmation)
+            .collect();
         let api: Api<McpServerInstance> = Api::namespaced(ctx.client.clone(), namespace);
         let mut instances: HashMap<String, Option<McpServerInstance>> = HashMap::new();
         let mut definitions = Vec::new();
