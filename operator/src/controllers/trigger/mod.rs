@@ -138,9 +138,11 @@ impl ScheduleRun<'_> {
     ) -> Result<Option<Duration>> {
         let now = Timestamp::now();
         if !self.trigger.spec.enabled {
-            // Runs that fall due while disabled are not owed when it is enabled again.
+            // Runs that fall due while disabled are not owed when it is enabled again, and
+            // enabling it again is how a person says the cause of its failures is fixed.
             self.status.last_schedule_time = Some(Time(now));
             self.status.next_fire_time = None;
+            self.status.consecutive_failures = 0;
             return Ok(None);
         }
         let last = self
