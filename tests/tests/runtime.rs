@@ -249,6 +249,7 @@ fn failing_script(request: &Value) -> Reply {
             Duration::from_secs(8),
             Box::new(Reply::Answer("late".into())),
         ),
+        "what can you use?" => Reply::Answer("only the clock".into()),
         _ => Reply::ToolCalls(vec![("echo".into(), json!({"message": "again"}))]),
     }
 }
@@ -318,9 +319,12 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
     world
         .task("careful-task", "careful", "what can you use?")
         .await;
+    let careful = world.finished("careful-task").await;
     assert_eq!(
-        phase(&world.finished("careful-task").await),
-        Some(TaskPhase::Succeeded)
+        phase(&careful),
+        Some(TaskPhase::Succeeded),
+        "{:?}",
+        careful.status
     );
     let asked = world
         .model

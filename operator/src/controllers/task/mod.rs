@@ -478,6 +478,14 @@ fn apply_outcome(status: &mut TaskStatus, outcome: &Outcome, step: &Step) {
 }
 
 async fn announce(ctx: &Context, task: &Task, outcome: &Outcome) {
+    tracing::info!(
+        task = %task.name_any(),
+        namespace = task.namespace().unwrap_or_default(),
+        phase = ?outcome.phase,
+        reason = outcome.reason,
+        message = %outcome.message,
+        "task finished"
+    );
     let type_ = match outcome.phase {
         TaskPhase::Succeeded => EventType::Normal,
         _ => EventType::Warning,
