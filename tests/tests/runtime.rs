@@ -655,6 +655,17 @@ async fn schedule_triggers_fire_on_time_forbid_overlaps_keep_history_and_stop_wh
     )
     .await;
 
+    create(
+        &triggers,
+        trigger(
+            "replacing",
+            "ticker",
+            "slow run of {{ trigger.name }}",
+            json!({"schedule": {"cron": "*/2 * * * * *", "concurrencyPolicy": "Replace"}}),
+        ),
+    )
+    .await;
+
     // It fires again and again, each run succeeds, and only the newest success is kept.
     let fired = eventually(
         "three firings of every-two, history pruned to one",
@@ -708,6 +719,16 @@ async fn schedule_triggers_fire_on_time_forbid_overlaps_keep_history_and_stop_wh
             .unwrap()
             .contains("concurrencyPolicy Forbid")
     );
+
+    // Replace: the run still going when the next is due is cancelled for it.
+    let replaced = eventually("a run of replacing cancelled by the next", WAIT, || async {
+        tasks_of(&world.ns, "replacing")
+            .await
+            .into_iter()
+            .find(|t| phase(t) == Some(TaskPhase::Cancelled))
+    })
+    .await;
+    assert_eq!(reason(&replaced), "Cancelled");
 
     // Disabled: no more firings, and status says why.
     triggers
