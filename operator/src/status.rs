@@ -1,5 +1,9 @@
 //! The one way controllers write status: server-side apply of the whole status on the status
 //! subresource, under the operator's field manager. Spec is never written by the operator.
+//!
+//! Tasks are the exception: their status is a claim that must not be overwritten by a replica
+//! that has not seen the latest version, so it is written with the resourceVersion as a
+//! precondition instead (`controllers::task::record::write_if_unchanged`).
 
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};

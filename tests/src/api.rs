@@ -47,6 +47,24 @@ impl ApiServer {
         format!("{}{path}", self.base)
     }
 
+    /// A webhook request to `url` with `body`, signed with `key` at `timestamp` as a sender would.
+    pub fn signed_webhook(
+        &self,
+        url: &str,
+        key: &str,
+        timestamp: i64,
+        body: &str,
+    ) -> reqwest::RequestBuilder {
+        let signature =
+            agentarea_api::routes::webhooks::sign(key.as_bytes(), timestamp, body.as_bytes());
+        self.http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-agentarea-timestamp", timestamp.to_string())
+            .header("x-agentarea-signature", signature)
+            .body(body.to_string())
+    }
+
     /// `GET path` with a bearer token; returns status and JSON body (Null if not JSON).
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         self.send(

@@ -29,6 +29,31 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Creates the object `manifest` describes (a JSON literal of kind `K`) through `api`.
+pub async fn create<K>(api: &kube::Api<K>, manifest: serde_json::Value) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let object: K = serde_json::from_value(manifest).expect("manifest literal");
+    api.create(&kube::api::PostParams::default(), &object)
+        .await
+        .expect("create")
+}
+
+/// Merge-patches object `name` with `patch`, as `kubectl patch --type merge` does.
+pub async fn merge_patch<K>(api: &kube::Api<K>, name: &str, patch: serde_json::Value) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(patch),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("merge patch of {name}: {e}"))
+}
+
 /// Polls `check` every 100 ms until it yields `Some`, or panics with `what` after `timeout`.
 /// For waiting on the asynchronous outcome of a reconcile; never for measuring time.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T

@@ -132,14 +132,16 @@ fn spawn_from_long_lived_thread(command: &mut Command) -> std::io::Result<Child>
 }
 
 /// The path of a binary of this workspace (`agentarea-operator`, `agentarea-api`), built by
-/// `cargo build --workspace --bins` into the same target directory as the test binary.
+/// `cargo build --workspace --bins` into the same target directory as the calling test binary
+/// (`target/<profile>/deps/<test>`) or benchmark binary (`target/<profile>/<bench>`).
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary in target/<profile>/deps");
+    let dir = exe.parent().expect("a binary lives in a directory");
+    let profile_dir = if dir.ends_with("deps") {
+        dir.parent().expect("target/<profile>/deps")
+    } else {
+        dir
+    };
     let path = profile_dir.join(name);
     assert!(
         path.exists(),

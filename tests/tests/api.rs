@@ -508,17 +508,7 @@ async fn triggers_crud_enable_disable_and_signed_webhooks() {
     );
 
     let body = json!({"title": "disk full", "severity": 2}).to_string();
-    let signed = |ts: i64, body: &str, key: &str| {
-        api.http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("x-agentarea-timestamp", ts.to_string())
-            .header(
-                "x-agentarea-signature",
-                agentarea_api::routes::webhooks::sign(key.as_bytes(), ts, body.as_bytes()),
-            )
-            .body(body.to_string())
-    };
+    let signed = |ts: i64, body: &str, key: &str| api.signed_webhook(&url, key, ts, body);
     let ts = now();
     let (status, accepted) = api.send(signed(ts, &body, &key)).await;
     assert_eq!(status, 202, "{accepted}");

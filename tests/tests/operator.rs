@@ -7,24 +7,14 @@ use std::time::Duration;
 use agentarea_crds::common::condition;
 use agentarea_crds::{Agent, McpServerInstance, Skill};
 use agentarea_tests::mcp_servers::{Operator, everything_server};
-use agentarea_tests::{TestNamespace, eventually, free_port};
+use agentarea_tests::{TestNamespace, create, eventually, free_port, merge_patch};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Secret, Service, ServiceAccount};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn create<K>(api: &Api<K>, value: Value) -> K
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    let object: K = serde_json::from_value(value).expect("manifest literal");
-    api.create(&PostParams::default(), &object)
-        .await
-        .expect("create")
-}
 
 fn instance(name: &str, spec: Value) -> Value {
     json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance", "metadata": {"name": name}, "spec": spec})
@@ -216,13 +206,12 @@ async fn a_managed_instance_gets_owned_children_that_follow_its_spec() {
     assert!(ready.status.unwrap().tools.iter().any(|t| t.name == "echo"));
 
     // A spec change rolls the Deployment.
-    api.patch(
+    merge_patch(
+        &api,
         "everything",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"managed": {"image": "example.org/mcp/everything:1.1"}}})),
+        json!({"spec": {"managed": {"image": "example.org/mcp/everything:1.1"}}}),
     )
-    .await
-    .unwrap();
+    .await;
     eventually("the new image in the pod template", WAIT, || async {
         let d = deployments.get("everything").await.ok()?;
         let image = d.spec?.template.spec?.containers[0].image.clone()?;
@@ -231,14 +220,7 @@ async fn a_managed_instance_gets_owned_children_that_follow_its_spec() {
     .await;
 
     // Drift is corrected and a child deleted by hand comes back.
-    deployments
-        .patch(
-            "everything",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 5}})),
-        )
-        .await
-        .unwrap();
+    merge_patch(&deployments, "everything", json!({"spec": {"replicas": 5}})).await;
     eventually("replicas put back", WAIT, || async {
         (deployments.get("everything").await.ok()?.spec?.replicas == Some(1)).then_some(())
     })
@@ -253,13 +235,7 @@ async fn a_managed_instance_gets_owned_children_that_follow_its_spec() {
     .await;
 
     // Suspending scales to zero.
-    api.patch(
-        "everything",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"suspend": true}})),
-    )
-    .await
-    .unwrap();
+    merge_patch(&api, "everything", json!({"spec": {"suspend": true}})).await;
     eventually("replicas 0 when suspended", WAIT, || async {
         (deployments.get("everything").await.ok()?.spec?.replicas == Some(0)).then_some(())
     })
@@ -429,10 +405,7 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
     );
 
     // Asking for a tool the server does not offer is named.
-    agents
-        .patch("helper", &PatchParams::default(), &Patch::Merge(json!({"spec": {"mcpServers": [{"name": "everything", "allowedTools": [{"name": "no-such-tool"}]}]}})))
-        .await
-        .unwrap();
+    merge_patch(&agents, "helper", json!({"spec": {"mcpServers": [{"name": "everything", "allowedTools": [{"name": "no-such-tool"}]}]}})).await;
     let (_, message) = agent_reason("ToolNotFound").await;
     assert!(message.contains("no-such-tool"), "{message}");
     ns.delete().await;

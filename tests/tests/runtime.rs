@@ -11,9 +11,8 @@ use agentarea_tests::mcp_servers::{
     McpServer, Operator, bridge, everything_server, time_server_command,
 };
 use agentarea_tests::model::{Reply, ScriptedModel, offered_tools, tool_results, user_input};
-use agentarea_tests::{TestNamespace, eventually};
+use agentarea_tests::{TestNamespace, create, eventually, merge_patch};
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -100,16 +99,6 @@ impl World {
         })
         .await
     }
-}
-
-async fn create<K>(api: &Api<K>, value: Value) -> K
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    let object: K = serde_json::from_value(value).expect("manifest literal");
-    api.create(&PostParams::default(), &object)
-        .await
-        .expect("create")
 }
 
 fn phase(task: &Task) -> Option<TaskPhase> {
@@ -261,6 +250,14 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
     world.agent("hasty", json!({"timeoutSeconds": 2})).await;
     world.agent("short", json!({"maxSteps": 2})).await;
     world.agent("frugal", json!({"maxTotalTokens": 20})).await;
+    // An agent whose model endpoint nothing listens on.
+    let nowhere = format!("http://127.0.0.1:{}/v1", agentarea_tests::free_port());
+    create(
+        &world.ns.api::<Agent>(),
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "nowhere"},
+               "spec": {"instruction": "Hello.", "model": {"name": "gone", "endpoint": nowhere}}}),
+    )
+    .await;
 
     let cases = [
         (
@@ -281,6 +278,13 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
         ("timeout", "hasty", "slow", "Timeout", "timeoutSeconds"),
         ("max-steps", "short", "loop", "MaxStepsExceeded", "2 steps"),
         ("budget", "frugal", "loop", "BudgetExceeded", "budget of 20"),
+        (
+            "unreachable",
+            "nowhere",
+            "anyone there?",
+            "ModelError",
+            "could not reach",
+        ),
         (
             "no-agent",
             "missing",
@@ -304,6 +308,26 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
             Some("WorkflowFailed"),
             "{name}"
         );
+    }
+    // Each failure is also a Warning Event on its Task, named by the reason.
+    let events: Api<k8s_openapi::api::core::v1::Event> = world.ns.api();
+    for (name, _, _, want_reason, _) in cases {
+        eventually(
+            &format!("a {want_reason} event on {name}"),
+            WAIT,
+            || async {
+                let selector = format!("involvedObject.name={name},reason={want_reason}");
+                let listed = events
+                    .list(&kube::api::ListParams::default().fields(&selector))
+                    .await
+                    .ok()?;
+                listed
+                    .items
+                    .into_iter()
+                    .find(|e| e.type_.as_deref() == Some("Warning"))
+            },
+        )
+        .await;
     }
 
     // A tool that needs a person's confirmation is never offered to an unattended run.
@@ -389,13 +413,7 @@ async fn a_cancelled_task_stops_and_says_so() {
         (phase(&task) == Some(TaskPhase::Running)).then_some(())
     })
     .await;
-    api.patch(
-        "long",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"cancel": true}})),
-    )
-    .await
-    .unwrap();
+    merge_patch(&api, "long", json!({"spec": {"cancel": true}})).await;
     let task = world.finished("long").await;
     assert_eq!(phase(&task), Some(TaskPhase::Cancelled));
     assert_eq!(reason(&task), "Cancelled");
@@ -416,13 +434,12 @@ async fn a_cancelled_task_stops_and_says_so() {
     assert_eq!(world.model.requests().len(), 1);
 
     // A finished task with a TTL is deleted once it has passed, as a Job is.
-    api.patch(
+    merge_patch(
+        &api,
         "long",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"ttlSecondsAfterFinished": 1}})),
+        json!({"spec": {"ttlSecondsAfterFinished": 1}}),
     )
-    .await
-    .unwrap();
+    .await;
     eventually("the finished task deleted after its TTL", WAIT, || async {
         api.get_opt("long").await.unwrap().is_none().then_some(())
     })
@@ -731,14 +748,7 @@ async fn schedule_triggers_fire_on_time_forbid_overlaps_keep_history_and_stop_wh
     assert_eq!(reason(&replaced), "Cancelled");
 
     // Disabled: no more firings, and status says why.
-    triggers
-        .patch(
-            "every-two",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"enabled": false}})),
-        )
-        .await
-        .unwrap();
+    merge_patch(&triggers, "every-two", json!({"spec": {"enabled": false}})).await;
     let disabled = eventually("every-two disabled", WAIT, || async {
         let trigger = triggers.get("every-two").await.ok()?;
         let conditions = trigger_status(&trigger).conditions;
@@ -784,6 +794,44 @@ async fn an_event_trigger_fires_when_a_task_of_its_agent_succeeds() {
     .await;
     world.agent("writer", json!({})).await;
     world.agent("reporter", json!({})).await;
+    let triggers = world.ns.api::<Trigger>();
+
+    // What the schema cannot check becomes a Ready condition that names it.
+    for (name, kind) in [
+        ("bad-cron", json!({"schedule": {"cron": "61 * * * *"}})),
+        (
+            "bad-zone",
+            json!({"schedule": {"cron": "* * * * *", "timeZone": "Mars/Olympus"}}),
+        ),
+        (
+            "no-secret",
+            json!({"webhook": {"webhookId": format!("{}-hook", world.ns.name),
+                                          "secretRef": {"name": "missing", "key": "hmac"}}}),
+        ),
+    ] {
+        create(&triggers, trigger(name, "reporter", "x", kind)).await;
+    }
+    for (name, want_reason, in_message) in [
+        ("bad-cron", "InvalidSchedule", "cron expression"),
+        ("bad-zone", "InvalidSchedule", "Mars/Olympus"),
+        ("no-secret", "SecretNotFound", "missing"),
+    ] {
+        let ready = eventually(&format!("{name} not ready"), WAIT, || async {
+            let status = trigger_status(&triggers.get(name).await.ok()?);
+            status.conditions.into_iter().find(|c| c.type_ == "Ready")
+        })
+        .await;
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", want_reason),
+            "{name}"
+        );
+        assert!(
+            ready.message.contains(in_message),
+            "{name}: {}",
+            ready.message
+        );
+    }
     create(
         &world.ns.api::<Trigger>(),
         trigger(
@@ -888,18 +936,7 @@ async fn through_the_api_a_task_streams_its_steps_and_a_signed_webhook_starts_on
     let key = hook["webhook_secret"].as_str().unwrap().to_string();
     let url = api.url(hook["webhook_url"].as_str().unwrap());
     let body = json!({"title": "disk full"}).to_string();
-    let post = |key: &str| {
-        let ts = agentarea_tests::api::now();
-        api.http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("x-agentarea-timestamp", ts.to_string())
-            .header(
-                "x-agentarea-signature",
-                agentarea_api::routes::webhooks::sign(key.as_bytes(), ts, body.as_bytes()),
-            )
-            .body(body.clone())
-    };
+    let post = |key: &str| api.signed_webhook(&url, key, agentarea_tests::api::now(), &body);
     let (status, refused) = api.send(post("not-the-key")).await;
     assert_eq!(status, 401, "{refused}");
     let (status, accepted) = api.send(post(&key)).await;

@@ -6,15 +6,14 @@
 //!
 //! Run by `scripts/bench-tasks.sh [count]`, which starts the control plane and builds in release.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase};
 use agentarea_operator::mcp;
 use agentarea_operator::model::{self, Message, ModelEndpoint, ToolDefinition};
-use agentarea_tests::mcp_servers::{endpoint, everything_server};
+use agentarea_tests::mcp_servers::{Operator, endpoint, everything_server};
 use agentarea_tests::model::{Reply, ScriptedModel, tool_results, user_input};
-use agentarea_tests::{ChildProcess, TestNamespace, eventually, free_port, wait_until_ok};
+use agentarea_tests::{TestNamespace, eventually};
 use futures::StreamExt;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
@@ -47,11 +46,11 @@ async fn main() {
 
     let ns = TestNamespace::create("bench-tasks").await;
     let operator = start_operator(&ns.name).await;
-    let idle_kib = rss_kib(operator.pid(), "VmRSS");
+    let idle_kib = rss_kib(operator.process.pid(), "VmRSS");
     prepare(&ns, &model.url, &server.url).await;
     let executor = through_the_operator(&ns, count).await;
-    let kept_kib = rss_kib(operator.pid(), "VmRSS");
-    let peak_kib = rss_kib(operator.pid(), "VmHWM");
+    let kept_kib = rss_kib(operator.process.pid(), "VmRSS");
+    let peak_kib = rss_kib(operator.process.pid(), "VmHWM");
 
     let per_second = |elapsed: Duration| count as f64 / elapsed.as_secs_f64();
     println!("\n{count} tasks: 2 model turns + 1 MCP echo each, concurrency {CONCURRENCY}");
@@ -127,21 +126,15 @@ async fn baseline(count: usize, model_url: &str, mcp_url: &str) -> Duration {
     start.elapsed()
 }
 
-async fn start_operator(namespace: &str) -> ChildProcess {
-    let binary = std::env::current_exe()
-        .unwrap()
-        .with_file_name("agentarea-operator");
-    let port = free_port();
-    let operator = ChildProcess::spawn(
-        "agentarea-operator",
-        Command::new(binary)
-            .env("KUBECONFIG", &agentarea_tests::control_plane().kubeconfig)
-            .env("AGENTAREA_HEALTH_ADDR", format!("127.0.0.1:{port}"))
-            .env("AGENTAREA_WATCH_NAMESPACE", namespace)
-            .env("AGENTAREA_TASK_CONCURRENCY", CONCURRENCY.to_string())
-            .env("RUST_LOG", "warn"),
-    );
-    wait_until_ok(&format!("http://127.0.0.1:{port}/readyz"), &operator).await;
+async fn start_operator(namespace: &str) -> Operator {
+    let operator = Operator::start(
+        namespace,
+        &[
+            ("AGENTAREA_TASK_CONCURRENCY", CONCURRENCY.to_string()),
+            ("RUST_LOG", "warn".into()),
+        ],
+    )
+    .await;
     // Let the watches settle before reading the idle memory.
     tokio::time::sleep(Duration::from_secs(2)).await;
     operator

@@ -101,7 +101,7 @@ pub async fn execute(
             Err(outcome) => return Ok(outcome),
         };
         add_usage(&mut usage, &completion);
-        record_completion(&record, &completion, &usage, step).await?;
+        record_completion(&record, &completion, &usage, step).await;
         if let Some(budget) = limits.max_total_tokens
             && usage.total_tokens > budget
         {
@@ -258,7 +258,7 @@ async fn record_completion(
     completion: &Completion,
     usage: &Usage,
     step: i32,
-) -> Result<(), RecordError> {
+) {
     let message = &completion.message;
     let summary = match (&message.content, message.tool_calls.len()) {
         (Some(content), 0) => content.clone(),
@@ -289,13 +289,15 @@ async fn record_completion(
         super::record::push_step(status, &step);
         status.usage = Some(usage.clone());
     });
-    Ok(())
 }
 
 /// The tools the model is offered, and where each call goes.
 struct Toolbox {
     definitions: Vec<ToolDefinition>,
     by_name: HashMap<String, ResolvedTool>,
+    /// The tools' instances as the run found them at its start (`None`: not found), so that a
+    /// tool call does not read its instance again.
+    instances: HashMap<String, Option<McpServerInstance>>,
 }
 
 /// What one tool call gave back to the model.
@@ -343,6 +345,7 @@ impl Toolbox {
         Self {
             definitions,
             by_name: resolved.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            instances,
         }
     }
 
@@ -413,20 +416,10 @@ impl Toolbox {
                 Err(e) => return failed(format!("arguments of {} are not JSON: {e}", tool.name)),
             },
         };
-        let instance = match Api::<McpServerInstance>::namespaced(ctx.client.clone(), namespace)
-            .get_opt(&tool.instance)
-            .await
-        {
-            Ok(Some(instance)) => instance,
-            Ok(None) => return failed(format!("MCP server instance {} not found", tool.instance)),
-            Err(e) => {
-                return failed(format!(
-                    "reading MCP server instance {}: {e}",
-                    tool.instance
-                ));
-            }
+        let Some(Some(instance)) = self.instances.get(&tool.instance) else {
+            return failed(format!("MCP server instance {} not found", tool.instance));
         };
-        let (endpoint, name) = match route_tool(ctx, namespace, &instance, &tool.tool).await {
+        let (endpoint, name) = match route_tool(ctx, namespace, instance, &tool.tool).await {
             Ok(route) => route,
             Err((_, message)) => return failed(message),
         };

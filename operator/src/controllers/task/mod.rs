@@ -30,7 +30,9 @@ use agentarea_crds::common::{condition, is_condition_true, now};
 use agentarea_crds::{Agent, Task, TaskPhase, TaskStatus};
 
 use self::agent_loop::Outcome;
-use self::record::{RecordError, Step, TaskRecord, claim_expired, new_claim, until_expiry};
+use self::record::{
+    RecordError, Step, TaskRecord, claim_expired, new_claim, until_expiry, write_if_unchanged,
+};
 use crate::context::Context;
 use crate::controllers::{in_namespace_where, log_outcomes};
 use crate::error::{Error, Result};
@@ -86,13 +88,9 @@ impl Runner {
         }
     }
 
-    fn stop(&self, uid: &str, why: Stop) -> bool {
-        match self.runs.lock().unwrap().get(uid) {
-            Some(stop) => {
-                stop.send_replace(Some(why));
-                true
-            }
-            None => false,
+    fn stop(&self, uid: &str, why: Stop) {
+        if let Some(stop) = self.runs.lock().unwrap().get(uid) {
+            stop.send_replace(Some(why));
         }
     }
 }
@@ -182,16 +180,8 @@ async fn reconcile(task: Arc<Task>, runner: Arc<Runner>) -> Result<Action> {
 /// Starts a Pending task once its agent is Ready and this replica has room for it.
 async fn start(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) -> Result<Action> {
     let ctx = &runner.ctx;
-    let namespace = task.namespace().ok_or(Error::NoNamespace)?;
-    let Some(agent) = Api::<Agent>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&task.spec.agent)
-        .await?
-    else {
-        let outcome = Outcome::failed(
-            "AgentNotFound",
-            format!("agent {} not found", task.spec.agent),
-        );
-        return finish_unclaimed(ctx, task, outcome).await;
+    let Some(agent) = agent_of(ctx, task).await? else {
+        return finish_unclaimed(ctx, task, agent_not_found(task)).await;
     };
     let agent_status = agent.status.clone().unwrap_or_default();
     if !is_condition_true(Some(&agent_status.conditions), condition::READY) {
@@ -204,6 +194,28 @@ async fn start(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) -> Res
     let attempt = status.claim.as_ref().map_or(0, |c| c.attempt) + 1;
     begin_attempt(ctx, &mut status, attempt, None);
     launch(runner, task, status, agent, permit).await
+}
+
+/// The Agent that runs `task`, if it exists.
+async fn agent_of(ctx: &Context, task: &Task) -> Result<Option<Agent>> {
+    Ok(tasks_namespace::<Agent>(ctx, task)
+        .get_opt(&task.spec.agent)
+        .await?)
+}
+
+fn agent_not_found(task: &Task) -> Outcome {
+    Outcome::failed(
+        "AgentNotFound",
+        format!("agent {} not found", task.spec.agent),
+    )
+}
+
+/// An `Api` of kind `K` in `task`'s namespace.
+fn tasks_namespace<K>(ctx: &Context, task: &Task) -> Api<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+{
+    Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default())
 }
 
 /// Keeps a task Pending while its agent is not Ready (saying why), and fails it when the agent
@@ -271,16 +283,8 @@ async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) ->
     let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
         return Ok(runner.wait_for_permit(task));
     };
-    let Some(agent) =
-        Api::<Agent>::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default())
-            .get_opt(&task.spec.agent)
-            .await?
-    else {
-        let outcome = Outcome::failed(
-            "AgentNotFound",
-            format!("agent {} not found", task.spec.agent),
-        );
-        return finish_unclaimed(ctx, task, outcome).await;
+    let Some(agent) = agent_of(ctx, task).await? else {
+        return finish_unclaimed(ctx, task, agent_not_found(task)).await;
     };
     let restart = Step::new(
         "RunnerLost",
@@ -333,8 +337,7 @@ async fn launch(
     permit: OwnedSemaphorePermit,
 ) -> Result<Action> {
     let ctx = &runner.ctx;
-    let api = Api::<Task>::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
-    let Some(record) = TaskRecord::claim(api, task, status).await? else {
+    let Some(record) = TaskRecord::claim(tasks_namespace(ctx, task), task, status).await? else {
         // Another replica claimed it first, or the task changed: the watch brings the new version.
         return Ok(Action::await_change());
     };
@@ -448,14 +451,12 @@ async fn hand_back(ctx: &Context, record: &mut TaskRecord) -> Result<(), RecordE
         "RunnerStopped",
         format!("{} is shutting down and handed the task back", ctx.holder),
     );
-    let mut object = record.task().clone();
-    let status = object.status.get_or_insert_with(TaskStatus::default);
-    record::push_step(status, &step);
-    status.claim = None;
-    let api = Api::<Task>::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-    api.replace_status(&object.name_any(), &Default::default(), &object)
-        .await?;
-    Ok(())
+    record
+        .update(|status| {
+            record::push_step(status, &step);
+            status.claim = None;
+        })
+        .await
 }
 
 fn final_step_type(phase: TaskPhase) -> &'static str {
@@ -513,17 +514,11 @@ async fn finish_unclaimed(ctx: &Context, task: &Task, outcome: Outcome) -> Resul
 
 /// Writes `status` if `task` is still the latest version; false if it was not.
 async fn replace_if_unchanged(ctx: &Context, task: &Task, status: TaskStatus) -> Result<bool> {
-    let api = Api::<Task>::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
-    let mut object = task.clone();
-    object.status = Some(status);
-    match api
-        .replace_status(&task.name_any(), &Default::default(), &object)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.is_conflict() => Ok(false),
-        Err(error) => Err(error.into()),
-    }
+    Ok(
+        write_if_unchanged(&tasks_namespace(ctx, task), task, status)
+            .await?
+            .is_some(),
+    )
 }
 
 /// Deletes a finished task once its TTL has passed (as Jobs' `ttlSecondsAfterFinished`).
@@ -548,7 +543,7 @@ async fn expire(ctx: &Context, task: &Task, status: &TaskStatus) -> Result<Actio
             Duration::try_from(remaining).unwrap_or_default() + Duration::from_secs(1),
         ));
     }
-    let api = Api::<Task>::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
+    let api: Api<Task> = tasks_namespace(ctx, task);
     let params = DeleteParams {
         preconditions: Some(Preconditions {
             uid: task.uid(),

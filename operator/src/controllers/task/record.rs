@@ -83,22 +83,14 @@ impl TaskRecord {
             .clone()
             .expect("a claiming status names its holder");
         let execution_id = status.execution_id.clone().unwrap_or_default();
-        let mut object = task.clone();
-        object.status = Some(status);
-        match api
-            .replace_status(&task.name_any(), &PostParams::default(), &object)
-            .await
-        {
-            Ok(written) => Ok(Some(Self {
-                api,
-                task: written,
-                holder: claim.holder,
-                execution_id,
-                staged: Vec::new(),
-            })),
-            Err(kube::Error::Api(status)) if status.is_conflict() => Ok(None),
-            Err(error) => Err(error),
-        }
+        let written = write_if_unchanged(&api, task, status).await?;
+        Ok(written.map(|task| Self {
+            api,
+            task,
+            holder: claim.holder,
+            execution_id,
+            staged: Vec::new(),
+        }))
     }
 
     pub fn task(&self) -> &Task {
@@ -124,26 +116,21 @@ impl TaskRecord {
     /// fresh status and writes again.
     pub async fn update(&mut self, change: impl Fn(&mut TaskStatus)) -> Result<(), RecordError> {
         loop {
-            let mut object = self.task.clone();
-            let status = object.status.get_or_insert_with(TaskStatus::default);
+            let mut status = self.task.status.clone().unwrap_or_default();
             for staged in &self.staged {
-                staged(status);
+                staged(&mut status);
             }
-            change(status);
+            change(&mut status);
             if let Some(claim) = status.claim.as_mut() {
                 claim.renew_time = now();
             }
-            match self
-                .api
-                .replace_status(&object.name_any(), &PostParams::default(), &object)
-                .await
-            {
-                Ok(written) => {
+            match write_if_unchanged(&self.api, &self.task, status).await {
+                Ok(Some(written)) => {
                     self.task = written;
                     self.staged.clear();
                     return Ok(());
                 }
-                Err(kube::Error::Api(status)) if status.is_conflict() => self.reread().await?,
+                Ok(None) => self.reread().await?,
                 Err(kube::Error::Api(status)) if status.is_not_found() => {
                     return Err(RecordError::Gone);
                 }
@@ -186,6 +173,26 @@ impl TaskRecord {
         }
         self.task = fresh;
         Ok(())
+    }
+}
+
+/// Writes `status` over `task`'s on the condition that `task` is still the latest version (its
+/// resourceVersion is the precondition): the written task, or `None` if another write came first.
+/// Every write of a Task's status goes through here.
+pub async fn write_if_unchanged(
+    api: &Api<Task>,
+    task: &Task,
+    status: TaskStatus,
+) -> kube::Result<Option<Task>> {
+    let mut object = task.clone();
+    object.status = Some(status);
+    match api
+        .replace_status(&task.name_any(), &PostParams::default(), &object)
+        .await
+    {
+        Ok(written) => Ok(Some(written)),
+        Err(kube::Error::Api(status)) if status.is_conflict() => Ok(None),
+        Err(error) => Err(error),
     }
 }
 

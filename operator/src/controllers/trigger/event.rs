@@ -52,16 +52,18 @@ pub struct Observed {
 }
 
 impl Observed {
-    fn from_task(task: Task) -> Self {
-        let status = task.status.clone().unwrap_or_default();
-        let phase = status.phase.filter(|p| p.is_finished());
-        Self {
+    /// A finished Task; `None` for one still going, which no filter matches. Most Task changes
+    /// are steps of running tasks: they are dropped here, before anything is copied.
+    fn from_task(task: Task) -> Option<Self> {
+        let status = task.status.as_ref()?;
+        let phase = status.phase.filter(|p| p.is_finished())?;
+        Some(Self {
             kind: WatchedKind::Task,
             name: task.name_any(),
             namespace: task.namespace(),
             fired_by: task.labels().get(TRIGGER_LABEL).cloned(),
             agent: Some(task.spec.agent.clone()),
-            phase,
+            phase: Some(phase),
             ready: None,
             at: status.completion_time.as_ref().map(|t| t.0),
             key: format!("{}/{phase:?}", task.uid().unwrap_or_default()),
@@ -71,7 +73,7 @@ impl Observed {
                 "phase": phase, "reason": status.reason, "message": status.message,
                 "result": status.result,
             }),
-        }
+        })
     }
 
     fn from_ready(kind: WatchedKind, object: &impl ResourceExt, conditions: &[Condition]) -> Self {
@@ -116,7 +118,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             watcher(ctx.api::<Task>(), config())
                 .default_backoff()
                 .applied_objects()
-                .map_ok(Observed::from_task)
+                .try_filter_map(|task| futures::future::ready(Ok(Observed::from_task(task))))
                 .boxed(),
             watcher(ctx.api::<Agent>(), config())
                 .default_backoff()

@@ -72,6 +72,7 @@ async fn reconcile(trigger: Arc<Trigger>, ctx: Arc<Context>) -> Result<Action> {
             Ok(parsed) => {
                 let mut run = ScheduleRun {
                     ctx: &ctx,
+                    api: &tasks_api,
                     trigger: &trigger,
                     tasks: &mut tasks,
                     status: &mut status,
@@ -123,6 +124,8 @@ async fn reconcile(trigger: Arc<Trigger>, ctx: Arc<Context>) -> Result<Action> {
 /// One reconcile of a schedule trigger.
 struct ScheduleRun<'a> {
     ctx: &'a Context,
+    /// Tasks in the trigger's namespace.
+    api: &'a Api<Task>,
     trigger: &'a Trigger,
     /// The trigger's Tasks; a Task fired now is added.
     tasks: &'a mut Vec<Task>,
@@ -203,11 +206,7 @@ impl ScheduleRun<'_> {
         let task = self
             .trigger
             .firing_task(&firing, &now.to_string(), Some(name.clone()));
-        let api: Api<Task> = Api::namespaced(
-            self.ctx.client.clone(),
-            &self.trigger.namespace().unwrap_or_default(),
-        );
-        match api.create(&PostParams::default(), &task).await {
+        match self.api.create(&PostParams::default(), &task).await {
             Ok(created) => {
                 self.status.consecutive_failures = 0;
                 self.tasks.push(created);
@@ -232,17 +231,14 @@ impl ScheduleRun<'_> {
 
     /// Replace: cancels the runs still going before the new one starts.
     async fn cancel(&self, names: &[String]) -> Result<()> {
-        let api: Api<Task> = Api::namespaced(
-            self.ctx.client.clone(),
-            &self.trigger.namespace().unwrap_or_default(),
-        );
         for name in names {
-            api.patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"cancel": true}})),
-            )
-            .await?;
+            self.api
+                .patch(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"cancel": true}})),
+                )
+                .await?;
         }
         Ok(())
     }
