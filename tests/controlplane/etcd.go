@@ -12,10 +12,10 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
-// runEtcd runs a single-member etcd for the local control plane. fsync is off: the data lives in a
+// runLocalEtcd runs a single-member etcd for the local control plane. fsync is off: the data lives in a
 // temp dir and is thrown away with the control plane, and fsync dominates apiserver write latency.
-func runEtcd(args []string) int {
-	fs := flag.NewFlagSet("etcd", flag.ExitOnError)
+func runLocalEtcd(args []string) int {
+	fs := flag.NewFlagSet("local-etcd", flag.ExitOnError)
 	dir := fs.String("dir", "", "data directory")
 	clientPort := fs.Int("client-port", 2379, "client port on 127.0.0.1")
 	peerPort := fs.Int("peer-port", 2380, "peer port on 127.0.0.1")

@@ -86,7 +86,7 @@ func runUp(args []string) int {
 	}
 
 	components := []*component{
-		{name: "etcd", args: []string{
+		{name: "local-etcd", args: []string{
 			"--dir", filepath.Join(*dir, "etcd"),
 			"--client-port", strconv.Itoa(etcdClient), "--peer-port", strconv.Itoa(etcdPeer),
 		}},
@@ -150,7 +150,7 @@ func runUp(args []string) int {
 			// The apiserver exits at once if etcd is not listening yet.
 			if err := waitTCP(fmt.Sprintf("127.0.0.1:%d", etcdClient), 60*time.Second); err != nil {
 				stopAll()
-				return fail("etcd: %v (see %s)", err, logPath(*dir, "etcd"))
+				return fail("etcd: %v (see %s)", err, logPath(*dir, "local-etcd"))
 			}
 		}
 	}
