@@ -1,14 +1,18 @@
-# AgentArea on a laptop with Docker and kind. `make kind` runs the whole sequence:
+# AgentArea in kind, on a laptop with Docker or on a machine with no Docker and no registry at all.
+# `make kind` runs the whole sequence:
 #
-#   make kind-up        create the kind cluster from kind-config.yaml (api NodePort 30800 -> 127.0.0.1:8000)
-#   make kind-load      docker build the image (both binaries) and load it into the kind node
+#   make kind-up        kind/cluster.sh: a Docker engine if none runs, kind, a node image (the stock
+#                       kindest/node where it can be pulled, else one built here), and the cluster
+#                       from kind-config.yaml (api NodePort 30800 -> 127.0.0.1:8000)
+#   make kind-load      kind/image.sh: build the image (both binaries), and load it into the kind node
 #   make kind-install   helm install the chart (CRDs included) with charts/agentarea/ci/kind-values.yaml
 #   make kind-examples  create workspace namespace ws-$(WORKSPACE) and apply examples/ into it
 #   make kind-call      get a token from the api pod and call the api on http://127.0.0.1:8000
 #   make kind-down      delete the cluster
 #
-# Needs docker, kind, kubectl, helm and curl on PATH. Every name below can be overridden:
-# `make kind-install NAMESPACE=agentarea-dev`.
+# Needs curl and, unless on PATH, Go (kind is built from its Go module) and helm
+# (`scripts/setup-test-deps.sh` builds it). Every name below can be overridden:
+# `make kind-install NAMESPACE=agentarea-dev`. `make e2e` runs the end-to-end suite in its own cluster.
 
 CLUSTER   ?= agentarea
 NAMESPACE ?= agentarea
@@ -18,10 +22,12 @@ CHART     := charts/agentarea
 APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' $(CHART)/Chart.yaml)
 IMAGE     ?= agentarea/agentarea:$(APP_VERSION)
 API_URL   ?= http://127.0.0.1:8000
+CACHE     := $(or $(AGENTAREA_CACHE),$(HOME)/.cache/agentarea)
 DOCKER    ?= docker
-KIND      ?= kind
+# The kind on PATH, else the one kind/cluster.sh builds; likewise helm and scripts/setup-test-deps.sh.
+KIND      ?= $(or $(shell command -v kind 2>/dev/null),$(CACHE)/kind/bin-v0.33.0/kind)
 KUBECTL   ?= kubectl
-HELM      ?= helm
+HELM      ?= $(or $(shell command -v helm 2>/dev/null),$(CACHE)/helm/v3.22.0/helm)
 CURL      ?= curl
 # Extra flags for helm upgrade --install; the default waits until both Deployments are ready.
 HELM_FLAGS ?= --wait --timeout 5m
@@ -30,24 +36,21 @@ HELM_FLAGS ?= --wait --timeout 5m
 # "agentarea", else <release>-agentarea.
 FULLNAME  := $(if $(findstring agentarea,$(RELEASE)),$(RELEASE),$(RELEASE)-agentarea)
 
-.PHONY: kind kind-up kind-image kind-load kind-install kind-examples kind-token kind-call kind-down
+.PHONY: kind kind-up kind-image kind-load kind-install kind-examples kind-token kind-call kind-down e2e
 
 kind: kind-up kind-load kind-install kind-examples kind-call
 
 kind-up:
-	@if $(KIND) get clusters 2>/dev/null | grep -qx '$(CLUSTER)'; then \
-	  echo "kind cluster $(CLUSTER) exists"; \
-	else \
-	  $(KIND) create cluster --name $(CLUSTER) --config kind-config.yaml; \
-	fi
+	bash kind/cluster.sh --name $(CLUSTER) >/dev/null
 
 kind-image:
-	$(DOCKER) build -t $(IMAGE) .
+	IMAGE=$(IMAGE) bash kind/image.sh
 
 kind-load: kind-image
 	$(KIND) load docker-image $(IMAGE) --name $(CLUSTER)
 
 kind-install:
+	@test -x "$(HELM)" || bash scripts/setup-test-deps.sh
 	$(HELM) upgrade --install $(RELEASE) $(CHART) --namespace $(NAMESPACE) --create-namespace \
 	  -f $(CHART)/ci/kind-values.yaml --set image.tag=$(lastword $(subst :, ,$(IMAGE))) $(HELM_FLAGS)
 
@@ -70,3 +73,6 @@ kind-call:
 
 kind-down:
 	$(KIND) delete cluster --name $(CLUSTER)
+
+e2e:
+	bash scripts/e2e.sh

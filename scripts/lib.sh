@@ -61,3 +61,24 @@ export HELM_VERSION=${HELM_VERSION:-v3.22.0}
 helm_bin_dir() {
   echo "$AGENTAREA_CACHE/helm/$HELM_VERSION"
 }
+
+# musl_binaries BIN...: builds these workspace binaries as static musl executables (release
+# profile, the Dockerfile's flags) and prints the directory that holds them. Images built from
+# host binaries (Dockerfile.prebuilt, the end-to-end suite's images) use it.
+musl_target=x86_64-unknown-linux-musl
+musl_binaries() {
+  local bins=() b
+  for b in "$@"; do bins+=(--bin "$b"); done
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$musl_target"; then
+    log "adding the Rust target $musl_target"
+    rustup target add "$musl_target" >&2
+  fi
+  # ring's C code is compiled for musl with musl-gcc.
+  if ! command -v musl-gcc >/dev/null && command -v apt-get >/dev/null; then
+    log "installing musl-tools from Debian"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends musl-tools >/dev/null
+  fi
+  (cd "$repo_root" && cargo build --quiet --release --locked --target "$musl_target" "${bins[@]}") >&2
+  echo "$CARGO_TARGET_DIR/$musl_target/release"
+}

@@ -1,0 +1,3 @@
+module agentarea.io/kind/pause
+
+go 1.23.0
