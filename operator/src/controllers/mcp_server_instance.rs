@@ -497,15 +497,19 @@ fn deployment(
     meta: &Value,
     bridge_image: &str,
 ) -> Value {
-    let env: Vec<Value> = managed
-        .env
-        .iter()
-        .map(|e| match (&e.value, &e.secret_key_ref, &e.config_map_key_ref) {
+    // Images such as node:22-alpine and uv's run as root by default, which runAsNonRoot refuses:
+    // the pod runs as the unprivileged 65532 ("nonroot"), and HOME points at the writable /tmp,
+    // where launchers like npx and uvx keep their caches (the root filesystem is read-only).
+    let default_home = (!managed.env.iter().any(|e| e.name == "HOME"))
+        .then(|| json!({"name": "HOME", "value": "/tmp"}));
+    let env: Vec<Value> = default_home
+        .into_iter()
+        .chain(managed.env.iter().map(|e| match (&e.value, &e.secret_key_ref, &e.config_map_key_ref) {
             (Some(value), _, _) => json!({"name": e.name, "value": value}),
             (_, Some(s), _) => json!({"name": e.name, "valueFrom": {"secretKeyRef": {"name": s.name, "key": s.key}}}),
             (_, _, Some(c)) => json!({"name": e.name, "valueFrom": {"configMapKeyRef": {"name": c.name, "key": c.key}}}),
             _ => json!({"name": e.name}),
-        })
+        }))
         .collect();
     let env_from: Vec<Value> = managed
         .env_from
@@ -546,7 +550,7 @@ fn deployment(
         // Servers that write temp files still can, with the root filesystem read-only.
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     });
-    let mut volumes = vec![json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}})];
+    let mut volumes = vec![json!({"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}})];
     let mut init_containers = vec![];
     if managed.transport == Transport::Stdio {
         // The bridge runs in the server's container and starts the stdio server as its child;
@@ -597,7 +601,10 @@ fn deployment(
                 "spec": {
                     "serviceAccountName": instance.name_any(),
                     "automountServiceAccountToken": false,
-                    "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": {
+                        "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "initContainers": init_containers,
                     "containers": [container],
                     "volumes": volumes,
