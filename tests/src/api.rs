@@ -13,9 +13,24 @@ use crate::{ChildProcess, control_plane, free_port, wait_until_ok, workspace_bin
 /// The HS256 secret the test api is started with.
 pub const TEST_SECRET: &str = "agentarea-test-secret";
 
-/// A running `agentarea-api` on a free port of 127.0.0.1.
+/// A running `agentarea-api` on a free port of 127.0.0.1; its [`ApiClient`] calls through
+/// `Deref` (`api.get(...)`, `api.base`, `api.http`).
 pub struct ApiServer {
     pub process: ChildProcess,
+    pub client: ApiClient,
+}
+
+impl std::ops::Deref for ApiServer {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.client
+    }
+}
+
+/// Calls of an api at `base` (a test's own process, or one running in a cluster).
+#[derive(Clone, Debug)]
+pub struct ApiClient {
     pub base: String,
     pub http: reqwest::Client,
 }
@@ -38,7 +53,16 @@ impl ApiServer {
         wait_until_ok(&format!("{base}/readyz"), &process).await;
         Self {
             process,
-            base,
+            client: ApiClient::new(&base),
+        }
+    }
+}
+
+impl ApiClient {
+    /// A client of the api at `base` (`http://host:port`, no trailing slash).
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod control_plane;
+pub mod e2e;
 pub mod helm;
 pub mod mcp_servers;
 pub mod model;
@@ -68,6 +69,30 @@ where
         }
         if tokio::time::Instant::now() >= deadline {
             panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Like [`eventually`], for checks that can say why they are not satisfied yet: `check` yields
+/// `Err(reason)` until it yields `Ok`, and the panic after `timeout` carries the last reason.
+pub async fn eventually_explained<T, F, Fut>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let reason = match check().await {
+            Ok(value) => return value,
+            Err(reason) => reason,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}; last: {reason}");
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }

@@ -1,0 +1,1267 @@
+//! End to end on a real kind cluster: the chart installed with our image, MCP servers running as
+//! pods from the examples, the scripted model as a pod, and tasks run by the operator's two
+//! replicas. `scripts/e2e.sh` prepares the cluster and exports what these tests need (see
+//! `agentarea_tests::e2e`); run alone with `cargo test -p agentarea-tests --test e2e`. Not part of
+//! `cargo test --workspace` (`test = false` in tests/Cargo.toml).
+//!
+//! Each test is one outcome a user sees, in a workspace namespace of its own.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use agentarea_crds::common::{condition, is_condition_true};
+use agentarea_crds::mcp_server_instance::McpPhase;
+use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase};
+use agentarea_operator::mcp::{call_tool, discover};
+use agentarea_tests::api::SseEvent;
+use agentarea_tests::e2e::{
+    self, DumpOnPanic, ModelPod, OPERATOR_REPLICAS, POD_START, PortForward, Workspace, apply,
+    deployment_rolled_out, env, example, examples_dir, fullname, kubectl, kubectl_ok, pod_ready,
+    pods, short_id, text, token, wait_explained, wait_for,
+};
+use agentarea_tests::helm;
+use agentarea_tests::mcp_servers::endpoint;
+use agentarea_tests::model::{content_text, messages};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::api::{DeleteParams, ListParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+
+/// How long a run of a task, or the operator reacting to a change, may take on the small
+/// machine the cluster runs on.
+const RUN: Duration = Duration::from_secs(300);
+
+// ---- helpers of this file ----
+
+fn ready(conditions: &Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>) -> bool {
+    is_condition_true(Some(conditions), condition::READY)
+}
+
+/// Waits until instance `name` is Running and Ready with (at least) `tools`, and returns it.
+async fn instance_ready(ws: &Workspace, name: &str, tools: &[&str]) -> McpServerInstance {
+    let api = ws.api::<McpServerInstance>();
+    wait_explained(
+        &format!("MCP server instance {name} Running with tools {tools:?}"),
+        POD_START,
+        || async {
+            let instance = api
+                .get_opt(name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("not found")?;
+            let status = instance.status.clone().unwrap_or_default();
+            let names: Vec<&str> = status.tools.iter().map(|t| t.name.as_str()).collect();
+            let done = status.phase == Some(McpPhase::Running)
+                && ready(&status.conditions)
+                && tools.iter().all(|t| names.contains(t));
+            if done {
+                Ok(instance)
+            } else {
+                Err(format!(
+                    "phase {:?}, tools {names:?}, conditions {:?}",
+                    status.phase, status.conditions
+                ))
+            }
+        },
+    )
+    .await
+}
+
+/// The names of the tools an instance lists in status.
+fn tool_names(instance: &McpServerInstance) -> Vec<String> {
+    instance
+        .status
+        .iter()
+        .flat_map(|s| &s.tools)
+        .map(|t| t.name.clone())
+        .collect()
+}
+
+/// The path of a URL (`http://host:port/mcp` -> `/mcp`).
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("/".into(), |i| rest[i..].to_string())
+}
+
+/// The one pod of a managed instance, once it is Ready.
+async fn instance_pod(ws: &Workspace, name: &str) -> Pod {
+    let selector = format!("app.kubernetes.io/name=mcp-server,app.kubernetes.io/instance={name}");
+    wait_explained(&format!("the pod of {name} Ready"), POD_START, || async {
+        let found = pods(&ws.client, &ws.namespace, &selector).await;
+        match found.iter().filter(|p| pod_ready(p)).collect::<Vec<_>>()[..] {
+            [pod] => Ok(pod.clone()),
+            _ => Err(format!(
+                "pods: {:?}",
+                found
+                    .iter()
+                    .map(|p| (
+                        p.name_any(),
+                        p.status.as_ref().and_then(|s| s.phase.clone())
+                    ))
+                    .collect::<Vec<_>>()
+            )),
+        }
+    })
+    .await
+}
+
+/// Calls `tool` at `url` until the call goes through (a fresh port-forward or server may refuse
+/// the first connection), and returns the result.
+async fn call(url: &str, tool: &str, arguments: Value) -> Value {
+    wait_explained(&format!("{tool} answered at {url}"), RUN, || {
+        let arguments = arguments.clone();
+        async move {
+            call_tool(&endpoint(url), tool, arguments)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await
+}
+
+/// The text of a `CallToolResult` (as JSON): its text contents, joined.
+fn result_text(result: &Value) -> String {
+    result["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn step_types(task: &Task) -> Vec<String> {
+    task.status
+        .iter()
+        .flat_map(|s| &s.steps)
+        .map(|s| s.type_.clone())
+        .collect()
+}
+
+fn steps_listing(task: &Task) -> String {
+    task.status
+        .iter()
+        .flat_map(|s| &s.steps)
+        .map(|s| {
+            format!(
+                "{} {}: {}",
+                s.seq,
+                s.type_,
+                s.message.as_deref().unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An Agent `name` on `model` that may call `echo` of the managed instance `everything`; waits
+/// until it is Ready.
+async fn echo_agent(ws: &Workspace, name: &str, model: &ModelPod) -> Agent {
+    let api = ws.api::<Agent>();
+    agentarea_tests::create(
+        &api,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": name},
+               "spec": {"instruction": "Use your tools.",
+                        "model": {"name": "scripted", "endpoint": model.url},
+                        "mcpServers": [{"name": "everything",
+                                        "allowedTools": [{"name": "echo", "requiresUserConfirmation": false}]}],
+                        "limits": {"maxSteps": 10, "timeoutSeconds": 900}}}),
+    )
+    .await;
+    wait_explained(&format!("agent {name} Ready"), RUN, || async {
+        let agent = api.get(name).await.map_err(|e| e.to_string())?;
+        let conditions = agent
+            .status
+            .as_ref()
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default();
+        if ready(&conditions) {
+            Ok(agent)
+        } else {
+            Err(format!("{conditions:?}"))
+        }
+    })
+    .await
+}
+
+// ---- 1. the release ----
+
+#[tokio::test]
+async fn release_pods_are_ready_and_the_api_answers_with_a_token_from_its_pod() {
+    let e = env();
+    let _replicas = OPERATOR_REPLICAS.read().await;
+    let _dump = DumpOnPanic(vec![e.release_namespace.clone()]);
+    let client = e2e::client().await;
+
+    for (deployment, component) in [(e.operator(), "operator"), (e.api(), "api")] {
+        let rolled_out = deployment_rolled_out(&client, &e.release_namespace, &deployment).await;
+        let wanted = rolled_out
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1) as usize;
+        if component == "operator" {
+            assert_eq!(wanted, 2, "the release runs two operator replicas");
+            let container = &rolled_out
+                .spec
+                .as_ref()
+                .unwrap()
+                .template
+                .spec
+                .as_ref()
+                .unwrap()
+                .containers[0];
+            let leader_elect = container
+                .env
+                .iter()
+                .flatten()
+                .find(|v| v.name == "AGENTAREA_LEADER_ELECT")
+                .and_then(|v| v.value.clone());
+            assert_eq!(
+                leader_elect.as_deref(),
+                Some("true"),
+                "leader election is on"
+            );
+        }
+        let selector = e.selector(component);
+        wait_explained(
+            &format!("{wanted} {component} pods Ready"),
+            POD_START,
+            || async {
+                let found = pods(&client, &e.release_namespace, &selector).await;
+                let ready: Vec<String> = found
+                    .iter()
+                    .filter(|p| pod_ready(p))
+                    .map(|p| p.name_any())
+                    .collect();
+                if ready.len() == wanted && found.len() == wanted {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "ready {ready:?} of {:?}",
+                        found.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+                    ))
+                }
+            },
+        )
+        .await;
+    }
+
+    let api = e2e::api();
+    for path in ["/healthz", "/readyz"] {
+        let response = api
+            .http
+            .get(api.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} through AGENTAREA_E2E_API_URL: {e}"));
+        assert_eq!(response.status(), 200, "GET {path}");
+    }
+    let (status, body) = api.send(api.http.get(api.url("/v1/agents"))).await;
+    assert_eq!(status, 401, "no token, no agents: {body}");
+
+    let token = token(&format!("e2e-smoke-{}", short_id()));
+    let (status, agents) = api.get(&token, "/v1/agents").await;
+    assert_eq!(status, 200, "{agents}");
+    assert!(agents.is_array(), "a list: {agents}");
+}
+
+// ---- 2. a managed streamable HTTP server ----
+
+#[tokio::test]
+async fn a_managed_server_runs_as_a_pod_lists_its_tools_and_goes_with_its_instance() {
+    let ws = Workspace::create("managed").await;
+    apply(&ws.namespace, &example("mcp-managed.yaml"));
+
+    let deployments = ws.api::<Deployment>();
+    let deployment = wait_for("Deployment everything", RUN, || async {
+        deployments.get_opt("everything").await.ok().flatten()
+    })
+    .await;
+    let owner = &deployment.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("McpServerInstance", "everything", Some(true))
+    );
+    let pod_spec = deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        pod_spec.containers[0].image.as_deref(),
+        Some(env().image_node.as_str())
+    );
+
+    let pod = instance_pod(&ws, "everything").await;
+    assert_eq!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Running")
+    );
+    let instance = instance_ready(&ws, "everything", &["echo"]).await;
+    let status = instance.status.as_ref().unwrap();
+    assert_eq!(
+        status.endpoint.as_deref(),
+        Some(format!("http://everything.{}.svc:3001/mcp", ws.namespace).as_str()),
+        "discovered through the in-cluster Service DNS name"
+    );
+    let service = ws
+        .api::<Service>()
+        .get("everything")
+        .await
+        .expect("Service everything");
+    let ports: Vec<i32> = service
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()
+        .iter()
+        .map(|p| p.port)
+        .collect();
+    assert_eq!(ports, [3001]);
+
+    // Deleting the instance takes its children with it (garbage collection of owned objects).
+    ws.api::<McpServerInstance>()
+        .delete("everything", &DeleteParams::default())
+        .await
+        .expect("delete the instance");
+    let selector = "app.kubernetes.io/instance=everything";
+    wait_explained(
+        "Deployment, Service, ServiceAccount and pods gone",
+        RUN,
+        || async {
+            let mut left = Vec::new();
+            if ws
+                .api::<Deployment>()
+                .get_opt("everything")
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                left.push("deployment".to_string());
+            }
+            if ws
+                .api::<Service>()
+                .get_opt("everything")
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                left.push("service".into());
+            }
+            if ws
+                .api::<ServiceAccount>()
+                .get_opt("everything")
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                left.push("serviceaccount".into());
+            }
+            left.extend(
+                pods(&ws.client, &ws.namespace, selector)
+                    .await
+                    .iter()
+                    .map(|p| format!("pod/{}", p.name_any())),
+            );
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("left: {left:?}"))
+            }
+        },
+    )
+    .await;
+    ws.delete().await;
+}
+
+// ---- 3. a managed stdio server behind the bridge ----
+
+#[tokio::test]
+async fn a_stdio_server_runs_behind_the_bridge_copied_into_its_pod_and_answers_a_call() {
+    let ws = Workspace::create("stdio").await;
+    apply(&ws.namespace, &example("mcp-stdio.yaml"));
+
+    let pod = instance_pod(&ws, "time").await;
+    let spec = pod.spec.as_ref().unwrap();
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .find(|c| c.name == "install-bridge")
+        .expect("an install-bridge init container");
+    let operator = Api::<Deployment>::namespaced(ws.client.clone(), &env().release_namespace)
+        .get(&env().operator())
+        .await
+        .expect("the operator Deployment");
+    let bridge_image = operator.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .iter()
+        .flatten()
+        .find(|v| v.name == "AGENTAREA_MCP_BRIDGE_IMAGE")
+        .and_then(|v| v.value.clone());
+    assert_eq!(
+        init.image, bridge_image,
+        "the bridge comes from the operator's bridge image"
+    );
+    let copied = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_ref())
+        .and_then(|s| s.iter().find(|c| c.name == "install-bridge"))
+        .and_then(|c| c.state.as_ref())
+        .and_then(|s| s.terminated.as_ref())
+        .map(|t| t.exit_code);
+    assert_eq!(
+        copied,
+        Some(0),
+        "install-bridge copied the binary and exited 0"
+    );
+    let server = &spec.containers[0];
+    assert_eq!(server.image.as_deref(), Some(env().image_uv.as_str()));
+    let command = server.command.clone().unwrap_or_default();
+    assert_eq!(
+        command.first().map(String::as_str),
+        Some(agentarea_operator::bridge::BRIDGE_PATH),
+        "the server's container runs the copied bridge: {command:?}"
+    );
+    assert!(
+        command.iter().any(|a| a == "uvx"),
+        "with the stdio server as its child: {command:?}"
+    );
+
+    let instance = instance_ready(&ws, "time", &["get_current_time"]).await;
+    let url = instance.status.as_ref().unwrap().endpoint.clone().unwrap();
+    assert_eq!(url, format!("http://time.{}.svc:8080/mcp", ws.namespace));
+
+    // A real MCP client on the host, through a port-forward to the instance's Service.
+    let forward = PortForward::start(&ws.namespace, "svc/time", 8080).await;
+    let local = forward.url(&path_of(&url));
+    let listed = wait_explained("tools/list through the port-forward", RUN, || async {
+        discover(&endpoint(&local)).await.map_err(|e| e.to_string())
+    })
+    .await;
+    let names: Vec<&str> = listed.tools.iter().map(|t| t.name.as_str()).collect();
+    assert!(
+        names.contains(&"get_current_time") && names.contains(&"convert_time"),
+        "{names:?}"
+    );
+    let now = call(&local, "get_current_time", json!({"timezone": "UTC"})).await;
+    assert_ne!(now["isError"], true, "{now}");
+    assert!(
+        result_text(&now).contains("UTC"),
+        "the time server answered: {now}"
+    );
+    drop(forward);
+    ws.delete().await;
+}
+
+// ---- 4. a compound instance through the operator's gateway ----
+
+#[tokio::test]
+async fn a_compound_instance_is_served_by_the_gateway_with_prefixed_tools() {
+    let e = env();
+    let ws = Workspace::create("compound").await;
+    for file in ["mcp-managed.yaml", "mcp-stdio.yaml", "mcp-compound.yaml"] {
+        apply(&ws.namespace, &example(file));
+    }
+    let compound = instance_ready(&ws, "toolbox", &["ev_echo", "time_get_current_time"]).await;
+    let names = tool_names(&compound);
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("time_") || n.starts_with("ev_")),
+        "every tool under its member's prefix: {names:?}"
+    );
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("ev_"))
+            .collect::<Vec<_>>(),
+        ["ev_echo"],
+        "include: [echo]"
+    );
+    let path = format!("/mcp/compound/{}/toolbox", ws.namespace);
+    assert_eq!(
+        compound.status.as_ref().unwrap().endpoint.as_deref(),
+        Some(
+            format!(
+                "http://{}.{}.svc:8090{path}",
+                e.operator(),
+                e.release_namespace
+            )
+            .as_str()
+        )
+    );
+
+    let _replicas = OPERATOR_REPLICAS.read().await;
+    let forward =
+        PortForward::start(&e.release_namespace, &format!("svc/{}", e.operator()), 8090).await;
+    let url = forward.url(&path);
+    let listed = wait_explained("tools/list through the gateway", RUN, || async {
+        discover(&endpoint(&url)).await.map_err(|e| e.to_string())
+    })
+    .await;
+    let mut listed: Vec<String> = listed.tools.iter().map(|t| t.name.clone()).collect();
+    listed.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(listed, expected, "the gateway lists the compound's tools");
+
+    let message = format!("through the gateway {}", ws.id);
+    let echoed = call(&url, "ev_echo", json!({"message": message})).await;
+    assert_ne!(echoed["isError"], true, "{echoed}");
+    assert!(
+        result_text(&echoed).contains(&message),
+        "server-everything echoed: {echoed}"
+    );
+    let now = call(&url, "time_get_current_time", json!({"timezone": "UTC"})).await;
+    assert!(result_text(&now).contains("UTC"), "{now}");
+    drop(forward);
+    ws.delete().await;
+}
+
+// ---- 5. a task through the REST api ----
+
+/// The events of a task's SSE stream up to its terminal event (`task_completed`, `task_failed`,
+/// `task_cancelled`).
+async fn until_finished(stream: &mut agentarea_tests::api::SseStream) -> Vec<SseEvent> {
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + RUN;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(event) = stream.next(left).await else {
+            panic!("the stream ended before the task did; events: {events:#?}");
+        };
+        let done = event.event.starts_with("task_") && event.event != "task_created";
+        events.push(event);
+        if done {
+            return events;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_task_posted_to_the_api_calls_the_managed_tool_and_streams_its_steps() {
+    let ws = Workspace::create("task").await;
+    apply(&ws.namespace, &example("mcp-managed.yaml"));
+    let message = format!("hello from {}", ws.id);
+    let model = ModelPod::deploy(
+        &ws.client,
+        &ws.namespace,
+        "model",
+        &[
+            "--call".into(),
+            format!("echo={}", json!({"message": message})),
+        ],
+    )
+    .await;
+    instance_ready(&ws, "everything", &["echo"]).await;
+
+    let api = e2e::api();
+    let token = token(&ws.id);
+    let (status, agent) = api
+        .post(
+            &token,
+            "/v1/agents",
+            &json!({"name": "echoer", "instruction": "Use your tools.", "model_id": "scripted",
+                    "model_endpoint": model.url,
+                    "tools_config": {"mcp_server_configs": [{"mcp_server_id": "everything",
+                        "allowed_tools": [{"tool_name": "echo", "requires_user_confirmation": false}]}]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{agent}");
+    let agent_id = agent["id"].as_str().unwrap().to_string();
+    wait_explained("the agent ready with echo", RUN, || async {
+        let (status, agent) = api.get(&token, &format!("/v1/agents/{agent_id}")).await;
+        let tools = agent["tools"].as_array().cloned().unwrap_or_default();
+        if status == 200 && agent["ready"] == true && tools.contains(&json!("echo")) {
+            Ok(())
+        } else {
+            Err(format!("{status} {agent}"))
+        }
+    })
+    .await;
+
+    let _replicas = OPERATOR_REPLICAS.read().await;
+    let (status, task) = api
+        .post(
+            &token,
+            "/v1/tasks",
+            &json!({"agent_id": agent_id, "description": "Echo the greeting"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{task}");
+    let task_id = task["id"].as_str().unwrap().to_string();
+    let mut stream = api
+        .sse(&token, &format!("/v1/tasks/{task_id}/events"), None)
+        .await;
+    assert_eq!(stream.status, 200);
+    let events = until_finished(&mut stream).await;
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    let terminal = events.last().unwrap();
+    assert_eq!(terminal.event, "task_completed", "{events:#?}");
+
+    // The steps arrived in order, each once: started, the tool call, completed.
+    let ids: Vec<i64> = events
+        .iter()
+        .filter(|e| e.event != "connected")
+        .map(|e| e.id.as_deref().unwrap_or_default().parse().unwrap_or(-1))
+        .collect();
+    assert_eq!(
+        ids,
+        (1..=ids.len() as i64).collect::<Vec<_>>(),
+        "gapless ids: {names:?}"
+    );
+    let mut wanted = [
+        "WorkflowStarted",
+        "ToolCallStarted",
+        "ToolCallCompleted",
+        "WorkflowCompleted",
+    ]
+    .into_iter()
+    .peekable();
+    for name in &names {
+        if wanted.peek() == Some(name) {
+            wanted.next();
+        }
+    }
+    assert_eq!(wanted.next(), None, "steps in order: {names:?}");
+    let echoed = format!("Echo: {message}");
+    let tool_done = events
+        .iter()
+        .find(|e| e.event == "ToolCallCompleted")
+        .unwrap();
+    assert_eq!(
+        tool_done.data["data"]["data"]["tool"], "echo",
+        "{tool_done:?}"
+    );
+    assert!(
+        tool_done.data.to_string().contains(&echoed),
+        "the managed pod's echo: {tool_done:?}"
+    );
+    assert!(
+        terminal.data.to_string().contains(&echoed),
+        "the result quotes the tool: {terminal:?}"
+    );
+
+    let (status, done) = api.get(&token, &format!("/v1/tasks/{task_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(done["result"].to_string().contains(&echoed), "{done}");
+
+    // The model saw the real tool's output.
+    let requests = model.requests();
+    assert!(
+        requests.iter().any(|r| messages(r)
+            .iter()
+            .any(|m| m["role"] == "tool" && content_text(m).contains(&echoed))),
+        "a tool result reached the model: {requests:#?}"
+    );
+    drop(stream);
+    ws.delete().await;
+}
+
+// ---- 6. the examples under GitOps ----
+
+/// `kubectl diff` exits 0. A diff shows the live object's status too, which the operator may
+/// write between kubectl's read and its dry run; such a difference goes away when asked again,
+/// drift of a manifest does not.
+fn assert_no_drift(args: &[&str]) {
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let output = kubectl(args);
+        match output.status.code() {
+            Some(0) => return,
+            Some(1) => seen.push(text(&output)),
+            _ => panic!("kubectl {args:?} failed: {}", text(&output)),
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    panic!(
+        "kubectl {args:?} shows drift every time; last:\n{}",
+        seen.last().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn the_examples_applied_client_and_server_side_show_no_drift() {
+    let ws = Workspace::create("examples").await;
+    let dir = examples_dir();
+    let dir = dir.to_str().unwrap();
+    let ns = ws.namespace.as_str();
+
+    let applied = kubectl_ok("kubectl apply -f examples/", ["apply", "-n", ns, "-f", dir]);
+    assert!(
+        applied.contains("mcpserverinstance.agentarea.io/everything created"),
+        "{applied}"
+    );
+    assert_no_drift(&["diff", "-n", ns, "-f", dir]);
+    let again = kubectl_ok("kubectl apply again", ["apply", "-n", ns, "-f", dir]);
+    for line in again.lines() {
+        assert!(
+            line.ends_with(" unchanged"),
+            "applying again changes nothing: {again}"
+        );
+    }
+
+    kubectl_ok(
+        "kubectl apply --server-side",
+        ["apply", "--server-side", "-n", ns, "-f", dir],
+    );
+    assert_no_drift(&["diff", "--server-side", "-n", ns, "-f", dir]);
+    kubectl_ok(
+        "kubectl apply --server-side again",
+        ["apply", "--server-side", "-n", ns, "-f", dir],
+    );
+    assert_no_drift(&["diff", "--server-side", "-n", ns, "-f", dir]);
+    let _ = std::fs::remove_dir_all(dir);
+    ws.delete().await;
+}
+
+// ---- 7. a runner lost mid-run ----
+
+#[tokio::test]
+async fn a_task_whose_runner_pod_is_deleted_ends_exactly_once() {
+    let e = env();
+    let ws = Workspace::create("takeover").await;
+    apply(&ws.namespace, &example("mcp-managed.yaml"));
+    let message = format!("slow {}", ws.id);
+    let model = ModelPod::deploy(
+        &ws.client,
+        &ws.namespace,
+        "slow-model",
+        &[
+            "--delay-ms".into(),
+            "4000".into(),
+            "--call".into(),
+            format!("echo={}", json!({"message": message})),
+        ],
+    )
+    .await;
+    instance_ready(&ws, "everything", &["echo"]).await;
+    echo_agent(&ws, "slow", &model).await;
+
+    // Nothing else may run on the operator while one of its replicas is taken away.
+    let _replicas = OPERATOR_REPLICAS.write().await;
+    let _dump = DumpOnPanic(vec![e.release_namespace.clone()]);
+    let client: Client = ws.client.clone();
+    deployment_rolled_out(&client, &e.release_namespace, &e.operator()).await;
+    let tasks = ws.api::<Task>();
+    agentarea_tests::create(
+        &tasks,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Task", "metadata": {"name": "slow"},
+               "spec": {"agent": "slow", "input": "Echo slowly"}}),
+    )
+    .await;
+    let (holder, running) = wait_explained("the task Running with a claim", RUN, || async {
+        let task = tasks.get("slow").await.map_err(|e| e.to_string())?;
+        let status = task.status.clone().unwrap_or_default();
+        match (&status.phase, &status.claim) {
+            (Some(TaskPhase::Running), Some(claim)) => Ok((claim.holder.clone(), task)),
+            _ => Err(format!(
+                "phase {:?}, claim {:?}",
+                status.phase, status.claim
+            )),
+        }
+    })
+    .await;
+    // The holder is `<AGENTAREA_POD_NAME>/<process id>`.
+    let runner = holder.split('/').next().unwrap().to_string();
+    let operator_pods = pods(&client, &e.release_namespace, &e.selector("operator")).await;
+    assert!(
+        operator_pods.iter().any(|p| p.name_any() == runner),
+        "the claim {holder} names an operator pod: {:?}",
+        operator_pods
+            .iter()
+            .map(|p| p.name_any())
+            .collect::<Vec<_>>()
+    );
+    eprintln!(
+        "deleting runner pod {runner} at step {:?}",
+        step_types(&running).last()
+    );
+    Api::<Pod>::namespaced(client.clone(), &e.release_namespace)
+        .delete(&runner, &DeleteParams::default())
+        .await
+        .expect("delete the runner's pod");
+
+    let task = wait_explained("the task finished", RUN, || async {
+        let task = tasks.get("slow").await.map_err(|e| e.to_string())?;
+        let phase = task.status.as_ref().and_then(|s| s.phase);
+        if phase.is_some_and(TaskPhase::is_finished) {
+            Ok(task)
+        } else {
+            Err(format!("phase {phase:?}; steps:\n{}", steps_listing(&task)))
+        }
+    })
+    .await;
+    let status = task.status.clone().unwrap();
+    let steps = steps_listing(&task);
+    let types = step_types(&task);
+    match (status.phase, status.reason.as_deref()) {
+        (Some(TaskPhase::Succeeded), _) => {
+            let result = status
+                .result
+                .as_ref()
+                .map(Value::to_string)
+                .unwrap_or_default();
+            assert!(
+                result.contains(&format!("Echo: {message}")),
+                "{result}\n{steps}"
+            );
+        }
+        (Some(TaskPhase::Failed), Some("RunnerLost")) => {}
+        other => panic!("the task ended {other:?}, neither by takeover nor RunnerLost:\n{steps}"),
+    }
+    let terminal: Vec<&String> = types
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.as_str(),
+                "WorkflowCompleted" | "WorkflowFailed" | "WorkflowCancelled"
+            )
+        })
+        .collect();
+    assert_eq!(terminal.len(), 1, "exactly one end:\n{steps}");
+    assert!(
+        types
+            .iter()
+            .any(|t| t == "RunnerStopped" || t == "RunnerLost")
+            || status.reason.as_deref() == Some("RunnerLost"),
+        "the run was handed over after {runner} went away:\n{steps}"
+    );
+    let seqs: Vec<i64> = status.steps.iter().map(|s| s.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "gapless steps:\n{steps}"
+    );
+    let started_calls: Vec<String> = status
+        .steps
+        .iter()
+        .filter(|s| s.type_ == "ToolCallStarted")
+        .filter_map(|s| s.data.as_ref()?["tool_call_id"].as_str().map(String::from))
+        .collect();
+    assert!(
+        started_calls.len() <= 1,
+        "the tool was called at most once:\n{steps}"
+    );
+
+    // No tool result went to the model twice: each call id answers in one request, once.
+    let requests = model.requests();
+    let mut sent: HashMap<String, usize> = HashMap::new();
+    for request in &requests {
+        let ids: Vec<String> = messages(request)
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| m["tool_call_id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let unique: BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(
+            unique.len(),
+            ids.len(),
+            "a tool result twice in one request: {request}"
+        );
+        for id in unique {
+            *sent.entry(id.clone()).or_default() += 1;
+        }
+    }
+    for (id, count) in &sent {
+        assert_eq!(
+            *count, 1,
+            "the result of {id} was sent to the model {count} times"
+        );
+        assert!(
+            started_calls.contains(id),
+            "{id} is a call the task recorded:\n{steps}"
+        );
+    }
+    if status.phase == Some(TaskPhase::Succeeded) {
+        assert_eq!(sent.len(), 1, "the successful run sent its one tool result");
+    }
+
+    // The Deployment brings the replica back.
+    wait_explained(
+        &format!("{runner} gone and two operator replicas Ready"),
+        POD_START,
+        || async {
+            let found = pods(&client, &e.release_namespace, &e.selector("operator")).await;
+            let names: Vec<String> = found.iter().map(|p| p.name_any()).collect();
+            let ready = found.iter().filter(|p| pod_ready(p)).count();
+            if !names.contains(&runner) && found.len() == 2 && ready == 2 {
+                Ok(())
+            } else {
+                Err(format!("pods {names:?}, {ready} ready"))
+            }
+        },
+    )
+    .await;
+    deployment_rolled_out(&client, &e.release_namespace, &e.operator()).await;
+    ws.delete().await;
+}
+
+// ---- 8. helm upgrade and uninstall of a second release ----
+
+/// A second release of the chart, uninstalled (and its namespace deleted) when the test ends
+/// without having done so.
+struct SecondRelease {
+    release: String,
+    namespace: String,
+    done: bool,
+}
+
+impl Drop for SecondRelease {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let kubeconfig = env().kubeconfig.clone();
+        let output = helm(
+            [
+                "uninstall",
+                self.release.as_str(),
+                "-n",
+                self.namespace.as_str(),
+                "--wait",
+                "--timeout",
+                "2m",
+            ],
+            Some(kubeconfig.as_path()),
+        );
+        eprintln!(
+            "cleanup: helm uninstall {}: {}",
+            self.release,
+            text(&output)
+        );
+        let _ = kubectl([
+            "delete",
+            "namespace",
+            self.namespace.as_str(),
+            "--wait=false",
+            "--ignore-not-found",
+        ]);
+    }
+}
+
+fn env_value(deployment: &Deployment, name: &str) -> Option<String> {
+    deployment
+        .spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .first()?
+        .env
+        .iter()
+        .flatten()
+        .find(|v| v.name == name)?
+        .value
+        .clone()
+}
+
+fn revision(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<i64> {
+    meta.annotations
+        .as_ref()?
+        .get("deployment.kubernetes.io/revision")?
+        .parse()
+        .ok()
+}
+
+fn helm_ok<const N: usize>(what: &str, args: [&str; N]) -> String {
+    let output = helm(args, Some(env().kubeconfig.as_path()));
+    assert!(output.status.success(), "{what} failed:\n{}", text(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn helm_upgrade_rolls_out_and_uninstall_leaves_only_the_crds() {
+    let e = env();
+    let id = short_id();
+    let release = format!("e2e-lifecycle-{id}");
+    let namespace = format!("e2e-lifecycle-{id}");
+    let unused = format!("e2e-unwatched-{id}");
+    let mut guard = SecondRelease {
+        release: release.clone(),
+        namespace: namespace.clone(),
+        done: false,
+    };
+    let _dump = DumpOnPanic(vec![namespace.clone()]);
+    let client = e2e::client().await;
+    let chart = e2e::chart().display().to_string();
+    let values = e.chart_values.display().to_string();
+    let watch = format!("operator.extraArgs=[\"--watch-namespace={unused}\"]");
+    let install = |concurrency: Option<i64>| {
+        let set = concurrency.map(|value| format!("operator.taskConcurrency={value}"));
+        let mut args = vec![
+            "upgrade",
+            "--install",
+            release.as_str(),
+            chart.as_str(),
+            "-n",
+            namespace.as_str(),
+            "--create-namespace",
+            "-f",
+            values.as_str(),
+            "--set",
+            "api.service.type=ClusterIP",
+            "--set",
+            "api.service.nodePort=null",
+            "--set",
+            "operator.replicas=1",
+            "--set-json",
+            watch.as_str(),
+            "--wait",
+            "--timeout",
+            "5m",
+        ];
+        if let Some(set) = &set {
+            args.extend(["--set", set.as_str()]);
+        }
+        let output = helm(&args, Some(e.kubeconfig.as_path()));
+        assert!(
+            output.status.success(),
+            "helm {args:?} failed:\n{}",
+            text(&output)
+        );
+    };
+    let operator = format!("{}-operator", fullname(&release));
+
+    install(None);
+    let first = deployment_rolled_out(&client, &namespace, &operator).await;
+    let args = first
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .args
+        .clone();
+    assert_eq!(args, Some(vec![format!("--watch-namespace={unused}")]));
+    let before: i64 = env_value(&first, "AGENTAREA_TASK_CONCURRENCY")
+        .expect("AGENTAREA_TASK_CONCURRENCY in the operator's env")
+        .parse()
+        .expect("a number");
+    let after = if before < 1024 {
+        before + 1
+    } else {
+        before - 1
+    };
+    let first_revision = revision(&first.metadata).expect("a rolled-out Deployment has a revision");
+
+    install(Some(after));
+    let status: Value = serde_json::from_str(&helm_ok(
+        "helm status",
+        [
+            "status",
+            release.as_str(),
+            "-n",
+            namespace.as_str(),
+            "-o",
+            "json",
+        ],
+    ))
+    .expect("helm status -o json");
+    assert_eq!(
+        (status["version"].clone(), status["info"]["status"].clone()),
+        (json!(2), json!("deployed"))
+    );
+    let upgraded = deployment_rolled_out(&client, &namespace, &operator).await;
+    let new_revision = revision(&upgraded.metadata).unwrap();
+    assert!(new_revision > first_revision, "a new revision rolled out");
+    assert_eq!(
+        env_value(&upgraded, "AGENTAREA_TASK_CONCURRENCY"),
+        Some(after.to_string())
+    );
+    let selector =
+        format!("app.kubernetes.io/instance={release},app.kubernetes.io/component=operator");
+    wait_explained(
+        "the new ReplicaSet serves alone, with the new value",
+        POD_START,
+        || async {
+            let sets = Api::<ReplicaSet>::namespaced(client.clone(), &namespace)
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| e.to_string())?
+                .items;
+            let current = sets
+                .iter()
+                .find(|s| revision(&s.metadata) == Some(new_revision))
+                .ok_or("no ReplicaSet of the new revision")?;
+            let template_env = current
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.as_ref())
+                .and_then(|t| t.spec.as_ref())
+                .and_then(|s| s.containers[0].env.clone())
+                .unwrap_or_default();
+            let value = template_env
+                .iter()
+                .find(|v| v.name == "AGENTAREA_TASK_CONCURRENCY")
+                .and_then(|v| v.value.clone());
+            if value != Some(after.to_string()) {
+                return Err(format!("the new ReplicaSet's value is {value:?}"));
+            }
+            if current.status.as_ref().and_then(|s| s.ready_replicas) != Some(1) {
+                return Err(format!("new ReplicaSet status {:?}", current.status));
+            }
+            let old: Vec<_> = sets
+                .iter()
+                .filter(|s| revision(&s.metadata) != Some(new_revision))
+                .filter(|s| s.status.as_ref().map_or(0, |st| st.replicas) > 0)
+                .map(|s| s.name_any())
+                .collect();
+            if !old.is_empty() {
+                return Err(format!("old ReplicaSets still have pods: {old:?}"));
+            }
+            let hash = current
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("pod-template-hash"))
+                .cloned();
+            let found = pods(&client, &namespace, &selector).await;
+            let serving: Vec<_> = found.iter().filter(|p| pod_ready(p)).collect();
+            match serving[..] {
+                [pod]
+                    if pod.labels().get("pod-template-hash") == hash.as_ref()
+                        && found.len() == 1 =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "pods {:?}",
+                    found.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+                )),
+            }
+        },
+    )
+    .await;
+
+    helm_ok(
+        "helm uninstall",
+        [
+            "uninstall",
+            release.as_str(),
+            "-n",
+            namespace.as_str(),
+            "--wait",
+            "--timeout",
+            "5m",
+        ],
+    );
+    guard.done = true;
+
+    // Nothing labelled with the release is left, in any namespace and cluster-wide, except what
+    // the chart keeps on purpose (`helm.sh/resource-policy: keep`: the api's generated key, so a
+    // reinstall does not invalidate issued tokens).
+    // (`api-resources` exits non-zero when one API group fails discovery; what it did list counts.)
+    let kinds = kubectl(["api-resources", "--verbs=list", "-o", "name"]);
+    let kinds = String::from_utf8_lossy(&kinds.stdout).into_owned();
+    let kinds: Vec<&str> = kinds
+        .lines()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .collect();
+    assert!(
+        kinds.contains(&"clusterroles.rbac.authorization.k8s.io"),
+        "api-resources: {kinds:?}"
+    );
+    let kinds = kinds.join(",");
+    let label = format!("app.kubernetes.io/instance={release}");
+    let kept = wait_explained("nothing of the release left", POD_START, || async {
+        let output = kubectl([
+            "get",
+            kinds.as_str(),
+            "--all-namespaces",
+            "-l",
+            label.as_str(),
+            "-o",
+            "json",
+        ]);
+        if !output.status.success() {
+            return Err(format!("kubectl get failed: {}", text(&output)));
+        }
+        let list: Value = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
+        let (kept, left): (Vec<&Value>, Vec<&Value>) = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .partition(|item| item["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep");
+        if left.is_empty() {
+            Ok(kept
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{}/{}",
+                        i["kind"].as_str().unwrap_or_default(),
+                        i["metadata"]["name"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>())
+        } else {
+            Err(format!(
+                "left: {:?}",
+                left.iter()
+                    .map(|i| format!(
+                        "{}/{}/{}",
+                        i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]
+                    ))
+                    .collect::<Vec<_>>()
+            ))
+        }
+    })
+    .await;
+    let full = fullname(&release);
+    assert!(
+        kept.iter().all(|k| *k == format!("Secret/{full}-api-auth")),
+        "only the api's key is kept: {kept:?}"
+    );
+    for suffix in ["operator", "api", "edit", "view"] {
+        let name = format!("{full}-{suffix}");
+        assert!(
+            Api::<ClusterRole>::all(client.clone())
+                .get_opt(&name)
+                .await
+                .unwrap()
+                .is_none(),
+            "ClusterRole {name} left"
+        );
+        assert!(
+            Api::<ClusterRoleBinding>::all(client.clone())
+                .get_opt(&name)
+                .await
+                .unwrap()
+                .is_none(),
+            "ClusterRoleBinding {name} left"
+        );
+    }
+    for crd in [
+        "agents",
+        "skills",
+        "mcpserverinstances",
+        "triggers",
+        "tasks",
+    ] {
+        let crd = format!("{crd}.agentarea.io");
+        kubectl_ok("the CRDs stay", ["get", "crd", crd.as_str()]);
+    }
+
+    // The main release was not touched.
+    deployment_rolled_out(&client, &e.release_namespace, &e.api()).await;
+    let _ = kubectl([
+        "delete",
+        "namespace",
+        namespace.as_str(),
+        "--wait=false",
+        "--ignore-not-found",
+    ]);
+}
