@@ -2,7 +2,8 @@
 //! replica and every `kubectl` user agrees on it: workspace `acme` is namespace `ws-acme`.
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::PostParams;
 use kube::{Api, Client};
 
 use agentarea_crds::common::WORKSPACE_LABEL;
@@ -50,28 +51,32 @@ fn short_digest(value: &str) -> String {
     format!("{:010x}", hash & 0xff_ffff_ffff)
 }
 
-/// Creates the workspace's namespace if it does not exist (server-side apply: idempotent, and
-/// safe when two requests race).
+/// Creates the workspace's namespace if it does not exist. Get-then-create rather than
+/// server-side apply, so the api needs no `patch` on namespaces: a patch right would let it
+/// relabel every namespace of the cluster (pod-security labels included), not only workspaces.
+/// A namespace that exists already, made by an administrator with kubectl, is used as it is.
 pub async fn ensure_namespace(client: &Client, workspace: &str) -> ApiResult<String> {
     let name = namespace_for(workspace);
-    let namespace: Namespace = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {
-            "name": name,
-            "labels": { WORKSPACE_LABEL: label_value(workspace) },
-            "annotations": { "agentarea.io/workspace-id": workspace },
-        }
-    }))
-    .expect("namespace literal");
-    Api::<Namespace>::all(client.clone())
-        .patch(
-            &name,
-            &PatchParams::apply("agentarea-api"),
-            &Patch::Apply(&namespace),
-        )
-        .await?;
-    Ok(name)
+    let namespaces = Api::<Namespace>::all(client.clone());
+    if namespaces.get_opt(&name).await?.is_some() {
+        return Ok(name);
+    }
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some([(WORKSPACE_LABEL.to_string(), label_value(workspace))].into()),
+            annotations: Some(
+                [("agentarea.io/workspace-id".to_string(), workspace.to_string())].into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    match namespaces.create(&PostParams::default(), &namespace).await {
+        // Two first requests of a workspace race; the loser finds it made.
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(name),
+        result => result.map(|_| name).map_err(Into::into),
+    }
 }
 
 /// Label values are at most 63 characters of `[A-Za-z0-9._-]`; the full id is in an annotation.

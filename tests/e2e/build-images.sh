@@ -36,6 +36,9 @@ if ! have "$uv_image"; then
   log "building $uv_image (mcp-server-time $MCP_TIME_VERSION from PyPI)"
   ctx=$(mktemp -d /tmp/agentarea-e2e-uv-XXXXXX)
   cp "$images/uvx" "$ctx/"
+  # Debian bookworm's Python is 3.11: wheels for it, built by the host's pip where PyPI has none.
+  python3 -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$ctx/wheels" \
+    "mcp-server-time==$MCP_TIME_VERSION" >&2
   docker build -q --build-arg "DEBIAN_IMAGE=$debian" --build-arg "MCP_TIME_VERSION=$MCP_TIME_VERSION" \
     -f "$images/uv.Dockerfile" -t "$uv_image" "$ctx" >/dev/null
   rm -rf "$ctx"
