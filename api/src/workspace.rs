@@ -66,7 +66,11 @@ pub async fn ensure_namespace(client: &Client, workspace: &str) -> ApiResult<Str
             name: Some(name.clone()),
             labels: Some([(WORKSPACE_LABEL.to_string(), label_value(workspace))].into()),
             annotations: Some(
-                [("agentarea.io/workspace-id".to_string(), workspace.to_string())].into(),
+                [(
+                    "agentarea.io/workspace-id".to_string(),
+                    workspace.to_string(),
+                )]
+                .into(),
             ),
             ..ObjectMeta::default()
         },
