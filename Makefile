@@ -55,9 +55,7 @@ kind-install:
 	  -f $(CHART)/ci/kind-values.yaml --set image.tag=$(lastword $(subst :, ,$(IMAGE))) $(HELM_FLAGS)
 
 kind-examples:
-	$(KUBECTL) create namespace ws-$(WORKSPACE) --dry-run=client -o yaml | $(KUBECTL) apply -f -
-	$(KUBECTL) label namespace ws-$(WORKSPACE) agentarea.io/workspace=$(WORKSPACE) --overwrite
-	$(KUBECTL) apply --server-side -n ws-$(WORKSPACE) -f examples/
+	KUBECTL=$(KUBECTL) KIND=$(KIND) bash kind/examples.sh $(WORKSPACE) $(CLUSTER)
 	$(KUBECTL) get agentarea -n ws-$(WORKSPACE)
 
 # Prints a token for workspace $(WORKSPACE), signed with the api's HS256 key (inside the api pod).

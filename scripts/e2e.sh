@@ -64,6 +64,9 @@ set +e
 cargo test -p agentarea-tests --test e2e -- "$@"
 status=$?
 set -e
+# What the cluster needs, for sizing a laptop or a CI runner: the node container's memory now,
+# with the release and the suite's leftovers running.
+log "kind node memory: $(docker stats --no-stream --format '{{.MemUsage}}' "$cluster-control-plane" 2>/dev/null)"
 if ((status != 0)); then
   log "the suite failed: the cluster's state"
   "$kubectl" --kubeconfig "$kubeconfig" get pods -A -o wide >&2 || true

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: builds what is missing (the control plane once, the workspace), starts one
-# local control plane for the run, and runs every test of the workspace against it.
-# Arguments replace the default selection of `cargo test` (e.g. `scripts/test.sh -p agentarea-tests --test crds`).
+# The whole test suite, in two parts:
+# 1. every unit and integration test of the workspace, against one local control plane (a real
+#    kube-apiserver, etcd and controller-manager) that it builds once and starts for the run;
+# 2. the end-to-end suite in a real kind cluster (scripts/e2e.sh: Docker, a node image, our image
+#    and the chart), for everything that runs in a pod.
+# Arguments replace the default selection of part 1 and skip part 2
+# (e.g. `scripts/test.sh -p agentarea-tests --test crds`); `scripts/e2e.sh` runs part 2 alone.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
@@ -28,6 +32,13 @@ set +e
 if (($#)); then selection=("$@"); else selection=(--workspace --lib --bins --tests); fi
 cargo test --no-fail-fast "${selection[@]}" 2>&1 | tee "$results"
 status=${PIPESTATUS[0]}
+stop_control_plane
+if ((! $#)); then
+  log "running the end-to-end suite in kind"
+  bash scripts/e2e.sh 2>&1 | tee -a "$results"
+  e2e_status=${PIPESTATUS[0]}
+  ((status == 0)) && status=$e2e_status
+fi
 set -e
 # One closing line over every test binary, so the total is visible at a glance (and to CI).
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$results" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')

