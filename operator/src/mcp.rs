@@ -102,6 +102,12 @@ async fn within<T>(endpoint: &Endpoint, future: impl Future<Output = T>) -> Resu
         })
 }
 
+/// Ends the session. Closing sends a request of its own (DELETE of the session), which a server may
+/// never answer: bounded like every other call, or one silent server holds its reconcile forever.
+async fn close(endpoint: &Endpoint, client: Client) {
+    let _ = within(endpoint, client.cancel()).await;
+}
+
 /// Runs `initialize` and `tools/list` against the server.
 pub async fn discover(endpoint: &Endpoint) -> Result<Discovery, McpError> {
     let client = connect(endpoint).await?;
@@ -126,7 +132,7 @@ pub async fn discover(endpoint: &Endpoint) -> Result<Discovery, McpError> {
         })
     }
     .await;
-    let _ = client.cancel().await;
+    close(endpoint, client).await;
     result
 }
 
@@ -149,7 +155,7 @@ pub async fn call_tool(
     let mut params = CallToolRequestParams::new(name.to_string());
     params.arguments = arguments;
     let result = within(endpoint, client.call_tool(params)).await;
-    let _ = client.cancel().await;
+    close(endpoint, client).await;
     let result = result?.map_err(|e| McpError::Protocol {
         url: endpoint.url.clone(),
         operation: "tools/call",
