@@ -29,6 +29,9 @@ KIND      ?= $(or $(shell command -v kind 2>/dev/null),$(CACHE)/kind/bin-v0.33.0
 KUBECTL   ?= kubectl
 HELM      ?= $(or $(shell command -v helm 2>/dev/null),$(CACHE)/helm/v3.22.0/helm)
 CURL      ?= curl
+# The examples' MCP server images: `auto` uses local stand-ins where Docker cannot pull them,
+# `upstream` applies them as written, `local` always uses the stand-ins (kind/examples.sh).
+EXAMPLE_IMAGES ?= auto
 # Extra flags for helm upgrade --install; the default waits until both Deployments are ready.
 HELM_FLAGS ?= --wait --timeout 5m
 
@@ -55,7 +58,7 @@ kind-install:
 	  -f $(CHART)/ci/kind-values.yaml --set image.tag=$(lastword $(subst :, ,$(IMAGE))) $(HELM_FLAGS)
 
 kind-examples:
-	KUBECTL=$(KUBECTL) KIND=$(KIND) bash kind/examples.sh $(WORKSPACE) $(CLUSTER)
+	KUBECTL=$(KUBECTL) KIND=$(KIND) AGENTAREA_EXAMPLE_IMAGES=$(EXAMPLE_IMAGES) bash kind/examples.sh $(WORKSPACE) $(CLUSTER)
 	$(KUBECTL) get agentarea -n ws-$(WORKSPACE)
 
 # Prints a token for workspace $(WORKSPACE), signed with the api's HS256 key (inside the api pod).

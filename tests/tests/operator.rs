@@ -182,16 +182,15 @@ async fn a_managed_instance_gets_owned_children_that_follow_its_spec() {
             && container.resources.as_ref().unwrap().limits.is_some()
     );
     let env = container.env.as_ref().unwrap();
+    let named = |name: &str| env.iter().find(|e| e.name == name).unwrap();
+    let token = named("TOKEN").value_from.as_ref().unwrap();
+    assert_eq!(token.secret_key_ref.as_ref().unwrap().name, "tokens");
+    // Root-by-default images run as nonroot, with their caches in the writable /tmp.
+    assert_eq!(named("HOME").value.as_deref(), Some("/tmp"));
+    let pod_security = pod.security_context.as_ref().unwrap();
     assert_eq!(
-        env[1]
-            .value_from
-            .as_ref()
-            .unwrap()
-            .secret_key_ref
-            .as_ref()
-            .unwrap()
-            .name,
-        "tokens"
+        (pod_security.run_as_non_root, pod_security.run_as_user),
+        (Some(true), Some(65532))
     );
     let services: Api<Service> = ns.api();
     let service = eventually("the Service", WAIT, || async {
