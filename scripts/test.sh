@@ -20,13 +20,14 @@ log "building the workspace"
 cargo build --workspace --bins --tests --quiet
 
 state=$(mktemp -d /tmp/agentarea-test-run-XXXXXX)
-trap 'stop_control_plane; rm -rf "$state"' EXIT
+trap 'stop_control_plane; rm -rf "$state" "${results:-}"' EXIT
 log "starting the local control plane"
 start_control_plane "$state"
 export AGENTAREA_TEST_KUBECONFIG=$state/kubeconfig
 
 log "running the tests"
-results=$state/results.txt
+# Outside $state: the control plane removes its directory when it stops.
+results=$(mktemp /tmp/agentarea-test-results-XXXXXX)
 set +e
 # Every unit and integration test, unless arguments choose (e.g. `-p agentarea-tests --test api`).
 if (($#)); then selection=("$@"); else selection=(--workspace --lib --bins --tests); fi
