@@ -106,6 +106,7 @@ docker exec "$builder" sh -c 'pkill -x containerd; while ps -eo stat=,comm= | gr
   rm -f /var/log/containerd-build.log'
 docker commit --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' --change 'CMD []' \
   "$builder" "$image" >/dev/null
+docker rm -f -v "$builder" >/dev/null && builder=""
 docker image rm "$image-base" >/dev/null
 # Node images of earlier sources are superseded: free their space (one a cluster still runs stays).
 docker images --format '{{.Repository}}:{{.Tag}}' "${image%:*}" | grep -vxF "$image" \
