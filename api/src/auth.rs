@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, jwk::JwkSet};
@@ -14,7 +14,6 @@ use serde_json::Value;
 use tokio::sync::RwLock;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,17 +296,18 @@ pub fn mint_hs256(
     )?)
 }
 
-/// The extractor every `/v1` handler takes: rejects unauthenticated requests with 401.
-impl FromRequestParts<AppState> for Identity {
+/// The extractor every `/v1` handler takes: rejects unauthenticated requests with 401. It needs
+/// only the authenticator from the router's state, so it knows nothing else of the state.
+impl<S> FromRequestParts<S> for Identity
+where
+    S: Send + Sync,
+    Arc<Authenticator>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        state.auth.authenticate(&parts.headers).await
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Arc::<Authenticator>::from_ref(state)
+            .authenticate(&parts.headers)
+            .await
     }
 }
-
-/// Shared handle, cheap to clone into the state.
-pub type SharedAuthenticator = Arc<Authenticator>;

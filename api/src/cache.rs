@@ -62,11 +62,7 @@ impl<K: CachedResource> ResourceCache<K> {
         on_change: impl Fn(Change<K>) + Send + Sync + 'static,
     ) -> anyhow::Result<Arc<Self>> {
         let (store, writer) = reflector::store();
-        let cache = Arc::new(Self {
-            store,
-            by_uid: RwLock::new(HashMap::new()),
-            version: watch::channel(0).0,
-        });
+        let cache = Arc::new(Self::over(store));
         let api: Api<K> = Api::all(client);
         let stream = reflector::reflector(
             writer,
@@ -89,6 +85,14 @@ impl<K: CachedResource> ResourceCache<K> {
         });
         cache.store.wait_until_ready().await?;
         Ok(cache)
+    }
+
+    fn over(store: Store<K>) -> Self {
+        Self {
+            store,
+            by_uid: RwLock::new(HashMap::new()),
+            version: watch::channel(0).0,
+        }
     }
 
     fn apply(
@@ -172,7 +176,7 @@ impl<K: CachedResource> ResourceCache<K> {
     /// Waits until the cache holds `name` at `resource_version` or later (read-your-writes).
     pub async fn wait_for_version(&self, namespace: &str, name: &str, resource_version: &str) {
         let written: Option<u64> = resource_version.parse().ok();
-        self.wait_until(|| {
+        self.wait_until(READ_YOUR_WRITES_TIMEOUT, || {
             self.get(namespace, name).is_some_and(|object| {
                 let seen = object.resource_version();
                 seen.as_deref() == Some(resource_version)
@@ -184,7 +188,7 @@ impl<K: CachedResource> ResourceCache<K> {
 
     /// Waits until `name` is gone from the cache, or replaced by an object with another uid.
     pub async fn wait_for_deletion(&self, namespace: &str, name: &str, uid: &str) {
-        self.wait_until(|| {
+        self.wait_until(READ_YOUR_WRITES_TIMEOUT, || {
             self.get(namespace, name).is_none_or(|object| {
                 object.uid().as_deref() != Some(uid) || object.meta().deletion_timestamp.is_some()
             })
@@ -192,9 +196,24 @@ impl<K: CachedResource> ResourceCache<K> {
         .await;
     }
 
-    async fn wait_until(&self, mut done: impl FnMut() -> bool) {
+    /// Waits at most `timeout` until the cache holds `name` and `done` holds for it.
+    pub async fn wait_for(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+        done: impl Fn(&K) -> bool,
+    ) {
+        self.wait_until(timeout, || {
+            self.get(namespace, name)
+                .is_some_and(|object| done(&object))
+        })
+        .await;
+    }
+
+    async fn wait_until(&self, timeout: Duration, mut done: impl FnMut() -> bool) {
         let mut changes = self.subscribe();
-        let _ = tokio::time::timeout(READ_YOUR_WRITES_TIMEOUT, async {
+        let _ = tokio::time::timeout(timeout, async {
             loop {
                 if done() {
                     return;
@@ -205,5 +224,24 @@ impl<K: CachedResource> ResourceCache<K> {
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+impl<K: CachedResource> ResourceCache<K> {
+    /// A cache holding `objects` as a watch that listed them would leave it, with no watch
+    /// running: for tests of what the api reads and decides without an apiserver.
+    pub(crate) fn holding(objects: impl IntoIterator<Item = K>) -> Arc<Self> {
+        let (store, mut writer) = reflector::store();
+        let cache = Self::over(store);
+        let mut initialised = false;
+        let events = std::iter::once(watcher::Event::Init)
+            .chain(objects.into_iter().map(watcher::Event::InitApply))
+            .chain(std::iter::once(watcher::Event::InitDone));
+        for event in events {
+            writer.apply_watcher_event(&event);
+            cache.apply(event, &mut initialised, &|_| {});
+        }
+        Arc::new(cache)
     }
 }

@@ -120,3 +120,83 @@ fn strip_object_prefix(message: &str) -> String {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::ApiError;
+
+    fn apiserver_answer(code: u16, reason: &str, message: &str) -> ApiError {
+        let status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": code, "reason": reason, "message": message,
+        }))
+        .expect("a Status");
+        ApiError::from(kube::Error::Api(Box::new(status)))
+    }
+
+    #[test]
+    fn apiserver_answers_map_onto_the_clients_status_codes() {
+        let cases = [
+            (404, "NotFound", "tasks \"x\" not found", 404, "Not found"),
+            (
+                409,
+                "AlreadyExists",
+                "agents \"a\" already exists",
+                409,
+                "A resource with this name already exists: agents \"a\" already exists",
+            ),
+            (
+                409,
+                "Conflict",
+                "the object has been modified",
+                409,
+                "The resource was changed by someone else; retry",
+            ),
+            (
+                422,
+                "Invalid",
+                "Agent.agentarea.io \"a\" is invalid: spec.model.endpoint: Invalid value",
+                422,
+                "spec.model.endpoint: Invalid value",
+            ),
+            (400, "BadRequest", "bad", 422, "bad"),
+            (
+                403,
+                "Forbidden",
+                "ws-acme is forbidden to system:serviceaccount",
+                403,
+                "Forbidden",
+            ),
+            (
+                429,
+                "TooManyRequests",
+                "slow down",
+                429,
+                "Too many requests; retry later",
+            ),
+            (
+                500,
+                "InternalError",
+                "etcd leader changed",
+                503,
+                "The cluster is unavailable; retry later",
+            ),
+            (418, "Teapot", "namespace ws-acme", 500, "Internal error"),
+        ];
+        for (code, reason, message, status, detail) in cases {
+            let error = apiserver_answer(code, reason, message);
+            assert_eq!(error.status.as_u16(), status, "{code} {reason}");
+            assert_eq!(error.detail, detail, "{code} {reason}");
+        }
+    }
+
+    #[test]
+    fn an_unreachable_apiserver_is_503_without_its_transport_error() {
+        let error = ApiError::from(kube::Error::Service(
+            "connection refused to 10.0.0.1".into(),
+        ));
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!error.detail.contains("10.0.0.1"));
+    }
+}

@@ -1,17 +1,23 @@
 //! The AgentArea api: an axum facade that serves AgentArea's `/v1` REST API from the custom
 //! resources. Reads come from watch-backed caches; writes go to the apiserver.
 //!
+//! The layers depend downwards only: [`routes`] and [`stream`] use [`state`] and [`model`];
+//! [`state`] uses [`model`] (to record changes in REST shape) and never [`routes`]; [`model`]
+//! reads caches but writes nothing.
+//!
 //! | module | what |
 //! | --- | --- |
 //! | [`run`] | start-up, the router and its layers, shutdown |
 //! | [`config`] | flags and environment |
 //! | [`auth`] | JWT (HS256, JWKS) and Kratos session authentication -> [`auth::Identity`] |
 //! | [`workspace`] | workspace -> namespace |
-//! | [`state`] | what handlers share: client, caches, event log |
+//! | [`state`] | what handlers share: client, caches, event log; reads scoped to the workspace |
 //! | [`cache`] | reflector-backed caches with read-your-writes |
 //! | [`resources`] | REST names/ids, pagination, writes: the mechanics every route shares |
-//! | [`routes`] | one module per resource group |
-//! | [`events`] | the workspace event log and SSE helpers |
+//! | [`model`] | wire models: request and response bodies, and their conversions to/from the CRDs |
+//! | [`routes`] | the handlers, one module per resource group |
+//! | [`stream`] | Server-Sent Events: a task's run, the workspace's events |
+//! | [`event_log`] | the workspace event log behind `/v1/events` |
 //! | [`extract`] | body and query extractors that fail with the error shape |
 //! | [`error`] | the one error type and its `{"detail", "status_code"}` body |
 //! | [`docs`] | OpenAPI and Swagger UI |
@@ -21,10 +27,15 @@ pub mod cache;
 pub mod config;
 pub mod docs;
 pub mod error;
-pub mod events;
+pub mod event_log;
 pub mod extract;
+pub mod model;
 pub mod resources;
 pub mod routes;
 pub mod run;
 pub mod state;
+pub mod stream;
 pub mod workspace;
+
+#[cfg(test)]
+mod tests;

@@ -8,9 +8,8 @@ use base64::Engine as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use agentarea_crds::common::{
     CREATED_AT_ANNOTATION, CREATED_BY_ANNOTATION, DISPLAY_NAME_ANNOTATION,
@@ -237,21 +236,6 @@ pub fn timestamps(meta: &ObjectMeta) -> (Option<String>, Option<String>) {
     (created, updated)
 }
 
-/// Renames for REST when the Kubernetes metadata should stay out of sight.
-#[derive(Serialize, ToSchema)]
-pub struct StatusResponse {
-    #[schema(example = "success")]
-    pub status: String,
-}
-
-impl StatusResponse {
-    pub fn success() -> Self {
-        Self {
-            status: "success".into(),
-        }
-    }
-}
-
 /// Writes that go to the apiserver and return once the cache reflects them.
 pub struct Writer<'a, K: CachedResource> {
     pub api: Api<K>,
@@ -306,31 +290,6 @@ impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
                 .await;
         }
     }
-}
-
-/// Reads a JSON value into `T`, naming the field on failure (for bodies accepted as raw JSON).
-pub fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
-        if path == "." || path.is_empty() {
-            ApiError::unprocessable(message)
-        } else {
-            ApiError::unprocessable(format!("{path}: {message}"))
-        }
-    })
-}
-
-/// `"<reason>: <message>"` of a Ready condition that is not True, for the REST `status_message`.
-pub fn not_ready_message(
-    conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
-) -> Option<String> {
-    use agentarea_crds::common::condition;
-    conditions
-        .into_iter()
-        .flatten()
-        .find(|c| c.type_ == condition::READY && c.status != condition::STATUS_TRUE)
-        .map(|c| format!("{}: {}", c.reason, c.message))
 }
 
 #[cfg(test)]

@@ -1,17 +1,24 @@
-//! What every handler shares: the client, the caches, the event log and the authenticator.
+//! What every handler shares: the client, the caches, the event log and the authenticator; and
+//! the one place a request's reads and writes are scoped to the caller's workspace.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::FromRef;
 use kube::{Client, ResourceExt};
+use serde::Serialize;
 
 use agentarea_crds::{Agent, McpServerInstance, Skill, Task, Trigger};
 
 use crate::auth::{Authenticator, Identity};
 use crate::cache::{CachedResource, Change, ResourceCache};
-use crate::error::ApiResult;
-use crate::events::{ChangeKind, EventLog};
-use crate::routes;
+use crate::error::{ApiError, ApiResult};
+use crate::event_log::{ChangeKind, EventLog};
+use crate::model::mcp_server_instances::InstanceResponse;
+use crate::model::skills::SkillResponse;
+use crate::model::webhooks::SeenSignatures;
+use crate::model::{agents, ready_state, tasks, triggers};
+use crate::resources::Writer;
 use crate::workspace;
 
 #[derive(Clone)]
@@ -24,91 +31,56 @@ pub struct AppState {
     pub triggers: Arc<ResourceCache<Trigger>>,
     pub tasks: Arc<ResourceCache<Task>>,
     pub events: Arc<EventLog>,
-    pub webhook_signatures: Arc<routes::webhooks::SeenSignatures>,
-    /// Namespaces this process has already made sure of, to skip the apply on every write.
+    pub webhook_signatures: Arc<SeenSignatures>,
+    /// Namespaces this process has already made sure of, to skip the apiserver on every write.
     known_namespaces: Arc<Mutex<HashSet<String>>>,
+}
+
+impl FromRef<AppState> for Arc<Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
 }
 
 impl AppState {
     /// Starts a watch per kind and returns once every cache holds its initial list.
+    ///
+    /// The event log records each change in REST shape, and some shapes name related objects
+    /// by id: an agent its MCP server instances, tasks and triggers their agent. So the caches
+    /// start in that order, each recorder holding the caches its shape reads.
     pub async fn start(client: Client, auth: Authenticator) -> anyhow::Result<Self> {
         let events = Arc::new(EventLog::new());
-        // The event log presents objects in their REST shape, which for agents and tasks needs
-        // the other caches (ids of referenced objects); it gets a handle once they exist.
-        let presenter: Arc<std::sync::OnceLock<AppState>> = Arc::new(std::sync::OnceLock::new());
-
-        let agents = ResourceCache::start(
+        let mcp_server_instances = ResourceCache::start(
             client.clone(),
-            recorder(
-                &events,
-                &presenter,
-                "agent",
-                |s, a| serde_json::to_value(routes::agents::present(s, a)).unwrap_or_default(),
-                ready_state,
-            ),
+            recorder(&events, |m: &McpServerInstance| InstanceResponse::from(m)),
         )
         .await?;
         let skills = ResourceCache::start(
             client.clone(),
-            recorder(
-                &events,
-                &presenter,
-                "skill",
-                |_, s| serde_json::to_value(routes::skills::present(s)).unwrap_or_default(),
-                ready_state,
-            ),
+            recorder(&events, |s: &Skill| SkillResponse::from(s)),
         )
         .await?;
-        let mcp_server_instances = ResourceCache::start(
+        let instances = mcp_server_instances.clone();
+        let agents = ResourceCache::start(
             client.clone(),
-            recorder(
-                &events,
-                &presenter,
-                "mcp_server_instance",
-                |_, m| {
-                    serde_json::to_value(routes::mcp_server_instances::present(m))
-                        .unwrap_or_default()
-                },
-                |m: &McpServerInstance| {
-                    m.status
-                        .as_ref()
-                        .and_then(|s| s.phase)
-                        .map(|p| format!("{p:?}"))
-                },
-            ),
+            recorder(&events, move |a: &Agent| agents::present(a, &instances)),
         )
         .await?;
+        let agents_of_triggers = agents.clone();
         let triggers = ResourceCache::start(
             client.clone(),
-            recorder(
-                &events,
-                &presenter,
-                "trigger",
-                |s, t| serde_json::to_value(routes::triggers::present(s, t)).unwrap_or_default(),
-                |t: &Trigger| Some(t.spec.enabled.to_string()),
-            ),
+            recorder(&events, move |t: &Trigger| {
+                triggers::present(t, &agents_of_triggers, None)
+            }),
         )
         .await?;
+        let agents_of_tasks = agents.clone();
         let tasks = ResourceCache::start(
             client.clone(),
-            recorder(
-                &events,
-                &presenter,
-                "task",
-                |s, t| serde_json::to_value(routes::tasks::present(s, t)).unwrap_or_default(),
-                |t: &Task| {
-                    Some(
-                        t.status
-                            .as_ref()
-                            .and_then(|s| s.phase)
-                            .map_or("Pending".to_string(), |p| format!("{p:?}")),
-                    )
-                },
-            ),
+            recorder(&events, move |t: &Task| tasks::present(t, &agents_of_tasks)),
         )
         .await?;
-
-        let state = Self {
+        Ok(Self {
             client,
             auth: Arc::new(auth),
             agents,
@@ -119,9 +91,7 @@ impl AppState {
             events,
             webhook_signatures: Arc::default(),
             known_namespaces: Arc::default(),
-        };
-        let _ = presenter.set(state.clone());
-        Ok(state)
+        })
     }
 
     /// The caller's namespace (it may not exist yet: reads then find nothing).
@@ -142,62 +112,129 @@ impl AppState {
             .insert(namespace.clone());
         Ok(namespace)
     }
-}
 
-/// `"True"`/`"False"` of the Ready condition, for objects whose state is their readiness.
-fn ready_state<K>(object: &K) -> Option<String>
-where
-    K: HasConditions,
-{
-    object
-        .conditions()
-        .iter()
-        .find(|c| c.type_ == agentarea_crds::common::condition::READY)
-        .map(|c| c.status.clone())
-}
+    /// The object `id` (uid or name) of the caller's workspace. An object of another workspace
+    /// is as missing as one that does not exist.
+    pub fn find<K: Served>(&self, caller: &Identity, id: &str) -> ApiResult<Arc<K>> {
+        K::cache(self)
+            .find(&self.namespace(caller), id)
+            .ok_or_else(|| ApiError::not_found(K::NOT_FOUND))
+    }
 
-trait HasConditions {
-    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition];
-}
+    /// Every object of the kind in the caller's workspace, in no particular order.
+    pub fn list<K: Served>(&self, caller: &Identity) -> Vec<Arc<K>> {
+        K::cache(self).list(&self.namespace(caller))
+    }
 
-impl HasConditions for Agent {
-    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-        self.status.as_ref().map_or(&[], |s| &s.conditions)
+    /// Writes of the kind in `namespace`, answered once the cache has them.
+    pub fn writer<'a, K: Served>(&'a self, namespace: &'a str) -> Writer<'a, K> {
+        Writer::new(&self.client, K::cache(self), namespace)
     }
 }
 
-impl HasConditions for Skill {
-    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-        self.status.as_ref().map_or(&[], |s| &s.conditions)
+/// A kind the api serves: the cache its objects are read from, and how a missing one is named.
+pub trait Served: CachedResource + Serialize {
+    const NOT_FOUND: &'static str;
+    fn cache(state: &AppState) -> &ResourceCache<Self>;
+}
+
+impl Served for Agent {
+    const NOT_FOUND: &'static str = "Agent not found";
+    fn cache(state: &AppState) -> &ResourceCache<Self> {
+        &state.agents
+    }
+}
+
+impl Served for Skill {
+    const NOT_FOUND: &'static str = "Skill not found";
+    fn cache(state: &AppState) -> &ResourceCache<Self> {
+        &state.skills
+    }
+}
+
+impl Served for McpServerInstance {
+    const NOT_FOUND: &'static str = "MCP server instance not found";
+    fn cache(state: &AppState) -> &ResourceCache<Self> {
+        &state.mcp_server_instances
+    }
+}
+
+impl Served for Trigger {
+    const NOT_FOUND: &'static str = "Trigger not found";
+    fn cache(state: &AppState) -> &ResourceCache<Self> {
+        &state.triggers
+    }
+}
+
+impl Served for Task {
+    const NOT_FOUND: &'static str = "Task not found";
+    fn cache(state: &AppState) -> &ResourceCache<Self> {
+        &state.tasks
+    }
+}
+
+/// How the event log names a kind's changes (`<prefix>_created`, ...) and which state word tells
+/// a change of state (`task_completed`, `agent_status_changed`) from any other update.
+trait Recorded: CachedResource {
+    const EVENT_PREFIX: &'static str;
+    fn state_word(&self) -> Option<String>;
+}
+
+impl Recorded for McpServerInstance {
+    const EVENT_PREFIX: &'static str = "mcp_server_instance";
+    fn state_word(&self) -> Option<String> {
+        let phase = self.status.as_ref().and_then(|s| s.phase);
+        phase.map(|p| format!("{p:?}"))
+    }
+}
+
+impl Recorded for Skill {
+    const EVENT_PREFIX: &'static str = "skill";
+    fn state_word(&self) -> Option<String> {
+        ready_state(self.status.as_ref().map(|s| &s.conditions))
+    }
+}
+
+impl Recorded for Agent {
+    const EVENT_PREFIX: &'static str = "agent";
+    fn state_word(&self) -> Option<String> {
+        ready_state(self.status.as_ref().map(|s| &s.conditions))
+    }
+}
+
+impl Recorded for Trigger {
+    const EVENT_PREFIX: &'static str = "trigger";
+    fn state_word(&self) -> Option<String> {
+        Some(self.spec.enabled.to_string())
+    }
+}
+
+impl Recorded for Task {
+    const EVENT_PREFIX: &'static str = "task";
+    fn state_word(&self) -> Option<String> {
+        Some(tasks::rest_status(tasks::phase(self)).to_string())
     }
 }
 
 /// The change handler of one kind's cache: records each change in the event log, in REST shape.
-fn recorder<K: CachedResource>(
+fn recorder<K: Recorded, R: Serialize>(
     events: &Arc<EventLog>,
-    presenter: &Arc<std::sync::OnceLock<AppState>>,
-    kind: &'static str,
-    present: impl Fn(&AppState, &K) -> serde_json::Value + Send + Sync + 'static,
-    state_of: impl Fn(&K) -> Option<String> + Send + Sync + 'static,
+    present: impl Fn(&K) -> R + Send + Sync + 'static,
 ) -> impl Fn(Change<K>) + Send + Sync + 'static {
     let events = events.clone();
-    let presenter = presenter.clone();
     move |change| {
-        let Some(app) = presenter.get() else { return };
         let (object, change_kind) = match &change {
             Change::Applied(object) if is_new(object.as_ref()) => (object, ChangeKind::Created),
             Change::Applied(object) => (object, ChangeKind::Updated),
             Change::Deleted(object) => (object, ChangeKind::Deleted),
         };
-        let namespace = object.namespace().unwrap_or_default();
-        let uid = object.uid().unwrap_or_default();
         events.record(
-            &namespace,
-            kind,
-            &uid,
+            &object.namespace().unwrap_or_default(),
+            K::EVENT_PREFIX,
+            &object.uid().unwrap_or_default(),
             change_kind,
-            state_of(object),
-            present(app, object),
+            object.state_word(),
+            serde_json::to_value(present(object)).unwrap_or_default(),
         );
     }
 }
@@ -211,4 +248,24 @@ fn is_new<K: kube::Resource>(object: &K) -> bool {
             .iter()
             .flatten()
             .all(|f| f.subresource.as_deref() != Some("status"))
+}
+
+#[cfg(test)]
+impl AppState {
+    /// A state whose caches no watch feeds: tests put the objects they need in the caches and
+    /// hand a client that reaches no apiserver.
+    pub(crate) fn unstarted(client: Client, auth: Authenticator) -> Self {
+        Self {
+            client,
+            auth: Arc::new(auth),
+            agents: ResourceCache::holding([]),
+            skills: ResourceCache::holding([]),
+            mcp_server_instances: ResourceCache::holding([]),
+            triggers: ResourceCache::holding([]),
+            tasks: ResourceCache::holding([]),
+            events: Arc::new(EventLog::new()),
+            webhook_signatures: Arc::default(),
+            known_namespaces: Arc::default(),
+        }
+    }
 }

@@ -80,7 +80,7 @@ impl ApiClient {
         body: &str,
     ) -> reqwest::RequestBuilder {
         let signature =
-            agentarea_api::routes::webhooks::sign(key.as_bytes(), timestamp, body.as_bytes());
+            agentarea_api::model::webhooks::sign(key.as_bytes(), timestamp, body.as_bytes());
         self.http
             .post(url)
             .header("content-type", "application/json")

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use agentarea_api::workspace::namespace_for;
+use agentarea_crds::{reasons, steps};
 use agentarea_tests::api::{ApiServer, SseEvent, now, sign_es256, sign_hs256, token};
 use agentarea_tests::control_plane;
 use axum::routing::get;
@@ -618,7 +619,7 @@ async fn tasks_routes_events_pages_cancel_and_sse_resume() {
     // The run's events, as the operator writes them.
     write_task_status(&client, &namespace, &task_name, json!({
         "phase": "Running", "executionId": "exec-1",
-        "steps": [step(1, "WorkflowStarted", "started"), step(2, "LLMCallStarted", "calling the model")]
+        "steps": [step(1, steps::WORKFLOW_STARTED, "started"), step(2, steps::LLM_CALL_STARTED, "calling the model")]
     })).await;
 
     let mut stream = api
@@ -632,9 +633,9 @@ async fn tasks_routes_events_pages_cancel_and_sse_resume() {
     ]
     .into();
     assert_eq!(first[0].event, "connected");
-    assert_eq!(first[1].event, "WorkflowStarted");
+    assert_eq!(first[1].event, steps::WORKFLOW_STARTED);
     assert_eq!(first[1].id.as_deref(), Some("1"));
-    assert_eq!(first[1].data["event"], "WorkflowStarted");
+    assert_eq!(first[1].data["event"], steps::WORKFLOW_STARTED);
     assert_eq!(first[1].data["data"]["data"]["task_id"], task_id.as_str());
     assert_eq!(first[1].data["data"]["data"]["execution_id"], "exec-1");
     assert_eq!(first[2].id.as_deref(), Some("2"));
@@ -642,9 +643,9 @@ async fn tasks_routes_events_pages_cancel_and_sse_resume() {
 
     // More happens while the client is away; it resumes after id 2 and misses nothing.
     write_task_status(&client, &namespace, &task_name, json!({
-        "phase": "Succeeded", "executionId": "exec-1", "result": {"answer": "done"}, "reason": "Completed",
-        "steps": [step(1, "WorkflowStarted", "started"), step(2, "LLMCallStarted", "calling"),
-                  step(3, "LLMCallCompleted", "answered"), step(4, "WorkflowCompleted", "done")]
+        "phase": "Succeeded", "executionId": "exec-1", "result": {"answer": "done"}, "reason": reasons::COMPLETED,
+        "steps": [step(1, steps::WORKFLOW_STARTED, "started"), step(2, steps::LLM_CALL_STARTED, "calling"),
+                  step(3, steps::LLM_CALL_COMPLETED, "answered"), step(4, steps::WORKFLOW_COMPLETED, "done")]
     })).await;
     let mut resumed = api
         .sse(&t, &format!("/v1/tasks/{task_id}/events"), Some("2"))
@@ -681,7 +682,7 @@ async fn tasks_routes_events_pages_cancel_and_sse_resume() {
         ),
         (json!(4), json!(2), json!(false))
     );
-    assert_eq!(page["events"][0]["event_type"], "WorkflowCompleted");
+    assert_eq!(page["events"][0]["event_type"], steps::WORKFLOW_COMPLETED);
     let (_, filtered) = api
         .get(
             &t,
@@ -768,21 +769,21 @@ async fn create_and_stream_route_announces_the_task_and_follows_it() {
         .unwrap()
         .to_string();
     write_task_status(&client, &namespace_for(&ws), &name, json!({
-        "phase": "Failed", "reason": "ModelError", "message": "connection refused",
-        "steps": [step(1, "WorkflowStarted", "s"), step(2, "LLMCallFailed", "connection refused"), step(3, "WorkflowFailed", "f")]
+        "phase": "Failed", "reason": reasons::MODEL_ERROR, "message": "connection refused",
+        "steps": [step(1, steps::WORKFLOW_STARTED, "s"), step(2, steps::LLM_CALL_FAILED, "connection refused"), step(3, steps::WORKFLOW_FAILED, "f")]
     })).await;
     let events = stream.until("task_failed", WAIT).await;
     let names: Vec<_> = events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(
         names,
         [
-            "WorkflowStarted",
-            "LLMCallFailed",
-            "WorkflowFailed",
+            steps::WORKFLOW_STARTED,
+            steps::LLM_CALL_FAILED,
+            steps::WORKFLOW_FAILED,
             "task_failed"
         ]
     );
-    assert_eq!(events[3].data["data"]["reason"], "ModelError");
+    assert_eq!(events[3].data["data"]["reason"], reasons::MODEL_ERROR);
 }
 
 #[tokio::test]

@@ -9,21 +9,15 @@
 //! than the ring gets a `resync` event, telling it to re-list, instead of a silent gap.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::broadcast;
 
 /// How many events the ring keeps for resumption.
 pub const RING_CAPACITY: usize = 10_000;
 /// How many events a live subscriber may fall behind before it catches up from the ring.
 const LIVE_CAPACITY: usize = 1_024;
-/// Comment lines sent to idle streams so proxies do not cut them.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkspaceEvent {
@@ -79,8 +73,9 @@ impl EventLog {
 
     /// Records a change of an object and tells live subscribers.
     ///
-    /// `kind` is the event prefix (`task`, `agent`, ...); `state` is the object's state word
-    /// (phase, readiness) so that a change of state is reported as such.
+    /// `kind` is the event prefix (`task`, `agent`, ...); `state` is the object's state word (a
+    /// task's REST status, an instance's phase, readiness) so that a change of state is reported
+    /// as such.
     pub fn record(
         &self,
         namespace: &str,
@@ -192,45 +187,20 @@ pub enum ChangeKind {
     Deleted,
 }
 
-/// `task` + `Succeeded` -> `completed` (AgentArea's words); others -> `status_changed`.
+/// A task's state word is its REST status, so the event is `task_<status>` (`task_completed`);
+/// other kinds report `<kind>_status_changed`.
 fn state_event(kind: &str, state: &str) -> String {
     if kind == "task" {
-        match state {
-            "Pending" => "pending",
-            "Running" => "running",
-            "Succeeded" => "completed",
-            "Failed" => "failed",
-            "Cancelled" => "cancelled",
-            _ => "updated",
-        }
-        .to_string()
+        state.to_string()
     } else {
         "status_changed".to_string()
     }
 }
 
-/// An SSE event whose data is `{"event": name, "data": payload}`, as the seed describes, with the
-/// SSE `event:` field set to the same name so EventSource listeners can filter on it.
-pub fn sse_event(id: Option<String>, name: &str, data: &Value) -> Event {
-    let event = Event::default()
-        .event(name)
-        .data(json!({ "event": name, "data": data }).to_string());
-    match id {
-        Some(id) => event.id(id),
-        None => event,
-    }
-}
-
-/// Wraps a stream of SSE events with keep-alives.
-pub fn sse_response<S>(stream: S) -> Sse<axum::response::sse::KeepAliveStream<S>>
-where
-    S: Stream<Item = Result<Event, Infallible>> + Send + 'static,
-{
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn log_with(n: usize) -> EventLog {
@@ -286,7 +256,7 @@ mod tests {
             "task",
             "u1",
             ChangeKind::Created,
-            Some("Pending".into()),
+            Some("pending".into()),
             json!({}),
         );
         log.record(
@@ -294,7 +264,7 @@ mod tests {
             "task",
             "u1",
             ChangeKind::Updated,
-            Some("Running".into()),
+            Some("running".into()),
             json!({}),
         );
         log.record(
@@ -302,7 +272,7 @@ mod tests {
             "task",
             "u1",
             ChangeKind::Updated,
-            Some("Running".into()),
+            Some("running".into()),
             json!({}),
         );
         log.record(
@@ -310,7 +280,7 @@ mod tests {
             "task",
             "u1",
             ChangeKind::Updated,
-            Some("Succeeded".into()),
+            Some("completed".into()),
             json!({}),
         );
         log.record(

@@ -1,0 +1,80 @@
+//! Wire models: the request and response bodies of `/v1` in AgentArea's shapes, and their
+//! conversions to and from the custom resources. Nothing here writes to the apiserver, so every
+//! check a request body gets can be tested without one; related objects (an agent's MCP servers,
+//! a task's agent) are looked up in the caches the caller hands in.
+
+pub mod agents;
+pub mod mcp_server_instances;
+pub mod skills;
+pub mod tasks;
+pub mod triggers;
+pub mod webhooks;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+use agentarea_crds::common::condition;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Renames for REST when the Kubernetes metadata should stay out of sight.
+#[derive(Serialize, ToSchema)]
+pub struct StatusResponse {
+    #[schema(example = "success")]
+    pub status: String,
+}
+
+impl StatusResponse {
+    pub fn success() -> Self {
+        Self {
+            status: "success".into(),
+        }
+    }
+}
+
+/// Reads a JSON value into `T`, naming the field on failure (for bodies accepted as raw JSON).
+pub fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            ApiError::unprocessable(message)
+        } else {
+            ApiError::unprocessable(format!("{path}: {message}"))
+        }
+    })
+}
+
+pub fn require_non_empty(field: &str, value: &str) -> ApiResult<()> {
+    if value.trim().is_empty() {
+        return Err(ApiError::unprocessable(format!(
+            "{field}: must not be empty"
+        )));
+    }
+    Ok(())
+}
+
+/// `"<reason>: <message>"` of a Ready condition that is not True, for the REST `status_message`.
+pub fn not_ready_message(conditions: Option<&Vec<Condition>>) -> Option<String> {
+    conditions
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == condition::READY && c.status != condition::STATUS_TRUE)
+        .map(|c| format!("{}: {}", c.reason, c.message))
+}
+
+/// `"True"`/`"False"` of the Ready condition: the state word of kinds whose state is readiness.
+pub fn ready_state(conditions: Option<&Vec<Condition>>) -> Option<String> {
+    conditions
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == condition::READY)
+        .map(|c| c.status.clone())
+}
+
+/// RFC 3339 time of now, as every timestamp the api writes.
+pub fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}

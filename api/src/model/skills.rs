@@ -1,0 +1,190 @@
+//! Skills on the wire: AgentArea's skill bodies and their mapping onto `Skill` resources.
+
+use kube::ResourceExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use agentarea_crds::common::{DISPLAY_NAME_ANNOTATION, condition, is_condition_true};
+use agentarea_crds::skill::{SkillParameter, SkillTools};
+use agentarea_crds::{Skill, SkillSpec};
+
+use crate::auth::Identity;
+use crate::error::{ApiError, ApiResult};
+use crate::model::{from_json, not_ready_message};
+use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
+
+/// The MCP tools a skill needs from one server instance.
+#[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
+pub struct SkillToolsBody {
+    /// Name of the MCP server instance.
+    pub instance: String,
+    pub tools: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
+pub struct SkillParameterBody {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `string`, `number`, `integer`, `boolean`, `object` or `array`.
+    #[serde(default = "string_type", rename = "type")]
+    pub type_: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub default: Option<Value>,
+}
+
+fn string_type() -> String {
+    "string".into()
+}
+
+const PARAMETER_TYPES: [&str; 6] = ["string", "number", "integer", "boolean", "object", "array"];
+
+#[derive(Deserialize, Debug, ToSchema)]
+pub struct SkillCreate {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Instructions added to an agent's instruction when it takes the skill on.
+    pub instructions: String,
+    #[serde(default)]
+    pub tools: Vec<SkillToolsBody>,
+    #[serde(default)]
+    pub parameters: Vec<SkillParameterBody>,
+}
+
+#[derive(Deserialize, Debug, ToSchema)]
+pub struct SkillUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub instructions: Option<String>,
+    pub tools: Option<Vec<SkillToolsBody>>,
+    pub parameters: Option<Vec<SkillParameterBody>>,
+}
+
+#[derive(Serialize, Debug, ToSchema)]
+pub struct SkillResponse {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub instructions: String,
+    pub tools: Vec<SkillToolsBody>,
+    pub parameters: Vec<SkillParameterBody>,
+    /// Whether every tool the skill needs is offered.
+    pub ready: bool,
+    pub status_message: Option<String>,
+    /// Agents that use the skill.
+    pub used_by: Vec<String>,
+    pub missing_tools: Vec<String>,
+    pub k8s_name: String,
+    pub created_by: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+impl SkillCreate {
+    /// The Skill to create, after checking the body.
+    pub fn into_skill(self, namespace: &str, caller: &Identity) -> ApiResult<Skill> {
+        let (name, display) = object_name_for(&self.name)?;
+        Ok(Skill {
+            metadata: new_metadata(name, display, namespace, caller),
+            spec: SkillSpec {
+                description: self.description,
+                instructions: self.instructions,
+                tools: skill_tools(self.tools)?,
+                parameters: parameters(self.parameters)?,
+            },
+            status: None,
+        })
+    }
+}
+
+impl SkillUpdate {
+    /// A merge patch of the fields given; the rest stay.
+    pub fn into_patch(self) -> ApiResult<Value> {
+        let mut spec = serde_json::Map::new();
+        if let Some(description) = self.description {
+            spec.insert("description".into(), json!(description));
+        }
+        if let Some(instructions) = self.instructions {
+            spec.insert("instructions".into(), json!(instructions));
+        }
+        if let Some(tools) = self.tools {
+            spec.insert("tools".into(), json!(skill_tools(tools)?));
+        }
+        if let Some(parameters) = self.parameters {
+            spec.insert("parameters".into(), json!(self::parameters(parameters)?));
+        }
+        let mut patch = json!({ "spec": spec });
+        if let Some(name) = self.name {
+            patch["metadata"] = json!({ "annotations": { DISPLAY_NAME_ANNOTATION: name } });
+        }
+        Ok(patch)
+    }
+}
+
+fn skill_tools(tools: Vec<SkillToolsBody>) -> ApiResult<Vec<SkillTools>> {
+    from_json(json!(tools)).map_err(|e| ApiError::unprocessable(format!("tools{}", e.detail)))
+}
+
+fn parameters(parameters: Vec<SkillParameterBody>) -> ApiResult<Vec<SkillParameter>> {
+    if let Some(i) = parameters
+        .iter()
+        .position(|p| !PARAMETER_TYPES.contains(&p.type_.as_str()))
+    {
+        return Err(ApiError::unprocessable(format!(
+            "parameters[{i}].type: must be one of {}",
+            PARAMETER_TYPES.join(", ")
+        )));
+    }
+    from_json(json!(parameters))
+        .map_err(|e| ApiError::unprocessable(format!("parameters{}", e.detail)))
+}
+
+impl From<&Skill> for SkillResponse {
+    fn from(skill: &Skill) -> Self {
+        let status = skill.status.as_ref();
+        let conditions = status.map(|s| &s.conditions);
+        let (created_at, updated_at) = timestamps(&skill.metadata);
+        SkillResponse {
+            id: skill.uid().unwrap_or_default(),
+            name: display_name(&skill.metadata),
+            description: skill.spec.description.clone(),
+            instructions: skill.spec.instructions.clone(),
+            tools: skill
+                .spec
+                .tools
+                .iter()
+                .map(|t| SkillToolsBody {
+                    instance: t.instance.clone(),
+                    tools: t.tools.clone(),
+                })
+                .collect(),
+            parameters: skill.spec.parameters.iter().map(parameter_body).collect(),
+            ready: is_condition_true(conditions, condition::READY),
+            status_message: not_ready_message(conditions),
+            used_by: status.map(|s| s.used_by.clone()).unwrap_or_default(),
+            missing_tools: status.map(|s| s.missing_tools.clone()).unwrap_or_default(),
+            k8s_name: skill.name_any(),
+            created_by: created_by(&skill.metadata),
+            created_at,
+            updated_at,
+        }
+    }
+}
+
+fn parameter_body(parameter: &SkillParameter) -> SkillParameterBody {
+    SkillParameterBody {
+        name: parameter.name.clone(),
+        description: parameter.description.clone(),
+        type_: serde_json::to_value(parameter.type_)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        required: parameter.required,
+        default: parameter.default.clone(),
+    }
+}

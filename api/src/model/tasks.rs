@@ -1,0 +1,345 @@
+//! Tasks on the wire: AgentArea's task bodies, their run events, and the mapping onto `Task`
+//! resources.
+
+use kube::ResourceExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use agentarea_crds::common::AGENT_LABEL;
+use agentarea_crds::task::{Requester, TaskStep};
+use agentarea_crds::{Agent, Task, TaskPhase, TaskSpec};
+
+use crate::auth::Identity;
+use crate::cache::ResourceCache;
+use crate::error::{ApiError, ApiResult};
+use crate::resources::{created_by, display_name, new_metadata, timestamps};
+
+/// The body of `POST /v1/tasks`: the per-agent body plus the agent.
+#[derive(Deserialize, Debug, ToSchema)]
+pub struct TaskCreate {
+    /// Id or name of the agent that runs the task.
+    pub agent_id: String,
+    #[serde(flatten)]
+    pub task: AgentTaskCreate,
+}
+
+/// The body of the per-agent create routes (the agent is in the path).
+#[derive(Deserialize, Debug, ToSchema)]
+pub struct AgentTaskCreate {
+    /// What the agent is asked to do.
+    pub description: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Value>,
+    /// Ignored: the caller's identity is recorded instead.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub enable_agent_communication: Option<bool>,
+    #[serde(default)]
+    pub requires_human_approval: Option<bool>,
+}
+
+#[derive(Serialize, Debug, ToSchema)]
+pub struct TaskResponse {
+    pub id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub description: String,
+    #[schema(value_type = Object)]
+    pub parameters: Value,
+    /// `pending`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: String,
+    /// Why it ended as it did (`Completed`, `ModelError`, `Timeout`, ...).
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    pub execution_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub usage: Option<Value>,
+    pub step_count: i64,
+    pub k8s_name: String,
+    pub created_by: Option<String>,
+    pub created_at: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TaskListParams {
+    /// Only tasks of this agent (id or name).
+    pub agent_id: Option<String>,
+    /// Only tasks with this status (`pending`, `running`, `completed`, `failed`, `cancelled`).
+    pub status: Option<String>,
+    /// `me`: only tasks the caller created.
+    pub created_by: Option<String>,
+}
+
+#[derive(Serialize, Debug, ToSchema)]
+pub struct TaskEventResponse {
+    pub id: String,
+    pub task_id: String,
+    pub agent_id: String,
+    pub execution_id: Option<String>,
+    pub timestamp: String,
+    pub event_type: String,
+    pub message: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+}
+
+#[derive(Serialize, Debug, ToSchema)]
+pub struct TaskEventPage {
+    pub events: Vec<TaskEventResponse>,
+    pub total: usize,
+    pub page: usize,
+    pub page_size: usize,
+    pub has_next: bool,
+}
+
+#[derive(Deserialize, Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TaskEventParams {
+    /// 1-based page number.
+    pub page: Option<usize>,
+    /// 1 to 100 (default 50).
+    pub page_size: Option<usize>,
+    pub event_type: Option<String>,
+}
+
+/// `submitted` is AgentArea's older word for `pending`, still accepted as a filter.
+const STATUS_FILTERS: [&str; 6] = [
+    "pending",
+    "submitted",
+    "running",
+    "completed",
+    "failed",
+    "cancelled",
+];
+
+impl AgentTaskCreate {
+    /// The Task to create for `agent`, after checking the body; the caller is recorded as its
+    /// requester.
+    pub fn into_task(self, agent: &Agent, namespace: &str, caller: &Identity) -> ApiResult<Task> {
+        if self.description.trim().is_empty() {
+            return Err(ApiError::unprocessable("description: must not be empty"));
+        }
+        if let Some(parameters) = &self.parameters
+            && !parameters.is_object()
+        {
+            return Err(ApiError::unprocessable("parameters: must be an object"));
+        }
+        let mut metadata = new_metadata(String::new(), None, namespace, caller);
+        metadata.name = None;
+        metadata.generate_name = Some("task-".into());
+        metadata.labels = Some([(AGENT_LABEL.to_string(), agent.name_any())].into());
+        Ok(Task {
+            metadata,
+            spec: TaskSpec {
+                agent: agent.name_any(),
+                input: self.description,
+                parameters: self.parameters,
+                requested_by: Some(Requester {
+                    user: Some(caller.subject.clone()),
+                    trigger: None,
+                }),
+                requires_human_approval: self.requires_human_approval,
+                enable_agent_communication: self.enable_agent_communication,
+                ..TaskSpec::default()
+            },
+            status: None,
+        })
+    }
+}
+
+impl TaskListParams {
+    pub fn validate(&self) -> ApiResult<()> {
+        match &self.status {
+            Some(status) if !STATUS_FILTERS.contains(&status.as_str()) => {
+                Err(ApiError::unprocessable(
+                    "status: must be one of pending, running, completed, failed, cancelled",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `task` passes the filters; `agent` is the agent's object name, already resolved.
+    pub fn matches(&self, task: &Task, agent: Option<&str>, caller: &Identity) -> bool {
+        agent.is_none_or(|a| task.spec.agent == a)
+            && self.status.as_deref().is_none_or(|s| {
+                let status = rest_status(phase(task));
+                status == s || (s == "submitted" && status == "pending")
+            })
+            && (self.created_by.as_deref() != Some("me")
+                || created_by(&task.metadata).as_deref() == Some(caller.subject.as_str()))
+    }
+}
+
+/// The conflict of cancelling a task that has already ended, if it has.
+pub fn check_cancellable(task: &Task) -> ApiResult<()> {
+    let phase = phase(task);
+    if phase.is_finished() {
+        return Err(ApiError::conflict(format!(
+            "Task already {}",
+            rest_status(phase)
+        )));
+    }
+    Ok(())
+}
+
+pub fn cancel_patch() -> Value {
+    json!({ "spec": { "cancel": true } })
+}
+
+pub fn phase(task: &Task) -> TaskPhase {
+    task.status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or(TaskPhase::Pending)
+}
+
+/// AgentArea's status words for the phases.
+pub fn rest_status(phase: TaskPhase) -> &'static str {
+    match phase {
+        TaskPhase::Pending => "pending",
+        TaskPhase::Running => "running",
+        TaskPhase::Succeeded => "completed",
+        TaskPhase::Failed => "failed",
+        TaskPhase::Cancelled => "cancelled",
+    }
+}
+
+pub fn steps(task: &Task) -> &[TaskStep] {
+    task.status.as_ref().map_or(&[], |s| &s.steps)
+}
+
+/// The REST ids every event of a task carries.
+pub struct TaskIds {
+    pub task_id: String,
+    pub agent_id: String,
+    pub execution_id: Option<String>,
+}
+
+impl TaskIds {
+    pub fn of(task: &Task, agents: &ResourceCache<Agent>) -> Self {
+        Self {
+            task_id: task.uid().unwrap_or_default(),
+            agent_id: agent_id(task, agents),
+            execution_id: task.status.as_ref().and_then(|s| s.execution_id.clone()),
+        }
+    }
+
+    /// `extra` with the ids added (keys `extra` already has are kept).
+    pub fn payload(&self, extra: Value) -> Value {
+        let mut data = json!({
+            "task_id": self.task_id,
+            "agent_id": self.agent_id,
+            "execution_id": self.execution_id,
+        });
+        if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
+            for (k, v) in extra {
+                data.entry(k).or_insert(v);
+            }
+        }
+        data
+    }
+
+    /// The event id of step `seq`, unique across tasks.
+    pub fn event_id(&self, seq: i64) -> String {
+        format!("{}-{}", self.task_id, seq)
+    }
+}
+
+/// One page of a task's stored run events, optionally of one event type.
+pub fn event_page(
+    task: &Task,
+    ids: &TaskIds,
+    params: &TaskEventParams,
+) -> ApiResult<TaskEventPage> {
+    let page = params.page.unwrap_or(1);
+    let page_size = params.page_size.unwrap_or(50);
+    if page == 0 {
+        return Err(ApiError::unprocessable("page: must be at least 1"));
+    }
+    if !(1..=100).contains(&page_size) {
+        return Err(ApiError::unprocessable(
+            "page_size: must be between 1 and 100",
+        ));
+    }
+    let steps: Vec<&TaskStep> = steps(task)
+        .iter()
+        .filter(|s| params.event_type.as_deref().is_none_or(|t| s.type_ == t))
+        .collect();
+    let total = steps.len();
+    let events = steps
+        .into_iter()
+        .skip((page - 1) * page_size)
+        .take(page_size)
+        .map(|step| TaskEventResponse {
+            id: ids.event_id(step.seq),
+            task_id: ids.task_id.clone(),
+            agent_id: ids.agent_id.clone(),
+            execution_id: ids.execution_id.clone(),
+            timestamp: step.time.0.to_string(),
+            event_type: step.type_.clone(),
+            message: step.message.clone(),
+            metadata: step.data.clone().unwrap_or_else(|| json!({})),
+        })
+        .collect();
+    Ok(TaskEventPage {
+        events,
+        total,
+        page,
+        page_size,
+        has_next: page * page_size < total,
+    })
+}
+
+/// The agent's id (its uid), or its name once it is gone.
+fn agent_id(task: &Task, agents: &ResourceCache<Agent>) -> String {
+    let namespace = task.namespace().unwrap_or_default();
+    agents
+        .get(&namespace, &task.spec.agent)
+        .and_then(|a| a.uid())
+        .unwrap_or_else(|| task.spec.agent.clone())
+}
+
+/// The REST shape of a task; its agent is named by id and display name.
+pub fn present(task: &Task, agents: &ResourceCache<Agent>) -> TaskResponse {
+    let namespace = task.namespace().unwrap_or_default();
+    let status = task.status.as_ref();
+    let (created_at, _) = timestamps(&task.metadata);
+    let agent_name = agents
+        .get(&namespace, &task.spec.agent)
+        .map_or_else(|| task.spec.agent.clone(), |a| display_name(&a.metadata));
+    let time = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+        t.map(|t| t.0.to_string())
+    };
+    TaskResponse {
+        id: task.uid().unwrap_or_default(),
+        agent_id: agent_id(task, agents),
+        agent_name,
+        description: task.spec.input.clone(),
+        parameters: task.spec.parameters.clone().unwrap_or_else(|| json!({})),
+        status: rest_status(phase(task)).into(),
+        reason: status.and_then(|s| s.reason.clone()),
+        message: status.and_then(|s| s.message.clone()),
+        result: status.and_then(|s| s.result.clone()),
+        execution_id: status.and_then(|s| s.execution_id.clone()),
+        usage: status
+            .and_then(|s| s.usage.as_ref())
+            .and_then(|u| serde_json::to_value(u).ok()),
+        step_count: status
+            .and_then(|s| s.step_count)
+            .unwrap_or(steps(task).len() as i64),
+        k8s_name: task.name_any(),
+        created_by: created_by(&task.metadata),
+        created_at,
+        started_at: time(status.and_then(|s| s.start_time.as_ref())),
+        completed_at: time(status.and_then(|s| s.completion_time.as_ref())),
+    }
+}
