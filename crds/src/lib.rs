@@ -12,6 +12,8 @@
 //! | [`trigger`] | `Trigger` |
 //! | [`task`] | `Task` |
 //! | [`common`] | references, conditions and schema helpers shared by the kinds |
+//! | [`reasons`] | reasons of conditions, Task endings and Events (a public contract) |
+//! | [`steps`] | types of a Task's steps (a public contract) |
 
 // Several `printcolumn(...)` entries share `type_ = "string"`; clippy reads them as one duplicated
 // attribute, though each belongs to a different column.
@@ -20,7 +22,9 @@
 pub mod agent;
 pub mod common;
 pub mod mcp_server_instance;
+pub mod reasons;
 pub mod skill;
+pub mod steps;
 pub mod task;
 pub mod template;
 pub mod trigger;

@@ -21,12 +21,12 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{RoleServer, ServerHandler};
 use serde_json::Value;
 
-use agentarea_crds::McpServerInstance;
 use agentarea_crds::mcp_server_instance::DiscoveredTool;
+use agentarea_crds::{McpServerInstance, reasons};
 
 use crate::context::Context;
-use crate::controllers::mcp_server_instance::route_tool;
 use crate::mcp;
+use crate::mcp::routing::route_tool;
 
 /// The path prefix of compound endpoints.
 pub const PREFIX: &str = "/mcp/compound/";
@@ -137,9 +137,9 @@ impl ServerHandler for CompoundGateway {
         let namespace = instance.namespace().unwrap_or_default();
         let (endpoint, member_tool) = route_tool(&self.ctx, &namespace, &instance, &request.name)
             .await
-            .map_err(|(reason, message)| match reason {
-                "ToolNotFound" => ErrorData::invalid_params(message, None),
-                _ => ErrorData::internal_error(message, None),
+            .map_err(|problem| match problem.reason {
+                reasons::TOOL_NOT_FOUND => ErrorData::invalid_params(problem.message, None),
+                _ => ErrorData::internal_error(problem.message, None),
             })?;
         let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         let result = mcp::call_tool(&endpoint, &member_tool, arguments)

@@ -7,12 +7,14 @@
 //! | [`context`] | what controllers share: client, config, events, back-off |
 //! | [`controllers`] | one controller per kind |
 //! | [`status`] | the one way status is written (server-side apply on the subresource) |
-//! | [`mcp`] | the MCP client: discovery and tool calls |
+//! | [`mcp`] | the MCP client: discovery, tool calls, and where a call of a tool goes |
 //! | [`model`] | the model client: OpenAI-compatible chat completions with tools |
 //! | [`leader`] | leader election (a Lease) for the controllers that must not run twice |
 //! | [`gateway`] | serves compound instances as one MCP endpoint each |
 //! | [`bridge`] | `mcp-bridge`: a stdio MCP server served over streamable HTTP |
 //! | [`error`] | reconcile errors |
+//! | [`problem`] | problems a user can fix: the reason and message of a condition or a failure |
+//! | [`secrets`] | reading a key of a Secret |
 
 pub mod bridge;
 pub mod config;
@@ -23,5 +25,7 @@ pub mod gateway;
 pub mod leader;
 pub mod mcp;
 pub mod model;
+pub mod problem;
 pub mod run;
+pub mod secrets;
 pub mod status;

@@ -1,5 +1,8 @@
 //! The operator as an MCP client (rmcp over streamable HTTP): discovery of a server's tools, and
 //! tool calls. Every call is bounded by a timeout, so a hung server never holds a reconcile.
+//! [`routing`] says where a call of an instance's tool goes.
+
+pub mod routing;
 
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo};
+use agentarea_crds::reasons;
 
 /// Input schemas larger than this are left out of status (the digest stays), so that one server
 /// with huge schemas cannot push its object towards etcd's size limit.
@@ -55,9 +59,9 @@ impl McpError {
     /// The CamelCase reason for a condition or an event.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::InvalidHeader(_) => "InvalidHeader",
-            Self::Connect { .. } | Self::Timeout { .. } => "Unreachable",
-            Self::Protocol { .. } => "ServerError",
+            Self::InvalidHeader(_) => reasons::INVALID_HEADER,
+            Self::Connect { .. } | Self::Timeout { .. } => reasons::UNREACHABLE,
+            Self::Protocol { .. } => reasons::SERVER_ERROR,
         }
     }
 }

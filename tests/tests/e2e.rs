@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use agentarea_crds::common::{condition, is_condition_true};
 use agentarea_crds::mcp_server_instance::McpPhase;
-use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase};
+use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, reasons, steps};
 use agentarea_operator::mcp::{call_tool, discover};
 use agentarea_tests::api::SseEvent;
 use agentarea_tests::e2e::{
@@ -619,10 +619,10 @@ async fn a_task_posted_to_the_api_calls_the_managed_tool_and_streams_its_steps()
         "gapless ids: {names:?}"
     );
     let mut wanted = [
-        "WorkflowStarted",
-        "ToolCallStarted",
-        "ToolCallCompleted",
-        "WorkflowCompleted",
+        steps::WORKFLOW_STARTED,
+        steps::TOOL_CALL_STARTED,
+        steps::TOOL_CALL_COMPLETED,
+        steps::WORKFLOW_COMPLETED,
     ]
     .into_iter()
     .peekable();
@@ -635,7 +635,7 @@ async fn a_task_posted_to_the_api_calls_the_managed_tool_and_streams_its_steps()
     let echoed = format!("Echo: {message}");
     let tool_done = events
         .iter()
-        .find(|e| e.event == "ToolCallCompleted")
+        .find(|e| e.event == steps::TOOL_CALL_COMPLETED)
         .unwrap();
     assert_eq!(
         tool_done.data["data"]["data"]["tool"], "echo",
@@ -816,7 +816,7 @@ async fn a_task_whose_runner_pod_is_deleted_ends_exactly_once() {
                 "{result}\n{steps}"
             );
         }
-        (Some(TaskPhase::Failed), Some("RunnerLost")) => {}
+        (Some(TaskPhase::Failed), Some(reasons::RUNNER_LOST)) => {}
         other => panic!("the task ended {other:?}, neither by takeover nor RunnerLost:\n{steps}"),
     }
     let terminal: Vec<&String> = types
@@ -824,7 +824,7 @@ async fn a_task_whose_runner_pod_is_deleted_ends_exactly_once() {
         .filter(|t| {
             matches!(
                 t.as_str(),
-                "WorkflowCompleted" | "WorkflowFailed" | "WorkflowCancelled"
+                steps::WORKFLOW_COMPLETED | steps::WORKFLOW_FAILED | steps::WORKFLOW_CANCELLED
             )
         })
         .collect();
@@ -832,8 +832,8 @@ async fn a_task_whose_runner_pod_is_deleted_ends_exactly_once() {
     assert!(
         types
             .iter()
-            .any(|t| t == "RunnerStopped" || t == "RunnerLost")
-            || status.reason.as_deref() == Some("RunnerLost"),
+            .any(|t| t == steps::RUNNER_STOPPED || t == steps::RUNNER_LOST)
+            || status.reason.as_deref() == Some(reasons::RUNNER_LOST),
         "the run was handed over after {runner} went away:\n{steps}"
     );
     let seqs: Vec<i64> = status.steps.iter().map(|s| s.seq).collect();
@@ -844,7 +844,7 @@ async fn a_task_whose_runner_pod_is_deleted_ends_exactly_once() {
     let started_calls: Vec<String> = status
         .steps
         .iter()
-        .filter(|s| s.type_ == "ToolCallStarted")
+        .filter(|s| s.type_ == steps::TOOL_CALL_STARTED)
         .filter_map(|s| s.data.as_ref()?["tool_call_id"].as_str().map(String::from))
         .collect();
     assert!(

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use agentarea_crds::common::condition;
-use agentarea_crds::{Agent, McpServerInstance, Skill};
+use agentarea_crds::{Agent, McpServerInstance, Skill, reasons};
 use agentarea_tests::mcp_servers::{Operator, everything_server};
 use agentarea_tests::{TestNamespace, create, eventually, free_port, merge_patch};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -96,7 +96,7 @@ async fn an_unreachable_server_is_not_ready_with_a_reason_and_an_event() {
     let object = instance_ready_is(&api, "gone", "False").await;
     let status = object.status.unwrap();
     let (_, reason, message) = ready_of(&status.conditions).unwrap();
-    assert_eq!(reason, "Unreachable");
+    assert_eq!(reason, reasons::UNREACHABLE);
     assert!(
         message.contains(&url),
         "the message names the URL: {message}"
@@ -116,7 +116,7 @@ async fn an_unreachable_server_is_not_ready_with_a_reason_and_an_event() {
             .into_iter()
             .find(|e| {
                 e.involved_object.name.as_deref() == Some("gone")
-                    && e.reason.as_deref() == Some("Unreachable")
+                    && e.reason.as_deref() == Some(reasons::UNREACHABLE)
             })
     })
     .await;
@@ -307,7 +307,7 @@ async fn a_compound_instance_merges_its_members_tools() {
     api.delete("two", &DeleteParams::default()).await.unwrap();
     let not_ready = instance_ready_is(&api, "both", "False").await;
     let (_, reason, message) = ready_of(&not_ready.status.unwrap().conditions).unwrap();
-    assert_eq!(reason, "MembersNotReady");
+    assert_eq!(reason, reasons::MEMBERS_NOT_READY);
     assert!(message.contains("member two not found"), "{message}");
     ns.delete().await;
 }
@@ -348,7 +348,7 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
             .await
         }
     };
-    let (status, message) = agent_reason("SkillNotFound").await;
+    let (status, message) = agent_reason(reasons::SKILL_NOT_FOUND).await;
     assert_eq!(status, "False");
     assert!(message.contains("skill echoing not found"), "{message}");
 
@@ -357,14 +357,14 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
         "spec": {"instructions": "Echo things.", "tools": [{"instance": "everything", "tools": ["echo"]}]}
     }))
     .await;
-    agent_reason("InstanceNotFound").await;
+    agent_reason(reasons::INSTANCE_NOT_FOUND).await;
 
     create(
         &instances,
         instance("everything", json!({"remote": {"url": server.url}})),
     )
     .await;
-    let (_, message) = agent_reason("SecretNotFound").await;
+    let (_, message) = agent_reason(reasons::SECRET_NOT_FOUND).await;
     assert!(message.contains("model-key"), "{message}");
 
     let secret: Secret = serde_json::from_value(
@@ -375,7 +375,7 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    agent_reason("Resolved").await;
+    agent_reason(reasons::RESOLVED).await;
     let agent = agents.get("helper").await.unwrap();
     let status = agent.status.unwrap();
     let tools: Vec<_> = status
@@ -405,7 +405,7 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
 
     // Asking for a tool the server does not offer is named.
     merge_patch(&agents, "helper", json!({"spec": {"mcpServers": [{"name": "everything", "allowedTools": [{"name": "no-such-tool"}]}]}})).await;
-    let (_, message) = agent_reason("ToolNotFound").await;
+    let (_, message) = agent_reason(reasons::TOOL_NOT_FOUND).await;
     assert!(message.contains("no-such-tool"), "{message}");
     ns.delete().await;
 }

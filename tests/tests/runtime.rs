@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use agentarea_crds::common::condition;
-use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, Trigger, TriggerStatus};
+use agentarea_crds::{
+    Agent, McpServerInstance, Task, TaskPhase, Trigger, TriggerStatus, reasons, steps,
+};
 use agentarea_tests::mcp_servers::{
     McpServer, Operator, bridge, everything_server, time_server_command,
 };
@@ -168,21 +170,21 @@ async fn a_task_calls_two_tools_on_two_instances_and_every_step_is_in_status() {
     let task = world.finished("two-tools").await;
     let task_status = task.status.clone().unwrap();
     assert_eq!(phase(&task), Some(TaskPhase::Succeeded), "{task_status:?}");
-    assert_eq!(reason(&task), "Completed");
+    assert_eq!(reason(&task), reasons::COMPLETED);
 
     assert_eq!(
         step_types(&task),
         [
-            "WorkflowStarted",
-            "LLMCallStarted",
-            "LLMCallCompleted",
-            "ToolCallStarted",
-            "ToolCallStarted",
-            "ToolCallCompleted",
-            "ToolCallCompleted",
-            "LLMCallStarted",
-            "LLMCallCompleted",
-            "WorkflowCompleted"
+            steps::WORKFLOW_STARTED,
+            steps::LLM_CALL_STARTED,
+            steps::LLM_CALL_COMPLETED,
+            steps::TOOL_CALL_STARTED,
+            steps::TOOL_CALL_STARTED,
+            steps::TOOL_CALL_COMPLETED,
+            steps::TOOL_CALL_COMPLETED,
+            steps::LLM_CALL_STARTED,
+            steps::LLM_CALL_COMPLETED,
+            steps::WORKFLOW_COMPLETED
         ]
     );
     let seqs: Vec<i64> = task_status.steps.iter().map(|s| s.seq).collect();
@@ -193,7 +195,7 @@ async fn a_task_calls_two_tools_on_two_instances_and_every_step_is_in_status() {
     let completed: Vec<&Value> = task_status
         .steps
         .iter()
-        .filter(|s| s.type_ == "ToolCallCompleted")
+        .filter(|s| s.type_ == steps::TOOL_CALL_COMPLETED)
         .filter_map(|s| s.data.as_ref())
         .collect();
     let by_tool: HashMap<&str, &str> = completed
@@ -264,32 +266,56 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
             "model-error",
             "plain",
             "model-error",
-            "ModelError",
+            reasons::MODEL_ERROR,
             "overloaded",
         ),
         (
             "bad-request",
             "plain",
             "bad-request",
-            "ModelError",
+            reasons::MODEL_ERROR,
             "HTTP 400",
         ),
-        ("tool-error", "plain", "tool-error", "ToolError", "echo"),
-        ("timeout", "hasty", "slow", "Timeout", "timeoutSeconds"),
-        ("max-steps", "short", "loop", "MaxStepsExceeded", "2 steps"),
-        ("budget", "frugal", "loop", "BudgetExceeded", "budget of 20"),
+        (
+            "tool-error",
+            "plain",
+            "tool-error",
+            reasons::TOOL_ERROR,
+            "echo",
+        ),
+        (
+            "timeout",
+            "hasty",
+            "slow",
+            reasons::TIMEOUT,
+            "timeoutSeconds",
+        ),
+        (
+            "max-steps",
+            "short",
+            "loop",
+            reasons::MAX_STEPS_EXCEEDED,
+            "2 steps",
+        ),
+        (
+            "budget",
+            "frugal",
+            "loop",
+            reasons::BUDGET_EXCEEDED,
+            "budget of 20",
+        ),
         (
             "unreachable",
             "nowhere",
             "anyone there?",
-            "ModelError",
+            reasons::MODEL_ERROR,
             "could not reach",
         ),
         (
             "no-agent",
             "missing",
             "anything",
-            "AgentNotFound",
+            reasons::AGENT_NOT_FOUND,
             "missing",
         ),
     ];
@@ -305,7 +331,7 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
         assert!(message.contains(in_message), "{name}: {message}");
         assert_eq!(
             step_types(&task).last().map(String::as_str),
-            Some("WorkflowFailed"),
+            Some(steps::WORKFLOW_FAILED),
             "{name}"
         );
     }
@@ -362,21 +388,21 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
     let model_error = world.finished("model-error").await;
     let failed_calls = step_types(&model_error)
         .iter()
-        .filter(|t| *t == "LLMCallFailed")
+        .filter(|t| *t == steps::LLM_CALL_FAILED)
         .count();
     assert_eq!(failed_calls, 3);
     let bad_request = world.finished("bad-request").await;
     assert_eq!(
         step_types(&bad_request)
             .iter()
-            .filter(|t| *t == "LLMCallFailed")
+            .filter(|t| *t == steps::LLM_CALL_FAILED)
             .count(),
         1
     );
 
     // The tool's error went back to the model, whose answer is kept.
     let tool_error = world.finished("tool-error").await;
-    assert!(step_types(&tool_error).contains(&"ToolCallFailed".to_string()));
+    assert!(step_types(&tool_error).contains(&steps::TOOL_CALL_FAILED.to_string()));
     assert_eq!(result_text(&tool_error), "I could not echo");
     let answered = world
         .model
@@ -390,7 +416,7 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
     let max_steps = world.finished("max-steps").await;
     let calls = step_types(&max_steps)
         .iter()
-        .filter(|t| *t == "LLMCallStarted")
+        .filter(|t| *t == steps::LLM_CALL_STARTED)
         .count();
     assert_eq!(calls, 2);
     world.ns.delete().await;
@@ -416,10 +442,10 @@ async fn a_cancelled_task_stops_and_says_so() {
     merge_patch(&api, "long", json!({"spec": {"cancel": true}})).await;
     let task = world.finished("long").await;
     assert_eq!(phase(&task), Some(TaskPhase::Cancelled));
-    assert_eq!(reason(&task), "Cancelled");
+    assert_eq!(reason(&task), reasons::CANCELLED);
     assert_eq!(
         step_types(&task).last().map(String::as_str),
-        Some("WorkflowCancelled")
+        Some(steps::WORKFLOW_CANCELLED)
     );
 
     // A task cancelled before it ran never reaches the model.
@@ -497,7 +523,7 @@ async fn two_operators_run_fifty_tasks_and_none_twice() {
         assert_eq!(result_text(&task), format!("ok {name}"));
         let started = step_types(&task)
             .iter()
-            .filter(|t| *t == "WorkflowStarted")
+            .filter(|t| *t == steps::WORKFLOW_STARTED)
             .count();
         assert_eq!(started, 1, "{name} started once");
         let claim = status.claim.unwrap();
@@ -577,10 +603,10 @@ async fn killing_the_operator_mid_task_leaves_no_task_stuck() {
     eventually("both tasks in their long model call", WAIT, || async {
         let before = api.get("before-tool").await.ok()?;
         let after = api.get("after-tool").await.ok()?;
-        let thinking = step_types(&before).contains(&"LLMCallStarted".to_string())
+        let thinking = step_types(&before).contains(&steps::LLM_CALL_STARTED.to_string())
             && step_types(&after)
                 .iter()
-                .filter(|t| *t == "LLMCallStarted")
+                .filter(|t| *t == steps::LLM_CALL_STARTED)
                 .count()
                 == 2;
         thinking.then_some(())
@@ -601,14 +627,20 @@ async fn killing_the_operator_mid_task_leaves_no_task_stuck() {
         before.status
     );
     let types = step_types(&before);
-    assert!(types.contains(&"RunnerLost".to_string()), "{types:?}");
-    assert_eq!(types.iter().filter(|t| *t == "WorkflowStarted").count(), 2);
+    assert!(types.contains(&steps::RUNNER_LOST.to_string()), "{types:?}");
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == steps::WORKFLOW_STARTED)
+            .count(),
+        2
+    );
     assert_eq!(before.status.unwrap().claim.unwrap().attempt, 2);
 
     // A tool had run: running it again could repeat it, so the task fails, saying why.
     let after = world.finished("after-tool").await;
     assert_eq!(phase(&after), Some(TaskPhase::Failed), "{:?}", after.status);
-    assert_eq!(reason(&after), "RunnerLost");
+    assert_eq!(reason(&after), reasons::RUNNER_LOST);
     let message = after.status.unwrap().message.unwrap();
     assert!(message.contains("tools had been called"), "{message}");
     world.ns.delete().await;
@@ -745,7 +777,7 @@ async fn schedule_triggers_fire_on_time_forbid_overlaps_keep_history_and_stop_wh
             .find(|t| phase(t) == Some(TaskPhase::Cancelled))
     })
     .await;
-    assert_eq!(reason(&replaced), "Cancelled");
+    assert_eq!(reason(&replaced), reasons::CANCELLED);
 
     // Disabled: no more firings, and status says why.
     merge_patch(&triggers, "every-two", json!({"spec": {"enabled": false}})).await;
@@ -754,7 +786,7 @@ async fn schedule_triggers_fire_on_time_forbid_overlaps_keep_history_and_stop_wh
         let conditions = trigger_status(&trigger).conditions;
         conditions
             .iter()
-            .any(|c| c.type_ == "Ready" && c.reason == "Disabled")
+            .any(|c| c.type_ == "Ready" && c.reason == reasons::DISABLED)
             .then_some(trigger)
     })
     .await;
@@ -812,9 +844,9 @@ async fn an_event_trigger_fires_when_a_task_of_its_agent_succeeds() {
         create(&triggers, trigger(name, "reporter", "x", kind)).await;
     }
     for (name, want_reason, in_message) in [
-        ("bad-cron", "InvalidSchedule", "cron expression"),
-        ("bad-zone", "InvalidSchedule", "Mars/Olympus"),
-        ("no-secret", "SecretNotFound", "missing"),
+        ("bad-cron", reasons::INVALID_SCHEDULE, "cron expression"),
+        ("bad-zone", reasons::INVALID_SCHEDULE, "Mars/Olympus"),
+        ("no-secret", reasons::SECRET_NOT_FOUND, "missing"),
     ] {
         let ready = eventually(&format!("{name} not ready"), WAIT, || async {
             let status = trigger_status(&triggers.get(name).await.ok()?);
@@ -902,10 +934,10 @@ async fn through_the_api_a_task_streams_its_steps_and_a_signed_webhook_starts_on
         names,
         [
             "connected",
-            "WorkflowStarted",
-            "LLMCallStarted",
-            "LLMCallCompleted",
-            "WorkflowCompleted",
+            steps::WORKFLOW_STARTED,
+            steps::LLM_CALL_STARTED,
+            steps::LLM_CALL_COMPLETED,
+            steps::WORKFLOW_COMPLETED,
             "task_completed"
         ],
         "{events:#?}"

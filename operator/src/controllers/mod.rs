@@ -7,15 +7,21 @@ pub mod skill;
 pub mod task;
 pub mod trigger;
 
+use std::collections::HashMap;
+use std::fmt::Debug;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Resource, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
-use agentarea_crds::common::condition;
+use agentarea_crds::common::{condition, set_ready};
 
 use crate::context::Context;
+use crate::error::Result;
+use crate::problem::{Problem, Readiness};
 
 /// Publishes an Event when the Ready condition changes status or reason, so that
 /// `kubectl describe` tells what happened and when, without an event on every reconcile.
@@ -95,23 +101,38 @@ where
     Action::requeue(ctx.backoff(&*object))
 }
 
-/// The Ready condition's (status, reason, message) from the problems found: ready when there are
-/// none; else the first problem's reason, and every problem's message, so that one look at
-/// `kubectl describe` shows all that is missing.
-pub fn readiness<'a>(
-    problems: &'a [(&'static str, String)],
+/// Sets the `Ready` condition in `conditions` from the problems found.
+pub fn set_readiness(
+    conditions: &mut Vec<Condition>,
+    problems: &[Problem],
     ready_message: String,
-) -> (bool, &'a str, String) {
-    match problems.first() {
-        None => (true, "Resolved", ready_message),
-        Some((reason, _)) => (
-            false,
-            reason,
-            problems
-                .iter()
-                .map(|(_, m)| m.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
+    generation: Option<i64>,
+) {
+    let readiness = Readiness::of(problems, ready_message);
+    set_ready(
+        conditions,
+        readiness.ready,
+        readiness.reason,
+        readiness.message,
+        generation,
+    );
+}
+
+/// The objects of `api` that have one of `names`, by name; absent ones are left out. Read from
+/// the apiserver, not a cache: a reconcile sees what was written before it, as a user expects
+/// right after creating what an object names.
+pub async fn get_named<K>(api: &Api<K>, names: &[&str]) -> Result<HashMap<String, K>>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let mut found = HashMap::new();
+    for &name in names {
+        if found.contains_key(name) {
+            continue;
+        }
+        if let Some(object) = api.get_opt(name).await? {
+            found.insert(name.to_string(), object);
+        }
     }
+    Ok(found)
 }

@@ -6,24 +6,23 @@
 //! The wall-clock timeout, cancellation and loss of the claim are the caller's: it drops this
 //! future when one of them happens.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use agentarea_crds::agent::ResolvedTool;
+use agentarea_crds::agent::ModelSpec;
 use agentarea_crds::task::Usage;
-use agentarea_crds::{Agent, McpServerInstance, TaskPhase};
+use agentarea_crds::{Agent, TaskPhase, reasons, steps};
 
 use super::record::{RecordError, Step, TaskRecord};
-use crate::context::{Context, truncate};
-use crate::controllers::mcp_server_instance::{route_tool, secret_value};
-use crate::mcp;
-use crate::model::{self, Completion, Message, ModelEndpoint, ToolCall, ToolDefinition};
+use super::toolbox::Toolbox;
+use crate::context::Context;
+use crate::model::{self, Completion, Message, ModelEndpoint};
+use crate::problem::Problem;
+use crate::secrets::secret_value;
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -48,19 +47,23 @@ impl Outcome {
     pub fn cancelled(message: impl Into<String>) -> Self {
         Self {
             phase: TaskPhase::Cancelled,
-            reason: "Cancelled",
+            reason: reasons::CANCELLED,
             message: message.into(),
             result: None,
         }
     }
 }
 
+impl From<Problem> for Outcome {
+    fn from(problem: Problem) -> Self {
+        Self::failed(problem.reason, problem.message)
+    }
+}
+
 /// Attempts of one model call when the endpoint is down or overloaded (429, 5xx).
 const MODEL_ATTEMPTS: u32 = 3;
-/// Bytes of one tool result given back to the model; more would crowd out the conversation.
-const MAX_TOOL_RESULT_BYTES: usize = 32 * 1024;
 
-type SharedRecord = Arc<Mutex<TaskRecord>>;
+pub type SharedRecord = Arc<Mutex<TaskRecord>>;
 
 /// Runs the loop for the task in `record` with `agent`. An `Err` means the task can no longer be
 /// written (deleted, or claimed by another runner): the run is abandoned, not finished.
@@ -77,7 +80,7 @@ pub async fn execute(
     };
     let endpoint = match model_endpoint(&ctx, &agent, &namespace).await {
         Ok(endpoint) => endpoint,
-        Err((reason, message)) => return Ok(Outcome::failed(reason, message)),
+        Err(problem) => return Ok(problem.into()),
     };
     let tools = Toolbox::load(&ctx, &agent, &namespace).await;
     let mut messages = vec![
@@ -106,7 +109,7 @@ pub async fn execute(
             && usage.total_tokens > budget
         {
             return Ok(Outcome::failed(
-                "BudgetExceeded",
+                reasons::BUDGET_EXCEEDED,
                 format!(
                     "the task spent {} tokens, over the agent's budget of {budget}",
                     usage.total_tokens
@@ -127,7 +130,7 @@ pub async fn execute(
         }
     }
     Ok(Outcome::failed(
-        "MaxStepsExceeded",
+        reasons::MAX_STEPS_EXCEEDED,
         format!(
             "the model was still calling tools after {} steps (spec.limits.maxSteps)",
             limits.max_steps
@@ -141,13 +144,13 @@ fn final_outcome(answer: String, tool_error: Option<String>) -> Outcome {
     match tool_error {
         None => Outcome {
             phase: TaskPhase::Succeeded,
-            reason: "Completed",
+            reason: reasons::COMPLETED,
             message: "the agent answered".into(),
             result: Some(Value::String(answer)),
         },
         Some(error) => Outcome {
             result: Some(Value::String(answer)),
-            ..Outcome::failed("ToolError", error)
+            ..Outcome::failed(reasons::TOOL_ERROR, error)
         },
     }
 }
@@ -175,21 +178,42 @@ async fn model_endpoint(
     ctx: &Context,
     agent: &Agent,
     namespace: &str,
-) -> Result<ModelEndpoint, (&'static str, String)> {
+) -> Result<ModelEndpoint, Problem> {
     let model = &agent.spec.model;
+    let api_key = match &model.api_key_secret_ref {
+        Some(key) => Some(secret_value(&ctx.client, namespace, &key.name, &key.key).await),
+        None => None,
+    };
+    let defaults = &ctx.config;
+    choose_model_endpoint(
+        model,
+        defaults.default_model_endpoint.as_deref(),
+        defaults.default_model_api_key.as_deref(),
+        api_key,
+    )
+}
+
+/// The agent's endpoint, else the operator's default; the key the agent names (`api_key`, as its
+/// Secret was read), else the operator's default key, which goes only with the default endpoint.
+fn choose_model_endpoint(
+    model: &ModelSpec,
+    default_endpoint: Option<&str>,
+    default_api_key: Option<&str>,
+    api_key: Option<Result<String, Problem>>,
+) -> Result<ModelEndpoint, Problem> {
     let base_url = model
         .endpoint
         .clone()
-        .or_else(|| ctx.config.default_model_endpoint.clone())
-        .ok_or((
-            "NoModelEndpoint",
-            "the agent names no model endpoint and the operator has no default".to_string(),
-        ))?;
-    let api_key = match &model.api_key_secret_ref {
-        Some(reference) => {
-            Some(secret_value(ctx, namespace, &reference.name, &reference.key).await?)
-        }
-        None if model.endpoint.is_none() => ctx.config.default_model_api_key.clone(),
+        .or_else(|| default_endpoint.map(str::to_string))
+        .ok_or_else(|| {
+            Problem::new(
+                reasons::NO_MODEL_ENDPOINT,
+                "the agent names no model endpoint and the operator has no default",
+            )
+        })?;
+    let api_key = match api_key {
+        Some(key) => Some(key?),
+        None if model.endpoint.is_none() => default_api_key.map(str::to_string),
         None => None,
     };
     Ok(ModelEndpoint {
@@ -215,7 +239,7 @@ async fn call_model(
         .lock()
         .await
         .append(&[Step::new(
-            "LLMCallStarted",
+            steps::LLM_CALL_STARTED,
             format!("step {step}: asking {}", endpoint.model),
         )
         .with_data(json!({ "step": step, "model": endpoint.model, "messages": messages.len() }))])
@@ -229,12 +253,12 @@ async fn call_model(
                 record
                     .lock()
                     .await
-                    .append(&[Step::new("LLMCallFailed", error.to_string())
+                    .append(&[Step::new(steps::LLM_CALL_FAILED, error.to_string())
                         .with_data(json!({ "step": step, "attempt": attempt, "retrying": retry }))])
                     .await?;
                 if !retry {
                     return Ok(Err(Outcome::failed(
-                        "ModelError",
+                        reasons::MODEL_ERROR,
                         format!("model {}: {error}", endpoint.model),
                     )));
                 }
@@ -277,7 +301,7 @@ async fn record_completion(
         .iter()
         .map(|c| json!({ "id": c.id, "name": c.function.name, "arguments": c.function.arguments }))
         .collect();
-    let step = Step::new("LLMCallCompleted", summary).with_data(json!({
+    let step = Step::new(steps::LLM_CALL_COMPLETED, summary).with_data(json!({
         "step": step,
         "content": message.content,
         "tool_calls": calls,
@@ -291,203 +315,100 @@ async fn record_completion(
     });
 }
 
-/// The tools the model is offered, and where each call goes.
-struct Toolbox {
-    definitions: Vec<ToolDefinition>,
-    by_name: HashMap<String, ResolvedTool>,
-    /// The tools' instances as the run found them at its start (`None`: not found), so that a
-    /// tool call does not read its instance again.
-    instances: HashMap<String, Option<McpServerInstance>>,
-}
-
-/// What one tool call gave back to the model.
-struct CallResult {
-    call_id: String,
-    text: String,
-    error: Option<String>,
-}
-
-impl Toolbox {
-    /// The agent's resolved tools, with descriptions and schemas from their instances' status.
-    /// Tools that need a person's confirmation are left out: a task runs unattended, and a call
-    /// nobody confirmed must not happen.
-    async fn load(ctx: &Context, agent: &Agent, namespace: &str) -> Self {
-        let resolved: Vec<ResolvedTool> = agent
-            .status
-            .as_ref()
-            .map(|s| s.tools.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| !t.requires_user_confirmation)
-            .collect();
-        let api: Api<McpServerInstance> = Api::namespaced(ctx.client.clone(), namespace);
-        let mut instances: HashMap<String, Option<McpServerInstance>> = HashMap::new();
-        let mut definitions = Vec::new();
-        for tool in &resolved {
-            if !instances.contains_key(&tool.instance) {
-                let instance = api.get_opt(&tool.instance).await.ok().flatten();
-                instances.insert(tool.instance.clone(), instance);
-            }
-            let discovered = instances[&tool.instance]
-                .as_ref()
-                .and_then(|i| i.status.as_ref())
-                .and_then(|s| s.tools.iter().find(|t| t.name == tool.tool));
-            definitions.push(ToolDefinition {
-                name: tool.name.clone(),
-                description: discovered
-                    .and_then(|t| t.description.clone())
-                    .unwrap_or_default(),
-                parameters: discovered
-                    .and_then(|t| t.input_schema.clone())
-                    .unwrap_or_else(|| json!({ "type": "object" })),
-            });
-        }
-        Self {
-            definitions,
-            by_name: resolved.into_iter().map(|t| (t.name.clone(), t)).collect(),
-            instances,
-        }
-    }
-
-    /// Makes `calls` in parallel, each recorded as started and then as completed or failed.
-    async fn call_all(
-        &self,
-        ctx: &Context,
-        record: &SharedRecord,
-        namespace: &str,
-        calls: &[ToolCall],
-    ) -> Result<Vec<CallResult>, RecordError> {
-        let started: Vec<Step> = calls
-            .iter()
-            .map(|call| {
-                let instance = self.by_name.get(&call.function.name).map(|t| &t.instance);
-                Step::new("ToolCallStarted", format!("calling {}", call.function.name)).with_data(
-                    json!({
-                        "tool_call_id": call.id,
-                        "tool": call.function.name,
-                        "instance": instance,
-                        "arguments": call.function.arguments,
-                    }),
-                )
-            })
-            .collect();
-        record.lock().await.append(&started).await?;
-        let results = join_all(calls.iter().map(|call| self.call(ctx, namespace, call))).await;
-        let finished: Vec<Step> = results
-            .iter()
-            .zip(calls)
-            .map(|(result, call)| match &result.error {
-                None => Step::new("ToolCallCompleted", result.text.clone()).with_data(json!({
-                    "tool_call_id": call.id,
-                    "tool": call.function.name,
-                    "result": result.text,
-                })),
-                Some(error) => Step::new("ToolCallFailed", error.clone()).with_data(json!({
-                    "tool_call_id": call.id,
-                    "tool": call.function.name,
-                    "error": error,
-                })),
-            })
-            .collect();
-        // Written with the next model call, which follows at once.
-        record.lock().await.stage(move |status| {
-            for step in &finished {
-                super::record::push_step(status, step);
-            }
-        });
-        Ok(results)
-    }
-
-    /// One call. Every failure (unknown tool, bad arguments, unreachable server, a tool that
-    /// reports an error) becomes a result the model reads, as agents expect.
-    async fn call(&self, ctx: &Context, namespace: &str, call: &ToolCall) -> CallResult {
-        let failed = |error: String| CallResult {
-            call_id: call.id.clone(),
-            text: format!("Error: {error}"),
-            error: Some(error),
-        };
-        let Some(tool) = self.by_name.get(&call.function.name) else {
-            return failed(format!("the agent has no tool {}", call.function.name));
-        };
-        let arguments: Value = match call.function.arguments.trim() {
-            "" => Value::Null,
-            text => match serde_json::from_str(text) {
-                Ok(value) => value,
-                Err(e) => return failed(format!("arguments of {} are not JSON: {e}", tool.name)),
-            },
-        };
-        let Some(Some(instance)) = self.instances.get(&tool.instance) else {
-            return failed(format!("MCP server instance {} not found", tool.instance));
-        };
-        let (endpoint, name) = match route_tool(ctx, namespace, instance, &tool.tool).await {
-            Ok(route) => route,
-            Err((_, message)) => return failed(message),
-        };
-        match mcp::call_tool(&endpoint, &name, arguments).await {
-            Err(error) => failed(format!("{} on {}: {error}", tool.tool, tool.instance)),
-            Ok(result) => {
-                let text = truncate(&result_text(&result), MAX_TOOL_RESULT_BYTES);
-                if result["isError"].as_bool() == Some(true) {
-                    failed(format!(
-                        "{} on {} reported an error: {text}",
-                        tool.tool, tool.instance
-                    ))
-                } else {
-                    CallResult {
-                        call_id: call.id.clone(),
-                        text,
-                        error: None,
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The text of an MCP `CallToolResult`: its text items, and other items as JSON.
-fn result_text(result: &Value) -> String {
-    let items = result["content"].as_array().cloned().unwrap_or_default();
-    let parts: Vec<String> = items
-        .iter()
-        .map(|item| match item["text"].as_str() {
-            Some(text) if item["type"] == "text" => text.to_string(),
-            _ => item.to_string(),
-        })
-        .collect();
-    if parts.is_empty() {
-        result
-            .get("structuredContent")
-            .map_or_else(String::new, Value::to_string)
-    } else {
-        parts.join("\n")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn tool_text_joins_text_items_and_keeps_others_as_json() {
-        let result = json!({"content": [
-            {"type": "text", "text": "one"},
-            {"type": "image", "data": "AA==", "mimeType": "image/png"},
-        ]});
-        let text = result_text(&result);
-        assert!(text.starts_with("one\n"));
-        assert!(text.contains("image/png"));
-    }
-
-    #[test]
     fn an_unanswered_tool_error_fails_the_task_but_keeps_the_answer() {
         let outcome = final_outcome("sorry".into(), Some("echo failed".into()));
         assert_eq!(outcome.phase, TaskPhase::Failed);
-        assert_eq!(outcome.reason, "ToolError");
+        assert_eq!(outcome.reason, reasons::TOOL_ERROR);
         assert_eq!(outcome.result, Some(Value::String("sorry".into())));
         assert_eq!(
             final_outcome("done".into(), None).phase,
             TaskPhase::Succeeded
         );
+    }
+
+    #[test]
+    fn the_model_endpoint_is_the_agents_else_the_operators_and_so_is_its_key() {
+        let model = |endpoint: Option<&str>| ModelSpec {
+            name: "gpt".into(),
+            endpoint: endpoint.map(Into::into),
+            ..ModelSpec::default()
+        };
+        let agents = || Some(Ok("agent-key".to_string()));
+        let missing = || {
+            Some(Err(Problem::new(
+                reasons::SECRET_NOT_FOUND,
+                "Secret keys not found",
+            )))
+        };
+        let no_endpoint = Err((
+            reasons::NO_MODEL_ENDPOINT,
+            "the agent names no model endpoint and the operator has no default",
+        ));
+        type Case = (
+            &'static str,
+            ModelSpec,
+            Option<&'static str>,
+            Option<Result<String, Problem>>,
+            Result<(&'static str, Option<&'static str>), (&'static str, &'static str)>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "the agent's endpoint, no key",
+                model(Some("http://a/v1")),
+                Some("http://d/v1"),
+                None,
+                Ok(("http://a/v1", None)),
+            ),
+            (
+                "the agent's endpoint and key",
+                model(Some("http://a/v1")),
+                None,
+                agents(),
+                Ok(("http://a/v1", Some("agent-key"))),
+            ),
+            (
+                "the default endpoint with the default key",
+                model(None),
+                Some("http://d/v1"),
+                None,
+                Ok(("http://d/v1", Some("default-key"))),
+            ),
+            (
+                "the default endpoint with the agent's key",
+                model(None),
+                Some("http://d/v1"),
+                agents(),
+                Ok(("http://d/v1", Some("agent-key"))),
+            ),
+            (
+                "the agent's key cannot be read",
+                model(Some("http://a/v1")),
+                None,
+                missing(),
+                Err((reasons::SECRET_NOT_FOUND, "Secret keys not found")),
+            ),
+            ("no endpoint anywhere", model(None), None, None, no_endpoint),
+            (
+                "no endpoint is told before the key",
+                model(None),
+                None,
+                missing(),
+                no_endpoint,
+            ),
+        ];
+        for (case, model, default_endpoint, api_key, want) in cases {
+            let got = choose_model_endpoint(&model, default_endpoint, Some("default-key"), api_key);
+            let got = got
+                .as_ref()
+                .map(|e| (e.base_url.as_str(), e.api_key.as_deref()))
+                .map_err(|p| (p.reason, p.message.as_str()));
+            assert_eq!(got, want, "{case}");
+        }
     }
 
     #[test]

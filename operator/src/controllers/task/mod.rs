@@ -10,7 +10,9 @@
 //! second run could repeat the first one's side effects.
 
 pub mod agent_loop;
+pub mod ending;
 pub mod record;
+pub mod toolbox;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,6 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{DeleteParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -27,12 +28,11 @@ use kube::{Api, ResourceExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use agentarea_crds::common::{condition, is_condition_true, now};
-use agentarea_crds::{Agent, Task, TaskPhase, TaskStatus};
+use agentarea_crds::{Agent, Task, TaskPhase, TaskStatus, reasons, steps};
 
 use self::agent_loop::Outcome;
-use self::record::{
-    RecordError, Step, TaskRecord, claim_expired, new_claim, until_expiry, write_if_unchanged,
-};
+use self::ending::{expire, finish, finish_unclaimed, hand_back, replace_if_unchanged};
+use self::record::{RecordError, Step, TaskRecord, claim_expired, new_claim, until_expiry};
 use crate::context::Context;
 use crate::controllers::{in_namespace_where, log_outcomes};
 use crate::error::{Error, Result};
@@ -205,7 +205,7 @@ async fn agent_of(ctx: &Context, task: &Task) -> Result<Option<Agent>> {
 
 fn agent_not_found(task: &Task) -> Outcome {
     Outcome::failed(
-        "AgentNotFound",
+        reasons::AGENT_NOT_FOUND,
         format!("agent {} not found", task.spec.agent),
     )
 }
@@ -245,13 +245,18 @@ async fn wait_for_agent(
         });
     let patience = SignedDuration::from_secs(agent.spec.limits.timeout_seconds);
     if waited > patience {
-        return finish_unclaimed(ctx, task, Outcome::failed("AgentNotReady", message)).await;
+        return finish_unclaimed(
+            ctx,
+            task,
+            Outcome::failed(reasons::AGENT_NOT_READY, message),
+        )
+        .await;
     }
-    if status.reason.as_deref() != Some("AgentNotReady")
+    if status.reason.as_deref() != Some(reasons::AGENT_NOT_READY)
         || status.message.as_ref() != Some(&message)
     {
         status.phase = Some(TaskPhase::Pending);
-        status.reason = Some("AgentNotReady".into());
+        status.reason = Some(reasons::AGENT_NOT_READY.into());
         status.message = Some(message);
         replace_if_unchanged(ctx, task, status).await?;
     }
@@ -278,7 +283,7 @@ async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) ->
                 "{lost} after tools had been called; running it again could repeat their effects"
             )
         };
-        return finish_unclaimed(ctx, task, Outcome::failed("RunnerLost", why)).await;
+        return finish_unclaimed(ctx, task, Outcome::failed(reasons::RUNNER_LOST, why)).await;
     }
     let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
         return Ok(runner.wait_for_permit(task));
@@ -287,7 +292,7 @@ async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) ->
         return finish_unclaimed(ctx, task, agent_not_found(task)).await;
     };
     let restart = Step::new(
-        "RunnerLost",
+        steps::RUNNER_LOST,
         format!("{lost}; starting again (attempt {})", attempt + 1),
     );
     begin_attempt(ctx, &mut status, attempt + 1, Some(restart));
@@ -297,10 +302,12 @@ async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) ->
 /// Whether the run since the last `WorkflowStarted` step called a tool. Without that step (it was
 /// dropped), assume it did.
 fn tools_called_in_last_run(status: &TaskStatus) -> bool {
-    let steps = &status.steps;
-    match steps.iter().rposition(|s| s.type_ == "WorkflowStarted") {
-        Some(start) => steps[start..].iter().any(|s| s.type_ == "ToolCallStarted"),
-        None => !steps.is_empty(),
+    let run = &status.steps;
+    match run.iter().rposition(|s| s.type_ == steps::WORKFLOW_STARTED) {
+        Some(start) => run[start..]
+            .iter()
+            .any(|s| s.type_ == steps::TOOL_CALL_STARTED),
+        None => !run.is_empty(),
     }
 }
 
@@ -322,7 +329,7 @@ fn begin_attempt(ctx: &Context, status: &mut TaskStatus, attempt: i32, note: Opt
     record::push_step(
         status,
         &Step::new(
-            "WorkflowStarted",
+            steps::WORKFLOW_STARTED,
             format!("started by {} (attempt {attempt})", ctx.holder),
         ),
     );
@@ -352,7 +359,7 @@ async fn launch(
     ctx.event(
         task,
         EventType::Normal,
-        "Started",
+        reasons::STARTED,
         format!("claimed by {}", ctx.holder),
     )
     .await;
@@ -391,7 +398,7 @@ async fn drive(
             Ok(Stop::Lost) => Err(Stop::Lost),
         },
         result = tokio::time::timeout(timeout, agent_loop::execute(ctx.clone(), record.clone(), agent)) => match result {
-            Err(_) => Ok(Outcome::failed("Timeout", format!("the task ran longer than {}s (spec.limits.timeoutSeconds)", timeout.as_secs()))),
+            Err(_) => Ok(Outcome::failed(reasons::TIMEOUT, format!("the task ran longer than {}s (spec.limits.timeoutSeconds)", timeout.as_secs()))),
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(error)) => {
                 tracing::warn!(task = %task.name_any(), %error, "run abandoned");
@@ -430,136 +437,6 @@ async fn heartbeat(
     }
 }
 
-/// Writes the end of a claimed run.
-async fn finish(
-    ctx: &Context,
-    record: &mut TaskRecord,
-    outcome: &Outcome,
-) -> Result<(), RecordError> {
-    let step = Step::new(final_step_type(outcome.phase), outcome.message.clone());
-    record
-        .update(|status| apply_outcome(status, outcome, &step))
-        .await?;
-    announce(ctx, record.task(), outcome).await;
-    Ok(())
-}
-
-/// On shutdown: gives the claim up, so another replica (or this one restarted) takes the task
-/// over at once instead of after the lease.
-async fn hand_back(ctx: &Context, record: &mut TaskRecord) -> Result<(), RecordError> {
-    let step = Step::new(
-        "RunnerStopped",
-        format!("{} is shutting down and handed the task back", ctx.holder),
-    );
-    record
-        .update(|status| {
-            record::push_step(status, &step);
-            status.claim = None;
-        })
-        .await
-}
-
-fn final_step_type(phase: TaskPhase) -> &'static str {
-    match phase {
-        TaskPhase::Succeeded => "WorkflowCompleted",
-        TaskPhase::Cancelled => "WorkflowCancelled",
-        _ => "WorkflowFailed",
-    }
-}
-
-fn apply_outcome(status: &mut TaskStatus, outcome: &Outcome, step: &Step) {
-    record::push_step(status, step);
-    status.phase = Some(outcome.phase);
-    status.reason = Some(outcome.reason.to_string());
-    status.message = Some(outcome.message.clone());
-    if outcome.result.is_some() {
-        status.result = outcome.result.clone();
-    }
-    status.completion_time = Some(now());
-}
-
-async fn announce(ctx: &Context, task: &Task, outcome: &Outcome) {
-    tracing::info!(
-        task = %task.name_any(),
-        namespace = task.namespace().unwrap_or_default(),
-        phase = ?outcome.phase,
-        reason = outcome.reason,
-        message = %outcome.message,
-        "task finished"
-    );
-    let type_ = match outcome.phase {
-        TaskPhase::Succeeded => EventType::Normal,
-        _ => EventType::Warning,
-    };
-    let reason = match outcome.phase {
-        TaskPhase::Succeeded => "Succeeded",
-        _ => outcome.reason,
-    };
-    ctx.event(task, type_, reason, outcome.message.clone())
-        .await;
-}
-
-/// Ends a task no run holds (cancelled before it started, agent missing, runner lost), on the
-/// condition that nobody changed it meanwhile.
-async fn finish_unclaimed(ctx: &Context, task: &Task, outcome: Outcome) -> Result<Action> {
-    let mut status = task.status.clone().unwrap_or_default();
-    let step = Step::new(final_step_type(outcome.phase), outcome.message.clone());
-    apply_outcome(&mut status, &outcome, &step);
-    status.claim = None;
-    if replace_if_unchanged(ctx, task, status).await? {
-        announce(ctx, task, &outcome).await;
-    }
-    Ok(Action::await_change())
-}
-
-/// Writes `status` if `task` is still the latest version; false if it was not.
-async fn replace_if_unchanged(ctx: &Context, task: &Task, status: TaskStatus) -> Result<bool> {
-    Ok(
-        write_if_unchanged(&tasks_namespace(ctx, task), task, status)
-            .await?
-            .is_some(),
-    )
-}
-
-/// Deletes a finished task once its TTL has passed (as Jobs' `ttlSecondsAfterFinished`).
-async fn expire(ctx: &Context, task: &Task, status: &TaskStatus) -> Result<Action> {
-    let ttl = task
-        .spec
-        .ttl_seconds_after_finished
-        .map(|s| s.max(0) as u64)
-        .or((ctx.config.task_ttl_seconds > 0).then_some(ctx.config.task_ttl_seconds));
-    let Some(ttl) = ttl else {
-        return Ok(Action::await_change());
-    };
-    let finished = status
-        .completion_time
-        .as_ref()
-        .or(task.metadata.creation_timestamp.as_ref())
-        .map_or_else(Timestamp::now, |t| t.0);
-    let expiry = finished + SignedDuration::from_secs(ttl as i64);
-    let remaining = expiry.duration_since(Timestamp::now());
-    if remaining.is_positive() {
-        return Ok(Action::requeue(
-            Duration::try_from(remaining).unwrap_or_default() + Duration::from_secs(1),
-        ));
-    }
-    let api: Api<Task> = tasks_namespace(ctx, task);
-    let params = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: task.uid(),
-            resource_version: None,
-        }),
-        ..DeleteParams::background()
-    };
-    match api.delete(&task.name_any(), &params).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.is_not_found() || status.is_conflict() => {}
-        Err(error) => return Err(error.into()),
-    }
-    tracing::info!(task = %task.name_any(), ttl, "deleted a finished task after its TTL");
-    Ok(Action::await_change())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,20 +452,20 @@ mod tests {
     #[test]
     fn a_lost_run_is_started_again_only_if_it_called_no_tool() {
         assert!(!tools_called_in_last_run(&with_steps(&[
-            "WorkflowStarted",
-            "LLMCallStarted"
+            steps::WORKFLOW_STARTED,
+            steps::LLM_CALL_STARTED
         ])));
         assert!(tools_called_in_last_run(&with_steps(&[
-            "WorkflowStarted",
-            "LLMCallStarted",
-            "ToolCallStarted"
+            steps::WORKFLOW_STARTED,
+            steps::LLM_CALL_STARTED,
+            steps::TOOL_CALL_STARTED
         ])));
         // Tools of an earlier run, before a restart, do not count against the last run.
         assert!(!tools_called_in_last_run(&with_steps(&[
-            "WorkflowStarted",
-            "ToolCallStarted",
-            "RunnerLost",
-            "WorkflowStarted"
+            steps::WORKFLOW_STARTED,
+            steps::TOOL_CALL_STARTED,
+            steps::RUNNER_LOST,
+            steps::WORKFLOW_STARTED
         ])));
     }
 }

@@ -259,6 +259,8 @@ pub fn until_expiry(claim: &TaskClaim, at: Timestamp) -> std::time::Duration {
 
 #[cfg(test)]
 mod tests {
+    use agentarea_crds::steps;
+
     use super::*;
 
     #[test]
@@ -267,7 +269,7 @@ mod tests {
         for i in 0..MAX_KEPT_STEPS + 5 {
             push_step(
                 &mut status,
-                &Step::new("LLMCallStarted", format!("call {i}")),
+                &Step::new(steps::LLM_CALL_STARTED, format!("call {i}")),
             );
         }
         assert_eq!(status.steps.len(), MAX_KEPT_STEPS);
@@ -285,7 +287,8 @@ mod tests {
         let big = "x".repeat(MAX_STEP_BYTES * 3);
         push_step(
             &mut status,
-            &Step::new("ToolCallCompleted", big.clone()).with_data(serde_json::json!({"r": big})),
+            &Step::new(steps::TOOL_CALL_COMPLETED, big.clone())
+                .with_data(serde_json::json!({"r": big})),
         );
         let step = &status.steps[0];
         assert!(step.message.as_ref().unwrap().ends_with("[truncated]"));

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use agentarea_crds::common::{TRIGGER_LABEL, condition};
 use agentarea_crds::trigger::{Firing, WatchedKind, WatchedTaskPhase};
-use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, Trigger};
+use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, Trigger, reasons};
 
 use crate::context::Context;
 
@@ -228,7 +228,7 @@ async fn fire(ctx: &Context, trigger: &Trigger, observed: &Observed, now: Timest
                 "could not create task {name} for {:?} {}: {error}",
                 observed.kind, observed.name
             );
-            ctx.event(trigger, EventType::Warning, "FiringFailed", message)
+            ctx.event(trigger, EventType::Warning, reasons::FIRING_FAILED, message)
                 .await;
         }
     }

@@ -1,36 +1,40 @@
 //! Trigger: fires schedule triggers when they are due (with CronJob's concurrency policies,
 //! starting deadline and history limits), checks webhook triggers' Secrets, and records every
 //! firing (the Tasks a trigger owns, however they were created) in status and as an Event.
-//! Event triggers fire from [`event`], which watches the resources they filter on.
+//! Event triggers fire from [`event`], which watches the resources they filter on; a schedule's
+//! due run is found by [`schedule`] and fired by [`firing`].
 //!
 //! Firing is safe with several operator replicas: a scheduled Task is named after its trigger and
 //! scheduled time, so two replicas firing the same run collide on the name and one Task exists.
 
 pub mod event;
+pub mod firing;
 pub mod schedule;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
-use agentarea_crds::common::{CREATED_AT_ANNOTATION, TRIGGER_LABEL, set_ready};
-use agentarea_crds::trigger::{ConcurrencyPolicy, Firing, ScheduleTrigger, TriggerExecution};
-use agentarea_crds::{Task, TaskPhase, Trigger, TriggerStatus};
+use agentarea_crds::common::{CREATED_AT_ANNOTATION, TRIGGER_LABEL};
+use agentarea_crds::trigger::{ScheduleTrigger, TriggerExecution};
+use agentarea_crds::{Task, TaskPhase, Trigger, TriggerSpec, TriggerStatus, reasons};
 
+use self::firing::ScheduleRun;
 use self::schedule::Schedule;
 use crate::context::Context;
-use crate::controllers::mcp_server_instance::secret_value;
-use crate::controllers::{announce_ready_transition, log_outcomes, readiness, retry_with_backoff};
+use crate::controllers::{
+    announce_ready_transition, log_outcomes, retry_with_backoff, set_readiness,
+};
 use crate::error::{Error, Result};
+use crate::problem::Problem;
+use crate::secrets::secret_value;
 use crate::status::apply_status;
 
 /// Firings kept in `status.executions`, newest first.
@@ -65,7 +69,7 @@ async fn reconcile(trigger: Arc<Trigger>, ctx: Arc<Context>) -> Result<Action> {
         type_: Some(trigger.type_name().into()),
         ..previous.clone()
     };
-    let mut problems: Vec<(&'static str, String)> = Vec::new();
+    let mut spec_problem = None;
     let mut requeue = None;
     if let Some(spec) = &trigger.spec.schedule {
         match Schedule::parse(spec) {
@@ -79,13 +83,13 @@ async fn reconcile(trigger: Arc<Trigger>, ctx: Arc<Context>) -> Result<Action> {
                 };
                 requeue = run.reconcile(spec, &parsed).await?;
             }
-            Err(message) => problems.push(("InvalidSchedule", message)),
+            Err(message) => spec_problem = Some(Problem::new(reasons::INVALID_SCHEDULE, message)),
         }
     } else if let Some(webhook) = &trigger.spec.webhook {
         let key = &webhook.secret_ref;
-        if let Err(problem) = secret_value(&ctx, &namespace, &key.name, &key.key).await {
-            problems.push(problem);
-        }
+        spec_problem = secret_value(&ctx.client, &namespace, &key.name, &key.key)
+            .await
+            .err();
     }
     record_firings(&ctx, &trigger, &tasks, &previous, &mut status).await;
     if let Some(spec) = &trigger.spec.schedule {
@@ -96,24 +100,10 @@ async fn reconcile(trigger: Arc<Trigger>, ctx: Arc<Context>) -> Result<Action> {
         .filter(|t| !finished(t))
         .map(|t| t.name_any())
         .collect();
-    if !trigger.spec.enabled {
-        problems.insert(0, ("Disabled", "the trigger is disabled".into()));
-    } else if status.consecutive_failures >= trigger.spec.failure_threshold {
-        problems.push((
-            "FailureThresholdReached",
-            format!(
-                "{} firings in a row failed (spec.failureThreshold); fix the cause, then disable and enable the trigger",
-                status.consecutive_failures
-            ),
-        ));
-    }
-    let (ready, reason, message) =
-        readiness(&problems, format!("{} trigger active", trigger.type_name()));
-    set_ready(
+    set_readiness(
         &mut status.conditions,
-        ready,
-        reason,
-        message,
+        &problems(&trigger.spec, spec_problem, status.consecutive_failures),
+        format!("{} trigger active", trigger.type_name()),
         trigger.metadata.generation,
     );
     announce_ready_transition(&ctx, &*trigger, &previous.conditions, &status.conditions).await;
@@ -121,144 +111,29 @@ async fn reconcile(trigger: Arc<Trigger>, ctx: Arc<Context>) -> Result<Action> {
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
-/// One reconcile of a schedule trigger.
-struct ScheduleRun<'a> {
-    ctx: &'a Context,
-    /// Tasks in the trigger's namespace.
-    api: &'a Api<Task>,
-    trigger: &'a Trigger,
-    /// The trigger's Tasks; a Task fired now is added.
-    tasks: &'a mut Vec<Task>,
-    status: &'a mut TriggerStatus,
-}
-
-impl ScheduleRun<'_> {
-    /// Fires or skips the run that is due, if any; returns when to look again.
-    async fn reconcile(
-        &mut self,
-        spec: &ScheduleTrigger,
-        schedule: &Schedule,
-    ) -> Result<Option<Duration>> {
-        let now = Timestamp::now();
-        if !self.trigger.spec.enabled {
-            // Runs that fall due while disabled are not owed when it is enabled again, and
-            // enabling it again is how a person says the cause of its failures is fixed.
-            self.status.last_schedule_time = Some(Time(now));
-            self.status.next_fire_time = None;
-            self.status.consecutive_failures = 0;
-            return Ok(None);
-        }
-        let last = self
-            .status
-            .last_schedule_time
-            .as_ref()
-            .or(self.trigger.metadata.creation_timestamp.as_ref())
-            .map_or(now, |t| t.0);
-        let plan = schedule.plan(last, now);
-        self.status.next_fire_time = plan.next.map(Time);
-        if let Some((at, why)) = plan.missed {
-            self.status.last_schedule_time = Some(Time(at));
-            self.skip(at, why).await;
-        }
-        if let Some(at) = plan.due {
-            self.status.last_schedule_time = Some(Time(at));
-            self.fire_due(spec.concurrency_policy, at, now).await?;
-        }
-        Ok(plan.next.map(|next| {
-            Duration::try_from(next.duration_since(Timestamp::now()))
-                .unwrap_or_default()
-                .max(Duration::from_millis(200))
-        }))
-    }
-
-    /// Fires the run due at `at`, as the concurrency policy allows.
-    async fn fire_due(
-        &mut self,
-        policy: ConcurrencyPolicy,
-        at: Timestamp,
-        now: Timestamp,
-    ) -> Result<()> {
-        if self.status.consecutive_failures >= self.trigger.spec.failure_threshold {
-            return Ok(());
-        }
-        let active: Vec<String> = self
-            .tasks
-            .iter()
-            .filter(|t| !finished(t))
-            .map(|t| t.name_any())
-            .collect();
-        match policy {
-            ConcurrencyPolicy::Forbid if !active.is_empty() => {
-                let why = format!(
-                    "the run due at {at} was skipped: {} still running (concurrencyPolicy Forbid)",
-                    active.join(", ")
-                );
-                self.skip(at, why).await;
-                return Ok(());
-            }
-            ConcurrencyPolicy::Replace => self.cancel(&active).await?,
-            _ => {}
-        }
-        let name = scheduled_task_name(&self.trigger.name_any(), at);
-        let firing = Firing::Schedule {
-            scheduled_time: at.to_string(),
-        };
-        let task = self
-            .trigger
-            .firing_task(&firing, &now.to_string(), Some(name.clone()));
-        match self.api.create(&PostParams::default(), &task).await {
-            Ok(created) => {
-                self.status.consecutive_failures = 0;
-                self.tasks.push(created);
-            }
-            // Another replica fired this run first.
-            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
-            Err(error) => {
-                let message = format!("could not create task {name}: {error}");
-                self.status.failed_count += 1;
-                self.status.consecutive_failures += 1;
-                push_execution(
-                    self.status,
-                    execution(Time(at), "error", None, Some(message.clone())),
-                );
-                self.ctx
-                    .event(self.trigger, EventType::Warning, "FiringFailed", message)
-                    .await;
-            }
-        }
-        Ok(())
-    }
-
-    /// Replace: cancels the runs still going before the new one starts.
-    async fn cancel(&self, names: &[String]) -> Result<()> {
-        for name in names {
-            self.api
-                .patch(
-                    name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"spec": {"cancel": true}})),
-                )
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn skip(&mut self, at: Timestamp, why: String) {
-        push_execution(
-            self.status,
-            execution(Time(at), "skipped", None, Some(why.clone())),
+/// Why a trigger is not Ready: disabled (told first), a spec that cannot work (`spec_problem`: a
+/// schedule that does not parse, a webhook Secret that cannot be read), or too many failed
+/// firings in a row.
+fn problems(
+    spec: &TriggerSpec,
+    spec_problem: Option<Problem>,
+    consecutive_failures: i32,
+) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = spec_problem.into_iter().collect();
+    if !spec.enabled {
+        problems.insert(
+            0,
+            Problem::new(reasons::DISABLED, "the trigger is disabled"),
         );
-        self.ctx
-            .event(self.trigger, EventType::Normal, "Skipped", why)
-            .await;
+    } else if consecutive_failures >= spec.failure_threshold {
+        problems.push(Problem::new(
+            reasons::FAILURE_THRESHOLD_REACHED,
+            format!(
+                "{consecutive_failures} firings in a row failed (spec.failureThreshold); fix the cause, then disable and enable the trigger"
+            ),
+        ));
     }
-}
-
-/// `<trigger>-<unix seconds of the scheduled time>`: one name per run, so replicas cannot both
-/// create it. At most 63 characters.
-fn scheduled_task_name(trigger: &str, at: Timestamp) -> String {
-    let prefix: String = trigger.chars().take(52).collect();
-    format!("{}-{}", prefix.trim_end_matches('-'), at.as_second())
+    problems
 }
 
 fn finished(task: &Task) -> bool {
@@ -332,7 +207,7 @@ async fn record_firings(
         ctx.event(
             trigger,
             EventType::Normal,
-            "Fired",
+            reasons::FIRED,
             format!("started task {}", task.name_any()),
         )
         .await;
@@ -397,11 +272,93 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scheduled_task_names_are_valid_and_unique_per_run() {
-        let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        assert_eq!(scheduled_task_name("nightly", at), "nightly-1767225600");
-        let long = "a".repeat(63);
-        let name = scheduled_task_name(&long, at);
-        assert!(name.len() <= 63, "{name}");
+    fn a_trigger_is_ready_unless_disabled_broken_or_failing() {
+        let spec = |enabled: bool| TriggerSpec {
+            agent: "writer".into(),
+            enabled,
+            failure_threshold: 3,
+            ..TriggerSpec::default()
+        };
+        let bad_cron = || {
+            Some(Problem::new(
+                reasons::INVALID_SCHEDULE,
+                "bad cron expression",
+            ))
+        };
+        let no_secret = || {
+            Some(Problem::new(
+                reasons::SECRET_NOT_FOUND,
+                "Secret hook not found",
+            ))
+        };
+        let disabled = (reasons::DISABLED, "the trigger is disabled");
+        let failing = (
+            reasons::FAILURE_THRESHOLD_REACHED,
+            "3 firings in a row failed (spec.failureThreshold); fix the cause, then disable and enable the trigger",
+        );
+        type Case = (
+            &'static str,
+            TriggerSpec,
+            Option<Problem>,
+            i32,
+            Vec<(&'static str, &'static str)>,
+        );
+        let cases: Vec<Case> = vec![
+            ("enabled and sound", spec(true), None, 0, vec![]),
+            ("failures below the threshold", spec(true), None, 2, vec![]),
+            ("disabled", spec(false), None, 0, vec![disabled]),
+            (
+                "a bad schedule",
+                spec(true),
+                bad_cron(),
+                0,
+                vec![(reasons::INVALID_SCHEDULE, "bad cron expression")],
+            ),
+            (
+                "a webhook Secret missing",
+                spec(true),
+                no_secret(),
+                0,
+                vec![(reasons::SECRET_NOT_FOUND, "Secret hook not found")],
+            ),
+            (
+                "the failure threshold reached",
+                spec(true),
+                None,
+                3,
+                vec![failing],
+            ),
+            (
+                "disabled comes first",
+                spec(false),
+                bad_cron(),
+                0,
+                vec![disabled, (reasons::INVALID_SCHEDULE, "bad cron expression")],
+            ),
+            // A disabled trigger fires nothing: only that is told.
+            (
+                "disabled after failures",
+                spec(false),
+                None,
+                5,
+                vec![disabled],
+            ),
+            (
+                "a broken spec and failures",
+                spec(true),
+                no_secret(),
+                3,
+                vec![
+                    (reasons::SECRET_NOT_FOUND, "Secret hook not found"),
+                    failing,
+                ],
+            ),
+        ];
+        for (case, spec, spec_problem, failures, want) in cases {
+            let got = problems(&spec, spec_problem, failures);
+            let got: Vec<(&str, &str)> =
+                got.iter().map(|p| (p.reason, p.message.as_str())).collect();
+            assert_eq!(got, want, "{case}");
+        }
     }
 }

@@ -1,4 +1,9 @@
 //! Skill: says whether the tools it needs are offered, and which agents use it.
+//!
+//! The reconcile gathers the instances the skill names and the agents of its namespace, and
+//! hands them to [`assess`](assess::assess), which decides.
+
+pub mod assess;
 
 use std::sync::Arc;
 
@@ -7,12 +12,13 @@ use kube::runtime::controller::Action;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, ResourceExt};
 
-use agentarea_crds::common::{condition, is_condition_true, set_ready};
 use agentarea_crds::{Agent, McpServerInstance, Skill, SkillStatus};
 
+use self::assess::assess;
 use crate::context::Context;
 use crate::controllers::{
-    announce_ready_transition, in_namespace_where, log_outcomes, readiness, retry_with_backoff,
+    announce_ready_transition, get_named, in_namespace_where, log_outcomes, retry_with_backoff,
+    set_readiness,
 };
 use crate::error::{Error, Result};
 use crate::status::apply_status;
@@ -52,67 +58,35 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
 
 async fn reconcile(skill: Arc<Skill>, ctx: Arc<Context>) -> Result<Action> {
     let namespace = skill.namespace().ok_or(Error::NoNamespace)?;
-    let instances: Api<McpServerInstance> = Api::namespaced(ctx.client.clone(), &namespace);
-    let mut resolved = Vec::new();
-    let mut missing = Vec::new();
-    let mut reasons = Vec::new();
-    for needed in &skill.spec.tools {
-        let instance = instances.get_opt(&needed.instance).await?;
-        let status = instance
-            .as_ref()
-            .and_then(|i| i.status.clone())
-            .unwrap_or_default();
-        let ready = is_condition_true(Some(&status.conditions), condition::READY);
-        for tool in &needed.tools {
-            let pair = format!("{}/{}", needed.instance, tool);
-            match &instance {
-                None => reasons.push((
-                    "InstanceNotFound",
-                    format!("MCP server instance {} not found", needed.instance),
-                )),
-                Some(_) if !ready => reasons.push((
-                    "InstanceNotReady",
-                    format!("MCP server instance {} is not ready", needed.instance),
-                )),
-                Some(_) if !status.tools.iter().any(|t| &t.name == tool) => reasons.push((
-                    "ToolNotFound",
-                    format!("{} offers no tool {tool}", needed.instance),
-                )),
-                Some(_) => {
-                    resolved.push(pair);
-                    continue;
-                }
-            }
-            missing.push(pair);
-        }
-    }
-    reasons.dedup();
-    let used_by: Vec<String> = Api::<Agent>::namespaced(ctx.client.clone(), &namespace)
+    let instance_names: Vec<&str> = skill
+        .spec
+        .tools
+        .iter()
+        .map(|t| t.instance.as_str())
+        .collect();
+    let instances = get_named(
+        &Api::<McpServerInstance>::namespaced(ctx.client.clone(), &namespace),
+        &instance_names,
+    )
+    .await?;
+    let agents = Api::<Agent>::namespaced(ctx.client.clone(), &namespace)
         .list(&ListParams::default())
         .await?
-        .items
-        .into_iter()
-        .filter(|a| a.spec.skills.iter().any(|s| s.name == skill.name_any()))
-        .map(|a| a.name_any())
-        .collect();
+        .items;
+    let assessment = assess(&skill, &instances, &agents);
     let previous = skill.status.clone().unwrap_or_default();
     let mut status = SkillStatus {
         observed_generation: skill.metadata.generation,
         conditions: previous.conditions.clone(),
-        used_by_count: Some(used_by.len() as i32),
-        used_by,
-        resolved_tools: resolved,
-        missing_tools: missing,
+        used_by_count: Some(assessment.used_by.len() as i32),
+        used_by: assessment.used_by,
+        resolved_tools: assessment.resolved,
+        missing_tools: assessment.missing,
     };
-    let (ready, reason, message) = readiness(
-        &reasons,
-        format!("{} tools resolved", status.resolved_tools.len()),
-    );
-    set_ready(
+    set_readiness(
         &mut status.conditions,
-        ready,
-        reason,
-        message,
+        &assessment.problems,
+        format!("{} tools resolved", status.resolved_tools.len()),
         skill.metadata.generation,
     );
     announce_ready_transition(&ctx, &*skill, &previous.conditions, &status.conditions).await;

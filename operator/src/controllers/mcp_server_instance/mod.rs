@@ -1,0 +1,307 @@
+//! McpServerInstance: runs managed servers as a Deployment and Service, reaches remote ones at
+//! their URL, merges compound ones from their members, and keeps each one's tools in status.
+//!
+//! | module | concern |
+//! | --- | --- |
+//! | [`children`] | the ServiceAccount and Service of a managed instance, and applying its children |
+//! | [`deployment`] | the Deployment of a managed instance |
+//! | [`discovery`] | status from listing a server's tools |
+//! | [`compound`] | a compound instance's tools, merged from its members' |
+
+pub mod children;
+pub mod compound;
+pub mod deployment;
+pub mod discovery;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::runtime::controller::Action;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, ResourceExt};
+
+use agentarea_crds::common::{now, set_ready};
+use agentarea_crds::mcp_server_instance::{
+    CompoundServer, ManagedServer, McpPhase, RemoteServer, Transport,
+};
+use agentarea_crds::{McpServerInstance, McpServerInstanceSpec, McpServerInstanceStatus, reasons};
+
+use self::discovery::{not_ready, record_discovery};
+use crate::context::Context;
+use crate::controllers::{
+    announce_ready_transition, get_named, in_namespace_where, log_outcomes, retry_with_backoff,
+};
+use crate::error::{Error, Result};
+use crate::mcp::routing::remote_endpoint;
+use crate::mcp::{self, Endpoint};
+use crate::problem::Problem;
+use crate::status::apply_status;
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let controller = Controller::new(
+        ctx.api::<McpServerInstance>(),
+        watcher::Config::default().any_semantic(),
+    );
+    let store = controller.store();
+    let results = controller
+        .owns(ctx.api::<Deployment>(), watcher::Config::default())
+        .owns(ctx.api::<Service>(), watcher::Config::default())
+        // A compound instance follows its members: a member's change reconciles the compounds
+        // that name it.
+        .watches(
+            ctx.api::<McpServerInstance>(),
+            watcher::Config::default(),
+            move |member| {
+                let name = member.name_any();
+                in_namespace_where(&store, &member.namespace(), |c| {
+                    c.spec
+                        .compound
+                        .as_ref()
+                        .is_some_and(|cs| cs.members.iter().any(|m| m.name == name))
+                })
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, retry_with_backoff, ctx);
+    log_outcomes("mcp server instance", results).await;
+}
+
+async fn reconcile(instance: Arc<McpServerInstance>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = instance.namespace().ok_or(Error::NoNamespace)?;
+    let previous = instance.status.clone().unwrap_or_default();
+    let mut status = McpServerInstanceStatus {
+        observed_generation: instance.metadata.generation,
+        conditions: previous.conditions.clone(),
+        ..McpServerInstanceStatus::default()
+    };
+    let spec = &instance.spec;
+    if let Some(managed) = &spec.managed {
+        // Suspended ones too: their Deployment is scaled to zero.
+        children::apply_children(&ctx, &instance, managed).await?;
+    }
+    let action = if let Some((phase, problem)) = not_served(spec) {
+        not_ready(&mut status, phase, problem, instance.metadata.generation);
+        Action::await_change()
+    } else if let Some(managed) = &spec.managed {
+        let endpoint = managed_endpoint(&ctx, &instance, managed, &namespace);
+        // Until its pods answer, a new managed server is starting rather than failed.
+        discover(
+            &ctx,
+            &instance,
+            &previous,
+            &mut status,
+            endpoint,
+            McpPhase::Starting,
+        )
+        .await
+    } else if let Some(remote) = &spec.remote {
+        reconcile_remote(&ctx, &instance, remote, &namespace, &previous, &mut status).await
+    } else if let Some(compound) = &spec.compound {
+        reconcile_compound(&ctx, &instance, &namespace, compound, &mut status).await?
+    } else {
+        // The CRD's exactly-one-of rule makes this unreachable for stored objects.
+        Action::await_change()
+    };
+    announce_ready_transition(&ctx, &*instance, &previous.conditions, &status.conditions).await;
+    apply_status(&ctx.client, &*instance, &status).await?;
+    Ok(action)
+}
+
+/// Why an instance is not to be reached at all, and the phase that says so: a suspended managed
+/// server, or a remote one on a transport the operator cannot speak.
+fn not_served(spec: &McpServerInstanceSpec) -> Option<(McpPhase, Problem)> {
+    if spec.managed.is_some() && spec.suspend {
+        return Some((
+            McpPhase::Stopped,
+            Problem::new(
+                reasons::SUSPENDED,
+                "spec.suspend is true: the server is scaled to zero",
+            ),
+        ));
+    }
+    // rmcp, the MCP SDK the operator speaks through, has no client for the older HTTP+SSE
+    // transport: say so on the object rather than fail discovery with a protocol error.
+    let remote = spec.remote.as_ref()?;
+    (remote.transport == Transport::Sse).then(|| {
+        (
+            McpPhase::Failed,
+            Problem::new(
+                reasons::TRANSPORT_NOT_SUPPORTED,
+                format!(
+                    "{} uses the HTTP+SSE transport, which this operator cannot speak yet; use streamable-http",
+                    remote.url
+                ),
+            ),
+        )
+    })
+}
+
+/// A remote instance: discovered at its URL with its headers; a header whose Secret cannot be
+/// read fails it before any request.
+async fn reconcile_remote(
+    ctx: &Context,
+    instance: &McpServerInstance,
+    remote: &RemoteServer,
+    namespace: &str,
+    previous: &McpServerInstanceStatus,
+    status: &mut McpServerInstanceStatus,
+) -> Action {
+    match remote_endpoint(&ctx.client, namespace, remote).await {
+        Ok(endpoint) => discover(ctx, instance, previous, status, endpoint, McpPhase::Failed).await,
+        Err(problem) => {
+            not_ready(
+                status,
+                McpPhase::Failed,
+                problem,
+                instance.metadata.generation,
+            );
+            Action::requeue(ctx.backoff(instance))
+        }
+    }
+}
+
+/// Where the operator reaches a managed server (`--managed-endpoint-template`).
+fn managed_endpoint(
+    ctx: &Context,
+    instance: &McpServerInstance,
+    managed: &ManagedServer,
+    namespace: &str,
+) -> Endpoint {
+    Endpoint {
+        url: ctx.config.managed_endpoint(
+            &instance.name_any(),
+            namespace,
+            managed.port,
+            &managed.path,
+        ),
+        headers: vec![],
+        timeout: Duration::from_secs(ctx.config.mcp_timeout_seconds),
+    }
+}
+
+/// Lists the server's tools into `status`; looks again after the discovery interval, or after
+/// the instance's back-off when the server did not answer.
+async fn discover(
+    ctx: &Context,
+    instance: &McpServerInstance,
+    previous: &McpServerInstanceStatus,
+    status: &mut McpServerInstanceStatus,
+    endpoint: Endpoint,
+    phase_on_first_failure: McpPhase,
+) -> Action {
+    status.endpoint = Some(endpoint.url.clone());
+    status.last_checked_time = Some(now());
+    let discovered = mcp::discover(&endpoint).await;
+    let listed = record_discovery(
+        status,
+        previous,
+        &endpoint.url,
+        discovered,
+        phase_on_first_failure,
+        instance.metadata.generation,
+    );
+    if listed {
+        ctx.succeeded(instance);
+        Action::requeue(Duration::from_secs(
+            instance.spec.discovery_interval_seconds.max(10) as u64,
+        ))
+    } else {
+        Action::requeue(ctx.backoff(instance))
+    }
+}
+
+/// A compound instance's status from its members.
+async fn reconcile_compound(
+    ctx: &Context,
+    instance: &McpServerInstance,
+    namespace: &str,
+    compound: &CompoundServer,
+    status: &mut McpServerInstanceStatus,
+) -> Result<Action> {
+    let member_names: Vec<&str> = compound.members.iter().map(|m| m.name.as_str()).collect();
+    let members = get_named(
+        &Api::<McpServerInstance>::namespaced(ctx.client.clone(), namespace),
+        &member_names,
+    )
+    .await?;
+    let merged = compound::merge(compound, &members);
+    status.tool_count = Some(merged.tools.len() as i32);
+    status.tools = merged.tools;
+    status.collisions = merged.collisions;
+    status.endpoint = ctx
+        .config
+        .mcp_gateway_url
+        .as_deref()
+        .map(|base| crate::gateway::endpoint(base, namespace, &instance.name_any()));
+    status.last_checked_time = Some(now());
+    let generation = instance.metadata.generation;
+    match merged.readiness {
+        Ok(message) => {
+            status.phase = Some(McpPhase::Running);
+            set_ready(
+                &mut status.conditions,
+                true,
+                reasons::MEMBERS_READY,
+                message,
+                generation,
+            );
+        }
+        Err(problem) => not_ready(status, McpPhase::Pending, problem, generation),
+    }
+    // Members' changes wake this instance through the watch; nothing to poll.
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The phase, reason and message, when the instance is not to be reached.
+    type Want = Option<(McpPhase, &'static str, &'static str)>;
+
+    #[test]
+    fn suspended_and_sse_instances_are_not_reached() {
+        let cases: &[(&str, Value, Want)] = &[
+            ("managed", json!({"managed": {"image": "a"}}), None),
+            (
+                "managed, suspended",
+                json!({"managed": {"image": "a"}, "suspend": true}),
+                Some((
+                    McpPhase::Stopped,
+                    reasons::SUSPENDED,
+                    "spec.suspend is true: the server is scaled to zero",
+                )),
+            ),
+            ("remote", json!({"remote": {"url": "http://x/mcp"}}), None),
+            (
+                "remote over SSE",
+                json!({"remote": {"url": "http://x/sse", "transport": "sse"}}),
+                Some((
+                    McpPhase::Failed,
+                    reasons::TRANSPORT_NOT_SUPPORTED,
+                    "http://x/sse uses the HTTP+SSE transport, which this operator cannot speak yet; use streamable-http",
+                )),
+            ),
+            // Only a managed server has anything to scale down.
+            (
+                "remote, suspended",
+                json!({"remote": {"url": "http://x/mcp"}, "suspend": true}),
+                None,
+            ),
+            ("compound", json!({"compound": {"members": []}}), None),
+        ];
+        for (case, spec, want) in cases {
+            let spec: McpServerInstanceSpec = serde_json::from_value(spec.clone()).unwrap();
+            let got = not_served(&spec);
+            let got = got
+                .as_ref()
+                .map(|(phase, p)| (*phase, p.reason, p.message.as_str()));
+            assert_eq!(got, *want, "{case}");
+        }
+    }
+}

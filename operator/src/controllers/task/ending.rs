@@ -1,0 +1,141 @@
+//! How a task ends: its closing step, status and Event, whether a run ended it or no run held
+//! it; the hand-back of a claim on shutdown; and the deletion of a finished task after its TTL.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{DeleteParams, Preconditions};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+
+use agentarea_crds::common::now;
+use agentarea_crds::{Task, TaskPhase, TaskStatus, reasons, steps};
+
+use super::agent_loop::Outcome;
+use super::record::{self, RecordError, Step, TaskRecord, write_if_unchanged};
+use super::tasks_namespace;
+use crate::context::Context;
+use crate::error::Result;
+
+/// Writes the end of a claimed run.
+pub async fn finish(
+    ctx: &Context,
+    record: &mut TaskRecord,
+    outcome: &Outcome,
+) -> Result<(), RecordError> {
+    let step = Step::new(steps::closing(outcome.phase), outcome.message.clone());
+    record
+        .update(|status| apply_outcome(status, outcome, &step))
+        .await?;
+    announce(ctx, record.task(), outcome).await;
+    Ok(())
+}
+
+/// On shutdown: gives the claim up, so another replica (or this one restarted) takes the task
+/// over at once instead of after the lease.
+pub async fn hand_back(ctx: &Context, record: &mut TaskRecord) -> Result<(), RecordError> {
+    let step = Step::new(
+        steps::RUNNER_STOPPED,
+        format!("{} is shutting down and handed the task back", ctx.holder),
+    );
+    record
+        .update(|status| {
+            record::push_step(status, &step);
+            status.claim = None;
+        })
+        .await
+}
+
+fn apply_outcome(status: &mut TaskStatus, outcome: &Outcome, step: &Step) {
+    record::push_step(status, step);
+    status.phase = Some(outcome.phase);
+    status.reason = Some(outcome.reason.to_string());
+    status.message = Some(outcome.message.clone());
+    if outcome.result.is_some() {
+        status.result = outcome.result.clone();
+    }
+    status.completion_time = Some(now());
+}
+
+async fn announce(ctx: &Context, task: &Task, outcome: &Outcome) {
+    tracing::info!(
+        task = %task.name_any(),
+        namespace = task.namespace().unwrap_or_default(),
+        phase = ?outcome.phase,
+        reason = outcome.reason,
+        message = %outcome.message,
+        "task finished"
+    );
+    let type_ = match outcome.phase {
+        TaskPhase::Succeeded => EventType::Normal,
+        _ => EventType::Warning,
+    };
+    let reason = match outcome.phase {
+        TaskPhase::Succeeded => reasons::SUCCEEDED,
+        _ => outcome.reason,
+    };
+    ctx.event(task, type_, reason, outcome.message.clone())
+        .await;
+}
+
+/// Ends a task no run holds (cancelled before it started, agent missing, runner lost), on the
+/// condition that nobody changed it meanwhile.
+pub async fn finish_unclaimed(ctx: &Context, task: &Task, outcome: Outcome) -> Result<Action> {
+    let mut status = task.status.clone().unwrap_or_default();
+    let step = Step::new(steps::closing(outcome.phase), outcome.message.clone());
+    apply_outcome(&mut status, &outcome, &step);
+    status.claim = None;
+    if replace_if_unchanged(ctx, task, status).await? {
+        announce(ctx, task, &outcome).await;
+    }
+    Ok(Action::await_change())
+}
+
+/// Writes `status` if `task` is still the latest version; false if it was not.
+pub async fn replace_if_unchanged(ctx: &Context, task: &Task, status: TaskStatus) -> Result<bool> {
+    Ok(
+        write_if_unchanged(&tasks_namespace(ctx, task), task, status)
+            .await?
+            .is_some(),
+    )
+}
+
+/// Deletes a finished task once its TTL has passed (as Jobs' `ttlSecondsAfterFinished`).
+pub async fn expire(ctx: &Context, task: &Task, status: &TaskStatus) -> Result<Action> {
+    let ttl = task
+        .spec
+        .ttl_seconds_after_finished
+        .map(|s| s.max(0) as u64)
+        .or((ctx.config.task_ttl_seconds > 0).then_some(ctx.config.task_ttl_seconds));
+    let Some(ttl) = ttl else {
+        return Ok(Action::await_change());
+    };
+    let finished = status
+        .completion_time
+        .as_ref()
+        .or(task.metadata.creation_timestamp.as_ref())
+        .map_or_else(Timestamp::now, |t| t.0);
+    let expiry = finished + SignedDuration::from_secs(ttl as i64);
+    let remaining = expiry.duration_since(Timestamp::now());
+    if remaining.is_positive() {
+        return Ok(Action::requeue(
+            Duration::try_from(remaining).unwrap_or_default() + Duration::from_secs(1),
+        ));
+    }
+    let api: Api<Task> = tasks_namespace(ctx, task);
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: task.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    match api.delete(&task.name_any(), &params).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.is_not_found() || status.is_conflict() => {}
+        Err(error) => return Err(error.into()),
+    }
+    tracing::info!(task = %task.name_any(), ttl, "deleted a finished task after its TTL");
+    Ok(Action::await_change())
+}

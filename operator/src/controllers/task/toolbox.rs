@@ -1,0 +1,212 @@
+//! The tools a run offers the model, and making the calls it asks for over MCP.
+
+use std::collections::HashMap;
+
+use futures::future::join_all;
+use kube::Api;
+use serde_json::{Value, json};
+
+use agentarea_crds::agent::ResolvedTool;
+use agentarea_crds::{Agent, McpServerInstance, steps};
+
+use super::agent_loop::SharedRecord;
+use super::record::{RecordError, Step};
+use crate::context::{Context, truncate};
+use crate::mcp;
+use crate::mcp::routing::route_tool;
+use crate::model::{ToolCall, ToolDefinition};
+
+/// Bytes of one tool result given back to the model; more would crowd out the conversation.
+const MAX_TOOL_RESULT_BYTES: usize = 32 * 1024;
+
+/// The tools the model is offered, and where each call goes.
+pub struct Toolbox {
+    pub definitions: Vec<ToolDefinition>,
+    by_name: HashMap<String, ResolvedTool>,
+    /// The tools' instances as the run found them at its start (`None`: not found), so that a
+    /// tool call does not read its instance again.
+    instances: HashMap<String, Option<McpServerInstance>>,
+}
+
+/// What one tool call gave back to the model.
+pub struct CallResult {
+    pub call_id: String,
+    pub text: String,
+    pub error: Option<String>,
+}
+
+impl Toolbox {
+    /// The agent's resolved tools, with descriptions and schemas from their instances' status.
+    /// Tools that need a person's confirmation are left out: a task runs unattended, and a call
+    /// nobody confirmed must not happen.
+    pub async fn load(ctx: &Context, agent: &Agent, namespace: &str) -> Self {
+        let resolved: Vec<ResolvedTool> = agent
+            .status
+            .as_ref()
+            .map(|s| s.tools.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| !t.requires_user_confirmation)
+            .collect();
+        let api: Api<McpServerInstance> = Api::namespaced(ctx.client.clone(), namespace);
+        let mut instances: HashMap<String, Option<McpServerInstance>> = HashMap::new();
+        let mut definitions = Vec::new();
+        for tool in &resolved {
+            if !instances.contains_key(&tool.instance) {
+                let instance = api.get_opt(&tool.instance).await.ok().flatten();
+                instances.insert(tool.instance.clone(), instance);
+            }
+            let discovered = instances[&tool.instance]
+                .as_ref()
+                .and_then(|i| i.status.as_ref())
+                .and_then(|s| s.tools.iter().find(|t| t.name == tool.tool));
+            definitions.push(ToolDefinition {
+                name: tool.name.clone(),
+                description: discovered
+                    .and_then(|t| t.description.clone())
+                    .unwrap_or_default(),
+                parameters: discovered
+                    .and_then(|t| t.input_schema.clone())
+                    .unwrap_or_else(|| json!({ "type": "object" })),
+            });
+        }
+        Self {
+            definitions,
+            by_name: resolved.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            instances,
+        }
+    }
+
+    /// Makes `calls` in parallel, each recorded as started and then as completed or failed.
+    pub async fn call_all(
+        &self,
+        ctx: &Context,
+        record: &SharedRecord,
+        namespace: &str,
+        calls: &[ToolCall],
+    ) -> Result<Vec<CallResult>, RecordError> {
+        let started: Vec<Step> = calls
+            .iter()
+            .map(|call| {
+                let instance = self.by_name.get(&call.function.name).map(|t| &t.instance);
+                Step::new(
+                    steps::TOOL_CALL_STARTED,
+                    format!("calling {}", call.function.name),
+                )
+                .with_data(json!({
+                    "tool_call_id": call.id,
+                    "tool": call.function.name,
+                    "instance": instance,
+                    "arguments": call.function.arguments,
+                }))
+            })
+            .collect();
+        record.lock().await.append(&started).await?;
+        let results = join_all(calls.iter().map(|call| self.call(ctx, namespace, call))).await;
+        let finished: Vec<Step> = results
+            .iter()
+            .zip(calls)
+            .map(|(result, call)| match &result.error {
+                None => {
+                    Step::new(steps::TOOL_CALL_COMPLETED, result.text.clone()).with_data(json!({
+                        "tool_call_id": call.id,
+                        "tool": call.function.name,
+                        "result": result.text,
+                    }))
+                }
+                Some(error) => Step::new(steps::TOOL_CALL_FAILED, error.clone()).with_data(json!({
+                    "tool_call_id": call.id,
+                    "tool": call.function.name,
+                    "error": error,
+                })),
+            })
+            .collect();
+        // Written with the next model call, which follows at once.
+        record.lock().await.stage(move |status| {
+            for step in &finished {
+                super::record::push_step(status, step);
+            }
+        });
+        Ok(results)
+    }
+
+    /// One call. Every failure (unknown tool, bad arguments, unreachable server, a tool that
+    /// reports an error) becomes a result the model reads, as agents expect.
+    async fn call(&self, ctx: &Context, namespace: &str, call: &ToolCall) -> CallResult {
+        let failed = |error: String| CallResult {
+            call_id: call.id.clone(),
+            text: format!("Error: {error}"),
+            error: Some(error),
+        };
+        let Some(tool) = self.by_name.get(&call.function.name) else {
+            return failed(format!("the agent has no tool {}", call.function.name));
+        };
+        let arguments: Value = match call.function.arguments.trim() {
+            "" => Value::Null,
+            text => match serde_json::from_str(text) {
+                Ok(value) => value,
+                Err(e) => return failed(format!("arguments of {} are not JSON: {e}", tool.name)),
+            },
+        };
+        let Some(Some(instance)) = self.instances.get(&tool.instance) else {
+            return failed(format!("MCP server instance {} not found", tool.instance));
+        };
+        let (endpoint, name) = match route_tool(ctx, namespace, instance, &tool.tool).await {
+            Ok(route) => route,
+            Err(problem) => return failed(problem.message),
+        };
+        match mcp::call_tool(&endpoint, &name, arguments).await {
+            Err(error) => failed(format!("{} on {}: {error}", tool.tool, tool.instance)),
+            Ok(result) => {
+                let text = truncate(&result_text(&result), MAX_TOOL_RESULT_BYTES);
+                if result["isError"].as_bool() == Some(true) {
+                    failed(format!(
+                        "{} on {} reported an error: {text}",
+                        tool.tool, tool.instance
+                    ))
+                } else {
+                    CallResult {
+                        call_id: call.id.clone(),
+                        text,
+                        error: None,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The text of an MCP `CallToolResult`: its text items, and other items as JSON.
+fn result_text(result: &Value) -> String {
+    let items = result["content"].as_array().cloned().unwrap_or_default();
+    let parts: Vec<String> = items
+        .iter()
+        .map(|item| match item["text"].as_str() {
+            Some(text) if item["type"] == "text" => text.to_string(),
+            _ => item.to_string(),
+        })
+        .collect();
+    if parts.is_empty() {
+        result
+            .get("structuredContent")
+            .map_or_else(String::new, Value::to_string)
+    } else {
+        parts.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_text_joins_text_items_and_keeps_others_as_json() {
+        let result = json!({"content": [
+            {"type": "text", "text": "one"},
+            {"type": "image", "data": "AA==", "mimeType": "image/png"},
+        ]});
+        let text = result_text(&result);
+        assert!(text.starts_with("one\n"));
+        assert!(text.contains("image/png"));
+    }
+}
