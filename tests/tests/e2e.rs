@@ -70,6 +70,23 @@ async fn instance_ready(ws: &Workspace, name: &str, tools: &[&str]) -> McpServer
 }
 
 /// The names of the tools an instance lists in status.
+/// Whether object `name` of kind `K` still exists in the workspace (for waiting on garbage
+/// collection).
+async fn still_there<K>(ws: &Workspace, name: &str) -> Result<bool, String>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Ok(ws
+        .api::<K>()
+        .get_opt(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some())
+}
+
 fn tool_names(instance: &McpServerInstance) -> Vec<String> {
     instance
         .status
@@ -336,31 +353,13 @@ async fn a_managed_server_runs_as_a_pod_lists_its_tools_and_goes_with_its_instan
         RUN,
         || async {
             let mut left = Vec::new();
-            if ws
-                .api::<Deployment>()
-                .get_opt("everything")
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some()
-            {
+            if still_there::<Deployment>(&ws, "everything").await? {
                 left.push("deployment".to_string());
             }
-            if ws
-                .api::<Service>()
-                .get_opt("everything")
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some()
-            {
+            if still_there::<Service>(&ws, "everything").await? {
                 left.push("service".into());
             }
-            if ws
-                .api::<ServiceAccount>()
-                .get_opt("everything")
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some()
-            {
+            if still_there::<ServiceAccount>(&ws, "everything").await? {
                 left.push("serviceaccount".into());
             }
             left.extend(
