@@ -250,69 +250,25 @@ mod tests {
 
     #[test]
     fn state_changes_are_named() {
+        use ChangeKind::{Created, Updated};
+        // (kind, uid, change, state word, the event it is told as)
+        let changes = [
+            ("task", "u1", Created, "pending", "task_created"),
+            ("task", "u1", Updated, "running", "task_running"),
+            ("task", "u1", Updated, "running", "task_updated"),
+            ("task", "u1", Updated, "completed", "task_completed"),
+            ("agent", "u2", Updated, "True", "agent_updated"),
+            ("agent", "u2", Updated, "False", "agent_status_changed"),
+        ];
         let log = EventLog::new();
-        log.record(
-            "ns",
-            "task",
-            "u1",
-            ChangeKind::Created,
-            Some("pending".into()),
-            json!({}),
-        );
-        log.record(
-            "ns",
-            "task",
-            "u1",
-            ChangeKind::Updated,
-            Some("running".into()),
-            json!({}),
-        );
-        log.record(
-            "ns",
-            "task",
-            "u1",
-            ChangeKind::Updated,
-            Some("running".into()),
-            json!({}),
-        );
-        log.record(
-            "ns",
-            "task",
-            "u1",
-            ChangeKind::Updated,
-            Some("completed".into()),
-            json!({}),
-        );
-        log.record(
-            "ns",
-            "agent",
-            "u2",
-            ChangeKind::Updated,
-            Some("True".into()),
-            json!({}),
-        );
-        log.record(
-            "ns",
-            "agent",
-            "u2",
-            ChangeKind::Updated,
-            Some("False".into()),
-            json!({}),
-        );
+        for (kind, uid, change, state, _) in changes {
+            log.record("ns", kind, uid, change, Some(state.into()), json!({}));
+        }
         let Resume::From(events) = log.resume("ns", &format!("{}-0", log.epoch())) else {
             panic!()
         };
         let names: Vec<_> = events.iter().map(|e| e.event.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "task_created",
-                "task_running",
-                "task_updated",
-                "task_completed",
-                "agent_updated",
-                "agent_status_changed"
-            ]
-        );
+        let wanted: Vec<_> = changes.iter().map(|c| c.4).collect();
+        assert_eq!(names, wanted);
     }
 }

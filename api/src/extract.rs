@@ -110,3 +110,24 @@ where
             })
     }
 }
+
+/// Path parameters: 400 with the usual error body when a segment does not decode (for example
+/// `%FF`, which is not UTF-8), where axum's own `Path` answers in plain text.
+pub struct PathParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParams(value))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("Invalid path: {}", rejection.body_text()))
+            })
+    }
+}

@@ -21,6 +21,8 @@ pub mod config;
 pub mod context;
 pub mod controllers;
 pub mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod gateway;
 pub mod leader;
 pub mod mcp;

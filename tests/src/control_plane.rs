@@ -83,22 +83,8 @@ impl ControlPlane {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        use std::io::Write;
-        let mut command = Command::new(self.bin_dir.join("kubectl"));
-        command
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = command.spawn().expect("kubectl starts");
-        let mut pipe = child.stdin.take().expect("stdin piped");
-        if let Some(input) = stdin {
-            pipe.write_all(input.as_bytes())
-                .expect("write kubectl stdin");
-        }
-        drop(pipe);
-        child.wait_with_output().expect("kubectl runs")
+        let kubectl = self.bin_dir.join("kubectl");
+        crate::kubectl::run(&kubectl, &self.kubeconfig, args, stdin)
     }
 
     /// Applies the generated CRDs (server-side, so re-applying is a no-op) and waits until the

@@ -9,7 +9,7 @@
 //! substituted, and the scripted model as a Deployment.
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -43,17 +43,7 @@ where
     Fut: std::future::Future<Output = Option<T>>,
 {
     let mut first = true;
-    eventually(what, timeout, || {
-        let pause = !std::mem::take(&mut first);
-        let next = check();
-        async move {
-            if pause {
-                tokio::time::sleep(PACE).await;
-            }
-            next.await
-        }
-    })
-    .await
+    eventually(what, timeout, || paced(&mut first, check())).await
 }
 
 /// [`eventually_explained`] at the pace of a real cluster: the panic says what was last seen.
@@ -63,17 +53,22 @@ where
     Fut: std::future::Future<Output = Result<T, String>>,
 {
     let mut first = true;
-    eventually_explained(what, timeout, || {
-        let pause = !std::mem::take(&mut first);
-        let next = check();
-        async move {
-            if pause {
-                tokio::time::sleep(PACE).await;
-            }
-            next.await
+    eventually_explained(what, timeout, || paced(&mut first, check())).await
+}
+
+/// `next`, after a pause of [`PACE`] unless `first` is set (it clears it): the first look goes at
+/// once, the later ones at the cluster's pace.
+fn paced<Fut: std::future::Future>(
+    first: &mut bool,
+    next: Fut,
+) -> impl std::future::Future<Output = Fut::Output> + use<Fut> {
+    let pause = !std::mem::take(first);
+    async move {
+        if pause {
+            tokio::time::sleep(PACE).await;
         }
-    })
-    .await
+        next.await
+    }
 }
 
 /// What `scripts/e2e.sh` exports.
@@ -228,22 +223,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    use std::io::Write;
-    let mut child = Command::new(&env().kubectl)
-        .args(args)
-        .env("KUBECONFIG", &env().kubeconfig)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl starts");
-    let mut pipe = child.stdin.take().expect("stdin piped");
-    if let Some(input) = stdin {
-        pipe.write_all(input.as_bytes())
-            .expect("write kubectl stdin");
-    }
-    drop(pipe);
-    child.wait_with_output().expect("kubectl runs")
+    crate::kubectl::run(&env().kubectl, &env().kubeconfig, args, stdin)
 }
 
 /// stdout and stderr of a command, for messages.
@@ -518,15 +498,21 @@ impl Drop for Workspace {
             dump(&self.namespace);
         }
         if std::env::var("AGENTAREA_E2E_KEEP").as_deref() != Ok("1") {
-            let _ = kubectl([
-                "delete",
-                "namespace",
-                self.namespace.as_str(),
-                "--wait=false",
-                "--ignore-not-found",
-            ]);
+            delete_namespace_later(&self.namespace);
         }
     }
+}
+
+/// Starts deleting `namespace` if it exists, without waiting for it to go: cleanup that must not
+/// hold up a test, or a panic that is already under way.
+pub fn delete_namespace_later(namespace: &str) {
+    let _ = kubectl([
+        "delete",
+        "namespace",
+        namespace,
+        "--wait=false",
+        "--ignore-not-found",
+    ]);
 }
 
 /// The text of `examples/<file>` with the images the cluster cannot pull replaced by the local
@@ -579,37 +565,53 @@ pub fn examples_dir() -> PathBuf {
     dir
 }
 
+/// Waits until object `name` exists and `done` accepts it, and returns it; until then `done`
+/// says what it sees, for the panic after `timeout`.
+pub async fn wait_for_object<K, D>(
+    api: &Api<K>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    done: D,
+) -> K
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    D: Fn(&K) -> Result<(), String>,
+{
+    wait_explained(what, timeout, || async {
+        let object = api
+            .get_opt(name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("not found")?;
+        done(&object).map(|()| object)
+    })
+    .await
+}
+
 /// Waits until Deployment `name` has rolled out: every replica updated, ready and available, and
 /// no old one left.
 pub async fn deployment_rolled_out(client: &Client, namespace: &str, name: &str) -> Deployment {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    wait_explained(
-        &format!("deployment {namespace}/{name} rolled out"),
-        POD_START,
-        || async {
-            let deployment = api
-                .get_opt(name)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("no such deployment")?;
-            let wanted = deployment
-                .spec
-                .as_ref()
-                .and_then(|s| s.replicas)
-                .unwrap_or(1);
-            let status = deployment.status.clone().unwrap_or_default();
-            let done = status.observed_generation == deployment.metadata.generation
-                && status.updated_replicas.unwrap_or(0) == wanted
-                && status.ready_replicas.unwrap_or(0) == wanted
-                && status.available_replicas.unwrap_or(0) == wanted
-                && status.replicas.unwrap_or(0) == wanted;
-            if done {
-                Ok(deployment)
-            } else {
-                Err(format!("{wanted} wanted; status {status:?}"))
-            }
-        },
-    )
+    let what = format!("deployment {namespace}/{name} rolled out");
+    wait_for_object(&api, name, &what, POD_START, |deployment| {
+        let wanted = deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1);
+        let status = deployment.status.clone().unwrap_or_default();
+        let done = status.observed_generation == deployment.metadata.generation
+            && status.updated_replicas.unwrap_or(0) == wanted
+            && status.ready_replicas.unwrap_or(0) == wanted
+            && status.available_replicas.unwrap_or(0) == wanted
+            && status.replicas.unwrap_or(0) == wanted;
+        if done {
+            Ok(())
+        } else {
+            Err(format!("{wanted} wanted; status {status:?}"))
+        }
+    })
     .await
 }
 

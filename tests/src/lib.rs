@@ -10,9 +10,11 @@ pub mod api;
 pub mod control_plane;
 pub mod e2e;
 pub mod helm;
+pub mod kubectl;
 pub mod mcp_servers;
 pub mod model;
 pub mod namespace;
+pub mod objects;
 pub mod process;
 
 pub use control_plane::{ControlPlane, control_plane};

@@ -16,12 +16,13 @@ use agentarea_operator::mcp::{call_tool, discover};
 use agentarea_tests::api::SseEvent;
 use agentarea_tests::e2e::{
     self, DumpOnPanic, ModelPod, OPERATOR_REPLICAS, POD_START, PortForward, Workspace, apply,
-    deployment_rolled_out, env, example, examples_dir, fullname, kubectl, kubectl_ok, pod_ready,
-    pods, short_id, text, token, wait_explained, wait_for,
+    delete_namespace_later, deployment_rolled_out, env, example, examples_dir, fullname, kubectl,
+    kubectl_ok, pod_ready, pods, short_id, text, token, wait_explained, wait_for, wait_for_object,
 };
 use agentarea_tests::helm;
 use agentarea_tests::mcp_servers::endpoint;
 use agentarea_tests::model::{content_text, messages};
+use agentarea_tests::objects::{pod_spec, step_types};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -41,35 +42,26 @@ fn ready(conditions: &Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condit
 
 /// Waits until instance `name` is Running and Ready with (at least) `tools`, and returns it.
 async fn instance_ready(ws: &Workspace, name: &str, tools: &[&str]) -> McpServerInstance {
+    let what = format!("MCP server instance {name} Running with tools {tools:?}");
     let api = ws.api::<McpServerInstance>();
-    wait_explained(
-        &format!("MCP server instance {name} Running with tools {tools:?}"),
-        POD_START,
-        || async {
-            let instance = api
-                .get_opt(name)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("not found")?;
-            let status = instance.status.clone().unwrap_or_default();
-            let names: Vec<&str> = status.tools.iter().map(|t| t.name.as_str()).collect();
-            let done = status.phase == Some(McpPhase::Running)
-                && ready(&status.conditions)
-                && tools.iter().all(|t| names.contains(t));
-            if done {
-                Ok(instance)
-            } else {
-                Err(format!(
-                    "phase {:?}, tools {names:?}, conditions {:?}",
-                    status.phase, status.conditions
-                ))
-            }
-        },
-    )
+    wait_for_object(&api, name, &what, POD_START, |instance| {
+        let status = instance.status.clone().unwrap_or_default();
+        let names: Vec<&str> = status.tools.iter().map(|t| t.name.as_str()).collect();
+        let done = status.phase == Some(McpPhase::Running)
+            && ready(&status.conditions)
+            && tools.iter().all(|t| names.contains(t));
+        if done {
+            Ok(())
+        } else {
+            Err(format!(
+                "phase {:?}, tools {names:?}, conditions {:?}",
+                status.phase, status.conditions
+            ))
+        }
+    })
     .await
 }
 
-/// The names of the tools an instance lists in status.
 /// Whether object `name` of kind `K` still exists in the workspace (for waiting on garbage
 /// collection).
 async fn still_there<K>(ws: &Workspace, name: &str) -> Result<bool, String>
@@ -87,6 +79,7 @@ where
         .is_some())
 }
 
+/// The names of the tools an instance lists in status.
 fn tool_names(instance: &McpServerInstance) -> Vec<String> {
     instance
         .status
@@ -149,14 +142,6 @@ fn result_text(result: &Value) -> String {
         .join("\n")
 }
 
-fn step_types(task: &Task) -> Vec<String> {
-    task.status
-        .iter()
-        .flat_map(|s| &s.steps)
-        .map(|s| s.type_.clone())
-        .collect()
-}
-
 fn steps_listing(task: &Task) -> String {
     task.status
         .iter()
@@ -171,6 +156,18 @@ fn steps_listing(task: &Task) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The managed example applied, its instance `everything` Ready with `echo`, and model pod `name`
+/// started with `args`, then scripted to call echo with `message`.
+async fn managed_echo(ws: &Workspace, name: &str, message: &str, args: &[&str]) -> ModelPod {
+    apply(&ws.namespace, &example("mcp-managed.yaml"));
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.push("--call".into());
+    args.push(format!("echo={}", json!({"message": message})));
+    let model = ModelPod::deploy(&ws.client, &ws.namespace, name, &args).await;
+    instance_ready(ws, "everything", &["echo"]).await;
+    model
 }
 
 /// An Agent `name` on `model` that may call `echo` of the managed instance `everything`; waits
@@ -221,15 +218,7 @@ async fn release_pods_are_ready_and_the_api_answers_with_a_token_from_its_pod() 
             .unwrap_or(1) as usize;
         if component == "operator" {
             assert_eq!(wanted, 2, "the release runs two operator replicas");
-            let container = &rolled_out
-                .spec
-                .as_ref()
-                .unwrap()
-                .template
-                .spec
-                .as_ref()
-                .unwrap()
-                .containers[0];
+            let container = &pod_spec(&rolled_out).containers[0];
             let leader_elect = container
                 .env
                 .iter()
@@ -302,16 +291,8 @@ async fn a_managed_server_runs_as_a_pod_lists_its_tools_and_goes_with_its_instan
         (owner.kind.as_str(), owner.name.as_str(), owner.controller),
         ("McpServerInstance", "everything", Some(true))
     );
-    let pod_spec = deployment
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
     assert_eq!(
-        pod_spec.containers[0].image.as_deref(),
+        pod_spec(&deployment).containers[0].image.as_deref(),
         Some(env().image_node.as_str())
     );
 
@@ -398,7 +379,7 @@ async fn a_stdio_server_runs_behind_the_bridge_copied_into_its_pod_and_answers_a
         .get(&env().operator())
         .await
         .expect("the operator Deployment");
-    let bridge_image = operator.spec.unwrap().template.spec.unwrap().containers[0]
+    let bridge_image = pod_spec(&operator).containers[0]
         .env
         .iter()
         .flatten()
@@ -548,19 +529,8 @@ async fn until_finished(stream: &mut agentarea_tests::api::SseStream) -> Vec<Sse
 #[tokio::test]
 async fn a_task_posted_to_the_api_calls_the_managed_tool_and_streams_its_steps() {
     let ws = Workspace::create("task").await;
-    apply(&ws.namespace, &example("mcp-managed.yaml"));
     let message = format!("hello from {}", ws.id);
-    let model = ModelPod::deploy(
-        &ws.client,
-        &ws.namespace,
-        "model",
-        &[
-            "--call".into(),
-            format!("echo={}", json!({"message": message})),
-        ],
-    )
-    .await;
-    instance_ready(&ws, "everything", &["echo"]).await;
+    let model = managed_echo(&ws, "model", &message, &[]).await;
 
     let api = e2e::api();
     let token = token(&ws.id);
@@ -729,21 +699,8 @@ async fn the_examples_applied_client_and_server_side_show_no_drift() {
 async fn a_task_whose_runner_pod_is_deleted_ends_exactly_once() {
     let e = env();
     let ws = Workspace::create("takeover").await;
-    apply(&ws.namespace, &example("mcp-managed.yaml"));
     let message = format!("slow {}", ws.id);
-    let model = ModelPod::deploy(
-        &ws.client,
-        &ws.namespace,
-        "slow-model",
-        &[
-            "--delay-ms".into(),
-            "4000".into(),
-            "--call".into(),
-            format!("echo={}", json!({"message": message})),
-        ],
-    )
-    .await;
-    instance_ready(&ws, "everything", &["echo"]).await;
+    let model = managed_echo(&ws, "slow-model", &message, &["--delay-ms", "4000"]).await;
     echo_agent(&ws, "slow", &model).await;
 
     // Nothing else may run on the operator while one of its replicas is taken away.
@@ -937,13 +894,7 @@ impl Drop for SecondRelease {
             self.release,
             text(&output)
         );
-        let _ = kubectl([
-            "delete",
-            "namespace",
-            self.namespace.as_str(),
-            "--wait=false",
-            "--ignore-not-found",
-        ]);
+        delete_namespace_later(&self.namespace);
     }
 }
 
@@ -1033,17 +984,7 @@ async fn helm_upgrade_rolls_out_and_uninstall_leaves_only_the_crds() {
 
     install(None);
     let first = deployment_rolled_out(&client, &namespace, &operator).await;
-    let args = first
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers[0]
-        .args
-        .clone();
+    let args = pod_spec(&first).containers[0].args.clone();
     assert_eq!(args, Some(vec![format!("--watch-namespace={unused}")]));
     let before: i64 = env_value(&first, "AGENTAREA_TASK_CONCURRENCY")
         .expect("AGENTAREA_TASK_CONCURRENCY in the operator's env")
@@ -1256,11 +1197,5 @@ async fn helm_upgrade_rolls_out_and_uninstall_leaves_only_the_crds() {
 
     // The main release was not touched.
     deployment_rolled_out(&client, &e.release_namespace, &e.api()).await;
-    let _ = kubectl([
-        "delete",
-        "namespace",
-        namespace.as_str(),
-        "--wait=false",
-        "--ignore-not-found",
-    ]);
+    delete_namespace_later(&namespace);
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use agentarea_crds::common::condition;
 use agentarea_crds::{Agent, McpServerInstance, Skill, reasons};
 use agentarea_tests::mcp_servers::{Operator, everything_server};
+use agentarea_tests::objects::pod_spec;
 use agentarea_tests::{TestNamespace, create, eventually, free_port, merge_patch};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Secret, Service, ServiceAccount};
@@ -160,14 +161,7 @@ async fn a_managed_instance_gets_owned_children_that_follow_its_spec() {
         (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
         ("McpServerInstance", uid.as_str(), Some(true))
     );
-    let pod = deployment
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
+    let pod = pod_spec(&deployment);
     let container = &pod.containers[0];
     assert_eq!(
         container.image.as_deref(),

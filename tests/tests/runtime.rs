@@ -13,6 +13,7 @@ use agentarea_tests::mcp_servers::{
     McpServer, Operator, bridge, everything_server, time_server_command,
 };
 use agentarea_tests::model::{Reply, ScriptedModel, offered_tools, tool_results, user_input};
+use agentarea_tests::objects::step_types;
 use agentarea_tests::{TestNamespace, create, eventually, merge_patch};
 use kube::Api;
 use serde_json::{Value, json};
@@ -112,14 +113,6 @@ fn reason(task: &Task) -> String {
         .as_ref()
         .and_then(|s| s.reason.clone())
         .unwrap_or_default()
-}
-
-fn step_types(task: &Task) -> Vec<String> {
-    task.status
-        .iter()
-        .flat_map(|s| &s.steps)
-        .map(|s| s.type_.clone())
-        .collect()
 }
 
 fn result_text(task: &Task) -> String {
@@ -434,11 +427,14 @@ async fn a_cancelled_task_stops_and_says_so() {
     world.agent("sleepy", json!({})).await;
     world.task("long", "sleepy", "take your time").await;
     let api = world.ns.api::<Task>();
-    eventually("task running", WAIT, || async {
-        let task = api.get("long").await.ok()?;
-        (phase(&task) == Some(TaskPhase::Running)).then_some(())
+    // Cancel while the model call is in flight: the run has asked the model (so the count of
+    // model requests below is settled) and cannot have finished.
+    eventually("the model asked", WAIT, || async {
+        (world.model.requests().len() == 1).then_some(())
     })
     .await;
+    let task = api.get("long").await.unwrap();
+    assert_eq!(phase(&task), Some(TaskPhase::Running));
     merge_patch(&api, "long", json!({"spec": {"cancel": true}})).await;
     let task = world.finished("long").await;
     assert_eq!(phase(&task), Some(TaskPhase::Cancelled));

@@ -21,53 +21,40 @@ use crate::resources::{
     PageParams, created_by, display_name, new_metadata, object_name_for, timestamps,
 };
 
+// No `#[serde(default)]` on the `Option` fields: serde's derive already reads a missing
+// `Option` as `None`, and utoipa leaves it out of `required` either way.
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct TriggerCreate {
     pub name: String,
-    #[serde(default)]
     pub description: Option<String>,
     /// Id or name of the agent whose tasks the trigger starts.
     pub agent_id: String,
     /// `cron`, `webhook` or `event`.
     pub trigger_type: String,
     /// Template of each task's description; `{{ payload.x }}`, `{{ event.x }}`, `{{ time }}`.
-    #[serde(default)]
     pub task_description: Option<String>,
-    #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub task_parameters: Option<Value>,
-    #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Value>,
     /// 1 to 100 (default 5): failures in a row after which the trigger disables itself.
-    #[serde(default)]
     pub failure_threshold: Option<i32>,
     /// For `cron`: 5 fields, or 6 with seconds first.
-    #[serde(default)]
     pub cron_expression: Option<String>,
-    #[serde(default)]
     pub timezone: Option<String>,
     /// For `cron`: `Allow`, `Forbid` or `Replace`.
-    #[serde(default)]
     pub concurrency_policy: Option<String>,
     /// For `webhook`: the path segment; generated when absent.
-    #[serde(default)]
     pub webhook_id: Option<String>,
-    #[serde(default)]
     pub allowed_methods: Option<Vec<String>>,
-    #[serde(default)]
     pub webhook_type: Option<String>,
-    #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub validation_rules: Option<Value>,
-    #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub webhook_config: Option<Value>,
     /// For `event`: `{"kind": "Task", "agent": "...", "phases": ["Succeeded"]}` and the like.
-    #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub event_config: Option<Value>,
-    #[serde(default)]
     pub is_active: Option<bool>,
 }
 

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use kube::ResourceExt;
@@ -11,7 +11,7 @@ use agentarea_crds::Agent;
 
 use crate::auth::Identity;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::StatusResponse;
 use crate::model::agents::{
     AgentCreate, AgentListParams, AgentResponse, AgentUpdate, References, present,
@@ -74,7 +74,7 @@ pub async fn create_agent(
 pub async fn get_agent(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<AgentResponse>> {
     let agent = state.find::<Agent>(&caller, &id)?;
     Ok(Json(present(&agent, &state.mcp_server_instances)))
@@ -87,7 +87,7 @@ pub async fn get_agent(
 pub async fn update_agent(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<AgentUpdate>,
 ) -> ApiResult<Json<AgentResponse>> {
     let agent = state.find::<Agent>(&caller, &id)?;
@@ -106,7 +106,7 @@ pub async fn update_agent(
 pub async fn delete_agent(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<StatusResponse>> {
     let agent = state.find::<Agent>(&caller, &id)?;
     state

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use kube::ResourceExt;
@@ -12,7 +12,7 @@ use agentarea_crds::McpServerInstance;
 
 use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::mcp_server_instances::{
     InstanceCreate, InstanceResponse, InstanceUpdate, Members, ToolResponse, env_names,
     suspend_patch,
@@ -89,7 +89,7 @@ pub async fn create_instance(
 pub async fn get_instance(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<InstanceResponse>> {
     let instance = state.find::<McpServerInstance>(&caller, &id)?;
     Ok(Json(InstanceResponse::from(&*instance)))
@@ -103,7 +103,7 @@ pub async fn get_instance(
 pub async fn update_instance(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<InstanceUpdate>,
 ) -> ApiResult<Json<InstanceResponse>> {
     let instance = state.find::<McpServerInstance>(&caller, &id)?;
@@ -118,7 +118,7 @@ pub async fn update_instance(
 pub async fn delete_instance(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<StatusResponse>> {
     let instance = state.find::<McpServerInstance>(&caller, &id)?;
     state
@@ -134,7 +134,7 @@ pub async fn delete_instance(
 pub async fn list_tools(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Vec<ToolResponse>>> {
     let instance = state.find::<McpServerInstance>(&caller, &id)?;
     Ok(Json(InstanceResponse::from(&*instance).tools))
@@ -146,7 +146,7 @@ pub async fn list_tools(
 pub async fn environment_names(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Vec<String>>> {
     let instance = state.find::<McpServerInstance>(&caller, &id)?;
     Ok(Json(env_names(&instance)))
@@ -158,7 +158,7 @@ pub async fn environment_names(
 pub async fn start_instance(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<InstanceResponse>> {
     set_suspended(&state, &caller, &id, false).await.map(Json)
 }
@@ -169,7 +169,7 @@ pub async fn start_instance(
 pub async fn stop_instance(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<InstanceResponse>> {
     set_suspended(&state, &caller, &id, true).await.map(Json)
 }
@@ -180,7 +180,7 @@ pub async fn stop_instance(
 pub async fn discover_tools(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<(StatusCode, Json<InstanceResponse>)> {
     let instance = state.find::<McpServerInstance>(&caller, &id)?;
     let patch = json!({ "metadata": { "annotations": { DISCOVER_REQUESTED_ANNOTATION: now() } } });

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use kube::ResourceExt;
@@ -11,7 +11,7 @@ use agentarea_crds::Skill;
 
 use crate::auth::Identity;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::StatusResponse;
 use crate::model::skills::{SkillCreate, SkillResponse, SkillUpdate};
 use crate::resources::{PageParams, paginate};
@@ -65,7 +65,7 @@ pub async fn create_skill(
 pub async fn get_skill(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<SkillResponse>> {
     let skill = state.find::<Skill>(&caller, &id)?;
     Ok(Json(SkillResponse::from(&*skill)))
@@ -78,7 +78,7 @@ pub async fn get_skill(
 pub async fn update_skill(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<SkillUpdate>,
 ) -> ApiResult<Json<SkillResponse>> {
     let skill = state.find::<Skill>(&caller, &id)?;
@@ -96,7 +96,7 @@ pub async fn update_skill(
 pub async fn delete_skill(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<StatusResponse>> {
     let skill = state.find::<Skill>(&caller, &id)?;
     state

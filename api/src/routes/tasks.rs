@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
@@ -18,7 +18,7 @@ use agentarea_crds::{Agent, Task};
 
 use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::tasks::{
     AgentTaskCreate, TaskCreate, TaskEventPage, TaskEventParams, TaskIds, TaskListParams,
     TaskResponse, cancel_patch, check_cancellable, event_page, phase, present,
@@ -94,7 +94,7 @@ pub async fn list_tasks(
 pub async fn get_task(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<TaskResponse>> {
     let task = state.find::<Task>(&caller, &id)?;
     Ok(Json(present(&task, &state.agents)))
@@ -109,7 +109,7 @@ pub async fn get_task(
 pub async fn stream_task_events(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let task = state.find::<Task>(&caller, &id)?;
@@ -124,7 +124,7 @@ pub async fn stream_task_events(
 pub async fn cancel_task(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<TaskResponse>> {
     let task = state.find::<Task>(&caller, &id)?;
     Ok(Json(cancel(&state, &task).await?))
@@ -139,7 +139,7 @@ pub async fn cancel_task(
 pub async fn create_agent_task_streaming(
     State(state): State<AppState>,
     caller: Identity,
-    Path(agent_id): Path<String>,
+    PathParams(agent_id): PathParams<String>,
     JsonBody(body): JsonBody<AgentTaskCreate>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let agent = state.find::<Agent>(&caller, &agent_id)?;
@@ -155,7 +155,7 @@ pub async fn create_agent_task_streaming(
 pub async fn create_agent_task_sync(
     State(state): State<AppState>,
     caller: Identity,
-    Path(agent_id): Path<String>,
+    PathParams(agent_id): PathParams<String>,
     JsonBody(body): JsonBody<AgentTaskCreate>,
 ) -> ApiResult<Json<TaskResponse>> {
     let agent = state.find::<Agent>(&caller, &agent_id)?;
@@ -178,7 +178,7 @@ pub async fn create_agent_task_sync(
 pub async fn list_agent_tasks(
     State(state): State<AppState>,
     caller: Identity,
-    Path(agent_id): Path<String>,
+    PathParams(agent_id): PathParams<String>,
     QueryParams(filter): QueryParams<TaskListParams>,
     QueryParams(page): QueryParams<PageParams>,
 ) -> ApiResult<(HeaderMap, Json<Vec<TaskResponse>>)> {
@@ -193,7 +193,7 @@ pub async fn list_agent_tasks(
 pub async fn get_agent_task(
     State(state): State<AppState>,
     caller: Identity,
-    Path((agent_id, task_id)): Path<(String, String)>,
+    PathParams((agent_id, task_id)): PathParams<(String, String)>,
 ) -> ApiResult<Json<TaskResponse>> {
     let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
     Ok(Json(present(&task, &state.agents)))
@@ -207,7 +207,7 @@ pub async fn get_agent_task(
 pub async fn cancel_agent_task(
     State(state): State<AppState>,
     caller: Identity,
-    Path((agent_id, task_id)): Path<(String, String)>,
+    PathParams((agent_id, task_id)): PathParams<(String, String)>,
 ) -> ApiResult<Json<TaskResponse>> {
     let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
     Ok(Json(cancel(&state, &task).await?))
@@ -221,7 +221,7 @@ pub async fn cancel_agent_task(
 pub async fn list_agent_task_events(
     State(state): State<AppState>,
     caller: Identity,
-    Path((agent_id, task_id)): Path<(String, String)>,
+    PathParams((agent_id, task_id)): PathParams<(String, String)>,
     QueryParams(params): QueryParams<TaskEventParams>,
 ) -> ApiResult<Json<TaskEventPage>> {
     let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
@@ -237,7 +237,7 @@ pub async fn list_agent_task_events(
 pub async fn stream_agent_task_events(
     State(state): State<AppState>,
     caller: Identity,
-    Path((agent_id, task_id)): Path<(String, String)>,
+    PathParams((agent_id, task_id)): PathParams<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;

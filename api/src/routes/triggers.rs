@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use k8s_openapi::api::core::v1::Secret;
@@ -14,7 +14,7 @@ use agentarea_crds::{Agent, Trigger};
 
 use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::triggers::{
     ExecutionResponse, NewTrigger, TriggerCreate, TriggerListParams, TriggerResponse,
     TriggerUpdate, enabled_patch, executions, present,
@@ -100,7 +100,7 @@ pub async fn create_trigger(
 pub async fn get_trigger(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<TriggerResponse>> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
     Ok(Json(present(&trigger, &state.agents, None)))
@@ -113,7 +113,7 @@ pub async fn get_trigger(
 pub async fn update_trigger(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<TriggerUpdate>,
 ) -> ApiResult<Json<TriggerResponse>> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
@@ -127,7 +127,7 @@ pub async fn update_trigger(
 pub async fn delete_trigger(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
     state
@@ -143,7 +143,7 @@ pub async fn delete_trigger(
 pub async fn enable_trigger(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<TriggerResponse>> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
     patched(&state, &trigger, &enabled_patch(true))
@@ -157,7 +157,7 @@ pub async fn enable_trigger(
 pub async fn disable_trigger(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<TriggerResponse>> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
     patched(&state, &trigger, &enabled_patch(false))
@@ -171,7 +171,7 @@ pub async fn disable_trigger(
 pub async fn list_executions(
     State(state): State<AppState>,
     caller: Identity,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Vec<ExecutionResponse>>> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
     Ok(Json(executions(&trigger, &state.tasks)))

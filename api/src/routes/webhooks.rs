@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::any;
 use k8s_openapi::api::core::v1::Secret;
@@ -18,6 +18,7 @@ use agentarea_crds::trigger::Firing;
 use agentarea_crds::{Task, Trigger};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::PathParams;
 use crate::model::now;
 use crate::model::webhooks::{WebhookAccepted, method_allowed, payload, verify};
 use crate::state::AppState;
@@ -35,7 +36,7 @@ pub fn router() -> Router<AppState> {
               (status = 404, body = ErrorBody), (status = 405, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn receive(
     State(state): State<AppState>,
-    Path(webhook_id): Path<String>,
+    PathParams(webhook_id): PathParams<String>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,

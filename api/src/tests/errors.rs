@@ -45,46 +45,65 @@ async fn a_method_a_route_does_not_have_is_405() {
 }
 
 #[tokio::test]
+async fn a_path_segment_that_does_not_decode_is_400_in_the_error_shape() {
+    for path in [
+        "/v1/agents/%FF",
+        "/v1/tasks/%C3%28/events",
+        "/v1/agents/a%FFb/tasks",
+    ] {
+        let answer = call(app(), get(path)).await;
+        assert_error(&answer, 400, "Invalid path");
+    }
+}
+
+/// A POST to /v1/agents with `headers` and `body`, for what the extractors make of the body.
+fn post_agents(headers: &[(header::HeaderName, &str)], body: impl Into<Body>) -> Request<Body> {
+    let mut request = authed("POST", "/v1/agents", &token());
+    for (name, value) in headers {
+        request = request.header(name, *value);
+    }
+    request.body(body.into()).unwrap()
+}
+
+#[tokio::test]
 async fn a_body_that_is_not_json_is_415() {
-    let request = authed("POST", "/v1/agents", &token())
-        .header(header::CONTENT_TYPE, "text/plain")
-        .body(Body::from("hi"))
-        .unwrap();
+    let request = post_agents(&[(header::CONTENT_TYPE, "text/plain")], "hi");
     let answer = call(app(), request).await;
     assert_error(&answer, 415, "Content-Type: application/json");
 
-    let request = authed("POST", "/v1/agents", &token())
-        .body(Body::from("{}"))
-        .unwrap();
+    let request = post_agents(&[], "{}");
     assert_error(&call(app(), request).await, 415, "application/json");
 }
 
 #[tokio::test]
 async fn json_suffixed_media_types_are_json() {
-    let request = authed("POST", "/v1/agents", &token())
-        .header(header::CONTENT_TYPE, "application/merge-patch+json")
-        .body(Body::from("{\"name\": "))
-        .unwrap();
+    let request = post_agents(
+        &[(header::CONTENT_TYPE, "application/merge-patch+json")],
+        "{\"name\": ",
+    );
     assert_error(&call(app(), request).await, 400, "Malformed JSON");
 }
 
 #[tokio::test]
 async fn a_body_announced_over_the_limit_is_413_at_once() {
-    let request = authed("POST", "/v1/agents", &token())
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_LENGTH, 2 * MAX_BODY_BYTES)
-        .body(Body::empty())
-        .unwrap();
+    let length = (2 * MAX_BODY_BYTES).to_string();
+    let request = post_agents(
+        &[
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_LENGTH, &length),
+        ],
+        Body::empty(),
+    );
     assert_error(&call(app(), request).await, 413, "too large");
 }
 
 #[tokio::test]
 async fn a_body_over_the_limit_without_a_length_is_413() {
     let padding = "x".repeat(MAX_BODY_BYTES);
-    let request = authed("POST", "/v1/agents", &token())
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(json!({ "name": padding }).to_string()))
-        .unwrap();
+    let request = post_agents(
+        &[(header::CONTENT_TYPE, "application/json")],
+        json!({ "name": padding }).to_string(),
+    );
     let answer = call(app(), request).await;
     assert_error(
         &answer,

@@ -80,12 +80,10 @@ pub fn merge(compound: &CompoundServer, members: &HashMap<String, McpServerInsta
 #[cfg(test)]
 mod tests {
     use agentarea_crds::McpServerInstanceSpec;
-    use agentarea_crds::common::set_ready;
-    use agentarea_crds::mcp_server_instance::{
-        CompoundMember, McpServerInstanceStatus, RemoteServer,
-    };
+    use agentarea_crds::mcp_server_instance::{CompoundMember, RemoteServer};
 
     use super::*;
+    use crate::fixtures::{instance_of, unobserved};
 
     fn tool(name: &str) -> DiscoveredTool {
         DiscoveredTool {
@@ -99,20 +97,11 @@ mod tests {
     }
 
     fn server(name: &str, ready: bool, tools: &[&str]) -> (String, McpServerInstance) {
-        let mut instance = McpServerInstance::new(
-            name,
-            McpServerInstanceSpec {
-                remote: Some(RemoteServer::default()),
-                ..Default::default()
-            },
-        );
-        let mut status = McpServerInstanceStatus {
-            tools: tools.iter().map(|t| tool(t)).collect(),
+        let spec = McpServerInstanceSpec {
+            remote: Some(RemoteServer::default()),
             ..Default::default()
         };
-        set_ready(&mut status.conditions, ready, "Test", "", None);
-        instance.status = Some(status);
-        (name.into(), instance)
+        instance_of(name, spec, ready, tools.iter().map(|t| tool(t)).collect())
     }
 
     fn nested(name: &str) -> (String, McpServerInstance) {
@@ -126,12 +115,43 @@ mod tests {
         (name.into(), instance)
     }
 
+    /// The instances every case's members are looked up among; a case names the ones it uses.
+    fn servers() -> HashMap<String, McpServerInstance> {
+        [
+            server("time", true, &["now"]),
+            server("files", true, &["read", "write"]),
+            server("a", true, &["echo"]),
+            server("b", true, &["echo", "add"]),
+            server("late", false, &["now"]),
+            nested("inner"),
+            unobserved("new"),
+        ]
+        .into_iter()
+        .collect()
+    }
+
     fn member(name: &str) -> CompoundMember {
         CompoundMember {
             name: name.into(),
             prefix: None,
             include: vec![],
             exclude: vec![],
+        }
+    }
+
+    fn prefixed(name: &str, prefix: &str) -> CompoundMember {
+        CompoundMember {
+            prefix: Some(prefix.into()),
+            ..member(name)
+        }
+    }
+
+    fn filtered(name: &str, include: &[&str], exclude: &[&str]) -> CompoundMember {
+        let names = |list: &[&str]| list.iter().map(|t| t.to_string()).collect();
+        CompoundMember {
+            include: names(include),
+            exclude: names(exclude),
+            ..member(name)
         }
     }
 
@@ -150,180 +170,132 @@ mod tests {
             .collect()
     }
 
-    struct Case {
-        name: &'static str,
-        members: Vec<CompoundMember>,
-        servers: Vec<(String, McpServerInstance)>,
-        routes: &'static [(&'static str, &'static str, &'static str)],
-        collisions: &'static [&'static str],
-        readiness: Result<&'static str, &'static str>,
-    }
+    /// `(what the case shows, members, routes, collisions, the Ready message or why not)`.
+    type Case = (
+        &'static str,
+        Vec<CompoundMember>,
+        &'static [(&'static str, &'static str, &'static str)],
+        &'static [&'static str],
+        Result<&'static str, &'static str>,
+    );
 
     #[test]
     fn members_tools_are_merged_and_every_problem_is_told() {
-        let cases = vec![
-            Case {
-                name: "all members ready",
-                members: vec![member("time"), member("files")],
-                servers: vec![
-                    server("time", true, &["now"]),
-                    server("files", true, &["read", "write"]),
-                ],
-                routes: &[
+        let cases: Vec<Case> = vec![
+            (
+                "all members ready",
+                vec![member("time"), member("files")],
+                &[
                     ("now", "time", "now"),
                     ("read", "files", "read"),
                     ("write", "files", "write"),
                 ],
-                collisions: &[],
-                readiness: Ok("3 tools from 2 members"),
-            },
-            Case {
-                name: "no members",
-                members: vec![],
-                servers: vec![],
-                routes: &[],
-                collisions: &[],
-                readiness: Ok("0 tools from 0 members"),
-            },
-            Case {
-                name: "a prefix renames, and the member keeps its own name",
-                members: vec![CompoundMember {
-                    prefix: Some("time_".into()),
-                    ..member("time")
-                }],
-                servers: vec![server("time", true, &["now"])],
-                routes: &[("time_now", "time", "now")],
-                collisions: &[],
-                readiness: Ok("1 tools from 1 members"),
-            },
-            Case {
-                name: "include keeps only what it names",
-                members: vec![CompoundMember {
-                    include: vec!["read".into(), "absent".into()],
-                    ..member("files")
-                }],
-                servers: vec![server("files", true, &["read", "write"])],
-                routes: &[("read", "files", "read")],
-                collisions: &[],
-                readiness: Ok("1 tools from 1 members"),
-            },
-            Case {
-                name: "exclude drops, even what include names",
-                members: vec![CompoundMember {
-                    include: vec!["read".into(), "write".into()],
-                    exclude: vec!["write".into()],
-                    ..member("files")
-                }],
-                servers: vec![server("files", true, &["read", "write"])],
-                routes: &[("read", "files", "read")],
-                collisions: &[],
-                readiness: Ok("1 tools from 1 members"),
-            },
-            Case {
-                name: "the first member wins a name, and the collision is listed",
-                members: vec![member("a"), member("b")],
-                servers: vec![
-                    server("a", true, &["echo"]),
-                    server("b", true, &["echo", "add"]),
+                &[],
+                Ok("3 tools from 2 members"),
+            ),
+            ("no members", vec![], &[], &[], Ok("0 tools from 0 members")),
+            (
+                "a prefix renames, and the member keeps its own name",
+                vec![prefixed("time", "time_")],
+                &[("time_now", "time", "now")],
+                &[],
+                Ok("1 tools from 1 members"),
+            ),
+            (
+                "include keeps only what it names",
+                vec![filtered("files", &["read", "absent"], &[])],
+                &[("read", "files", "read")],
+                &[],
+                Ok("1 tools from 1 members"),
+            ),
+            (
+                "exclude drops, even what include names",
+                vec![filtered("files", &["read", "write"], &["write"])],
+                &[("read", "files", "read")],
+                &[],
+                Ok("1 tools from 1 members"),
+            ),
+            (
+                "the first member wins a name, and the collision is listed",
+                vec![member("a"), member("b")],
+                &[("echo", "a", "echo"), ("add", "b", "add")],
+                &["echo"],
+                Ok("2 tools from 2 members"),
+            ),
+            (
+                "a prefix avoids the collision",
+                vec![member("a"), prefixed("b", "b_")],
+                &[
+                    ("echo", "a", "echo"),
+                    ("b_echo", "b", "echo"),
+                    ("b_add", "b", "add"),
                 ],
-                routes: &[("echo", "a", "echo"), ("add", "b", "add")],
-                collisions: &["echo"],
-                readiness: Ok("2 tools from 2 members"),
-            },
-            Case {
-                name: "a prefix avoids the collision",
-                members: vec![
-                    member("a"),
-                    CompoundMember {
-                        prefix: Some("b_".into()),
-                        ..member("b")
-                    },
-                ],
-                servers: vec![server("a", true, &["echo"]), server("b", true, &["echo"])],
-                routes: &[("echo", "a", "echo"), ("b_echo", "b", "echo")],
-                collisions: &[],
-                readiness: Ok("2 tools from 2 members"),
-            },
-            Case {
-                name: "a missing member",
-                members: vec![member("time"), member("gone")],
-                servers: vec![server("time", true, &["now"])],
-                routes: &[("now", "time", "now")],
-                collisions: &[],
-                readiness: Err("member gone not found"),
-            },
-            Case {
-                name: "a compound member",
-                members: vec![member("inner")],
-                servers: vec![nested("inner")],
-                routes: &[],
-                collisions: &[],
-                readiness: Err("member inner is itself compound"),
-            },
-            Case {
-                name: "a member not ready still lends its tools",
-                members: vec![member("time")],
-                servers: vec![server("time", false, &["now"])],
-                routes: &[("now", "time", "now")],
-                collisions: &[],
-                readiness: Err("member time is not ready"),
-            },
-            Case {
-                name: "a member with no status yet",
-                members: vec![member("new")],
-                servers: vec![(
-                    "new".into(),
-                    McpServerInstance::new("new", McpServerInstanceSpec::default()),
-                )],
-                routes: &[],
-                collisions: &[],
-                readiness: Err("member new is not ready"),
-            },
-            Case {
-                name: "every problem, in the members' order",
-                members: vec![member("gone"), member("inner"), member("time")],
-                servers: vec![nested("inner"), server("time", false, &[])],
-                routes: &[],
-                collisions: &[],
-                readiness: Err(
-                    "member gone not found; member inner is itself compound; member time is not ready",
+                &[],
+                Ok("3 tools from 2 members"),
+            ),
+            (
+                "a missing member",
+                vec![member("time"), member("gone")],
+                &[("now", "time", "now")],
+                &[],
+                Err("member gone not found"),
+            ),
+            (
+                "a compound member",
+                vec![member("inner")],
+                &[],
+                &[],
+                Err("member inner is itself compound"),
+            ),
+            (
+                "a member not ready still lends its tools",
+                vec![member("late")],
+                &[("now", "late", "now")],
+                &[],
+                Err("member late is not ready"),
+            ),
+            (
+                "a member with no status yet",
+                vec![member("new")],
+                &[],
+                &[],
+                Err("member new is not ready"),
+            ),
+            (
+                "every problem, in the members' order",
+                vec![member("gone"), member("inner"), member("late")],
+                &[("now", "late", "now")],
+                &[],
+                Err(
+                    "member gone not found; member inner is itself compound; member late is not ready",
                 ),
-            },
+            ),
         ];
-        for case in cases {
-            let compound = CompoundServer {
-                members: case.members,
-            };
-            let merged = merge(&compound, &case.servers.into_iter().collect());
-            let want_routes: Vec<(String, String, String)> = case
-                .routes
+        let servers = servers();
+        for (name, members, want_routes, collisions, readiness) in cases {
+            let merged = merge(&CompoundServer { members }, &servers);
+            let want_routes: Vec<(String, String, String)> = want_routes
                 .iter()
                 .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
                 .collect();
-            assert_eq!(routes(&merged), want_routes, "{}", case.name);
-            assert_eq!(merged.collisions, case.collisions, "{}", case.name);
-            let readiness = merged
+            assert_eq!(routes(&merged), want_routes, "{name}");
+            assert_eq!(merged.collisions, collisions, "{name}");
+            let got = merged
                 .readiness
                 .as_ref()
                 .map(String::as_str)
                 .map_err(|p| (p.reason, p.message.as_str()));
-            let want = case.readiness.map_err(|m| (reasons::MEMBERS_NOT_READY, m));
-            assert_eq!(readiness, want, "{}", case.name);
+            let want = readiness.map_err(|m| (reasons::MEMBERS_NOT_READY, m));
+            assert_eq!(got, want, "{name}");
         }
     }
 
     #[test]
     fn a_merged_tool_keeps_its_description_and_schema() {
         let compound = CompoundServer {
-            members: vec![CompoundMember {
-                prefix: Some("t_".into()),
-                ..member("time")
-            }],
+            members: vec![prefixed("time", "t_")],
         };
-        let merged = merge(
-            &compound,
-            &[server("time", true, &["now"])].into_iter().collect(),
-        );
+        let merged = merge(&compound, &servers());
         assert_eq!(
             merged.tools,
             vec![DiscoveredTool {

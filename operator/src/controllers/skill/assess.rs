@@ -81,37 +81,13 @@ pub fn assess(
 mod tests {
     use serde_json::{Value, json};
 
-    use agentarea_crds::McpServerInstanceSpec;
-    use agentarea_crds::common::set_ready;
-    use agentarea_crds::mcp_server_instance::{DiscoveredTool, McpServerInstanceStatus};
-
     use super::*;
+    use crate::fixtures::{instance, told, unobserved};
 
     fn skill(tools: Value) -> Skill {
         let spec =
             serde_json::from_value(json!({"instructions": "Echo.", "tools": tools})).unwrap();
         Skill::new("echoing", spec)
-    }
-
-    fn instance(name: &str, ready: bool, tools: &[&str]) -> (String, McpServerInstance) {
-        let mut instance = McpServerInstance::new(name, McpServerInstanceSpec::default());
-        let mut status = McpServerInstanceStatus {
-            tools: tools
-                .iter()
-                .map(|t| DiscoveredTool {
-                    name: t.to_string(),
-                    description: None,
-                    input_schema: None,
-                    input_schema_digest: None,
-                    member: None,
-                    member_tool: None,
-                })
-                .collect(),
-            ..Default::default()
-        };
-        set_ready(&mut status.conditions, ready, "Test", "", None);
-        instance.status = Some(status);
-        (name.into(), instance)
     }
 
     fn agent(name: &str, skills: &[&str]) -> Agent {
@@ -176,10 +152,7 @@ mod tests {
             Case {
                 name: "an instance with no status yet",
                 tools: json!([{"instance": "new", "tools": ["echo"]}]),
-                instances: vec![(
-                    "new".into(),
-                    McpServerInstance::new("new", McpServerInstanceSpec::default()),
-                )],
+                instances: vec![unobserved("new")],
                 resolved: &[],
                 missing: &["new/echo"],
                 problems: &[(
@@ -245,12 +218,7 @@ mod tests {
             );
             assert_eq!(assessment.resolved, case.resolved, "{}", case.name);
             assert_eq!(assessment.missing, case.missing, "{}", case.name);
-            let problems: Vec<(&str, &str)> = assessment
-                .problems
-                .iter()
-                .map(|p| (p.reason, p.message.as_str()))
-                .collect();
-            assert_eq!(problems, case.problems, "{}", case.name);
+            assert_eq!(told(&assessment.problems), case.problems, "{}", case.name);
         }
     }
 

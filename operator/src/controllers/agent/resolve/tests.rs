@@ -1,10 +1,7 @@
 use serde_json::{Value, json};
 
-use agentarea_crds::McpServerInstanceSpec;
-use agentarea_crds::common::set_ready;
-use agentarea_crds::mcp_server_instance::{DiscoveredTool, McpServerInstanceStatus};
-
 use super::*;
+use crate::fixtures::{instance, told, unobserved};
 
 fn spec(value: Value) -> AgentSpec {
     let mut spec = json!({"instruction": "Be helpful.", "model": {"name": "m", "endpoint": "http://model/v1"}});
@@ -27,27 +24,6 @@ fn skill(name: &str, instructions: &str, tools: Value) -> (String, Skill) {
     let spec =
         serde_json::from_value(json!({"instructions": instructions, "tools": tools})).unwrap();
     (name.into(), Skill::new(name, spec))
-}
-
-fn instance(name: &str, ready: bool, tools: &[&str]) -> (String, McpServerInstance) {
-    let mut instance = McpServerInstance::new(name, McpServerInstanceSpec::default());
-    let mut status = McpServerInstanceStatus {
-        tools: tools
-            .iter()
-            .map(|t| DiscoveredTool {
-                name: t.to_string(),
-                description: None,
-                input_schema: None,
-                input_schema_digest: None,
-                member: None,
-                member_tool: None,
-            })
-            .collect(),
-        ..Default::default()
-    };
-    set_ready(&mut status.conditions, ready, "Test", "", None);
-    instance.status = Some(status);
-    (name.into(), instance)
 }
 
 fn related(skills: Vec<(String, Skill)>, instances: Vec<(String, McpServerInstance)>) -> Related {
@@ -219,13 +195,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "an instance with no status yet",
             spec: spec(json!({"mcpServers": [{"name": "new"}]})),
-            related: related(
-                vec![],
-                vec![(
-                    "new".into(),
-                    McpServerInstance::new("new", McpServerInstanceSpec::default()),
-                )],
-            ),
+            related: related(vec![], vec![unobserved("new")]),
             tools: &[],
             problems: &[(
                 reasons::INSTANCE_NOT_READY,
@@ -350,12 +320,7 @@ fn an_agent_resolves_to_its_tools_or_says_what_is_missing() {
             })
             .collect();
         assert_eq!(tools_of(&resolution), want_tools, "{}", case.name);
-        let problems: Vec<(&str, &str)> = resolution
-            .problems
-            .iter()
-            .map(|p| (p.reason, p.message.as_str()))
-            .collect();
-        assert_eq!(problems, case.problems, "{}", case.name);
+        assert_eq!(told(&resolution.problems), case.problems, "{}", case.name);
     }
 }
 

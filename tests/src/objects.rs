@@ -1,0 +1,25 @@
+//! What the tests read off the objects they watch, for the local control plane and for the kind
+//! cluster alike.
+
+use agentarea_crds::Task;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::PodSpec;
+
+/// The `type` of each step in the task's status, in order.
+pub fn step_types(task: &Task) -> Vec<String> {
+    task.status
+        .iter()
+        .flat_map(|s| &s.steps)
+        .map(|s| s.type_.clone())
+        .collect()
+}
+
+/// The pod template's spec of a Deployment, which every Deployment the tests look at has.
+#[track_caller]
+pub fn pod_spec(deployment: &Deployment) -> &PodSpec {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("a Deployment with a pod template")
+}
