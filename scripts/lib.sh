@@ -13,6 +13,12 @@ control_plane_bin_dir() {
   bash "$repo_root/tests/controlplane/build.sh"
 }
 
+# Builds (once) and prints the directory of agentarea-otelcol, the OpenTelemetry Collector the tests
+# send traces to (tests/otelcol; the tests find it through AGENTAREA_OTELCOL_BIN_DIR).
+otelcol_bin_dir() {
+  bash "$repo_root/tests/otelcol/build.sh"
+}
+
 # start_control_plane DIR: starts `agentarea-cp up` in the background with its state in DIR,
 # waits until it is ready, and sets CONTROL_PLANE_PID. Stop it with stop_control_plane.
 start_control_plane() {

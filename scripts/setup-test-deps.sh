@@ -38,7 +38,16 @@ install_helm() {
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
-install_helm
+# helm and the OpenTelemetry Collector (tests/otelcol) build side by side; either one failing fails
+# the script, after both have finished.
+install_helm &
+helm_pid=$!
+otelcol_bin_dir >/dev/null &
+otelcol_pid=$!
+status=0
+wait "$helm_pid" || status=$?
+wait "$otelcol_pid" || status=$?
+((status == 0)) || exit "$status"
 
 # The MCP reference server "everything" from npm, for the operator's discovery and tool tests.
 install_mcp_servers() {

@@ -15,6 +15,9 @@ bash scripts/setup-test-deps.sh
 log "building the local control plane (cached after the first time)"
 AGENTAREA_CP_BIN_DIR=$(control_plane_bin_dir)
 export AGENTAREA_CP_BIN_DIR
+# The OpenTelemetry Collector the tracing tests send to (built by setup-test-deps.sh above).
+AGENTAREA_OTELCOL_BIN_DIR=$(otelcol_bin_dir)
+export AGENTAREA_OTELCOL_BIN_DIR
 
 log "building the workspace"
 cargo build --workspace --bins --tests --quiet

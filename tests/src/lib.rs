@@ -15,6 +15,7 @@ pub mod mcp_servers;
 pub mod model;
 pub mod namespace;
 pub mod objects;
+pub mod otel;
 pub mod process;
 
 pub use control_plane::{ControlPlane, control_plane};
