@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, jwk::JwkSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::RwLock;
 
 use crate::error::ApiError;
+use crate::metrics::AuthFailureLabels;
 
 /// The authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +36,8 @@ pub struct Authenticator {
     workspace_claim: String,
     kratos: Option<Kratos>,
     http: reqwest::Client,
+    /// Refusals by kind, for `agentarea_api_auth_failures` (never the credential itself).
+    pub failures: Family<AuthFailureLabels, Counter>,
 }
 
 /// Settings of [`Authenticator`], taken from [`crate::config::Config`].
@@ -94,25 +99,38 @@ impl Authenticator {
                 workspace_trait: settings.kratos_workspace_trait,
                 cookie_name: settings.kratos_cookie,
             }),
+            failures: Family::default(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()?,
         })
     }
 
-    /// Authenticates a request from its headers.
+    /// Authenticates a request from its headers, counting a refusal by its kind.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
+        let (credential, result) = self.verify(headers).await;
+        if let Err(error) = &result {
+            let kind = failure_kind(credential, error.status);
+            self.failures
+                .get_or_create(&AuthFailureLabels { kind })
+                .inc();
+        }
+        result
+    }
+
+    async fn verify(&self, headers: &HeaderMap) -> (Credential, Result<Identity, ApiError>) {
         if let Some(token) = bearer_token(headers) {
-            return self.verify_jwt(token).await;
+            return (Credential::Bearer, self.verify_jwt(token).await);
         }
         if let Some(kratos) = &self.kratos
             && let Some(cookie) = session_cookie(headers, &kratos.cookie_name)
         {
-            return self.verify_kratos_session(kratos, cookie).await;
+            let verified = self.verify_kratos_session(kratos, cookie).await;
+            return (Credential::Session, verified);
         }
-        Err(ApiError::unauthorized(
-            "Not authenticated: send a bearer token or a session cookie",
-        ))
+        let missing =
+            ApiError::unauthorized("Not authenticated: send a bearer token or a session cookie");
+        (Credential::None, Err(missing))
     }
 
     async fn verify_jwt(&self, token: &str) -> Result<Identity, ApiError> {
@@ -247,6 +265,25 @@ impl Authenticator {
     }
 }
 
+/// What a request presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Credential {
+    None,
+    Bearer,
+    Session,
+}
+
+/// The `kind` label of a refusal.
+fn failure_kind(credential: Credential, status: StatusCode) -> &'static str {
+    match (credential, status) {
+        (_, StatusCode::FORBIDDEN) => "no_workspace",
+        (_, status) if status.is_server_error() => "unavailable",
+        (Credential::None, _) => "missing",
+        (Credential::Bearer, _) => "invalid_token",
+        (Credential::Session, _) => "invalid_session",
+    }
+}
+
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -309,5 +346,46 @@ where
         Arc::<Authenticator>::from_ref(state)
             .authenticate(&parts.headers)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_counted_by_what_was_presented_and_why() {
+        let cases = [
+            (Credential::None, StatusCode::UNAUTHORIZED, "missing"),
+            (
+                Credential::Bearer,
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+            ),
+            (
+                Credential::Session,
+                StatusCode::UNAUTHORIZED,
+                "invalid_session",
+            ),
+            (Credential::Bearer, StatusCode::FORBIDDEN, "no_workspace"),
+            (Credential::Session, StatusCode::FORBIDDEN, "no_workspace"),
+            (
+                Credential::Bearer,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+            ),
+            (
+                Credential::Session,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "unavailable",
+            ),
+        ];
+        for (credential, status, want) in cases {
+            assert_eq!(
+                failure_kind(credential, status),
+                want,
+                "{credential:?} {status}"
+            );
+        }
     }
 }

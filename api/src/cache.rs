@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -15,6 +15,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
+
+use crate::metrics::CacheMetrics;
 
 /// How long a writer waits for the watch to catch up before answering anyway.
 const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,16 +55,18 @@ pub struct ResourceCache<K: CachedResource> {
     by_uid: RwLock<HashMap<String, ObjectRef<K>>>,
     /// Bumped on every watch event; waiters and SSE streams wake on it.
     version: watch::Sender<u64>,
+    metrics: CacheMetrics,
 }
 
 impl<K: CachedResource> ResourceCache<K> {
     /// Starts the watch of every namespace and returns the cache once the initial list is in.
     pub async fn start(
         client: Client,
+        metrics: CacheMetrics,
         on_change: impl Fn(Change<K>) + Send + Sync + 'static,
     ) -> anyhow::Result<Arc<Self>> {
         let (store, writer) = reflector::store();
-        let cache = Arc::new(Self::over(store));
+        let cache = Arc::new(Self::over(store, metrics));
         let api: Api<K> = Api::all(client);
         let stream = reflector::reflector(
             writer,
@@ -78,6 +82,7 @@ impl<K: CachedResource> ResourceCache<K> {
                 match event {
                     Ok(event) => cache.apply(event, &mut initialised, &on_change),
                     Err(error) => {
+                        cache.metrics.watch_error();
                         tracing::warn!(kind = %K::kind(&()), %error, "watch error; retrying")
                     }
                 }
@@ -87,11 +92,12 @@ impl<K: CachedResource> ResourceCache<K> {
         Ok(cache)
     }
 
-    fn over(store: Store<K>) -> Self {
+    fn over(store: Store<K>, metrics: CacheMetrics) -> Self {
         Self {
             store,
             by_uid: RwLock::new(HashMap::new()),
             version: watch::channel(0).0,
+            metrics,
         }
     }
 
@@ -176,7 +182,7 @@ impl<K: CachedResource> ResourceCache<K> {
     /// Waits until the cache holds `name` at `resource_version` or later (read-your-writes).
     pub async fn wait_for_version(&self, namespace: &str, name: &str, resource_version: &str) {
         let written: Option<u64> = resource_version.parse().ok();
-        self.wait_until(READ_YOUR_WRITES_TIMEOUT, || {
+        self.wait_for_write(|| {
             self.get(namespace, name).is_some_and(|object| {
                 let seen = object.resource_version();
                 seen.as_deref() == Some(resource_version)
@@ -188,7 +194,7 @@ impl<K: CachedResource> ResourceCache<K> {
 
     /// Waits until `name` is gone from the cache, or replaced by an object with another uid.
     pub async fn wait_for_deletion(&self, namespace: &str, name: &str, uid: &str) {
-        self.wait_until(READ_YOUR_WRITES_TIMEOUT, || {
+        self.wait_for_write(|| {
             self.get(namespace, name).is_none_or(|object| {
                 object.uid().as_deref() != Some(uid) || object.meta().deletion_timestamp.is_some()
             })
@@ -211,19 +217,28 @@ impl<K: CachedResource> ResourceCache<K> {
         .await;
     }
 
-    async fn wait_until(&self, timeout: Duration, mut done: impl FnMut() -> bool) {
+    /// Waits until `seen` says the cache holds a write, recording how long that took.
+    async fn wait_for_write(&self, seen: impl FnMut() -> bool) {
+        let started = Instant::now();
+        let in_time = self.wait_until(READ_YOUR_WRITES_TIMEOUT, seen).await;
+        self.metrics.write_seen(started.elapsed(), in_time);
+    }
+
+    /// Waits at most `timeout` for `done`; whether it came in time.
+    async fn wait_until(&self, timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
         let mut changes = self.subscribe();
-        let _ = tokio::time::timeout(timeout, async {
+        tokio::time::timeout(timeout, async {
             loop {
                 if done() {
-                    return;
+                    return true;
                 }
                 if changes.changed().await.is_err() {
-                    return;
+                    return false;
                 }
             }
         })
-        .await;
+        .await
+        .unwrap_or(false)
     }
 }
 
@@ -233,7 +248,7 @@ impl<K: CachedResource> ResourceCache<K> {
     /// running: for tests of what the api reads and decides without an apiserver.
     pub(crate) fn holding(objects: impl IntoIterator<Item = K>) -> Arc<Self> {
         let (store, mut writer) = reflector::store();
-        let cache = Self::over(store);
+        let cache = Self::over(store, CacheMetrics::unregistered(""));
         let mut initialised = false;
         let events = std::iter::once(watcher::Event::Init)
             .chain(objects.into_iter().map(watcher::Event::InitApply))

@@ -29,6 +29,7 @@ pub mod docs;
 pub mod error;
 pub mod event_log;
 pub mod extract;
+pub mod metrics;
 pub mod model;
 pub mod resources;
 pub mod routes;

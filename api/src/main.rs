@@ -3,6 +3,7 @@ use std::time::Duration;
 use agentarea_api::auth::mint_hs256;
 use agentarea_api::config::{Cli, Command};
 use agentarea_api::run::run;
+use agentarea_support::telemetry;
 use anyhow::Context as _;
 use clap::Parser;
 
@@ -11,8 +12,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None | Some(Command::Serve) => {
-            agentarea_support::init_tracing(cli.config.log_format);
-            run(cli.config).await
+            let telemetry = telemetry::init(cli.config.log_format, "agentarea-api");
+            let result = run(cli.config).await;
+            telemetry.shutdown();
+            result
         }
         Some(Command::Token {
             subject,

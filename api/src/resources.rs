@@ -13,6 +13,7 @@ use utoipa::IntoParams;
 
 use agentarea_crds::common::{
     CREATED_AT_ANNOTATION, CREATED_BY_ANNOTATION, DISPLAY_NAME_ANNOTATION,
+    trace_context_annotations,
 };
 
 use crate::auth::Identity;
@@ -120,6 +121,9 @@ pub fn creation_annotations(
     if let Some(subject) = created_by {
         annotations.insert(CREATED_BY_ANNOTATION.to_string(), subject.to_string());
     }
+    // The request's trace, for the work the operator does for this object (a Task's run).
+    let context = agentarea_support::telemetry::inject(&tracing::Span::current());
+    annotations.extend(trace_context_annotations(&context));
     annotations
 }
 

@@ -1,10 +1,12 @@
 //! Start-up and shutdown of the api process, and the router with its layers.
 
+use agentarea_support::metrics::metrics_routes;
 use agentarea_support::{Readiness, health_routes, serve, shutdown_signal};
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware;
 use kube::Client;
 use tower_http::trace::TraceLayer;
 
@@ -12,6 +14,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
+use crate::metrics::observe_requests;
 use crate::state::AppState;
 use crate::{docs, routes};
 
@@ -25,7 +28,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let readiness = Readiness::default();
     let state = AppState::start(client, auth).await?;
-    let app = router(state).merge(health_routes(readiness.clone()));
+    let metrics = metrics_routes(state.metrics.registry.clone());
+    let app = router(state)
+        .merge(health_routes(readiness.clone()))
+        .merge(metrics);
     readiness.set(true);
     serve(config.listen_addr, app, shutdown_signal()).await?;
     tracing::info!("api stopped");
@@ -42,7 +48,31 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(docs::router())
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            observe_requests,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+}
+
+/// The span of one request: a server span named after its route template, continuing the
+/// caller's trace when the request carries a `traceparent`.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    let method = request.method().as_str();
+    let span = tracing::info_span!(
+        "request",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route,
+        url.path = request.uri().path(),
+    );
+    agentarea_support::telemetry::extract_from_headers(&span, request.headers());
+    span
 }

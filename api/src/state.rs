@@ -14,6 +14,7 @@ use crate::auth::{Authenticator, Identity};
 use crate::cache::{CachedResource, Change, ResourceCache};
 use crate::error::{ApiError, ApiResult};
 use crate::event_log::{ChangeKind, EventLog};
+use crate::metrics::ApiMetrics;
 use crate::model::mcp_server_instances::InstanceResponse;
 use crate::model::skills::SkillResponse;
 use crate::model::webhooks::SeenSignatures;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub tasks: Arc<ResourceCache<Task>>,
     pub events: Arc<EventLog>,
     pub webhook_signatures: Arc<SeenSignatures>,
+    pub metrics: Arc<ApiMetrics>,
     /// Namespaces this process has already made sure of, to skip the apiserver on every write.
     known_namespaces: Arc<Mutex<HashSet<String>>>,
 }
@@ -50,25 +52,30 @@ impl AppState {
     /// start in that order, each recorder holding the caches its shape reads.
     pub async fn start(client: Client, auth: Authenticator) -> anyhow::Result<Self> {
         let events = Arc::new(EventLog::new());
+        let metrics = ApiMetrics::new(auth.failures.clone());
         let mcp_server_instances = ResourceCache::start(
             client.clone(),
+            metrics.cache("McpServerInstance"),
             recorder(&events, |m: &McpServerInstance| InstanceResponse::from(m)),
         )
         .await?;
         let skills = ResourceCache::start(
             client.clone(),
+            metrics.cache("Skill"),
             recorder(&events, |s: &Skill| SkillResponse::from(s)),
         )
         .await?;
         let instances = mcp_server_instances.clone();
         let agents = ResourceCache::start(
             client.clone(),
+            metrics.cache("Agent"),
             recorder(&events, move |a: &Agent| agents::present(a, &instances)),
         )
         .await?;
         let agents_of_triggers = agents.clone();
         let triggers = ResourceCache::start(
             client.clone(),
+            metrics.cache("Trigger"),
             recorder(&events, move |t: &Trigger| {
                 triggers::present(t, &agents_of_triggers, None)
             }),
@@ -77,6 +84,7 @@ impl AppState {
         let agents_of_tasks = agents.clone();
         let tasks = ResourceCache::start(
             client.clone(),
+            metrics.cache("Task"),
             recorder(&events, move |t: &Task| tasks::present(t, &agents_of_tasks)),
         )
         .await?;
@@ -90,6 +98,7 @@ impl AppState {
             tasks,
             events,
             webhook_signatures: Arc::default(),
+            metrics,
             known_namespaces: Arc::default(),
         })
     }
@@ -257,6 +266,7 @@ impl AppState {
     pub(crate) fn unstarted(client: Client, auth: Authenticator) -> Self {
         Self {
             client,
+            metrics: ApiMetrics::new(auth.failures.clone()),
             auth: Arc::new(auth),
             agents: ResourceCache::holding([]),
             skills: ResourceCache::holding([]),

@@ -18,6 +18,10 @@ pub const CREATED_BY_ANNOTATION: &str = "agentarea.io/created-by";
 /// the product (api, triggers). `metadata.creationTimestamp` has whole seconds only, too coarse to
 /// order objects created in a burst newest-first.
 pub const CREATED_AT_ANNOTATION: &str = "agentarea.io/created-at";
+/// Annotations with the W3C trace context (`traceparent`, `tracestate`) of the request that
+/// created the object, so that work done for it later (a Task's run) continues that trace.
+pub const TRACEPARENT_ANNOTATION: &str = "agentarea.io/traceparent";
+pub const TRACESTATE_ANNOTATION: &str = "agentarea.io/tracestate";
 /// Label on a namespace that marks it as an AgentArea workspace, with the workspace id as value.
 pub const WORKSPACE_LABEL: &str = "agentarea.io/workspace";
 /// Label on objects the operator creates, naming the kind and name of the owner.
@@ -163,4 +167,82 @@ pub fn set_ready(
         observed_generation,
     );
     set_condition(conditions, new);
+}
+
+/// The trace context headers (`traceparent`, `tracestate`) as annotations.
+pub fn trace_context_annotations(
+    headers: &std::collections::HashMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    trace_context_pairs()
+        .filter_map(|(header, annotation)| {
+            headers
+                .get(header)
+                .map(|value| (annotation.to_string(), value.clone()))
+        })
+        .collect()
+}
+
+/// The trace context headers that `annotations` carry (empty when none).
+pub fn trace_context(
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> std::collections::HashMap<String, String> {
+    trace_context_pairs()
+        .filter_map(|(header, annotation)| {
+            annotations
+                .get(annotation)
+                .map(|value| (header.to_string(), value.clone()))
+        })
+        .collect()
+}
+
+fn trace_context_pairs() -> impl Iterator<Item = (&'static str, &'static str)> {
+    [
+        ("traceparent", TRACEPARENT_ANNOTATION),
+        ("tracestate", TRACESTATE_ANNOTATION),
+    ]
+    .into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_context_goes_into_annotations_and_back() {
+        let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Pairs, Pairs); 3] = [
+            (&[], &[]),
+            (
+                &[("traceparent", parent)],
+                &[(TRACEPARENT_ANNOTATION, parent)],
+            ),
+            (
+                &[
+                    ("traceparent", parent),
+                    ("tracestate", "k=v"),
+                    ("baggage", "x=1"),
+                ],
+                &[
+                    (TRACEPARENT_ANNOTATION, parent),
+                    (TRACESTATE_ANNOTATION, "k=v"),
+                ],
+            ),
+        ];
+        for (headers, annotations) in cases {
+            let headers: std::collections::HashMap<String, String> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let want: std::collections::BTreeMap<String, String> = annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let got = trace_context_annotations(&headers);
+            assert_eq!(got, want);
+            let back = trace_context(&got);
+            assert_eq!(back.len(), want.len());
+            assert!(back.iter().all(|(k, v)| headers.get(k) == Some(v)));
+        }
+    }
 }

@@ -22,6 +22,13 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{RoleClient, RoleServer, ServerHandler, ServiceExt};
 use tokio::sync::watch;
+use tracing::Instrument;
+
+use agentarea_support::metrics::Registry;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::metrics::{GatewayLabels, OutcomeLabels};
 
 #[derive(Args, Debug, Clone)]
 pub struct BridgeArgs {
@@ -88,10 +95,12 @@ pub fn install(path: &std::path::Path) -> anyhow::Result<()> {
 /// Runs the bridge until SIGTERM or Ctrl-C.
 pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     let upstream = Upstream::new();
+    let metrics = BridgeMetrics::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let supervisor = tokio::spawn(supervise(
         args.command.clone(),
         upstream.clone(),
+        metrics.starts.clone(),
         stop_rx.clone(),
     ));
 
@@ -101,10 +110,12 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         tracing::warn!("the stdio MCP server is not up yet; serving anyway, requests wait for it");
     }
     let handler_upstream = upstream.clone();
+    let requests = metrics.requests.clone();
     let service = StreamableHttpService::new(
         move || {
             Ok(BridgeHandler {
                 upstream: handler_upstream.clone(),
+                requests: requests.clone(),
             })
         },
         Arc::new(LocalSessionManager::default()),
@@ -113,15 +124,41 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     );
     let router = axum::Router::new()
         .route_service(&args.path, service)
-        .route("/healthz", axum::routing::get(|| async { "ok" }));
+        .layer(axum::middleware::from_fn(traced))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(agentarea_support::metrics::metrics_routes(metrics.registry));
     agentarea_support::serve(args.listen, router, agentarea_support::shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     let _ = supervisor.await;
     Ok(())
 }
 
+/// A server span for each MCP request, continuing the caller's trace (`traceparent`), so a Task's
+/// trace shows the time its tool call spent in the bridge and the stdio server.
+async fn traced(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let span = tracing::info_span!(
+        "mcp_request",
+        otel.name = format!("{} {}", request.method(), request.uri().path()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.response.status_code = tracing::field::Empty,
+    );
+    agentarea_support::telemetry::extract_from_headers(&span, request.headers());
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
+}
+
 /// Starts the stdio server, and starts it again whenever it ends, until told to stop.
-async fn supervise(command: Vec<String>, upstream: Upstream, mut stop: watch::Receiver<bool>) {
+async fn supervise(
+    command: Vec<String>,
+    upstream: Upstream,
+    starts: Family<OutcomeLabels, Counter>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut delay = Duration::from_secs(1);
     loop {
         let started = Instant::now();
@@ -131,6 +168,11 @@ async fn supervise(command: Vec<String>, upstream: Upstream, mut stop: watch::Re
             Ok(transport) => ().serve(transport).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
+        starts
+            .get_or_create(&OutcomeLabels {
+                outcome: if running.is_ok() { "ok" } else { "error" },
+            })
+            .inc();
         match running {
             Ok(running) => {
                 tracing::info!(command = %command.join(" "), "stdio MCP server started");
@@ -167,6 +209,46 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// Answers MCP requests by asking the stdio server.
 struct BridgeHandler {
     upstream: Upstream,
+    requests: Family<GatewayLabels, Counter>,
+}
+
+impl BridgeHandler {
+    fn count<T>(&self, method: &'static str, result: &Result<T, ErrorData>) {
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.requests
+            .get_or_create(&GatewayLabels { method, outcome })
+            .inc();
+    }
+}
+
+/// The bridge's own `/metrics` (it runs in the MCP server's pod, not in the operator).
+struct BridgeMetrics {
+    registry: Arc<Registry>,
+    requests: Family<GatewayLabels, Counter>,
+    starts: Family<OutcomeLabels, Counter>,
+}
+
+impl BridgeMetrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("agentarea_bridge");
+        let requests = Family::<GatewayLabels, Counter>::default();
+        let starts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "MCP requests the bridge passed to the stdio server, by method and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "stdio_server_starts",
+            "Starts of the stdio server (the first one and every restart), by outcome",
+            starts.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            starts,
+        }
+    }
 }
 
 impl ServerHandler for BridgeHandler {
@@ -188,8 +270,12 @@ impl ServerHandler for BridgeHandler {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let peer = self.upstream.peer().await?;
-        peer.list_tools(request).await.map_err(upstream_error)
+        let result = match self.upstream.peer().await {
+            Ok(peer) => peer.list_tools(request).await.map_err(upstream_error),
+            Err(error) => Err(error),
+        };
+        self.count("tools/list", &result);
+        result
     }
 
     async fn call_tool(
@@ -197,11 +283,16 @@ impl ServerHandler for BridgeHandler {
         request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let peer = self.upstream.peer().await?;
-        peer.call_tool(request)
-            .await
-            .map(Into::into)
-            .map_err(upstream_error)
+        let result = match self.upstream.peer().await {
+            Ok(peer) => peer
+                .call_tool(request)
+                .await
+                .map(Into::into)
+                .map_err(upstream_error),
+            Err(error) => Err(error),
+        };
+        self.count("tools/call", &result);
+        result
     }
 }
 

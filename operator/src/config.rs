@@ -65,6 +65,12 @@ pub struct Config {
     #[arg(long, env = "AGENTAREA_TASK_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub task_concurrency: u32,
 
+    /// Reconciles each controller runs at the same time (reconciles of one object never overlap).
+    /// Reconciles call MCP servers and the apiserver; this bounds how many connections one
+    /// controller holds open.
+    #[arg(long, env = "AGENTAREA_RECONCILE_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub reconcile_concurrency: u16,
+
     /// Seconds a finished Task is kept when its spec sets no `ttlSecondsAfterFinished`;
     /// 0 keeps finished Tasks until someone deletes them.
     #[arg(long, env = "AGENTAREA_TASK_TTL_SECONDS", default_value_t = 0)]

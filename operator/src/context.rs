@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -10,6 +10,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 pub struct Context {
     pub client: Client,
@@ -19,10 +20,22 @@ pub struct Context {
     pub holder: String,
     /// One HTTP client (and connection pool) for every model endpoint.
     pub http: reqwest::Client,
+    pub metrics: Metrics,
     recorder: Recorder,
     /// Consecutive failures per object, for the back-off of its next attempt.
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<String, Failures>>,
 }
+
+/// The failures in a row of one object, and when the last one was.
+struct Failures {
+    controller: &'static str,
+    count: u32,
+    last: Instant,
+}
+
+/// The longest back-off; an object that has not failed for twice as long is forgotten, which
+/// also drops objects deleted while they were failing (kube-runtime never reconciles those again).
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 impl Context {
     pub fn new(client: Client, config: Config) -> Arc<Self> {
@@ -46,6 +59,7 @@ impl Context {
             config,
             holder,
             http,
+            metrics: Metrics::new(),
             failures: Mutex::new(HashMap::new()),
         })
     }
@@ -80,21 +94,58 @@ impl Context {
 
     /// Records a failure of `object` and returns how long to wait before the next attempt:
     /// 5 s, doubling per failure in a row, at most 5 minutes.
-    pub fn backoff<K: Resource<DynamicType = ()>>(&self, object: &K) -> Duration {
+    pub fn backoff<K: Resource<DynamicType = ()>>(
+        &self,
+        controller: &'static str,
+        object: &K,
+    ) -> Duration {
         let mut failures = self.failures.lock().unwrap();
-        let count = failures.entry(key(object)).or_insert(0);
-        *count = count.saturating_add(1);
-        Duration::from_secs((5u64 << (*count - 1).min(6)).min(300))
+        let now = Instant::now();
+        failures.retain(|_, f| now.duration_since(f.last) < 2 * MAX_BACKOFF);
+        let entry = failures.entry(key(controller, object)).or_insert(Failures {
+            controller,
+            count: 0,
+            last: now,
+        });
+        entry.count = entry.count.saturating_add(1);
+        entry.last = now;
+        let delay = backoff_after(entry.count);
+        self.count_backing_off(&failures, controller);
+        delay
     }
 
     /// Forgets the failures of `object` after a success.
-    pub fn succeeded<K: Resource<DynamicType = ()>>(&self, object: &K) {
-        self.failures.lock().unwrap().remove(&key(object));
+    pub fn succeeded<K: Resource<DynamicType = ()>>(&self, controller: &'static str, object: &K) {
+        let mut failures = self.failures.lock().unwrap();
+        if failures.remove(&key(controller, object)).is_some() {
+            self.count_backing_off(&failures, controller);
+        }
+    }
+
+    fn count_backing_off(&self, failures: &HashMap<String, Failures>, controller: &'static str) {
+        let objects = failures
+            .values()
+            .filter(|f| f.controller == controller)
+            .count();
+        self.metrics
+            .controllers
+            .set_backing_off(controller, objects);
     }
 }
 
-fn key<K: Resource<DynamicType = ()>>(object: &K) -> String {
-    ObjectRef::from_obj(object).to_string() + &object.uid().unwrap_or_default()
+/// The back-off after `failures` failures in a row.
+fn backoff_after(failures: u32) -> Duration {
+    Duration::from_secs(5u64 << failures.saturating_sub(1).min(6)).min(MAX_BACKOFF)
+}
+
+/// One entry per controller and object: a controller may keep a back-off of its own beside the
+/// one for reconcile errors (see the McpServerInstance controller's discovery).
+fn key<K: Resource<DynamicType = ()>>(controller: &str, object: &K) -> String {
+    format!(
+        "{controller}/{}/{}",
+        ObjectRef::from_obj(object),
+        object.uid().unwrap_or_default()
+    )
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
@@ -107,4 +158,16 @@ pub fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}… [truncated]", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_from_five_seconds_up_to_five_minutes() {
+        let seconds: Vec<u64> = (1..=9).map(|n| backoff_after(n).as_secs()).collect();
+        assert_eq!(seconds, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+        assert_eq!(backoff_after(u32::MAX), MAX_BACKOFF);
+    }
 }

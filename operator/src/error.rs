@@ -12,4 +12,28 @@ pub enum Error {
     NoNamespace,
 }
 
+impl Error {
+    /// A bounded CamelCase name for the failure, for the `reason` label of the failure metric:
+    /// the apiserver's reason (`Conflict`, `Forbidden`, ...) where it gave one.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Kube(kube::Error::Api(status)) => match status.code {
+                400 => "BadRequest",
+                401 => "Unauthorized",
+                403 => "Forbidden",
+                404 => "NotFound",
+                409 => "Conflict",
+                410 => "Expired",
+                422 => "Invalid",
+                429 => "TooManyRequests",
+                500..=599 => "ServerError",
+                _ => "ApiError",
+            },
+            Self::Kube(_) => "ClientError",
+            Self::Serialize(_) => "Serialize",
+            Self::NoNamespace => "NoNamespace",
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -114,7 +114,31 @@ impl ServerHandler for CompoundGateway {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let instance = self.instance(&context).await?;
+        let result = self.merged_tools(&context).await;
+        let metrics = &self.ctx.metrics.mcp;
+        metrics.gateway_request("tools/list", result.is_ok());
+        result
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let result = self.route_call(request, &context).await;
+        let metrics = &self.ctx.metrics.mcp;
+        metrics.gateway_request("tools/call", result.is_ok());
+        result
+    }
+}
+
+impl CompoundGateway {
+    /// `tools/list`: the members' tools as the compound's status has them.
+    async fn merged_tools(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let instance = self.instance(context).await?;
         let tools = tools_of(&instance)
             .into_iter()
             .map(|t| {
@@ -128,12 +152,13 @@ impl ServerHandler for CompoundGateway {
         Ok(ListToolsResult::with_all_items(tools))
     }
 
-    async fn call_tool(
+    /// `tools/call`: to the member that owns the tool, under the member's name for it.
+    async fn route_call(
         &self,
         request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let instance = self.instance(&context).await?;
+        let instance = self.instance(context).await?;
         let namespace = instance.namespace().unwrap_or_default();
         let (endpoint, member_tool) = route_tool(&self.ctx, &namespace, &instance, &request.name)
             .await

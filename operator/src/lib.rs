@@ -26,6 +26,7 @@ mod fixtures;
 pub mod gateway;
 pub mod leader;
 pub mod mcp;
+pub mod metrics;
 pub mod model;
 pub mod problem;
 pub mod run;

@@ -93,7 +93,7 @@ async fn connect(endpoint: &Endpoint) -> Result<Client, McpError> {
         .await?
         .map_err(|e| McpError::Connect {
             url: endpoint.url.clone(),
-            message: e.to_string(),
+            message: initialize_cause(&e),
         })
 }
 
@@ -121,7 +121,7 @@ pub async fn discover(endpoint: &Endpoint) -> Result<Discovery, McpError> {
             .map_err(|e| McpError::Protocol {
                 url: endpoint.url.clone(),
                 operation: "tools/list",
-                message: e.to_string(),
+                message: service_cause(&e),
             })?;
         let info = client.peer_info();
         let implementation = info.as_ref().and_then(|i| i.server_info.as_ref());
@@ -163,7 +163,7 @@ pub async fn call_tool(
     let result = result?.map_err(|e| McpError::Protocol {
         url: endpoint.url.clone(),
         operation: "tools/call",
-        message: e.to_string(),
+        message: service_cause(&e),
     })?;
     Ok(serde_json::to_value(result).unwrap_or(Value::Null))
 }
@@ -181,5 +181,107 @@ fn discovered(tool: &Tool) -> DiscoveredTool {
         )),
         member: None,
         member_tool: None,
+    }
+}
+
+/// Why `initialize` failed, in the words of whatever refused: the OS ("connection refused"), the
+/// resolver, or the server's HTTP answer. rmcp's own message names the Rust types of its
+/// transport, which tell a user nothing.
+fn initialize_cause(error: &rmcp::service::ClientInitializeError) -> String {
+    match error {
+        rmcp::service::ClientInitializeError::TransportError { error, .. } => {
+            innermost(error.error.as_ref())
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Why a request failed: the server's own error message, or the transport's innermost cause.
+fn service_cause(error: &rmcp::ServiceError) -> String {
+    match error {
+        rmcp::ServiceError::McpError(data) => data.message.to_string(),
+        rmcp::ServiceError::TransportSend(error) => innermost(error.error.as_ref()),
+        rmcp::ServiceError::TransportClosed => "the server closed the connection".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The message of the last error in `error`'s source chain, as a person would say it.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    type HttpError = rmcp::transport::streamable_http_client::StreamableHttpError<reqwest::Error>;
+    let mut cause = error;
+    loop {
+        // rmcp wraps the HTTP client's error without naming it as the source.
+        let next = match cause.downcast_ref::<HttpError>() {
+            Some(HttpError::Client(client)) => Some(client as &(dyn std::error::Error + 'static)),
+            _ => cause.source(),
+        };
+        match next {
+            Some(next) => cause = next,
+            None => return plain_words(&cause.to_string()),
+        }
+    }
+}
+
+/// Drops what only a programmer reads from an error message: the OS error number and any Rust
+/// type path; starts it in lower case to follow "could not connect to URL:".
+fn plain_words(message: &str) -> String {
+    let mut text = message.to_string();
+    if let Some(at) = text.find(" (os error ") {
+        text.truncate(at);
+    }
+    let text: String = text
+        .split(' ')
+        .filter(|word| !word.contains("::"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_keep_the_cause_and_drop_what_only_a_programmer_reads() {
+        let cases = [
+            ("Connection refused (os error 111)", "connection refused"),
+            (
+                "failed to lookup address information: Name or service not known",
+                "failed to lookup address information: Name or service not known",
+            ),
+            (
+                "Transport [rmcp::transport::worker::WorkerTransport<X>] error: boom",
+                "transport error: boom",
+            ),
+            ("HTTP 404 Not Found", "HTTP 404 Not Found"),
+            ("", ""),
+        ];
+        for (message, want) in cases {
+            assert_eq!(plain_words(message), want, "{message:?}");
+        }
+    }
+
+    /// A real connection to a closed port: the status message a user reads says why.
+    #[tokio::test]
+    async fn a_refused_connection_is_said_in_words() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let endpoint = Endpoint {
+            url: "http://127.0.0.1:1/mcp".into(),
+            headers: vec![],
+            timeout: Duration::from_secs(5),
+        };
+        let error = discover(&endpoint).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "could not connect to http://127.0.0.1:1/mcp: connection refused"
+        );
+        assert_eq!(error.reason(), reasons::UNREACHABLE);
     }
 }

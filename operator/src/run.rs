@@ -1,5 +1,6 @@
 //! Start-up and shutdown of the operator process.
 
+use agentarea_support::metrics::metrics_routes;
 use agentarea_support::{Readiness, health_routes, serve, shutdown_signal};
 use anyhow::Context as _;
 use kube::Client;
@@ -22,13 +23,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let readiness = Readiness::default();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (health_addr, gateway_addr) = (config.health_addr, config.mcp_gateway_addr);
+    let ctx = Context::new(client, config);
     let health = tokio::spawn(serve(
-        config.health_addr,
-        health_routes(readiness.clone()),
+        health_addr,
+        health_routes(readiness.clone()).merge(metrics_routes(ctx.metrics.registry.clone())),
         wait_for(stop_rx.clone()),
     ));
-    let gateway_addr = config.mcp_gateway_addr;
-    let ctx = Context::new(client, config);
     let gateway = gateway_addr.map(|addr| {
         tokio::spawn(crate::gateway::serve(
             ctx.clone(),
@@ -39,38 +40,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Without an election this replica always leads; the sender lives as long as `run`.
     let (leading_tx, leading) = watch::channel(!ctx.config.leader_elect);
     let election = ctx.config.leader_elect.then(|| {
-        let election = Election {
-            lease: ctx.config.leader_election_lease.clone(),
-            namespace: ctx.config.lease_namespace(),
-            identity: ctx.holder.clone(),
-        };
-        tokio::spawn(leader::run(
-            ctx.client.clone(),
-            election,
+        tokio::spawn(campaign(
+            ctx.clone(),
             leading_tx.clone(),
             wait_for(stop_rx.clone()),
         ))
     });
-    let controllers = tokio::spawn(async move {
-        // A controller that runs while this replica leads, and stops when it no longer does.
-        macro_rules! when_leading {
-            ($controller:path) => {{
-                let ctx = ctx.clone();
-                leader::while_leading(leading.clone(), stop_rx.clone(), move |until| {
-                    $controller(ctx.clone(), until)
-                })
-            }};
-        }
-        tokio::join!(
-            when_leading!(controllers::mcp_server_instance::run),
-            when_leading!(controllers::agent::run),
-            when_leading!(controllers::skill::run),
-            when_leading!(controllers::trigger::run),
-            when_leading!(controllers::trigger::event::run),
-            // Every replica runs tasks: each is claimed by one.
-            controllers::task::run(ctx.clone(), wait_for(stop_rx.clone())),
-        );
-    });
+    let controllers = tokio::spawn(run_controllers(ctx.clone(), leading, stop_rx.clone()));
     readiness.set(true);
     tracing::info!("operator started");
 
@@ -95,6 +71,46 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("operator stopped");
     Ok(())
+}
+
+/// Takes part in the leader election until `stop`, saying in `leading` whether this replica leads.
+async fn campaign(
+    ctx: std::sync::Arc<Context>,
+    leading: watch::Sender<bool>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let election = Election {
+        lease: ctx.config.leader_election_lease.clone(),
+        namespace: ctx.config.lease_namespace(),
+        identity: ctx.holder.clone(),
+    };
+    leader::run(ctx.client.clone(), election, leading, stop).await
+}
+
+/// Runs every controller until `stop`: the cluster-wide ones while this replica leads, and the
+/// task runner always (each Task is claimed by one replica).
+async fn run_controllers(
+    ctx: std::sync::Arc<Context>,
+    leading: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+) {
+    // A controller that runs while this replica leads, and stops when it no longer does.
+    macro_rules! when_leading {
+        ($controller:path) => {{
+            let ctx = ctx.clone();
+            leader::while_leading(leading.clone(), stop.clone(), move |until| {
+                $controller(ctx.clone(), until)
+            })
+        }};
+    }
+    tokio::join!(
+        when_leading!(controllers::mcp_server_instance::run),
+        when_leading!(controllers::agent::run),
+        when_leading!(controllers::skill::run),
+        when_leading!(controllers::trigger::run),
+        when_leading!(controllers::trigger::event::run),
+        controllers::task::run(ctx.clone(), wait_for(stop.clone())),
+    );
 }
 
 /// Resolves once the stop flag is raised.

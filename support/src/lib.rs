@@ -1,12 +1,15 @@
 //! Process plumbing that the operator and the api share: structured logging, graceful shutdown,
-//! and the health endpoints that Kubernetes probes.
+//! the health endpoints that Kubernetes probes, the Prometheus `/metrics` route, and logs and
+//! OpenTelemetry traces ([`telemetry`]).
+
+pub mod metrics;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::{Router, http::StatusCode, routing::get};
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,25 +31,6 @@ impl std::str::FromStr for LogFormat {
                 "unknown log format {other:?} (expected text or json)"
             )),
         }
-    }
-}
-
-/// Installs the global `tracing` subscriber. The filter comes from `RUST_LOG`, defaulting to
-/// `info` for our crates and `warn` for dependencies.
-pub fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        // rmcp logs every failed connection at ERROR from its transport worker; the operator
-        // reports those itself, as status conditions and events, so they are not repeated here.
-        EnvFilter::new(
-            "warn,rmcp=off,agentarea_operator=info,agentarea_api=info,agentarea_support=info",
-        )
-    });
-    let registry = tracing_subscriber::registry().with(filter);
-    match format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
-            .init(),
     }
 }
 

@@ -82,13 +82,19 @@ pub fn everything_command() -> PathBuf {
 
 /// Runs `agentarea-operator mcp-bridge` on a free port in front of a stdio server.
 pub fn bridge(command: &[&str]) -> McpServer {
+    bridge_with_env(command, &[])
+}
+
+/// [`bridge`] with `env` added to its environment (e.g. where to send its traces).
+pub fn bridge_with_env(command: &[&str], env: &[(&str, String)]) -> McpServer {
     let port = free_port();
     let process = ChildProcess::spawn(
         "mcp-bridge",
         Command::new(workspace_binary("agentarea-operator"))
             .args(["mcp-bridge", "--listen", &format!("127.0.0.1:{port}"), "--"])
             .args(command)
-            .env("RUST_LOG", "info"),
+            .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k, v))),
     );
     wait_for_port(port, &process);
     McpServer {
@@ -113,6 +119,8 @@ pub fn endpoint(url: &str) -> agentarea_operator::mcp::Endpoint {
 /// each have their own.
 pub struct Operator {
     pub process: ChildProcess,
+    /// Where it serves `/healthz`, `/readyz` and `/metrics`.
+    pub health_port: u16,
 }
 
 impl Operator {
@@ -130,6 +138,42 @@ impl Operator {
         }
         let process = ChildProcess::spawn("agentarea-operator", &mut command);
         wait_until_ok(&format!("http://127.0.0.1:{port}/readyz"), &process).await;
-        Self { process }
+        Self {
+            process,
+            health_port: port,
+        }
     }
+
+    /// The Prometheus text its `/metrics` answers.
+    pub async fn metrics(&self) -> String {
+        scrape(&format!("http://127.0.0.1:{}/metrics", self.health_port)).await
+    }
+}
+
+/// GETs a `/metrics` page: 200, OpenMetrics text.
+pub async fn scrape(url: &str) -> String {
+    let response = reqwest::get(url)
+        .await
+        .expect("the metrics endpoint answers");
+    assert_eq!(response.status(), 200, "{url}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    response.text().await.unwrap()
+}
+
+/// The value of the sample whose name and labels are `series` exactly, if the page has it.
+pub fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }

@@ -14,11 +14,16 @@ pub struct TestNamespace {
 impl TestNamespace {
     /// Creates `<prefix>-<random>` on the shared control plane.
     pub async fn create(prefix: &str) -> Self {
-        let client = control_plane().client().await;
         let name = format!(
             "{prefix}-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
+        Self::named(&name).await
+    }
+
+    /// Creates the namespace `name` (for a workspace's namespace, which the api names).
+    pub async fn named(name: &str) -> Self {
+        let client = control_plane().client().await;
         let namespace: Namespace = serde_json::from_value(serde_json::json!({
             "metadata": { "name": name, "labels": { "agentarea.io/test": "true" } }
         }))
@@ -27,7 +32,10 @@ impl TestNamespace {
             .create(&PostParams::default(), &namespace)
             .await
             .expect("create test namespace");
-        Self { name, client }
+        Self {
+            name: name.to_string(),
+            client,
+        }
     }
 
     /// An `Api` for kind `K` in this namespace.

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use agentarea_crds::{Task, TaskPhase};
 
+use crate::metrics::OpenStream;
 use crate::model::now;
 use crate::model::tasks::{TaskIds, phase, present, rest_status, steps};
 use crate::state::AppState;
@@ -33,6 +34,8 @@ struct TaskStream {
     queue: VecDeque<Event>,
     done: bool,
     changes: watch::Receiver<u64>,
+    /// Counts the stream as open while it lives.
+    _open: OpenStream,
 }
 
 /// The SSE stream of one task's run. Reads the task from the cache on every change and sends the
@@ -64,6 +67,7 @@ pub fn stream(
     }
     let initial = TaskStream {
         changes: state.tasks.subscribe(),
+        _open: state.metrics.stream_opened("task"),
         namespace: task.namespace().unwrap_or_default(),
         name: task.name_any(),
         state,

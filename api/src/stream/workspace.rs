@@ -11,6 +11,7 @@ use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::event_log::{EventLog, Resume, WorkspaceEvent};
+use crate::metrics::OpenStream;
 use crate::stream::{sse_event, sse_response};
 
 /// Where a workspace stream stands: the last sequence number it has passed on or skipped, and
@@ -21,12 +22,15 @@ struct WorkspaceStream {
     namespace: String,
     after: u64,
     queue: VecDeque<Event>,
+    /// Counts the stream as open while it lives.
+    _open: OpenStream,
 }
 
 /// The events of `namespace`: those after `last_event_id` when the client resumes, then live
 /// ones. `workspace` is named in the opening `connected` event.
 pub fn stream(
     log: Arc<EventLog>,
+    open: OpenStream,
     namespace: String,
     workspace: &str,
     last_event_id: Option<&str>,
@@ -61,6 +65,7 @@ pub fn stream(
         namespace,
         after,
         queue,
+        _open: open,
     };
     sse_response(futures::stream::unfold(initial, |mut s| async move {
         loop {

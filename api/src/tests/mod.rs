@@ -8,6 +8,7 @@
 mod auth;
 mod conversions;
 mod errors;
+mod metrics;
 mod pagination;
 mod streams;
 mod validation;

@@ -9,18 +9,24 @@ pub mod trigger;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::runtime::controller::Action;
+use kube::runtime::Controller;
+use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use agentarea_crds::common::{condition, set_ready};
 
 use crate::context::Context;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::problem::{Problem, Readiness};
 
 /// Publishes an Event when the Ready condition changes status or reason, so that
@@ -69,36 +75,64 @@ where
         .collect()
 }
 
-/// Logs the outcome of each reconcile of a running controller; failures are already handled by
-/// the controller's error policy, so this only records them.
-pub async fn log_outcomes<K, E>(
-    kind: &'static str,
-    results: impl futures::Stream<Item = Result<(ObjectRef<K>, Action), E>>,
-) where
-    K: Resource<DynamicType = ()>,
-    E: std::fmt::Display,
-{
-    use futures::StreamExt;
-    results
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "{kind} reconcile");
-            }
-        })
-        .await;
+/// What a controller's reconcile is handed: the shared [`Context`], or a state that holds it.
+pub trait HasContext: Send + Sync + 'static {
+    fn context(&self) -> &Context;
 }
 
-/// The error policy every controller shares: log, and retry after the object's back-off.
-pub fn retry_with_backoff<K>(
-    object: std::sync::Arc<K>,
-    error: &crate::error::Error,
-    ctx: std::sync::Arc<Context>,
-) -> Action
-where
-    K: Resource<DynamicType = ()>,
+impl HasContext for Context {
+    fn context(&self) -> &Context {
+        self
+    }
+}
+
+/// Runs `controller` with `reconcile` until its shutdown signal, the one way every controller
+/// runs: at most `--reconcile-concurrency` reconciles at once; each one timed, counted and traced;
+/// a success forgets the object's failures; a failure is logged, counted by reason and retried
+/// after the object's back-off.
+pub async fn run_observed<K, S, F, Fut>(
+    name: &'static str,
+    controller: Controller<K>,
+    reconcile: F,
+    state: Arc<S>,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    S: HasContext,
+    F: Fn(Arc<K>, Arc<S>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Action>> + Send + 'static,
 {
-    tracing::warn!(kind = %K::kind(&()), name = %object.name_any(), %error, "reconcile failed");
-    Action::requeue(ctx.backoff(&*object))
+    let concurrency = state.context().config.reconcile_concurrency;
+    let reconcile = Arc::new(reconcile);
+    let observed = move |object: Arc<K>, state: Arc<S>| {
+        let reconcile = reconcile.clone();
+        let span = tracing::debug_span!("reconcile", controller = name, object = %ObjectRef::from_obj(&*object));
+        async move {
+            let metrics = &state.context().metrics.controllers;
+            let _in_flight = metrics.start(name);
+            let started = Instant::now();
+            let result = reconcile(object.clone(), state.clone()).await;
+            metrics.finished(
+                name,
+                started.elapsed(),
+                result.as_ref().err().map(Error::reason),
+            );
+            if result.is_ok() {
+                state.context().succeeded(name, &*object);
+            }
+            result
+        }
+        .instrument(span)
+    };
+    let retry = move |object: Arc<K>, error: &Error, state: Arc<S>| {
+        tracing::warn!(controller = name, object = %ObjectRef::from_obj(&*object), %error, "reconcile failed");
+        Action::requeue(state.context().backoff(name, &*object))
+    };
+    controller
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .run(observed, retry, state)
+        // Outcomes are already recorded above; the stream only has to be driven.
+        .for_each(|_| futures::future::ready(()))
+        .await;
 }
 
 /// Sets the `Ready` condition in `conditions` from the problems found.

@@ -19,8 +19,7 @@ use agentarea_crds::{Agent, AgentStatus, McpServerInstance, Skill};
 use self::resolve::{Related, resolve};
 use crate::context::Context;
 use crate::controllers::{
-    announce_ready_transition, get_named, in_namespace_where, log_outcomes, retry_with_backoff,
-    set_readiness,
+    announce_ready_transition, get_named, in_namespace_where, run_observed, set_readiness,
 };
 use crate::error::{Error, Result};
 use crate::secrets::secret_value;
@@ -33,7 +32,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     );
     let store = controller.store();
     let (by_skill, by_instance, by_secret) = (store.clone(), store.clone(), store);
-    let results = controller
+    let controller = controller
         .watches(
             ctx.api::<Skill>(),
             watcher::Config::default(),
@@ -63,9 +62,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 })
             },
         )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, retry_with_backoff, ctx);
-    log_outcomes("agent", results).await;
+        .graceful_shutdown_on(shutdown);
+    run_observed("agent", controller, reconcile, ctx).await;
 }
 
 async fn reconcile(agent: Arc<Agent>, ctx: Arc<Context>) -> Result<Action> {

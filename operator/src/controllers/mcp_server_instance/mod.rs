@@ -30,14 +30,16 @@ use agentarea_crds::{McpServerInstance, McpServerInstanceSpec, McpServerInstance
 
 use self::discovery::{not_ready, record_discovery};
 use crate::context::Context;
-use crate::controllers::{
-    announce_ready_transition, get_named, in_namespace_where, log_outcomes, retry_with_backoff,
-};
+use crate::controllers::{announce_ready_transition, get_named, in_namespace_where, run_observed};
 use crate::error::{Error, Result};
 use crate::mcp::routing::remote_endpoint;
 use crate::mcp::{self, Endpoint};
 use crate::problem::Problem;
 use crate::status::apply_status;
+
+/// The back-off of an instance whose server does not answer: kept apart from the back-off of
+/// reconcile errors, because such a reconcile succeeds (it records the problem in status).
+const DISCOVERY_BACKOFF: &str = "mcp_discovery";
 
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
@@ -46,7 +48,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         watcher::Config::default().any_semantic(),
     );
     let store = controller.store();
-    let results = controller
+    ctx.metrics.mcp.watch_instances(store.clone());
+    let controller = controller
         .owns(ctx.api::<Deployment>(), watcher::Config::default())
         .owns(ctx.api::<Service>(), watcher::Config::default())
         // A compound instance follows its members: a member's change reconciles the compounds
@@ -64,9 +67,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 })
             },
         )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, retry_with_backoff, ctx);
-    log_outcomes("mcp server instance", results).await;
+        .graceful_shutdown_on(shutdown);
+    run_observed("mcp_server_instance", controller, reconcile, ctx).await;
 }
 
 async fn reconcile(instance: Arc<McpServerInstance>, ctx: Arc<Context>) -> Result<Action> {
@@ -158,7 +160,7 @@ async fn reconcile_remote(
                 problem,
                 instance.metadata.generation,
             );
-            Action::requeue(ctx.backoff(instance))
+            Action::requeue(ctx.backoff(DISCOVERY_BACKOFF, instance))
         }
     }
 }
@@ -194,7 +196,11 @@ async fn discover(
 ) -> Action {
     status.endpoint = Some(endpoint.url.clone());
     status.last_checked_time = Some(now());
+    let started = std::time::Instant::now();
     let discovered = mcp::discover(&endpoint).await;
+    ctx.metrics
+        .mcp
+        .discovered(started.elapsed(), discovered.is_ok());
     let listed = record_discovery(
         status,
         previous,
@@ -204,12 +210,12 @@ async fn discover(
         instance.metadata.generation,
     );
     if listed {
-        ctx.succeeded(instance);
+        ctx.succeeded(DISCOVERY_BACKOFF, instance);
         Action::requeue(Duration::from_secs(
             instance.spec.discovery_interval_seconds.max(10) as u64,
         ))
     } else {
-        Action::requeue(ctx.backoff(instance))
+        Action::requeue(ctx.backoff(DISCOVERY_BACKOFF, instance))
     }
 }
 

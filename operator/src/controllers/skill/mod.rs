@@ -17,8 +17,7 @@ use agentarea_crds::{Agent, McpServerInstance, Skill, SkillStatus};
 use self::assess::assess;
 use crate::context::Context;
 use crate::controllers::{
-    announce_ready_transition, get_named, in_namespace_where, log_outcomes, retry_with_backoff,
-    set_readiness,
+    announce_ready_transition, get_named, in_namespace_where, run_observed, set_readiness,
 };
 use crate::error::{Error, Result};
 use crate::status::apply_status;
@@ -30,7 +29,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     );
     let store = controller.store();
     let (by_instance, by_agent) = (store.clone(), store);
-    let results = controller
+    let controller = controller
         .watches(
             ctx.api::<McpServerInstance>(),
             watcher::Config::default(),
@@ -51,9 +50,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 in_namespace_where(&by_agent, &agent.namespace(), |_| true)
             },
         )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, retry_with_backoff, ctx);
-    log_outcomes("skill", results).await;
+        .graceful_shutdown_on(shutdown);
+    run_observed("skill", controller, reconcile, ctx).await;
 }
 
 async fn reconcile(skill: Arc<Skill>, ctx: Arc<Context>) -> Result<Action> {

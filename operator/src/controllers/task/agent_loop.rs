@@ -6,14 +6,16 @@
 //! The wall-clock timeout, cancellation and loss of the claim are the caller's: it drops this
 //! future when one of them happens.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+use tracing::Instrument;
 
-use agentarea_crds::agent::ModelSpec;
+use agentarea_crds::agent::{AgentLimits, ModelSpec};
 use agentarea_crds::task::Usage;
 use agentarea_crds::{Agent, TaskPhase, reasons, steps};
 
@@ -72,61 +74,14 @@ pub async fn execute(
     record: SharedRecord,
     agent: Agent,
 ) -> Result<Outcome, RecordError> {
-    let (task, namespace) = {
-        let record = record.lock().await;
-        let task = record.task().clone();
-        let namespace = task.namespace().unwrap_or_default();
-        (task, namespace)
-    };
-    let endpoint = match model_endpoint(&ctx, &agent, &namespace).await {
-        Ok(endpoint) => endpoint,
+    let mut run = match Run::prepare(ctx, record, &agent).await {
+        Ok(run) => run,
         Err(problem) => return Ok(problem.into()),
     };
-    let tools = Toolbox::load(&ctx, &agent, &namespace).await;
-    let mut messages = vec![
-        Message::system(instructions(&agent)),
-        Message::user(user_message(
-            &task.spec.input,
-            task.spec.parameters.as_ref(),
-        )),
-    ];
     let limits = &agent.spec.limits;
-    let mut usage = Usage::default();
-    let mut unanswered_tool_error: Option<String> = None;
-
     for step in 1..=limits.max_steps {
-        if record.lock().await.task().spec.cancel {
-            return Ok(Outcome::cancelled("cancelled by request"));
-        }
-        let completion = match call_model(&ctx, &record, &endpoint, &messages, &tools, step).await?
-        {
-            Ok(completion) => completion,
-            Err(outcome) => return Ok(outcome),
-        };
-        add_usage(&mut usage, &completion);
-        record_completion(&record, &completion, &usage, step).await;
-        if let Some(budget) = limits.max_total_tokens
-            && usage.total_tokens > budget
-        {
-            return Ok(Outcome::failed(
-                reasons::BUDGET_EXCEEDED,
-                format!(
-                    "the task spent {} tokens, over the agent's budget of {budget}",
-                    usage.total_tokens
-                ),
-            ));
-        }
-        let answer = completion.message.content.clone().unwrap_or_default();
-        if completion.message.tool_calls.is_empty() {
-            return Ok(final_outcome(answer, unanswered_tool_error));
-        }
-        messages.push(completion.message.clone());
-        let results = tools
-            .call_all(&ctx, &record, &namespace, &completion.message.tool_calls)
-            .await?;
-        unanswered_tool_error = results.iter().find_map(|r| r.error.clone());
-        for result in results {
-            messages.push(Message::tool(&result.call_id, result.text));
+        if let ControlFlow::Break(outcome) = run.step(step, limits).await? {
+            return Ok(outcome);
         }
     }
     Ok(Outcome::failed(
@@ -136,6 +91,128 @@ pub async fn execute(
             limits.max_steps
         ),
     ))
+}
+
+/// One run in progress: what the model is offered and what it has said so far.
+struct Run {
+    ctx: Arc<Context>,
+    record: SharedRecord,
+    namespace: String,
+    agent: String,
+    endpoint: ModelEndpoint,
+    tools: Toolbox,
+    messages: Vec<Message>,
+    usage: Usage,
+    /// The error of the last tool calls, until the model calls a tool again.
+    unanswered_tool_error: Option<String>,
+}
+
+impl Run {
+    /// Resolves the model endpoint and connects the tools; a problem here ends the task before
+    /// the first model call.
+    async fn prepare(
+        ctx: Arc<Context>,
+        record: SharedRecord,
+        agent: &Agent,
+    ) -> Result<Self, Problem> {
+        let task = record.lock().await.task().clone();
+        let namespace = task.namespace().unwrap_or_default();
+        let endpoint = model_endpoint(&ctx, agent, &namespace).await?;
+        let tools = Toolbox::load(&ctx, agent, &namespace).await;
+        let messages = vec![
+            Message::system(instructions(agent)),
+            Message::user(user_message(
+                &task.spec.input,
+                task.spec.parameters.as_ref(),
+            )),
+        ];
+        Ok(Self {
+            ctx,
+            record,
+            namespace,
+            agent: agent.name_any(),
+            endpoint,
+            tools,
+            messages,
+            usage: Usage::default(),
+            unanswered_tool_error: None,
+        })
+    }
+
+    /// One model call and the tool calls it asks for; `Break` when the run ends here.
+    async fn step(
+        &mut self,
+        step: i32,
+        limits: &AgentLimits,
+    ) -> Result<ControlFlow<Outcome>, RecordError> {
+        if self.record.lock().await.task().spec.cancel {
+            return Ok(ControlFlow::Break(Outcome::cancelled(
+                "cancelled by request",
+            )));
+        }
+        let completion = match call_model(
+            &self.ctx,
+            &self.record,
+            &self.endpoint,
+            &self.messages,
+            &self.tools,
+            step,
+        )
+        .await?
+        {
+            Ok(completion) => completion,
+            Err(outcome) => return Ok(ControlFlow::Break(outcome)),
+        };
+        add_usage(&mut self.usage, &completion);
+        self.ctx.metrics.tasks.tokens(
+            &self.namespace,
+            &self.agent,
+            &self.endpoint.model,
+            completion.usage.prompt_tokens,
+            completion.usage.completion_tokens,
+        );
+        record_completion(&self.record, &completion, &self.usage, step).await;
+        if let Some(outcome) = over_budget(&self.usage, limits.max_total_tokens) {
+            return Ok(ControlFlow::Break(outcome));
+        }
+        if completion.message.tool_calls.is_empty() {
+            let answer = completion.message.content.unwrap_or_default();
+            return Ok(ControlFlow::Break(final_outcome(
+                answer,
+                self.unanswered_tool_error.take(),
+            )));
+        }
+        let results = self
+            .tools
+            .call_all(
+                &self.ctx,
+                &self.record,
+                &self.namespace,
+                &completion.message.tool_calls,
+            )
+            .await?;
+        self.messages.push(completion.message);
+        self.unanswered_tool_error = results.iter().find_map(|r| r.error.clone());
+        for result in results {
+            self.messages
+                .push(Message::tool(&result.call_id, result.text));
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+}
+
+/// Fails the task once it has spent more tokens than the agent's budget.
+fn over_budget(usage: &Usage, budget: Option<i64>) -> Option<Outcome> {
+    let budget = budget?;
+    (usage.total_tokens > budget).then(|| {
+        Outcome::failed(
+            reasons::BUDGET_EXCEEDED,
+            format!(
+                "the task spent {} tokens, over the agent's budget of {budget}",
+                usage.total_tokens
+            ),
+        )
+    })
 }
 
 /// A final answer ends the task; but when the last tool calls failed and the model answered
@@ -246,7 +323,7 @@ async fn call_model(
         .await?;
     let mut attempt = 1;
     loop {
-        match model::complete(&ctx.http, endpoint, messages, &tools.definitions).await {
+        match complete_observed(ctx, endpoint, messages, tools, step, attempt).await {
             Ok(completion) => return Ok(Ok(completion)),
             Err(error) => {
                 let retry = error.is_transient() && attempt < MODEL_ATTEMPTS;
@@ -267,6 +344,65 @@ async fn call_model(
             }
         }
     }
+}
+
+/// One attempt at a model call, timed and counted, in a span that follows the OpenTelemetry
+/// GenAI conventions (`chat {model}`, with the token usage the endpoint reported).
+async fn complete_observed(
+    ctx: &Context,
+    endpoint: &ModelEndpoint,
+    messages: &[Message],
+    tools: &Toolbox,
+    step: i32,
+    attempt: u32,
+) -> Result<Completion, model::ModelError> {
+    let span = tracing::info_span!(
+        "chat",
+        otel.name = format!("chat {}", endpoint.model),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        gen_ai.operation.name = "chat",
+        gen_ai.provider.name = "openai",
+        gen_ai.request.model = %endpoint.model,
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+        gen_ai.response.finish_reasons = tracing::field::Empty,
+        server.address = host_of(&endpoint.base_url),
+        agentarea.step = step,
+        agentarea.attempt = attempt,
+    );
+    let started = Instant::now();
+    let result = model::complete(&ctx.http, endpoint, messages, &tools.definitions)
+        .instrument(span.clone())
+        .await;
+    ctx.metrics
+        .tasks
+        .model_call(&endpoint.model, started.elapsed(), result.is_ok());
+    match &result {
+        Ok(completion) => {
+            span.record("gen_ai.usage.input_tokens", completion.usage.prompt_tokens);
+            span.record(
+                "gen_ai.usage.output_tokens",
+                completion.usage.completion_tokens,
+            );
+            if let Some(reason) = &completion.finish_reason {
+                span.record("gen_ai.response.finish_reasons", reason.as_str());
+            }
+        }
+        Err(error) => {
+            span.record("otel.status_code", "ERROR");
+            span.in_scope(|| tracing::warn!(%error, "model call failed"));
+        }
+    }
+    result
+}
+
+/// The host of `url`, for `server.address`.
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn add_usage(total: &mut Usage, completion: &Completion) {
@@ -318,6 +454,31 @@ async fn record_completion(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_spending_more_than_the_budget_fails_the_task() {
+        let spent = |total_tokens| Usage {
+            total_tokens,
+            ..Usage::default()
+        };
+        for (total, budget, fails) in [
+            (100, None, false),
+            (100, Some(100), false),
+            (101, Some(100), true),
+            (0, Some(0), false),
+        ] {
+            let outcome = over_budget(&spent(total), budget);
+            assert_eq!(outcome.is_some(), fails, "{total} tokens of {budget:?}");
+            if let Some(outcome) = outcome {
+                assert_eq!(outcome.reason, reasons::BUDGET_EXCEEDED);
+                assert!(
+                    outcome.message.contains("101 tokens"),
+                    "{}",
+                    outcome.message
+                );
+            }
+        }
+    }
 
     #[test]
     fn an_unanswered_tool_error_fails_the_task_but_keeps_the_answer() {

@@ -28,7 +28,8 @@ pub async fn finish(
     record
         .update(|status| apply_outcome(status, outcome, &step))
         .await?;
-    announce(ctx, record.task(), outcome).await;
+    let status = record.task().status.clone().unwrap_or_default();
+    announce(ctx, record.task(), &status, outcome).await;
     Ok(())
 }
 
@@ -58,7 +59,8 @@ fn apply_outcome(status: &mut TaskStatus, outcome: &Outcome, step: &Step) {
     status.completion_time = Some(now());
 }
 
-async fn announce(ctx: &Context, task: &Task, outcome: &Outcome) {
+/// Logs, counts and publishes the end of a task; `status` is the one just written.
+async fn announce(ctx: &Context, task: &Task, status: &TaskStatus, outcome: &Outcome) {
     tracing::info!(
         task = %task.name_any(),
         namespace = task.namespace().unwrap_or_default(),
@@ -67,6 +69,14 @@ async fn announce(ctx: &Context, task: &Task, outcome: &Outcome) {
         message = %outcome.message,
         "task finished"
     );
+    let run = match (&status.start_time, &status.completion_time) {
+        (Some(start), Some(end)) => Duration::try_from(end.0.duration_since(start.0)).ok(),
+        _ => None,
+    };
+    let steps = status.step_count.unwrap_or(status.steps.len() as i64);
+    ctx.metrics
+        .tasks
+        .finished(outcome.phase.as_str(), outcome.reason, run, steps);
     let type_ = match outcome.phase {
         TaskPhase::Succeeded => EventType::Normal,
         _ => EventType::Warning,
@@ -86,8 +96,8 @@ pub async fn finish_unclaimed(ctx: &Context, task: &Task, outcome: Outcome) -> R
     let step = Step::new(steps::closing(outcome.phase), outcome.message.clone());
     apply_outcome(&mut status, &outcome, &step);
     status.claim = None;
-    if replace_if_unchanged(ctx, task, status).await? {
-        announce(ctx, task, &outcome).await;
+    if replace_if_unchanged(ctx, task, status.clone()).await? {
+        announce(ctx, task, &status, &outcome).await;
     }
     Ok(Action::await_change())
 }

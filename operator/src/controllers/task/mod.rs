@@ -26,16 +26,17 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tracing::Instrument;
 
-use agentarea_crds::common::{condition, is_condition_true, now};
+use agentarea_crds::common::{condition, is_condition_true, now, trace_context};
 use agentarea_crds::{Agent, Task, TaskPhase, TaskStatus, reasons, steps};
 
 use self::agent_loop::Outcome;
 use self::ending::{expire, finish, finish_unclaimed, hand_back, replace_if_unchanged};
 use self::record::{RecordError, Step, TaskRecord, claim_expired, new_claim, until_expiry};
 use crate::context::Context;
-use crate::controllers::{in_namespace_where, log_outcomes};
-use crate::error::{Error, Result};
+use crate::controllers::{HasContext, in_namespace_where, run_observed};
+use crate::error::Result;
 
 /// Claims a task may have before a lost run fails it instead of starting it again.
 const MAX_ATTEMPTS: i32 = 3;
@@ -107,7 +108,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let controller = Controller::new(ctx.api::<Task>(), watcher::Config::default().any_semantic());
     let store = controller.store();
     // A task waiting for its agent to become Ready starts when it does.
-    let results = controller
+    let controller = controller
         .watches(
             ctx.api::<Agent>(),
             watcher::Config::default(),
@@ -119,9 +120,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             },
         )
         .reconcile_on(woken)
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, runner.clone());
-    log_outcomes("task", results).await;
+        .graceful_shutdown_on(shutdown);
+    run_observed("task", controller, reconcile, runner.clone()).await;
     stop_all_runs(&runner).await;
 }
 
@@ -140,9 +140,10 @@ fn phase(task: &Task) -> Option<TaskPhase> {
     task.status.as_ref().and_then(|s| s.phase)
 }
 
-fn error_policy(task: Arc<Task>, error: &Error, runner: Arc<Runner>) -> Action {
-    tracing::warn!(task = %task.name_any(), %error, "task reconcile failed");
-    Action::requeue(runner.ctx.backoff(&*task))
+impl HasContext for Runner {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
 }
 
 async fn reconcile(task: Arc<Task>, runner: Arc<Runner>) -> Result<Action> {
@@ -283,6 +284,7 @@ async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) ->
                 "{lost} after tools had been called; running it again could repeat their effects"
             )
         };
+        ctx.metrics.tasks.takeovers.inc();
         return finish_unclaimed(ctx, task, Outcome::failed(reasons::RUNNER_LOST, why)).await;
     }
     let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
@@ -296,6 +298,7 @@ async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) ->
         format!("{lost}; starting again (attempt {})", attempt + 1),
     );
     begin_attempt(ctx, &mut status, attempt + 1, Some(restart));
+    ctx.metrics.tasks.takeovers.inc();
     launch(runner, task, status, agent, permit).await
 }
 
@@ -365,13 +368,43 @@ async fn launch(
     .await;
     let lease = Duration::from_secs(ctx.config.task_lease_seconds);
     let runner = runner.clone();
+    let metrics = &ctx.metrics.tasks;
+    metrics.started.inc();
+    metrics.running.inc();
+    let span = run_span(task, &agent);
     tokio::spawn(async move {
-        drive(&runner.ctx, record, agent, stop_tx, stop_rx).await;
+        drive(&runner.ctx, record, agent, stop_tx, stop_rx)
+            .instrument(span)
+            .await;
+        runner.ctx.metrics.tasks.running.dec();
         runner.runs.lock().unwrap().remove(&uid);
         drop(permit);
         runner.wake_waiting();
     });
     Ok(Action::requeue(lease))
+}
+
+/// The root span of a run (`invoke_agent {agent}`, after the OpenTelemetry GenAI conventions),
+/// a child of the request that created the Task when the api stored its trace context. Found in a
+/// tracing backend by `agentarea.task.id` (the Task's uid, which the REST API calls its id).
+fn run_span(task: &Task, agent: &Agent) -> tracing::Span {
+    let span = tracing::info_span!(
+        "invoke_agent",
+        otel.name = format!("invoke_agent {}", agent.name_any()),
+        otel.kind = "internal",
+        otel.status_code = tracing::field::Empty,
+        gen_ai.operation.name = "invoke_agent",
+        gen_ai.agent.name = %agent.name_any(),
+        gen_ai.agent.id = agent.uid().unwrap_or_default(),
+        agentarea.task.id = task.uid().unwrap_or_default(),
+        agentarea.task.name = %task.name_any(),
+        agentarea.task.phase = tracing::field::Empty,
+        agentarea.task.reason = tracing::field::Empty,
+        k8s.namespace.name = task.namespace().unwrap_or_default(),
+    );
+    let context = trace_context(&task.metadata.annotations.clone().unwrap_or_default());
+    agentarea_support::telemetry::extract(&span, &context);
+    span
 }
 
 /// Runs the agent loop under the agent's timeout, renewing the claim meanwhile, and writes how
@@ -407,6 +440,14 @@ async fn drive(
         },
     };
     heartbeat.abort();
+    if let Ok(outcome) = &outcome {
+        let span = tracing::Span::current();
+        span.record("agentarea.task.phase", outcome.phase.as_str());
+        span.record("agentarea.task.reason", outcome.reason);
+        if outcome.phase == TaskPhase::Failed {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     let mut record = record.lock().await;
     let written = match outcome {
         Ok(outcome) => finish(ctx, &mut record, &outcome).await,

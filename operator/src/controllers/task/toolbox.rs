@@ -1,10 +1,12 @@
 //! The tools a run offers the model, and making the calls it asks for over MCP.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use futures::future::join_all;
 use kube::Api;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use agentarea_crds::agent::ResolvedTool;
 use agentarea_crds::{Agent, McpServerInstance, steps};
@@ -14,6 +16,7 @@ use super::record::{RecordError, Step};
 use crate::context::{Context, truncate};
 use crate::mcp;
 use crate::mcp::routing::route_tool;
+use crate::metrics::ToolLabels;
 use crate::model::{ToolCall, ToolDefinition};
 
 /// Bytes of one tool result given back to the model; more would crowd out the conversation.
@@ -130,9 +133,47 @@ impl Toolbox {
         Ok(results)
     }
 
-    /// One call. Every failure (unknown tool, bad arguments, unreachable server, a tool that
-    /// reports an error) becomes a result the model reads, as agents expect.
+    /// One call, timed and counted (for the agent's own tools only: a name the model made up
+    /// must not become a metric label), in an `execute_tool {name}` span.
     async fn call(&self, ctx: &Context, namespace: &str, call: &ToolCall) -> CallResult {
+        let tool = self.by_name.get(&call.function.name);
+        let span = tracing::info_span!(
+            "execute_tool",
+            otel.name = format!("execute_tool {}", call.function.name),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = %call.function.name,
+            gen_ai.tool.call.id = %call.id,
+            gen_ai.tool.type = "extension",
+            agentarea.mcp_server_instance = tool.map(|t| t.instance.as_str()),
+        );
+        let started = Instant::now();
+        let result = self
+            .make_call(ctx, namespace, call)
+            .instrument(span.clone())
+            .await;
+        if let Some(tool) = tool {
+            let labels = ToolLabels {
+                namespace: namespace.into(),
+                instance: tool.instance.clone(),
+                tool: tool.tool.clone(),
+            };
+            let ok = result.error.is_none();
+            ctx.metrics.tasks.tool_call(labels, started.elapsed(), ok);
+        }
+        if let Some(error) = &result.error {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", "tool_error");
+            span.in_scope(|| tracing::info!(%error, "tool call failed"));
+        }
+        result
+    }
+
+    /// Makes one call. Every failure (unknown tool, bad arguments, unreachable server, a tool that
+    /// reports an error) becomes a result the model reads, as agents expect.
+    async fn make_call(&self, ctx: &Context, namespace: &str, call: &ToolCall) -> CallResult {
         let failed = |error: String| CallResult {
             call_id: call.id.clone(),
             text: format!("Error: {error}"),
@@ -151,10 +192,16 @@ impl Toolbox {
         let Some(Some(instance)) = self.instances.get(&tool.instance) else {
             return failed(format!("MCP server instance {} not found", tool.instance));
         };
-        let (endpoint, name) = match route_tool(ctx, namespace, instance, &tool.tool).await {
+        let (mut endpoint, name) = match route_tool(ctx, namespace, instance, &tool.tool).await {
             Ok(route) => route,
             Err(problem) => return failed(problem.message),
         };
+        // The server (or the bridge in front of it) continues the tool call's trace.
+        endpoint
+            .headers
+            .extend(agentarea_support::telemetry::inject(
+                &tracing::Span::current(),
+            ));
         match mcp::call_tool(&endpoint, &name, arguments).await {
             Err(error) => failed(format!("{} on {}: {error}", tool.tool, tool.instance)),
             Ok(result) => {

@@ -221,9 +221,13 @@ async fn fire(ctx: &Context, trigger: &Trigger, observed: &Observed, now: Timest
     let api: Api<Task> =
         Api::namespaced(ctx.client.clone(), &trigger.namespace().unwrap_or_default());
     match api.create(&PostParams::default(), &task).await {
-        Ok(_) => tracing::info!(trigger = %trigger.name_any(), task = %name, "event trigger fired"),
+        Ok(_) => {
+            ctx.metrics.triggers.fired("event", "fired");
+            tracing::info!(trigger = %trigger.name_any(), task = %name, "event trigger fired")
+        }
         Err(kube::Error::Api(status)) if status.is_already_exists() => {}
         Err(error) => {
+            ctx.metrics.triggers.fired("event", "error");
             let message = format!(
                 "could not create task {name} for {:?} {}: {error}",
                 observed.kind, observed.name

@@ -84,18 +84,22 @@ impl ScheduleRun<'_> {
             .filter(|t| !finished(t))
             .map(|t| t.name_any())
             .collect();
-        match policy {
-            ConcurrencyPolicy::Forbid if !active.is_empty() => {
-                let why = format!(
-                    "the run due at {at} was skipped: {} still running (concurrencyPolicy Forbid)",
-                    active.join(", ")
-                );
-                self.skip(at, why).await;
+        match admit(policy, &active) {
+            Admission::Skip(why) => {
+                self.skip(at, format!("the run due at {at} was skipped: {why}"))
+                    .await;
                 return Ok(());
             }
-            ConcurrencyPolicy::Replace => self.cancel(&active).await?,
-            _ => {}
+            Admission::Replace => self.cancel(&active).await?,
+            Admission::Fire => {}
         }
+        self.create_task(at, now).await;
+        Ok(())
+    }
+
+    /// Creates the Task of the run due at `at`; a failure is recorded and counts towards the
+    /// trigger's failure threshold.
+    async fn create_task(&mut self, at: Timestamp, now: Timestamp) {
         let name = scheduled_task_name(&self.trigger.name_any(), at);
         let firing = Firing::Schedule {
             scheduled_time: at.to_string(),
@@ -105,12 +109,17 @@ impl ScheduleRun<'_> {
             .firing_task(&firing, &now.to_string(), Some(name.clone()));
         match self.api.create(&PostParams::default(), &task).await {
             Ok(created) => {
+                let metrics = &self.ctx.metrics.triggers;
+                metrics.fired("schedule", "fired");
+                metrics
+                    .schedule_lag(Duration::try_from(now.duration_since(at)).unwrap_or_default());
                 self.status.consecutive_failures = 0;
                 self.tasks.push(created);
             }
             // Another replica fired this run first.
             Err(kube::Error::Api(status)) if status.is_already_exists() => {}
             Err(error) => {
+                self.ctx.metrics.triggers.fired("schedule", "error");
                 let message = format!("could not create task {name}: {error}");
                 self.status.failed_count += 1;
                 self.status.consecutive_failures += 1;
@@ -128,7 +137,6 @@ impl ScheduleRun<'_> {
                     .await;
             }
         }
-        Ok(())
     }
 
     /// Replace: cancels the runs still going before the new one starts.
@@ -146,6 +154,7 @@ impl ScheduleRun<'_> {
     }
 
     async fn skip(&mut self, at: Timestamp, why: String) {
+        self.ctx.metrics.triggers.fired("schedule", "skipped");
         push_execution(
             self.status,
             execution(Time(at), "skipped", None, Some(why.clone())),
@@ -153,6 +162,28 @@ impl ScheduleRun<'_> {
         self.ctx
             .event(self.trigger, EventType::Normal, reasons::SKIPPED, why)
             .await;
+    }
+}
+
+/// What the concurrency policy lets a due run do while `active` Tasks of the trigger still run.
+#[derive(Debug, PartialEq)]
+enum Admission {
+    Fire,
+    /// Cancel the active runs, then fire.
+    Replace,
+    /// Do not fire, for this reason.
+    Skip(String),
+}
+
+fn admit(policy: ConcurrencyPolicy, active: &[String]) -> Admission {
+    match policy {
+        _ if active.is_empty() => Admission::Fire,
+        ConcurrencyPolicy::Allow => Admission::Fire,
+        ConcurrencyPolicy::Replace => Admission::Replace,
+        ConcurrencyPolicy::Forbid => Admission::Skip(format!(
+            "{} still running (concurrencyPolicy Forbid)",
+            active.join(", ")
+        )),
     }
 }
 
@@ -166,6 +197,27 @@ fn scheduled_task_name(trigger: &str, at: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_concurrency_policy_decides_while_runs_are_active() {
+        let running = vec!["t-1".to_string(), "t-2".to_string()];
+        let forbidden = Admission::Skip("t-1, t-2 still running (concurrencyPolicy Forbid)".into());
+        let cases = [
+            (ConcurrencyPolicy::Allow, vec![], Admission::Fire),
+            (ConcurrencyPolicy::Forbid, vec![], Admission::Fire),
+            (ConcurrencyPolicy::Replace, vec![], Admission::Fire),
+            (ConcurrencyPolicy::Allow, running.clone(), Admission::Fire),
+            (
+                ConcurrencyPolicy::Replace,
+                running.clone(),
+                Admission::Replace,
+            ),
+            (ConcurrencyPolicy::Forbid, running, forbidden),
+        ];
+        for (policy, active, want) in cases {
+            assert_eq!(admit(policy, &active), want, "{policy:?} with {active:?}");
+        }
+    }
 
     #[test]
     fn scheduled_task_names_are_valid_and_unique_per_run() {

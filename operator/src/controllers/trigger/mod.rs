@@ -29,9 +29,7 @@ use agentarea_crds::{Task, TaskPhase, Trigger, TriggerSpec, TriggerStatus, reaso
 use self::firing::ScheduleRun;
 use self::schedule::Schedule;
 use crate::context::Context;
-use crate::controllers::{
-    announce_ready_transition, log_outcomes, retry_with_backoff, set_readiness,
-};
+use crate::controllers::{announce_ready_transition, run_observed, set_readiness};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
 use crate::secrets::secret_value;
@@ -41,7 +39,7 @@ use crate::status::apply_status;
 const MAX_EXECUTIONS: usize = 20;
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let results = Controller::new(
+    let controller = Controller::new(
         ctx.api::<Trigger>(),
         watcher::Config::default().any_semantic(),
     )
@@ -50,9 +48,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         ctx.api::<Task>(),
         watcher::Config::default().labels(TRIGGER_LABEL),
     )
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile, retry_with_backoff, ctx);
-    log_outcomes("trigger", results).await;
+    .graceful_shutdown_on(shutdown);
+    run_observed("trigger", controller, reconcile, ctx).await;
 }
 
 async fn reconcile(trigger: Arc<Trigger>, ctx: Arc<Context>) -> Result<Action> {
@@ -180,22 +177,8 @@ async fn record_firings(
     previous: &TriggerStatus,
     status: &mut TriggerStatus,
 ) {
-    let recorded: HashSet<String> = status
-        .executions
-        .iter()
-        .filter_map(|e| e.task.clone())
-        .collect();
     let since = previous.last_fired_time.as_ref().map(|t| t.0);
-    let mut new: Vec<(Timestamp, &Task)> = tasks
-        .iter()
-        .filter(|t| !recorded.contains(&t.name_any()))
-        .filter_map(|t| created(t).map(|c| (c, t)))
-        // Status times have whole seconds; tasks of the last recorded second are told apart by
-        // name, so the bounded `executions` never makes an old Task look new.
-        .filter(|(c, _)| since.is_none_or(|since| c.as_second() >= since.as_second()))
-        .collect();
-    new.sort_by_key(|(c, _)| *c);
-    for (at, task) in new {
+    for (at, task) in unrecorded_firings(tasks, &status.executions, since) {
         push_execution(
             status,
             execution(Time(at), "fired", Some(task.name_any()), None),
@@ -213,28 +196,55 @@ async fn record_firings(
         .await;
     }
     for entry in &mut status.executions {
-        let Some(task) = entry
+        let task = entry
             .task
             .as_ref()
-            .and_then(|name| tasks.iter().find(|t| &t.name_any() == name))
-        else {
-            continue;
-        };
-        let Some(task_status) = task.status.as_ref().filter(|_| finished(task)) else {
-            continue;
-        };
-        entry.status = match task_status.phase {
-            Some(TaskPhase::Succeeded) => "succeeded",
-            Some(TaskPhase::Cancelled) => "cancelled",
-            _ => "failed",
+            .and_then(|name| tasks.iter().find(|t| &t.name_any() == name));
+        if let Some(task) = task {
+            record_ending(entry, task);
         }
-        .into();
-        if entry.status != "succeeded" {
-            entry.message = task_status.message.clone();
-        }
-        if let (Some(start), Some(end)) = (&task_status.start_time, &task_status.completion_time) {
-            entry.execution_time_ms = Some(end.0.duration_since(start.0).as_millis() as i64);
-        }
+    }
+}
+
+/// The trigger's Tasks that `executions` does not record yet, oldest first.
+fn unrecorded_firings<'a>(
+    tasks: &'a [Task],
+    executions: &[TriggerExecution],
+    since: Option<Timestamp>,
+) -> Vec<(Timestamp, &'a Task)> {
+    let recorded: HashSet<&str> = executions
+        .iter()
+        .filter_map(|e| e.task.as_deref())
+        .collect();
+    let mut new: Vec<(Timestamp, &Task)> = tasks
+        .iter()
+        .filter(|t| !recorded.contains(t.name_any().as_str()))
+        .filter_map(|t| created(t).map(|c| (c, t)))
+        // Status times have whole seconds; tasks of the last recorded second are told apart by
+        // name, so the bounded `executions` never makes an old Task look new.
+        .filter(|(c, _)| since.is_none_or(|since| c.as_second() >= since.as_second()))
+        .collect();
+    new.sort_by_key(|(c, _)| *c);
+    new
+}
+
+/// Brings a recorded firing up to date with how its Task ended; an unfinished Task changes
+/// nothing.
+fn record_ending(entry: &mut TriggerExecution, task: &Task) {
+    let Some(task_status) = task.status.as_ref().filter(|_| finished(task)) else {
+        return;
+    };
+    entry.status = match task_status.phase {
+        Some(TaskPhase::Succeeded) => "succeeded",
+        Some(TaskPhase::Cancelled) => "cancelled",
+        _ => "failed",
+    }
+    .into();
+    if entry.status != "succeeded" {
+        entry.message = task_status.message.clone();
+    }
+    if let (Some(start), Some(end)) = (&task_status.start_time, &task_status.completion_time) {
+        entry.execution_time_ms = Some(end.0.duration_since(start.0).as_millis() as i64);
     }
 }
 
@@ -270,6 +280,120 @@ async fn prune_history(api: &Api<Task>, spec: &ScheduleTrigger, tasks: &[Task]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn task_at(name: &str, created: &str, ended: Option<(TaskPhase, &str)>) -> Task {
+        let mut task = Task::new(name, agentarea_crds::TaskSpec::default());
+        task.annotations_mut()
+            .insert(CREATED_AT_ANNOTATION.into(), created.into());
+        task.status = ended.map(|(phase, end)| agentarea_crds::TaskStatus {
+            phase: Some(phase),
+            message: Some(format!("{phase:?}")),
+            start_time: Some(Time(created.parse().unwrap())),
+            completion_time: Some(Time(end.parse().unwrap())),
+            ..Default::default()
+        });
+        task
+    }
+
+    fn recorded(task: &str) -> TriggerExecution {
+        execution(
+            Time("2026-01-01T00:00:00Z".parse().unwrap()),
+            "fired",
+            Some(task.into()),
+            None,
+        )
+    }
+
+    #[test]
+    fn only_tasks_not_yet_recorded_and_not_older_than_the_last_firing_are_new() {
+        let tasks = [
+            task_at("late", "2026-01-01T00:00:09.5Z", None),
+            task_at("early", "2026-01-01T00:00:05Z", None),
+            task_at("same-second", "2026-01-01T00:00:08.9Z", None),
+            task_at("old", "2026-01-01T00:00:07Z", None),
+            task_at("known", "2026-01-01T00:00:09Z", None),
+        ];
+        let since = Some("2026-01-01T00:00:08.1Z".parse().unwrap());
+        /// What the case is, the last firing, the firings recorded, the Tasks new to them.
+        type Case<'a> = (
+            &'a str,
+            Option<Timestamp>,
+            Vec<TriggerExecution>,
+            Vec<&'a str>,
+        );
+        let cases: [Case; 3] = [
+            (
+                "never fired: all, oldest first",
+                None,
+                vec![],
+                vec!["early", "old", "same-second", "known", "late"],
+            ),
+            (
+                "since a firing: the same second counts, recorded ones do not",
+                since,
+                vec![recorded("known")],
+                vec!["same-second", "late"],
+            ),
+            (
+                "all recorded",
+                None,
+                tasks.iter().map(|t| recorded(&t.name_any())).collect(),
+                vec![],
+            ),
+        ];
+        for (case, since, executions, want) in cases {
+            let got: Vec<String> = unrecorded_firings(&tasks, &executions, since)
+                .into_iter()
+                .map(|(_, t)| t.name_any())
+                .collect();
+            assert_eq!(got, want, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_recorded_firing_takes_how_its_task_ended() {
+        let start = "2026-01-01T00:00:00Z";
+        let end = "2026-01-01T00:00:01.5Z";
+        let cases = [
+            ("running", None, "fired", None, None),
+            (
+                "succeeded",
+                Some(TaskPhase::Succeeded),
+                "succeeded",
+                None,
+                Some(1500),
+            ),
+            (
+                "failed",
+                Some(TaskPhase::Failed),
+                "failed",
+                Some("Failed"),
+                Some(1500),
+            ),
+            (
+                "cancelled",
+                Some(TaskPhase::Cancelled),
+                "cancelled",
+                Some("Cancelled"),
+                Some(1500),
+            ),
+            (
+                "still running",
+                Some(TaskPhase::Running),
+                "fired",
+                None,
+                None,
+            ),
+        ];
+        for (case, phase, status, message, millis) in cases {
+            let task = task_at("t", start, phase.map(|p| (p, end)));
+            let mut entry = recorded("t");
+            record_ending(&mut entry, &task);
+            assert_eq!(entry.status, status, "{case}");
+            assert_eq!(entry.message.as_deref(), message, "{case}");
+            assert_eq!(entry.execution_time_ms, millis, "{case}");
+        }
+    }
 
     #[test]
     fn a_trigger_is_ready_unless_disabled_broken_or_failing() {
