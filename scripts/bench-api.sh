@@ -4,6 +4,9 @@
 # same run, with 1,000 agents stored. Prints requests/s and p99 for both, and the ratios.
 #
 #   scripts/bench-api.sh [duration-seconds] [connections]
+#
+# BENCH_TRACES=1 runs the api with trace export on (to a local OpenTelemetry Collector): compare
+# its ratio with a run without to see what tracing costs.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
@@ -18,7 +21,7 @@ cargo build --release --quiet -p agentarea-api
 bin=$(control_plane_bin_dir)
 state=$(mktemp -d /tmp/agentarea-bench-XXXXXX)
 api_pid=
-trap '[[ -n $api_pid ]] && kill $api_pid 2>/dev/null; stop_control_plane; rm -rf "$state"' EXIT
+trap '[[ -n $api_pid ]] && kill $api_pid 2>/dev/null; stop_trace_collector; stop_control_plane; rm -rf "$state"' EXIT
 start_control_plane "$state"
 export KUBECONFIG=$state/kubeconfig
 install_crds "$KUBECONFIG"
@@ -33,6 +36,10 @@ done > "$state/agents.yaml"
 name=agent-0500
 uid=$("$bin/kubectl" get agent -n "$namespace" "$name" -o jsonpath='{.metadata.uid}')
 
+if [[ ${BENCH_TRACES:-0} == 1 ]]; then
+  log "trace export on"
+  start_trace_collector "$state/otel"
+fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export AGENTAREA_JWT_SECRET=bench-secret
 AGENTAREA_LISTEN_ADDR=127.0.0.1:$port RUST_LOG=warn "$CARGO_TARGET_DIR/release/agentarea-api" >"$state/api.log" 2>&1 &
@@ -65,3 +72,10 @@ printf '%-34s %12.0f %10.2f\n' "kube-apiserver GET (baseline)" "$kube_rps" "$kub
 awk -v a="$api_rps" -v k="$kube_rps" -v ap="$api_p99" -v kp="$kube_p99" \
   'BEGIN { printf "ratio api/apiserver: throughput %.2fx, p99 %.2fx\n", a/k, ap/kp }'
 echo "api peak RSS: $((api_rss / 1024)) MiB"
+if [[ ${BENCH_TRACES:-0} == 1 ]]; then
+  kill -TERM "$api_pid" && wait "$api_pid" 2>/dev/null || true   # flushes the last spans
+  api_pid=
+  echo "traces: on; spans the collector received: $(spans_received "$state/otel")"
+else
+  echo "traces: off"
+fi

@@ -4,6 +4,9 @@
 # memory with every finished Task kept against its memory idle.
 #
 #   scripts/bench-tasks.sh [count]        (default 1000)
+#
+# BENCH_TRACES=1 runs the operator with trace export on (to a local OpenTelemetry Collector):
+# compare its ratio with a run without to see what tracing costs.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
@@ -15,8 +18,17 @@ cargo build --release --quiet -p agentarea-operator -p agentarea-tests --bin age
 AGENTAREA_CP_BIN_DIR=$(control_plane_bin_dir)
 export AGENTAREA_CP_BIN_DIR
 state=$(mktemp -d /tmp/agentarea-bench-tasks-XXXXXX)
-trap 'stop_control_plane; rm -rf "$state"' EXIT
+trap 'stop_trace_collector; stop_control_plane; rm -rf "$state"' EXIT
 start_control_plane "$state"
 export AGENTAREA_TEST_KUBECONFIG=$state/kubeconfig
 install_crds "$AGENTAREA_TEST_KUBECONFIG"
+if [[ ${BENCH_TRACES:-0} == 1 ]]; then
+  log "trace export on (the operator started by the benchmark inherits OTEL_EXPORTER_OTLP_ENDPOINT)"
+  start_trace_collector "$state/otel"
+fi
 "$CARGO_TARGET_DIR/release/bench-tasks" "$count"
+if [[ ${BENCH_TRACES:-0} == 1 ]]; then
+  echo "traces: on; spans the collector received: $(spans_received "$state/otel")"
+else
+  echo "traces: off"
+fi

@@ -19,6 +19,65 @@ otelcol_bin_dir() {
   bash "$repo_root/tests/otelcol/build.sh"
 }
 
+# start_trace_collector DIR: starts agentarea-otelcol (OTLP/HTTP on a free loopback port, spans
+# written to DIR/traces.jsonl), sets TRACE_COLLECTOR_PID, and exports OTEL_EXPORTER_OTLP_ENDPOINT
+# so that the binaries started after it export their traces there. The benchmarks use it to
+# measure tracing on against off. Stop it with stop_trace_collector.
+start_trace_collector() {
+  local dir=$1 bin port
+  bin=$(otelcol_bin_dir)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$dir"
+  cat >"$dir/otelcol.yaml" <<YAML
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:$port
+exporters:
+  file:
+    path: $dir/traces.jsonl
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [file]
+YAML
+  "$bin/agentarea-otelcol" --config "$dir/otelcol.yaml" >"$dir/otelcol.log" 2>&1 &
+  TRACE_COLLECTOR_PID=$!
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/v1/traces" && break
+    sleep 0.1
+  done
+  export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$port
+}
+
+stop_trace_collector() {
+  if [[ -n ${TRACE_COLLECTOR_PID:-} ]]; then
+    kill -TERM "$TRACE_COLLECTOR_PID" 2>/dev/null || true
+    wait "$TRACE_COLLECTOR_PID" 2>/dev/null || true
+  fi
+}
+
+# The number of spans a trace collector started by start_trace_collector in DIR has written.
+spans_received() {
+  python3 - "$1/traces.jsonl" <<'PY'
+import json, sys
+count = 0
+try:
+    for line in open(sys.argv[1]):
+        for rs in json.loads(line).get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                count += len(ss.get("spans", []))
+except FileNotFoundError:
+    pass
+print(count)
+PY
+}
+
 # start_control_plane DIR: starts `agentarea-cp up` in the background with its state in DIR,
 # waits until it is ready, and sets CONTROL_PLANE_PID. Stop it with stop_control_plane.
 start_control_plane() {
