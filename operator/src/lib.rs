@@ -17,6 +17,7 @@
 //! | [`secrets`] | reading a key of a Secret |
 
 pub mod bridge;
+pub mod cause;
 pub mod config;
 pub mod context;
 pub mod controllers;

@@ -15,6 +15,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::cause;
 use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo};
 use agentarea_crds::reasons;
 
@@ -190,7 +191,7 @@ fn discovered(tool: &Tool) -> DiscoveredTool {
 fn initialize_cause(error: &rmcp::service::ClientInitializeError) -> String {
     match error {
         rmcp::service::ClientInitializeError::TransportError { error, .. } => {
-            innermost(error.error.as_ref())
+            cause::innermost(error.error.as_ref())
         }
         other => other.to_string(),
     }
@@ -200,73 +201,15 @@ fn initialize_cause(error: &rmcp::service::ClientInitializeError) -> String {
 fn service_cause(error: &rmcp::ServiceError) -> String {
     match error {
         rmcp::ServiceError::McpError(data) => data.message.to_string(),
-        rmcp::ServiceError::TransportSend(error) => innermost(error.error.as_ref()),
+        rmcp::ServiceError::TransportSend(error) => cause::innermost(error.error.as_ref()),
         rmcp::ServiceError::TransportClosed => "the server closed the connection".into(),
         other => other.to_string(),
-    }
-}
-
-/// The message of the last error in `error`'s source chain, as a person would say it.
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    type HttpError = rmcp::transport::streamable_http_client::StreamableHttpError<reqwest::Error>;
-    let mut cause = error;
-    loop {
-        // rmcp wraps the HTTP client's error without naming it as the source.
-        let next = match cause.downcast_ref::<HttpError>() {
-            Some(HttpError::Client(client)) => Some(client as &(dyn std::error::Error + 'static)),
-            _ => cause.source(),
-        };
-        match next {
-            Some(next) => cause = next,
-            None => return plain_words(&cause.to_string()),
-        }
-    }
-}
-
-/// Drops what only a programmer reads from an error message: the OS error number and any Rust
-/// type path; starts it in lower case to follow "could not connect to URL:".
-fn plain_words(message: &str) -> String {
-    let mut text = message.to_string();
-    if let Some(at) = text.find(" (os error ") {
-        text.truncate(at);
-    }
-    let text: String = text
-        .split(' ')
-        .filter(|word| !word.contains("::"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
-            first.to_lowercase().chain(chars).collect()
-        }
-        _ => text,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_messages_keep_the_cause_and_drop_what_only_a_programmer_reads() {
-        let cases = [
-            ("Connection refused (os error 111)", "connection refused"),
-            (
-                "failed to lookup address information: Name or service not known",
-                "failed to lookup address information: Name or service not known",
-            ),
-            (
-                "Transport [rmcp::transport::worker::WorkerTransport<X>] error: boom",
-                "transport error: boom",
-            ),
-            ("HTTP 404 Not Found", "HTTP 404 Not Found"),
-            ("", ""),
-        ];
-        for (message, want) in cases {
-            assert_eq!(plain_words(message), want, "{message:?}");
-        }
-    }
 
     /// A real connection to a closed port: the status message a user reads says why.
     #[tokio::test]

@@ -205,7 +205,7 @@ pub async fn complete(
     }
     let unreachable = |e: reqwest::Error| ModelError::Unreachable {
         url: url.clone(),
-        message: error_chain(&e),
+        message: crate::cause::innermost(&e),
     };
     let response = builder.send().await.map_err(unreachable)?;
     let status = response.status();
@@ -240,17 +240,6 @@ pub async fn complete(
 
 /// reqwest's top-level message ("error sending request") hides the cause a person needs
 /// ("connection refused"); this walks the chain.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
