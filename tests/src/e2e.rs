@@ -17,7 +17,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::api::ApiClient;
@@ -714,4 +714,39 @@ impl ModelPod {
 /// The chart directory.
 pub fn chart() -> PathBuf {
     repo_root().join("charts/agentarea")
+}
+
+/// The `/metrics` page of every pod of `selector` in `namespace`, read through the apiserver's pod
+/// proxy on the container port named `port`: each endpoint a ServiceMonitor makes Prometheus
+/// scrape, reached the way it would be, from inside the cluster.
+pub async fn scrape_pods(
+    client: &Client,
+    namespace: &str,
+    selector: &str,
+    port: &str,
+) -> Vec<String> {
+    let mut pages = Vec::new();
+    for pod in pods(client, namespace, selector).await {
+        let declared = crate::objects::container_port(&pod, port)
+            .unwrap_or_else(|| panic!("pod {} declares no port {port}", pod.name_any()));
+        let path = format!(
+            "/api/v1/namespaces/{namespace}/pods/{}:{declared}/proxy/metrics",
+            pod.name_any()
+        );
+        let request = http::Request::get(path).body(Vec::new()).unwrap();
+        let page = client
+            .request_text(request)
+            .await
+            .unwrap_or_else(|e| panic!("scraping {}: {e}", pod.name_any()));
+        pages.push(page);
+    }
+    pages
+}
+
+/// The sum over `pages` of the sample `series` (name and labels exactly as exported).
+pub fn summed(pages: &[String], series: &str) -> f64 {
+    pages
+        .iter()
+        .filter_map(|page| crate::mcp_servers::sample(page, series))
+        .sum()
 }

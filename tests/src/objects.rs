@@ -23,3 +23,14 @@ pub fn pod_spec(deployment: &Deployment) -> &PodSpec {
         .and_then(|s| s.template.spec.as_ref())
         .expect("a Deployment with a pod template")
 }
+
+/// The number of the container port called `name` in `pod`.
+pub fn container_port(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> Option<i32> {
+    pod.spec
+        .as_ref()?
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .find(|p| p.name.as_deref() == Some(name))
+        .map(|p| p.container_port)
+}

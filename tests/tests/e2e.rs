@@ -17,7 +17,8 @@ use agentarea_tests::api::SseEvent;
 use agentarea_tests::e2e::{
     self, DumpOnPanic, ModelPod, OPERATOR_REPLICAS, POD_START, PortForward, Workspace, apply,
     delete_namespace_later, deployment_rolled_out, env, example, examples_dir, fullname, kubectl,
-    kubectl_ok, pod_ready, pods, short_id, text, token, wait_explained, wait_for, wait_for_object,
+    kubectl_ok, pod_ready, pods, scrape_pods, short_id, summed, text, token, wait_explained,
+    wait_for, wait_for_object,
 };
 use agentarea_tests::helm;
 use agentarea_tests::mcp_servers::endpoint;
@@ -633,7 +634,42 @@ async fn a_task_posted_to_the_api_calls_the_managed_tool_and_streams_its_steps()
         "a tool result reached the model: {requests:#?}"
     );
     drop(stream);
+    assert_the_run_is_counted_where_prometheus_scrapes(&ws).await;
     ws.delete().await;
+}
+
+/// Each operator and api pod answers `/metrics` on the port its ServiceMonitor names, and summed
+/// over the pods (the replica that ran the task is any of them) the run is counted.
+async fn assert_the_run_is_counted_where_prometheus_scrapes(ws: &Workspace) {
+    let env = env();
+    let client = e2e::client().await;
+    let namespace = &env.release_namespace;
+    let tool_call = format!(
+        r#"agentarea_operator_tool_calls_total{{namespace="{}",instance="everything",tool="echo",outcome="ok"}}"#,
+        ws.namespace
+    );
+    let created =
+        r#"agentarea_api_http_requests_total{method="POST",route="/v1/tasks",status="201"}"#;
+    wait_explained("the run counted on the pods' /metrics", RUN, || async {
+        let operators = scrape_pods(&client, namespace, &env.selector("operator"), "health").await;
+        let apis = scrape_pods(&client, namespace, &env.selector("api"), "http").await;
+        let counted = [
+            (tool_call.as_str(), summed(&operators, &tool_call)),
+            (created, summed(&apis, created)),
+            (
+                r#"agentarea_operator_tasks_finished_total{phase="Succeeded",reason="Completed"}"#,
+                summed(
+                    &operators,
+                    r#"agentarea_operator_tasks_finished_total{phase="Succeeded",reason="Completed"}"#,
+                ),
+            ),
+        ];
+        match counted.iter().find(|(_, value)| *value < 1.0) {
+            None => Ok(()),
+            Some((series, value)) => Err(format!("{series} = {value}")),
+        }
+    })
+    .await;
 }
 
 // ---- 6. the examples under GitOps ----
