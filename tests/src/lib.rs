@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod control_plane;
+pub mod dashboard;
 pub mod e2e;
 pub mod helm;
 pub mod kubectl;

@@ -10,7 +10,7 @@ use std::process::Output;
 
 use agentarea_tests::control_plane::assert_success;
 use agentarea_tests::{
-    ChildProcess, TestNamespace, control_plane, free_port, helm, helm_path, repo_root,
+    ChildProcess, TestNamespace, control_plane, dashboard, free_port, helm, helm_path, repo_root,
     wait_until_ok, workspace_binary,
 };
 use serde::Deserialize;
@@ -96,6 +96,18 @@ fn env_value(deployment: &Value, name: &str) -> Option<String> {
     env(deployment)
         .get(name)
         .and_then(|e| e["value"].as_str().map(str::to_string))
+}
+
+/// The names of the env entries of a Deployment's first container that configure traces (the
+/// OTEL_* variables and the pod name they refer to), in their order.
+fn tracing_env(deployment: &Value) -> Vec<String> {
+    deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env list")
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .filter(|name| name.starts_with("OTEL_") || name == "K8S_POD_NAME")
+        .collect()
 }
 
 fn rule_grants(role: &Value, group: &str, resource: &str, verb: &str) -> bool {
@@ -192,9 +204,20 @@ fn default_values_render_a_hardened_operator_and_api() {
         env_value(operator, "AGENTAREA_MCP_BRIDGE_IMAGE").as_deref(),
         Some("agentarea/agentarea:0.1.0")
     );
+    assert_eq!(
+        env_value(operator, "AGENTAREA_RECONCILE_CONCURRENCY").as_deref(),
+        Some("8")
+    );
     assert!(env_value(operator, "AGENTAREA_DEFAULT_MODEL_ENDPOINT").is_none());
 
     let api = find(&objects, "Deployment", "aa-agentarea-api");
+    for deployment in [operator, api] {
+        assert_eq!(
+            tracing_env(deployment),
+            Vec::<String>::new(),
+            "no traces without tracing.otlpEndpoint"
+        );
+    }
     let container = &api["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(container["command"][0], "agentarea-api");
     assert_eq!(container["ports"][0]["containerPort"], 8000);
@@ -369,6 +392,10 @@ fn production_values_map_to_env_ingress_and_service_monitor() {
         Some("16")
     );
     assert_eq!(
+        env_value(operator, "AGENTAREA_RECONCILE_CONCURRENCY").as_deref(),
+        Some("16")
+    );
+    assert_eq!(
         env_value(operator, "RUST_LOG").as_deref(),
         Some("info,agentarea_operator=debug")
     );
@@ -399,29 +426,344 @@ fn production_values_map_to_env_ingress_and_service_monitor() {
     );
     assert_eq!(ingress["spec"]["tls"][0]["secretName"], "agentarea-tls");
 
-    // The ServiceMonitor selects the operator's Service and scrapes a port that Service has.
-    let monitor = find(&objects, "ServiceMonitor", "prod-agentarea-operator");
-    assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
-    assert_eq!(
-        monitor["metadata"]["labels"]["release"],
-        "kube-prometheus-stack"
-    );
-    let service = find(&objects, "Service", "prod-agentarea-operator");
-    let selector = monitor["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .unwrap();
-    for (key, value) in selector {
-        assert_eq!(&service["metadata"]["labels"][key], value, "label {key}");
-    }
-    let port = &monitor["spec"]["endpoints"][0]["port"];
-    assert!(
-        service["spec"]["ports"]
+    // A ServiceMonitor for each binary: it selects that binary's Service (and only that one) and
+    // scrapes /metrics on a port of it that leads to a port of the binary's container.
+    let monitors: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ServiceMonitor")
+        .collect();
+    assert_eq!(monitors.len(), 2, "one ServiceMonitor per binary");
+    for (component, port_name) in [("operator", "metrics"), ("api", "http")] {
+        let name = format!("prod-agentarea-{component}");
+        let monitor = find(&objects, "ServiceMonitor", &name);
+        assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
+        assert_eq!(monitor["metadata"]["namespace"], "platform");
+        assert_eq!(
+            monitor["metadata"]["labels"]["release"], "kube-prometheus-stack",
+            "{name}: monitoring.serviceMonitor.labels"
+        );
+        assert_eq!(
+            monitor["spec"]["namespaceSelector"]["matchNames"],
+            serde_json::json!(["platform"])
+        );
+        let selector = monitor["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .unwrap();
+        let selected: Vec<&Value> = objects
+            .iter()
+            .filter(|o| {
+                o["kind"] == "Service"
+                    && selector
+                        .iter()
+                        .all(|(key, value)| &o["metadata"]["labels"][key] == value)
+            })
+            .collect();
+        assert_eq!(
+            selected
+                .iter()
+                .map(|service| service["metadata"]["name"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            vec![name.as_str()],
+            "{name} selects its binary's Service only"
+        );
+        let service = selected[0];
+        let endpoints = monitor["spec"]["endpoints"].as_array().unwrap();
+        assert_eq!(endpoints.len(), 1);
+        let endpoint = &endpoints[0];
+        assert_eq!(endpoint["port"], port_name, "{name}");
+        assert_eq!(endpoint["path"], "/metrics");
+        assert_eq!(endpoint["interval"], "30s");
+        assert_eq!(endpoint["scrapeTimeout"], "10s");
+        let service_port = service["spec"]["ports"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| &p["name"] == port)
+            .find(|p| p["name"] == port_name)
+            .unwrap_or_else(|| panic!("{name}: the Service has no port {port_name}"));
+        let container =
+            &find(&objects, "Deployment", &name)["spec"]["template"]["spec"]["containers"][0];
+        assert!(
+            container["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == service_port["targetPort"]),
+            "{name}: port {port_name} targets a port of the container"
+        );
+    }
+    // The operator's series keep their `namespace` (workspace) and `instance` (MCP server
+    // instance) labels, which the dashboard filters and groups by.
+    assert_eq!(
+        find(&objects, "ServiceMonitor", "prod-agentarea-operator")["spec"]["endpoints"][0]["honorLabels"],
+        true
     );
-    assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
+}
+
+#[test]
+fn tracing_values_map_to_the_otel_variables_of_both_binaries() {
+    let values = ci_values("production-values.yaml");
+    let objects = documents(&render("prod", "platform", &["-f", values.as_str()]));
+    for (deployment, service) in [
+        ("prod-agentarea-operator", "agentarea-operator"),
+        ("prod-agentarea-api", "agentarea-api"),
+    ] {
+        let deployment = find(&objects, "Deployment", deployment);
+        let env = env(deployment);
+        for (name, value) in [
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://otel-collector.observability.svc:4318",
+            ),
+            ("OTEL_SERVICE_NAME", service),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment.name=production,k8s.cluster.name=eu-1,\
+                 k8s.namespace.name=platform,k8s.pod.name=$(K8S_POD_NAME)",
+            ),
+        ] {
+            assert_eq!(
+                env_value(deployment, name).as_deref(),
+                Some(value),
+                "{service}: {name}"
+            );
+        }
+        assert_eq!(
+            env["OTEL_EXPORTER_OTLP_HEADERS"]["valueFrom"]["secretKeyRef"],
+            serde_json::json!({"name": "otlp-credentials", "key": "headers"})
+        );
+        assert_eq!(
+            env["K8S_POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.name"
+        );
+        // The kubelet expands $(K8S_POD_NAME) only when that variable comes first.
+        let order = tracing_env(deployment);
+        let position = |name: &str| order.iter().position(|n| n == name).unwrap();
+        assert!(position("K8S_POD_NAME") < position("OTEL_RESOURCE_ATTRIBUTES"));
+        assert!(
+            !order.contains(&"OTEL_EXPORTER_OTLP_PROTOCOL".to_string()),
+            "http/protobuf is the binaries' only protocol and their default"
+        );
+    }
+
+    // An endpoint alone: the rest is left to the SDK's defaults; an attribute given in values
+    // wins over the one the chart derives.
+    let objects = documents(&render(
+        "traced",
+        "agentarea",
+        &[
+            "--set",
+            "tracing.otlpEndpoint=https://otlp.example.com",
+            "--set",
+            "tracing.resourceAttributes.k8s\\.namespace\\.name=agents",
+        ],
+    ));
+    for (deployment, service) in [
+        ("traced-agentarea-operator", "agentarea-operator"),
+        ("traced-agentarea-api", "agentarea-api"),
+    ] {
+        let deployment = find(&objects, "Deployment", deployment);
+        assert_eq!(
+            tracing_env(deployment),
+            [
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "OTEL_SERVICE_NAME",
+                "K8S_POD_NAME",
+                "OTEL_RESOURCE_ATTRIBUTES"
+            ]
+        );
+        assert_eq!(
+            env_value(deployment, "OTEL_SERVICE_NAME").as_deref(),
+            Some(service)
+        );
+        assert_eq!(
+            env_value(deployment, "OTEL_RESOURCE_ATTRIBUTES").as_deref(),
+            Some("k8s.namespace.name=agents,k8s.pod.name=$(K8S_POD_NAME)")
+        );
+    }
+}
+
+#[test]
+fn the_grafana_dashboard_is_a_config_map_for_the_sidecar() {
+    // Production values: in Grafana's namespace, with the sidecar's label and a folder.
+    let values = ci_values("production-values.yaml");
+    let objects = documents(&render("prod", "platform", &["-f", values.as_str()]));
+    let config_map = find(&objects, "ConfigMap", "prod-agentarea-dashboard");
+    assert_eq!(config_map["metadata"]["namespace"], "monitoring");
+    assert_eq!(config_map["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(config_map["metadata"]["labels"]["team"], "platform");
+    assert_eq!(
+        config_map["metadata"]["annotations"]["grafana_folder"],
+        "AgentArea"
+    );
+    let data = config_map["data"].as_object().unwrap();
+    assert_eq!(
+        data.keys().collect::<Vec<_>>(),
+        ["agentarea.json"],
+        "one dashboard file"
+    );
+    let shipped: Value = serde_json::from_str(data["agentarea.json"].as_str().unwrap())
+        .expect("the dashboard in the ConfigMap is JSON");
+    assert_eq!(
+        shipped,
+        dashboard::dashboard(),
+        "the chart's dashboard file"
+    );
+
+    // Enabled with its defaults: in the release namespace, labelled for the sidecar.
+    let objects = documents(&render(
+        "aa",
+        "agentarea",
+        &["--set", "monitoring.grafanaDashboard.enabled=true"],
+    ));
+    let config_map = find(&objects, "ConfigMap", "aa-agentarea-dashboard");
+    assert_eq!(config_map["metadata"]["namespace"], "agentarea");
+    assert_eq!(config_map["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert!(config_map["metadata"].get("annotations").is_none());
+}
+
+/// The metric families the operator and the api serve, as their samples name them (counters with
+/// `_total`, histograms without `_bucket`, `_count` and `_sum`). The MCP stdio bridge's
+/// `agentarea_bridge_*` runs in MCP server pods, which the chart does not scrape.
+const METRIC_FAMILIES: &[&str] = &[
+    "agentarea_operator_reconciles_total",
+    "agentarea_operator_reconcile_failures_total",
+    "agentarea_operator_reconcile_duration_seconds",
+    "agentarea_operator_reconciles_in_flight",
+    "agentarea_operator_objects_backing_off",
+    "agentarea_operator_tasks_started_total",
+    "agentarea_operator_task_claim_takeovers_total",
+    "agentarea_operator_tasks_running",
+    "agentarea_operator_tasks_finished_total",
+    "agentarea_operator_task_run_duration_seconds",
+    "agentarea_operator_task_steps",
+    "agentarea_operator_model_calls_total",
+    "agentarea_operator_model_call_duration_seconds",
+    "agentarea_operator_model_tokens_total",
+    "agentarea_operator_tool_calls_total",
+    "agentarea_operator_tool_call_duration_seconds",
+    "agentarea_operator_trigger_firings_total",
+    "agentarea_operator_trigger_schedule_lag_seconds",
+    "agentarea_operator_mcp_discovery_duration_seconds",
+    "agentarea_operator_mcp_gateway_requests_total",
+    "agentarea_operator_mcp_server_instances",
+    "agentarea_api_http_requests_total",
+    "agentarea_api_http_request_duration_seconds",
+    "agentarea_api_sse_streams_open",
+    "agentarea_api_auth_failures_total",
+    "agentarea_api_watch_cache_write_visibility_seconds",
+    "agentarea_api_watch_cache_write_timeouts_total",
+    "agentarea_api_watch_cache_errors_total",
+];
+
+/// The histograms among [`METRIC_FAMILIES`]: only these have `_bucket` series.
+const HISTOGRAMS: &[&str] = &[
+    "agentarea_operator_reconcile_duration_seconds",
+    "agentarea_operator_task_run_duration_seconds",
+    "agentarea_operator_task_steps",
+    "agentarea_operator_model_call_duration_seconds",
+    "agentarea_operator_tool_call_duration_seconds",
+    "agentarea_operator_trigger_schedule_lag_seconds",
+    "agentarea_operator_mcp_discovery_duration_seconds",
+    "agentarea_api_http_request_duration_seconds",
+    "agentarea_api_watch_cache_write_visibility_seconds",
+];
+
+#[test]
+fn the_dashboard_queries_only_the_metrics_the_binaries_serve() {
+    let board = dashboard::dashboard();
+    assert_eq!(board["schemaVersion"], 39);
+    assert_eq!(board["uid"], "agentarea");
+    let variables: BTreeMap<&str, &Value> = board["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v))
+        .collect();
+    assert_eq!(
+        variables.keys().copied().collect::<Vec<_>>(),
+        ["agent", "datasource", "namespace"]
+    );
+    assert_eq!(variables["datasource"]["type"], "datasource");
+    assert_eq!(variables["datasource"]["query"], "prometheus");
+    for name in ["namespace", "agent"] {
+        assert_eq!(variables[name]["type"], "query");
+        assert_eq!(variables[name]["datasource"]["uid"], "${datasource}");
+        let query = variables[name]["query"]["query"].as_str().unwrap();
+        assert!(
+            query.starts_with("label_values(") && query.ends_with(&format!(", {name})")),
+            "{name}: {query}"
+        );
+    }
+
+    // Every panel reads the chosen data source; ids are unique; the grid is 24 wide.
+    let panels = board["panels"].as_array().unwrap();
+    let mut ids = BTreeSet::new();
+    for panel in panels {
+        assert!(
+            ids.insert(panel["id"].as_i64().unwrap()),
+            "unique id: {panel}"
+        );
+        let grid = &panel["gridPos"];
+        assert!(grid["x"].as_i64().unwrap() + grid["w"].as_i64().unwrap() <= 24);
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "{}",
+            panel["title"]
+        );
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{} has queries", panel["title"]);
+        for target in targets {
+            assert_eq!(target["datasource"]["uid"], "${datasource}");
+        }
+    }
+
+    let exprs = dashboard::dashboard_exprs(&board);
+    let known: BTreeSet<String> = METRIC_FAMILIES.iter().map(|f| f.to_string()).collect();
+    for expr in &exprs {
+        let families = dashboard::metric_families_in(expr);
+        assert!(!families.is_empty(), "{expr} queries AgentArea's metrics");
+        for family in &families {
+            assert!(
+                known.contains(family),
+                "{expr}: {family} is not a metric the binaries serve"
+            );
+        }
+        // Rates over Grafana's rate interval, never a fixed window.
+        for after in expr.split("rate(").skip(1) {
+            assert!(
+                after.find('[').is_some() && after.find('[') == after.find("[$__rate_interval]"),
+                "{expr}: rate() over [$__rate_interval]"
+            );
+        }
+        // Quantiles from the rate of buckets summed by `le`; buckets of histograms only.
+        let quantiles: Vec<&str> = expr.split("histogram_quantile(").skip(1).collect();
+        for after in &quantiles {
+            let (quantile, rest) = after.split_once(", ").unwrap();
+            let quantile: f64 = quantile.parse().unwrap();
+            assert!(0.0 < quantile && quantile < 1.0, "{expr}");
+            assert!(rest.starts_with("sum by (le"), "{expr}: sum by (le, ...)");
+            assert!(rest.contains("_bucket"), "{expr}: over buckets");
+        }
+        assert_eq!(
+            expr.matches("_bucket").count(),
+            quantiles.len(),
+            "{expr}: buckets only inside histogram_quantile"
+        );
+        for name in dashboard::metric_names_in(expr) {
+            let family = dashboard::metric_family(&name);
+            assert!(
+                family == name || HISTOGRAMS.contains(&family),
+                "{expr}: {family} is no histogram, it has no {name}"
+            );
+        }
+    }
+    // Every family is on the dashboard, and the harness function agrees with the scan above.
+    assert_eq!(dashboard::dashboard_metric_families(), known);
 }
 
 #[test]
@@ -472,6 +814,25 @@ fn optional_parts_are_left_out_when_disabled() {
         Some("false")
     );
     assert!(!objects.iter().any(|o| o["kind"] == "Role"));
+    assert_eq!(tracing_env(operator), Vec::<String>::new());
+
+    // Monitoring on with the api off: the operator's ServiceMonitor only.
+    let objects = documents(&render(
+        "lean",
+        "agentarea",
+        &[
+            "--set",
+            "api.enabled=false",
+            "--set",
+            "monitoring.serviceMonitor.enabled=true",
+        ],
+    ));
+    let monitors: Vec<&str> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ServiceMonitor")
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(monitors, ["lean-agentarea-operator"]);
 }
 
 #[test]
@@ -518,6 +879,41 @@ fn bad_values_are_refused_by_the_schema() {
         (
             &["--set", "api.podDisruptionBudget.maxUnavailable=most"],
             "maxUnavailable",
+        ),
+        (
+            &["--set", "operator.reconcileConcurrency=0"],
+            "reconcileConcurrency",
+        ),
+        (
+            &["--set", "operator.reconcileConcurrency=1000"],
+            "reconcileConcurrency",
+        ),
+        (
+            &["--set", "monitoring.grafanaDashboard.namespace=Monitoring"],
+            "grafanaDashboard/namespace",
+        ),
+        (
+            &[
+                "--set",
+                "monitoring.grafanaDashboard.labels.grafana_dashboard=1",
+            ],
+            "grafana_dashboard",
+        ),
+        (
+            &["--set", "tracing.otlpEndpoint=otel-collector:4318"],
+            "otlpEndpoint",
+        ),
+        (&["--set", "tracing.protocol=grpc"], "protocol"),
+        (&["--set", "tracing.sampler=sometimes"], "sampler"),
+        (&["--set", "tracing.samplerArg=2"], "samplerArg"),
+        (&["--set-string", "tracing.samplerArg=half"], "samplerArg"),
+        (
+            &["--set", "tracing.resourceAttributes.team=a\\,b"],
+            "resourceAttributes",
+        ),
+        (
+            &["--set", "tracing.headersSecret.key=a/b"],
+            "headersSecret/key",
         ),
     ];
     for (args, field) in cases {
@@ -569,7 +965,8 @@ async fn rendered_manifests_are_valid_kubernetes_objects() {
         ),
         &ns.name,
     );
-    // Without the ServiceMonitor: its CRD belongs to the prometheus-operator, not this cluster.
+    // Without the ServiceMonitors: their CRD belongs to the prometheus-operator, not this
+    // cluster. The dashboard's ConfigMap goes to the test's namespace rather than Grafana's.
     let production = ci_values("production-values.yaml");
     let objects = documents(&render(
         "dry",
@@ -579,8 +976,11 @@ async fn rendered_manifests_are_valid_kubernetes_objects() {
             production.as_str(),
             "--set",
             "monitoring.serviceMonitor.enabled=false",
+            "--set",
+            "monitoring.grafanaDashboard.namespace=",
         ],
     ));
+    assert!(kinds(&objects).contains("ConfigMap"), "the dashboard");
     let stream: String = objects
         .iter()
         .map(|o| format!("---\n{}", serde_yaml::to_string(o).unwrap()))
@@ -1491,7 +1891,8 @@ fn every_variable_the_chart_sets_is_read_by_its_binary() {
 async fn the_rendered_configuration_starts_the_real_binaries() {
     // Each binary started with exactly the environment its Deployment gets (Secret references
     // resolved to the value the Secret is rendered with), against the control plane: the chart's
-    // values are ones the binaries accept, and they come up ready.
+    // values are ones the binaries accept, and they come up ready. Traces are on, to a port
+    // nothing listens on: the binaries take the OTEL_* variables the chart renders.
     let key = "a-test-hs256-key-of-at-least-32-characters";
     let isolation = TestNamespace::create("rendered-config").await;
     let (health_port, api_port) = (free_port(), free_port());
@@ -1505,6 +1906,12 @@ async fn the_rendered_configuration_starts_the_real_binaries() {
             &format!("operator.healthPort={health_port}"),
             "--set",
             &format!("api.port={api_port}"),
+            "--set",
+            &format!("tracing.otlpEndpoint=http://127.0.0.1:{}", free_port()),
+            "--set",
+            "tracing.sampler=parentbased_traceidratio",
+            "--set",
+            "tracing.samplerArg=0.5",
         ],
     ));
     for (deployment, binary, port) in [
@@ -1533,6 +1940,11 @@ async fn the_rendered_configuration_starts_the_real_binaries() {
         assert!(
             in_time && status.success(),
             "{binary}: {}",
+            process.output()
+        );
+        assert!(
+            process.output().contains("exporting traces over OTLP"),
+            "{binary} exports traces: {}",
             process.output()
         );
         if binary == "agentarea-api" {

@@ -2,12 +2,14 @@
 //! run reaches a real OpenTelemetry Collector as one trace (from the REST request through the
 //! model calls and the tool call into the MCP bridge), and a failure's status names its cause.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use agentarea_api::workspace::namespace_for;
 use agentarea_crds::common::condition;
 use agentarea_crds::{Agent, McpServerInstance};
 use agentarea_tests::api::{ApiServer, token};
+use agentarea_tests::dashboard::{dashboard_metric_families, metric_family};
 use agentarea_tests::mcp_servers::{
     Operator, bridge_with_env, sample, scrape, time_server_command,
 };
@@ -73,8 +75,19 @@ async fn a_task_run_moves_the_metrics_and_is_one_trace_at_the_collector() {
     })
     .await;
 
-    assert_operator_metrics(&operator.metrics().await, &ns.name);
-    assert_api_metrics(&scrape(&api.url("/metrics")).await);
+    // A stream read to its end, and a request without credentials, for the api's families.
+    let mut events = api
+        .sse(&t, &format!("/v1/tasks/{task_id}/events"), None)
+        .await;
+    events.until("task_completed", WAIT).await;
+    drop(events);
+    assert_eq!(api.get("", "/v1/agents").await.0, 401);
+
+    let operator_page = operator.metrics().await;
+    let api_page = scrape(&api.url("/metrics")).await;
+    assert_operator_metrics(&operator_page, &ns.name);
+    assert_api_metrics(&api_page);
+    assert_the_dashboard_finds_its_series(&[&operator_page, &api_page]);
     assert_one_trace(&collector, &task_id).await;
     ns.delete().await;
 }
@@ -144,10 +157,43 @@ fn assert_operator_metrics(page: &str, namespace: &str) {
 }
 
 fn assert_api_metrics(page: &str) {
-    let created = r#"agentarea_api_http_requests_total{method="POST",route="/v1/tasks",status="201"}"#;
+    let created =
+        r#"agentarea_api_http_requests_total{method="POST",route="/v1/tasks",status="201"}"#;
     assert_eq!(sample(page, created), Some(1.0), "{page}");
     let visible = r#"agentarea_api_watch_cache_write_visibility_seconds_count{kind="Task"}"#;
     assert!(sample(page, visible).is_some_and(|n| n >= 1.0), "{page}");
+}
+
+/// Families that only an event this run does not cause fills: a trigger firing, a failed
+/// reconcile, a compound gateway request, a watch error, a write the cache missed.
+const NOT_EXERCISED: &[&str] = &[
+    "agentarea_operator_trigger_firings_total",
+    "agentarea_operator_trigger_schedule_lag_seconds",
+    "agentarea_operator_reconcile_failures_total",
+    "agentarea_operator_objects_backing_off",
+    "agentarea_operator_mcp_gateway_requests_total",
+    "agentarea_api_watch_cache_errors_total",
+    "agentarea_api_watch_cache_write_timeouts_total",
+];
+
+/// Every family the chart's Grafana dashboard queries is one the binaries export (a rename
+/// breaks this test, not a dashboard nobody looks at), and after a run it has series.
+fn assert_the_dashboard_finds_its_series(pages: &[&str]) {
+    let exported: BTreeSet<String> = pages
+        .iter()
+        .flat_map(|page| page.lines())
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .map(|sample| metric_family(sample).to_string())
+        .collect();
+    let missing: Vec<String> = dashboard_metric_families()
+        .into_iter()
+        .filter(|family| !exported.contains(family) && !NOT_EXERCISED.contains(&family.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries families with no series: {missing:?}"
+    );
 }
 
 /// One trace from the client's request to the stdio server's bridge, each span where it belongs.

@@ -120,3 +120,46 @@ securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/*
+The OpenTelemetry variables of one binary, (dict "root" $ "service" "agentarea-operator"); nothing
+unless tracing.otlpEndpoint is set. Traces go to that endpoint over OTLP/HTTP (protobuf), the only
+protocol the binaries speak. The resource names the pod (K8S_POD_NAME, from the downward API,
+expanded by the kubelet) and its namespace, unless tracing.resourceAttributes says otherwise.
+*/}}
+{{- define "agentarea.tracingEnv" -}}
+{{- $tracing := .root.Values.tracing }}
+{{- if $tracing.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $tracing.otlpEndpoint | quote }}
+{{- if $tracing.headersSecret.name }}
+- name: OTEL_EXPORTER_OTLP_HEADERS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $tracing.headersSecret.name | quote }}
+      key: {{ $tracing.headersSecret.key | quote }}
+{{- end }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .service | quote }}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- $defaults := dict "k8s.namespace.name" .root.Release.Namespace "k8s.pod.name" "$(K8S_POD_NAME)" }}
+{{- $attributes := merge (deepCopy (default (dict) $tracing.resourceAttributes)) $defaults }}
+{{- $pairs := list }}
+{{- range $key, $value := $attributes }}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) }}
+{{- end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ join "," $pairs | quote }}
+{{- with $tracing.sampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- if ne (toString $tracing.samplerArg) "" }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ toString $tracing.samplerArg | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
