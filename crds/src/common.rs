@@ -173,12 +173,9 @@ pub fn set_ready(
 pub fn trace_context_annotations(
     headers: &std::collections::HashMap<String, String>,
 ) -> std::collections::BTreeMap<String, String> {
-    trace_context_pairs()
-        .filter_map(|(header, annotation)| {
-            headers
-                .get(header)
-                .map(|value| (annotation.to_string(), value.clone()))
-        })
+    TRACE_CONTEXT
+        .iter()
+        .filter_map(|&(header, annotation)| Some((annotation.into(), headers.get(header)?.clone())))
         .collect()
 }
 
@@ -186,22 +183,19 @@ pub fn trace_context_annotations(
 pub fn trace_context(
     annotations: &std::collections::BTreeMap<String, String>,
 ) -> std::collections::HashMap<String, String> {
-    trace_context_pairs()
-        .filter_map(|(header, annotation)| {
-            annotations
-                .get(annotation)
-                .map(|value| (header.to_string(), value.clone()))
+    TRACE_CONTEXT
+        .iter()
+        .filter_map(|&(header, annotation)| {
+            Some((header.into(), annotations.get(annotation)?.clone()))
         })
         .collect()
 }
 
-fn trace_context_pairs() -> impl Iterator<Item = (&'static str, &'static str)> {
-    [
-        ("traceparent", TRACEPARENT_ANNOTATION),
-        ("tracestate", TRACESTATE_ANNOTATION),
-    ]
-    .into_iter()
-}
+/// Each W3C trace context header and the annotation that keeps it.
+const TRACE_CONTEXT: [(&str, &str); 2] = [
+    ("traceparent", TRACEPARENT_ANNOTATION),
+    ("tracestate", TRACESTATE_ANNOTATION),
+];
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@
 
 pub mod agent_loop;
 pub mod ending;
+pub mod model_call;
 pub mod record;
 pub mod toolbox;
 
