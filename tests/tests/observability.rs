@@ -315,3 +315,32 @@ async fn an_unreachable_server_is_told_by_its_cause_without_type_names() {
     assert_eq!(sample(&page, backing_off), Some(1.0), "{page}");
     ns.delete().await;
 }
+
+/// A reconcile writes status; that write must not come back as a reason to reconcile (for an
+/// instance, to ask the tenant's server for its tools) again. The count of discoveries shows it.
+#[tokio::test]
+async fn an_instance_is_discovered_once_not_again_for_its_own_status_write() {
+    let ns = TestNamespace::create("obs-once").await;
+    let server = agentarea_tests::mcp_servers::everything_server();
+    let operator = Operator::start(&ns.name, &[]).await;
+    let api = ns.api::<McpServerInstance>();
+    create(
+        &api,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
+               "metadata": {"name": "once"},
+               "spec": {"remote": {"url": server.url}, "discoveryIntervalSeconds": 600}}),
+    )
+    .await;
+    eventually("the instance Ready", WAIT, || async {
+        let instance = api.get("once").await.ok()?;
+        let conditions = &instance.status.as_ref()?.conditions;
+        agentarea_crds::common::is_condition_true(Some(conditions), condition::READY).then_some(())
+    })
+    .await;
+    // The write's watch event arrives within milliseconds; give it ample time to show.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let page = operator.metrics().await;
+    let discoveries = r#"agentarea_operator_mcp_discovery_duration_seconds_count{outcome="ok"}"#;
+    assert_eq!(sample(&page, discoveries), Some(1.0), "{page}");
+    ns.delete().await;
+}

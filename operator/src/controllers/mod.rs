@@ -15,10 +15,11 @@ use std::time::Instant;
 use futures::StreamExt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::runtime::Controller;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
+use kube::runtime::reflector;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -73,6 +74,28 @@ where
         .filter(|object| &object.namespace() == namespace && matches(object))
         .map(|object| ObjectRef::from_obj(&*object))
         .collect()
+}
+
+/// A Controller over `api` that reconciles an object when it appears and when its spec changes
+/// (its `metadata.generation`), but not after its own status writes: each of those would
+/// otherwise come back as a watch event and run the whole reconcile (for an MCP server instance,
+/// a discovery against the tenant's server) a second time for nothing. What an object depends on
+/// is watched separately (`owns`, `watches`), and periodic work asks to be requeued.
+///
+/// Not for Tasks: their runner reacts to status written by other replicas (claims).
+pub fn spec_driven<K>(api: Api<K>) -> Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let changed = reflector::reflector(
+        writer,
+        watcher(api, watcher::Config::default().any_semantic()),
+    )
+    .default_backoff()
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
+    Controller::for_stream(changed, reader)
 }
 
 /// What a controller's reconcile is handed: the shared [`Context`], or a state that holds it.

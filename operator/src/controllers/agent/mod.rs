@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use agentarea_crds::{Agent, AgentStatus, McpServerInstance, Skill};
@@ -20,16 +20,14 @@ use self::resolve::{Related, resolve};
 use crate::context::Context;
 use crate::controllers::{
     announce_ready_transition, get_named, in_namespace_where, run_observed, set_readiness,
+    spec_driven,
 };
 use crate::error::{Error, Result};
 use crate::secrets::secret_value;
 use crate::status::apply_status;
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let controller = Controller::new(
-        ctx.api::<Agent>(),
-        watcher::Config::default().any_semantic(),
-    );
+    let controller = spec_driven(ctx.api::<Agent>());
     let store = controller.store();
     let (by_skill, by_instance, by_secret) = (store.clone(), store.clone(), store);
     let controller = controller

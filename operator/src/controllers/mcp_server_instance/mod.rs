@@ -19,7 +19,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use agentarea_crds::common::{now, set_ready};
@@ -30,7 +30,9 @@ use agentarea_crds::{McpServerInstance, McpServerInstanceSpec, McpServerInstance
 
 use self::discovery::{not_ready, record_discovery};
 use crate::context::Context;
-use crate::controllers::{announce_ready_transition, get_named, in_namespace_where, run_observed};
+use crate::controllers::{
+    announce_ready_transition, get_named, in_namespace_where, run_observed, spec_driven,
+};
 use crate::error::{Error, Result};
 use crate::mcp::routing::remote_endpoint;
 use crate::mcp::{self, Endpoint};
@@ -43,10 +45,7 @@ const DISCOVERY_BACKOFF: &str = "mcp_discovery";
 
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let controller = Controller::new(
-        ctx.api::<McpServerInstance>(),
-        watcher::Config::default().any_semantic(),
-    );
+    let controller = spec_driven(ctx.api::<McpServerInstance>());
     let store = controller.store();
     ctx.metrics.mcp.watch_instances(store.clone());
     let controller = controller

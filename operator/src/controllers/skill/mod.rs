@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use agentarea_crds::{Agent, McpServerInstance, Skill, SkillStatus};
@@ -18,15 +18,13 @@ use self::assess::assess;
 use crate::context::Context;
 use crate::controllers::{
     announce_ready_transition, get_named, in_namespace_where, run_observed, set_readiness,
+    spec_driven,
 };
 use crate::error::{Error, Result};
 use crate::status::apply_status;
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let controller = Controller::new(
-        ctx.api::<Skill>(),
-        watcher::Config::default().any_semantic(),
-    );
+    let controller = spec_driven(ctx.api::<Skill>());
     let store = controller.store();
     let (by_instance, by_agent) = (store.clone(), store);
     let controller = controller

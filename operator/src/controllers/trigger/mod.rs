@@ -19,7 +19,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use agentarea_crds::common::{CREATED_AT_ANNOTATION, TRIGGER_LABEL};
@@ -29,7 +29,7 @@ use agentarea_crds::{Task, TaskPhase, Trigger, TriggerSpec, TriggerStatus, reaso
 use self::firing::ScheduleRun;
 use self::schedule::Schedule;
 use crate::context::Context;
-use crate::controllers::{announce_ready_transition, run_observed, set_readiness};
+use crate::controllers::{announce_ready_transition, run_observed, set_readiness, spec_driven};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
 use crate::secrets::secret_value;
@@ -39,16 +39,13 @@ use crate::status::apply_status;
 const MAX_EXECUTIONS: usize = 20;
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let controller = Controller::new(
-        ctx.api::<Trigger>(),
-        watcher::Config::default().any_semantic(),
-    )
-    // Every Task a trigger fires is owned by it: its creation and its end are firings to record.
-    .owns(
-        ctx.api::<Task>(),
-        watcher::Config::default().labels(TRIGGER_LABEL),
-    )
-    .graceful_shutdown_on(shutdown);
+    let controller = spec_driven(ctx.api::<Trigger>())
+        // Every Task a trigger fires is owned by it: its creation and its end are firings to record.
+        .owns(
+            ctx.api::<Task>(),
+            watcher::Config::default().labels(TRIGGER_LABEL),
+        )
+        .graceful_shutdown_on(shutdown);
     run_observed("trigger", controller, reconcile, ctx).await;
 }
 
