@@ -55,10 +55,12 @@ pub fn init(format: LogFormat, service: &'static str) -> Telemetry {
         },
         false => None,
     };
+    // Each layer has its own filter: turning logs down (RUST_LOG=warn) must not turn traces off.
     let traces = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(service))
             .with_error_records_to_exceptions(true)
+            .with_filter(trace_filter())
     });
     let logs = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
@@ -68,8 +70,7 @@ pub fn init(format: LogFormat, service: &'static str) -> Telemetry {
             .boxed(),
     };
     tracing_subscriber::registry()
-        .with(log_filter())
-        .with(logs)
+        .with(logs.with_filter(log_filter()))
         .with(traces)
         .init();
     if provider.is_some() {
@@ -85,6 +86,14 @@ fn log_filter() -> EnvFilter {
         EnvFilter::new(
             "warn,rmcp=off,agentarea_operator=info,agentarea_api=info,agentarea_support=info",
         )
+    })
+}
+
+/// The spans exported: our crates' (`AGENTAREA_TRACE_FILTER`, in `RUST_LOG` syntax, overrides).
+/// Reconcile spans are at debug level, so only runs, model and tool calls and requests go out.
+fn trace_filter() -> EnvFilter {
+    EnvFilter::try_from_env("AGENTAREA_TRACE_FILTER").unwrap_or_else(|_| {
+        EnvFilter::new("off,agentarea_operator=info,agentarea_api=info,agentarea_support=info")
     })
 }
 

@@ -43,7 +43,9 @@ fn script(request: &Value) -> Reply {
 #[tokio::test]
 async fn a_task_run_moves_the_metrics_and_is_one_trace_at_the_collector() {
     let collector = Collector::start();
-    let otel = collector.sdk_env(OtlpProtocol::HttpProtobuf);
+    let mut otel = collector.sdk_env(OtlpProtocol::HttpProtobuf);
+    // Logs turned down must not turn traces off.
+    otel.push(("RUST_LOG", "warn".into()));
     let workspace = format!("obs-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let ns = TestNamespace::named(&namespace_for(&workspace)).await;
     let model = ScriptedModel::start(script).await;
