@@ -130,17 +130,7 @@ pub fn assert_success(what: &str, output: &Output) {
 
 /// Builds agentarea-cp if it is not cached yet and returns its directory.
 fn control_plane_bin_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("AGENTAREA_CP_BIN_DIR") {
-        return dir.into();
-    }
-    let script = repo_root().join("tests/controlplane/build.sh");
-    let output = Command::new("bash")
-        .arg(&script)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("run tests/controlplane/build.sh");
-    assert!(output.status.success(), "building the control plane failed");
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    crate::cached_build("AGENTAREA_CP_BIN_DIR", "tests/controlplane/build.sh")
 }
 
 fn tempdir(prefix: &str) -> PathBuf {

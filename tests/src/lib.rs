@@ -137,3 +137,19 @@ pub async fn wait_until_ok(url: &str, process: &ChildProcess) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A tool the tests build once and cache: the directory in `env_var` when set (scripts/test.sh
+/// exports it), else what the build script `script` (relative to the repository) prints, which
+/// builds it first when the cache misses.
+pub fn cached_build(env_var: &str, script: &str) -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os(env_var) {
+        return dir.into();
+    }
+    let output = std::process::Command::new("bash")
+        .arg(repo_root().join(script))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(output.status.success(), "{script} failed");
+    std::path::PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{ChildProcess, free_port, repo_root};
+use crate::{ChildProcess, free_port};
 
 /// One span as the collector exported it (OTLP JSON), flattened with its resource's service name.
 #[derive(Clone, Debug, PartialEq)]
@@ -302,19 +302,7 @@ fn http_answers(port: u16) -> bool {
 /// prints (building it first if it is not cached).
 pub fn otelcol_bin_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Some(dir) = std::env::var_os("AGENTAREA_OTELCOL_BIN_DIR") {
-            return dir.into();
-        }
-        let script = repo_root().join("tests/otelcol/build.sh");
-        let output = Command::new("bash")
-            .arg(&script)
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .expect("run tests/otelcol/build.sh");
-        assert!(output.status.success(), "building the collector failed");
-        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-    })
+    DIR.get_or_init(|| crate::cached_build("AGENTAREA_OTELCOL_BIN_DIR", "tests/otelcol/build.sh"))
 }
 
 /// The spans of one OTLP JSON `ExportTraceServiceRequest` (the file exporter's line format).
