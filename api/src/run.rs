@@ -66,6 +66,7 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         .map_or("unmatched", |p| p.as_str());
     let method = request.method().as_str();
     let span = tracing::info_span!(
+        target: agentarea_support::telemetry::SPANS,
         "request",
         otel.name = format!("{method} {route}"),
         otel.kind = "server",

@@ -140,6 +140,7 @@ async fn traced(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let span = tracing::info_span!(
+        target: agentarea_support::telemetry::SPANS,
         "mcp_request",
         otel.name = format!("{} {}", request.method(), request.uri().path()),
         otel.kind = "server",

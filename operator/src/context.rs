@@ -1,6 +1,5 @@
 //! What every controller shares.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,6 +8,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
+use crate::backoff::Backoffs;
 use crate::config::Config;
 use crate::metrics::Metrics;
 
@@ -22,20 +22,9 @@ pub struct Context {
     pub http: reqwest::Client,
     pub metrics: Metrics,
     recorder: Recorder,
-    /// Consecutive failures per object, for the back-off of its next attempt.
-    failures: Mutex<HashMap<String, Failures>>,
+    /// Failures in a row per object, for the back-off of its next attempt.
+    backoffs: Mutex<Backoffs>,
 }
-
-/// The failures in a row of one object, and when the last one was.
-struct Failures {
-    controller: &'static str,
-    count: u32,
-    last: Instant,
-}
-
-/// The longest back-off; an object that has not failed for twice as long is forgotten, which
-/// also drops objects deleted while they were failing (kube-runtime never reconciles those again).
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 impl Context {
     pub fn new(client: Client, config: Config) -> Arc<Self> {
@@ -60,7 +49,7 @@ impl Context {
             holder,
             http,
             metrics: Metrics::new(),
-            failures: Mutex::new(HashMap::new()),
+            backoffs: Mutex::default(),
         })
     }
 
@@ -92,50 +81,34 @@ impl Context {
         }
     }
 
-    /// Records a failure of `object` and returns how long to wait before the next attempt:
-    /// 5 s, doubling per failure in a row, at most 5 minutes.
+    /// Records a failure of `object` and returns how long to wait before the next attempt
+    /// (see [`crate::backoff`]).
     pub fn backoff<K: Resource<DynamicType = ()>>(
         &self,
         controller: &'static str,
         object: &K,
     ) -> Duration {
-        let mut failures = self.failures.lock().unwrap();
-        let now = Instant::now();
-        failures.retain(|_, f| now.duration_since(f.last) < 2 * MAX_BACKOFF);
-        let entry = failures.entry(key(controller, object)).or_insert(Failures {
-            controller,
-            count: 0,
-            last: now,
-        });
-        entry.count = entry.count.saturating_add(1);
-        entry.last = now;
-        let delay = backoff_after(entry.count);
-        self.count_backing_off(&failures, controller);
+        let mut backoffs = self.backoffs.lock().unwrap();
+        let delay = backoffs.failed(controller, key(controller, object), Instant::now());
+        self.report_backing_off(&backoffs);
         delay
     }
 
     /// Forgets the failures of `object` after a success.
     pub fn succeeded<K: Resource<DynamicType = ()>>(&self, controller: &'static str, object: &K) {
-        let mut failures = self.failures.lock().unwrap();
-        if failures.remove(&key(controller, object)).is_some() {
-            self.count_backing_off(&failures, controller);
+        let mut backoffs = self.backoffs.lock().unwrap();
+        if backoffs.succeeded(&key(controller, object)) {
+            self.report_backing_off(&backoffs);
         }
     }
 
-    fn count_backing_off(&self, failures: &HashMap<String, Failures>, controller: &'static str) {
-        let objects = failures
-            .values()
-            .filter(|f| f.controller == controller)
-            .count();
-        self.metrics
-            .controllers
-            .set_backing_off(controller, objects);
+    fn report_backing_off(&self, backoffs: &Backoffs) {
+        for (controller, objects) in backoffs.backing_off() {
+            self.metrics
+                .controllers
+                .set_backing_off(controller, objects);
+        }
     }
-}
-
-/// The back-off after `failures` failures in a row.
-fn backoff_after(failures: u32) -> Duration {
-    Duration::from_secs(5u64 << failures.saturating_sub(1).min(6)).min(MAX_BACKOFF)
 }
 
 /// One entry per controller and object: a controller may keep a back-off of its own beside the
@@ -158,16 +131,4 @@ pub fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}… [truncated]", &text[..end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn back_off_doubles_from_five_seconds_up_to_five_minutes() {
-        let seconds: Vec<u64> = (1..=9).map(|n| backoff_after(n).as_secs()).collect();
-        assert_eq!(seconds, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
-        assert_eq!(backoff_after(u32::MAX), MAX_BACKOFF);
-    }
 }

@@ -16,6 +16,7 @@
 //! | [`problem`] | problems a user can fix: the reason and message of a condition or a failure |
 //! | [`secrets`] | reading a key of a Secret |
 
+pub mod backoff;
 pub mod bridge;
 pub mod cause;
 pub mod config;

@@ -19,6 +19,11 @@ use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::Subscribe
 
 use crate::LogFormat;
 
+/// The target of the spans meant for export (requests, runs, model and tool calls). The log filter
+/// does not enable it, so with traces off these spans are never built: the api's request span
+/// would otherwise cost every request its formatting.
+pub const SPANS: &str = "agentarea_spans";
+
 /// The exporter of this process, flushed by [`Telemetry::shutdown`].
 #[must_use = "call shutdown() before exiting, or the last spans are lost"]
 pub struct Telemetry {
@@ -89,12 +94,23 @@ fn log_filter() -> EnvFilter {
     })
 }
 
-/// The spans exported: our crates' (`AGENTAREA_TRACE_FILTER`, in `RUST_LOG` syntax, overrides).
-/// Reconcile spans are at debug level, so only runs, model and tool calls and requests go out.
+/// What is exported: the [`SPANS`] spans, and our crates' events at info and above as events of
+/// the span they happen in (`AGENTAREA_TRACE_FILTER`, in `RUST_LOG` syntax, overrides).
 fn trace_filter() -> EnvFilter {
-    EnvFilter::try_from_env("AGENTAREA_TRACE_FILTER").unwrap_or_else(|_| {
-        EnvFilter::new("off,agentarea_operator=info,agentarea_api=info,agentarea_support=info")
-    })
+    let default = || {
+        EnvFilter::new(format!(
+            "off,{SPANS}=info,agentarea_operator=info,agentarea_api=info,agentarea_support=info"
+        ))
+    };
+    match std::env::var("AGENTAREA_TRACE_FILTER") {
+        Err(_) => default(),
+        Ok(text) => EnvFilter::try_new(&text).unwrap_or_else(|error| {
+            eprintln!(
+                "AGENTAREA_TRACE_FILTER={text:?} is not a filter ({error}); using the default"
+            );
+            default()
+        }),
+    }
 }
 
 /// Whether the standard variables ask for trace export.

@@ -742,11 +742,3 @@ pub async fn scrape_pods(
     }
     pages
 }
-
-/// The sum over `pages` of the sample `series` (name and labels exactly as exported).
-pub fn summed(pages: &[String], series: &str) -> f64 {
-    pages
-        .iter()
-        .filter_map(|page| crate::mcp_servers::sample(page, series))
-        .sum()
-}

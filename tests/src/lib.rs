@@ -13,6 +13,7 @@ pub mod e2e;
 pub mod helm;
 pub mod kubectl;
 pub mod mcp_servers;
+pub mod metrics;
 pub mod model;
 pub mod namespace;
 pub mod objects;

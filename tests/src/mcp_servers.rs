@@ -146,34 +146,6 @@ impl Operator {
 
     /// The Prometheus text its `/metrics` answers.
     pub async fn metrics(&self) -> String {
-        scrape(&format!("http://127.0.0.1:{}/metrics", self.health_port)).await
+        crate::metrics::scrape(&format!("http://127.0.0.1:{}/metrics", self.health_port)).await
     }
-}
-
-/// GETs a `/metrics` page: 200, OpenMetrics text.
-pub async fn scrape(url: &str) -> String {
-    let response = reqwest::get(url)
-        .await
-        .expect("the metrics endpoint answers");
-    assert_eq!(response.status(), 200, "{url}");
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        content_type.starts_with("application/openmetrics-text"),
-        "{content_type}"
-    );
-    response.text().await.unwrap()
-}
-
-/// The value of the sample whose name and labels are `series` exactly, if the page has it.
-pub fn sample(page: &str, series: &str) -> Option<f64> {
-    page.lines().find_map(|line| {
-        line.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
 }

@@ -17,11 +17,12 @@ use agentarea_tests::api::SseEvent;
 use agentarea_tests::e2e::{
     self, DumpOnPanic, ModelPod, OPERATOR_REPLICAS, POD_START, PortForward, Workspace, apply,
     delete_namespace_later, deployment_rolled_out, env, example, examples_dir, fullname, kubectl,
-    kubectl_ok, pod_ready, pods, scrape_pods, short_id, summed, text, token, wait_explained,
-    wait_for, wait_for_object,
+    kubectl_ok, pod_ready, pods, scrape_pods, short_id, text, token, wait_explained, wait_for,
+    wait_for_object,
 };
 use agentarea_tests::helm;
 use agentarea_tests::mcp_servers::endpoint;
+use agentarea_tests::metrics::summed;
 use agentarea_tests::model::{content_text, messages};
 use agentarea_tests::objects::{pod_spec, step_types};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};

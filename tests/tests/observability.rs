@@ -10,9 +10,8 @@ use agentarea_crds::common::condition;
 use agentarea_crds::{Agent, McpServerInstance};
 use agentarea_tests::api::{ApiServer, token};
 use agentarea_tests::dashboard::{dashboard_metric_families, metric_family};
-use agentarea_tests::mcp_servers::{
-    Operator, bridge_with_env, sample, scrape, time_server_command,
-};
+use agentarea_tests::mcp_servers::{Operator, bridge_with_env, time_server_command};
+use agentarea_tests::metrics::{sample, scrape};
 use agentarea_tests::model::{Reply, ScriptedModel};
 use agentarea_tests::namespace::TestNamespace;
 use agentarea_tests::otel::{Collector, OtlpProtocol, Span};

@@ -390,6 +390,7 @@ async fn launch(
 /// tracing backend by `agentarea.task.id` (the Task's uid, which the REST API calls its id).
 fn run_span(task: &Task, agent: &Agent) -> tracing::Span {
     let span = tracing::info_span!(
+        target: agentarea_support::telemetry::SPANS,
         "invoke_agent",
         otel.name = format!("invoke_agent {}", agent.name_any()),
         otel.kind = "internal",

@@ -129,6 +129,7 @@ async fn complete_observed(
     attempt: u32,
 ) -> Result<Completion, model::ModelError> {
     let span = tracing::info_span!(
+        target: agentarea_support::telemetry::SPANS,
         "chat",
         otel.name = format!("chat {}", endpoint.model),
         otel.kind = "client",

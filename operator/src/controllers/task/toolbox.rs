@@ -138,6 +138,7 @@ impl Toolbox {
     async fn call(&self, ctx: &Context, namespace: &str, call: &ToolCall) -> CallResult {
         let tool = self.by_name.get(&call.function.name);
         let span = tracing::info_span!(
+            target: agentarea_support::telemetry::SPANS,
             "execute_tool",
             otel.name = format!("execute_tool {}", call.function.name),
             otel.kind = "client",
