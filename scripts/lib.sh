@@ -123,6 +123,12 @@ install_crds() {
 export MCP_EVERYTHING_VERSION=${MCP_EVERYTHING_VERSION:-2026.8.31}
 export MCP_TIME_VERSION=${MCP_TIME_VERSION:-2026.10.19}
 export HELM_VERSION=${HELM_VERSION:-v3.22.0}
+# The MCP conformance suite, and the Node it needs (22 or later; the machine may have older).
+export MCP_CONFORMANCE_VERSION=${MCP_CONFORMANCE_VERSION:-0.1.16}
+export MCP_CONFORMANCE_NODE_VERSION=${MCP_CONFORMANCE_NODE_VERSION:-22.23.5}
+mcp_conformance_dir() {
+  echo "$AGENTAREA_CACHE/mcp-conformance/$MCP_CONFORMANCE_VERSION-node$MCP_CONFORMANCE_NODE_VERSION"
+}
 helm_bin_dir() {
   echo "$AGENTAREA_CACHE/helm/$HELM_VERSION"
 }

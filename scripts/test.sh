@@ -18,6 +18,9 @@ export AGENTAREA_CP_BIN_DIR
 # The OpenTelemetry Collector the tracing tests send to (built by setup-test-deps.sh above).
 AGENTAREA_OTELCOL_BIN_DIR=$(otelcol_bin_dir)
 export AGENTAREA_OTELCOL_BIN_DIR
+# The MCP conformance suite (installed by setup-test-deps.sh above).
+AGENTAREA_MCP_CONFORMANCE_DIR=$(mcp_conformance_dir)
+export AGENTAREA_MCP_CONFORMANCE_DIR
 
 log "building the workspace"
 cargo build --workspace --bins --tests --quiet

@@ -3,31 +3,37 @@
 //! `transport: stdio` the pod runs the server behind this bridge, which the operator image
 //! carries.
 //!
-//! One stdio child per bridge. When the child exits or crashes it is started again, with a delay
-//! that doubles up to 30 s (and resets after a minute of health); requests meanwhile get an MCP
-//! error saying the server is restarting. SIGTERM stops the HTTP side and then the child.
+//! Each MCP session gets a stdio server of its own, relayed message for message
+//! ([`crate::mcp::relay`]): a stdio server has one client, and only a server of its own can see
+//! that client's capabilities, send it progress, logging and resource updates, and ask it for
+//! sampling or elicitation. A spare server is started ahead of the next session, so a session does
+//! not wait for the process to start. When a session ends its server is stopped; a server that
+//! exits or crashes ends only its own session, and the client's next session gets a new one.
+//! SIGTERM stops the HTTP side and with it every server.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use clap::Args;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ErrorData, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig,
+    ClientConfig, ClientNotification, ClientRequest, ErrorData, ServerCapabilities, ServerConfig,
+    ServerResult,
 };
 use rmcp::service::{Peer, RequestContext};
 use rmcp::transport::TokioChildProcess;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{RoleClient, RoleServer, ServerHandler, ServiceExt};
-use tokio::sync::watch;
+use rmcp::{RoleServer, ServiceExt};
+use tokio::sync::OnceCell;
 use tracing::Instrument;
 
 use agentarea_support::metrics::Registry;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 
+use crate::mcp::relay::{self, Relay, Shared, ToClient, Transparent, UpstreamSession};
 use crate::metrics::{GatewayLabels, OutcomeLabels};
 
 #[derive(Args, Debug, Clone)]
@@ -43,36 +49,54 @@ pub struct BridgeArgs {
     pub command: Vec<String>,
 }
 
-/// The running stdio server, when there is one. Requests that arrive while it (re)starts wait for
-/// it, up to [`UPSTREAM_WAIT`], instead of failing at once.
-#[derive(Clone)]
-struct Upstream(Arc<watch::Sender<Option<Peer<RoleClient>>>>);
+/// How long a session's `initialize` waits for its stdio server to answer.
+const INITIALIZE_WAIT: Duration = Duration::from_secs(30);
 
-/// How long a request waits for the stdio server to be up.
-const UPSTREAM_WAIT: Duration = Duration::from_secs(30);
+/// Starts stdio servers, keeping one started ahead of the next session.
+struct Servers {
+    command: Vec<String>,
+    spare: Mutex<Option<TokioChildProcess>>,
+    metrics: Arc<BridgeMetrics>,
+}
 
-impl Upstream {
-    fn new() -> Self {
-        Self(Arc::new(watch::channel(None).0))
+impl Servers {
+    fn new(command: Vec<String>, metrics: Arc<BridgeMetrics>) -> Arc<Self> {
+        let servers = Arc::new(Self {
+            command,
+            spare: Mutex::new(None),
+            metrics,
+        });
+        servers.refill();
+        servers
     }
 
-    fn set(&self, peer: Option<Peer<RoleClient>>) {
-        self.0.send_replace(peer);
+    fn start(&self) -> std::io::Result<TokioChildProcess> {
+        let mut process = tokio::process::Command::new(&self.command[0]);
+        process.args(&self.command[1..]);
+        let started = TokioChildProcess::new(process);
+        let outcome = if started.is_ok() { "ok" } else { "error" };
+        self.metrics
+            .starts
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        if let Err(error) = &started {
+            tracing::error!(%error, command = %self.command.join(" "), "stdio MCP server did not start");
+        }
+        started
     }
 
-    fn current(&self) -> Option<Peer<RoleClient>> {
-        self.0.borrow().clone()
+    fn refill(&self) {
+        let spare = self.start().ok();
+        *self.spare.lock().unwrap_or_else(|p| p.into_inner()) = spare;
     }
 
-    async fn peer(&self) -> Result<Peer<RoleClient>, ErrorData> {
-        let mut receiver = self.0.subscribe();
-        let ready = tokio::time::timeout(UPSTREAM_WAIT, receiver.wait_for(Option::is_some)).await;
-        match ready {
-            Ok(Ok(peer)) => Ok(peer.clone().expect("waited for Some")),
-            _ => Err(ErrorData::internal_error(
-                "the stdio MCP server is not running (it is being restarted); retry shortly",
-                None,
-            )),
+    /// A server for a new session: the spare when there is one, and a new spare behind it.
+    fn take(&self) -> std::io::Result<TokioChildProcess> {
+        let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.refill();
+        match spare {
+            Some(server) => Ok(server),
+            None => self.start(),
         }
     }
 }
@@ -94,29 +118,15 @@ pub fn install(path: &std::path::Path) -> anyhow::Result<()> {
 
 /// Runs the bridge until SIGTERM or Ctrl-C.
 pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
-    let upstream = Upstream::new();
-    let metrics = BridgeMetrics::new();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let supervisor = tokio::spawn(supervise(
-        args.command.clone(),
-        upstream.clone(),
-        metrics.starts.clone(),
-        stop_rx.clone(),
-    ));
-
-    // Clients learn the server's name and capabilities at `initialize`: give the stdio server its
-    // start-up time before taking requests, so they learn the real ones.
-    if upstream.peer().await.is_err() {
-        tracing::warn!("the stdio MCP server is not up yet; serving anyway, requests wait for it");
-    }
-    let handler_upstream = upstream.clone();
-    let requests = metrics.requests.clone();
+    let metrics = Arc::new(BridgeMetrics::new());
+    let servers = Servers::new(args.command.clone(), metrics.clone());
+    let sessions_metrics = metrics.clone();
     let service = StreamableHttpService::new(
         move || {
-            Ok(BridgeHandler {
-                upstream: handler_upstream.clone(),
-                requests: requests.clone(),
-            })
+            Ok(Transparent(BridgeSession::new(
+                servers.clone(),
+                sessions_metrics.clone(),
+            )))
         },
         Arc::new(LocalSessionManager::default()),
         // The bridge sits behind a Service: requests carry the Service's host name, not localhost.
@@ -126,10 +136,10 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         .route_service(&args.path, service)
         .layer(axum::middleware::from_fn(traced))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .merge(agentarea_support::metrics::metrics_routes(metrics.registry));
+        .merge(agentarea_support::metrics::metrics_routes(
+            metrics.registry.clone(),
+        ));
     agentarea_support::serve(args.listen, router, agentarea_support::shutdown_signal()).await?;
-    let _ = stop_tx.send(true);
-    let _ = supervisor.await;
     Ok(())
 }
 
@@ -153,72 +163,125 @@ async fn traced(
     response
 }
 
-/// Starts the stdio server, and starts it again whenever it ends, until told to stop.
-async fn supervise(
-    command: Vec<String>,
-    upstream: Upstream,
-    starts: Family<OutcomeLabels, Counter>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut delay = Duration::from_secs(1);
-    loop {
-        let started = Instant::now();
-        let mut process = tokio::process::Command::new(&command[0]);
-        process.args(&command[1..]);
-        let running = match TokioChildProcess::new(process) {
-            Ok(transport) => ().serve(transport).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        starts
-            .get_or_create(&OutcomeLabels {
-                outcome: if running.is_ok() { "ok" } else { "error" },
-            })
-            .inc();
-        match running {
-            Ok(running) => {
-                tracing::info!(command = %command.join(" "), "stdio MCP server started");
-                upstream.set(Some(running.peer().clone()));
-                tokio::select! {
-                    reason = running.waiting() => tracing::warn!(?reason, "stdio MCP server exited"),
-                    () = stopped(&mut stop) => {
-                        upstream.set(None);
-                        return; // dropping the service ends the child
-                    }
-                }
-                upstream.set(None);
-            }
-            Err(error) => {
-                tracing::error!(%error, command = %command.join(" "), "stdio MCP server did not start")
-            }
+/// One MCP session: its own stdio server, started at the session's `initialize`.
+struct BridgeSession {
+    servers: Arc<Servers>,
+    upstream: OnceCell<UpstreamSession>,
+    shared: Shared,
+    metrics: Arc<BridgeMetrics>,
+}
+
+impl BridgeSession {
+    fn new(servers: Arc<Servers>, metrics: Arc<BridgeMetrics>) -> Self {
+        metrics.sessions.inc();
+        Self {
+            servers,
+            upstream: OnceCell::new(),
+            shared: Shared::default(),
+            metrics,
         }
-        if started.elapsed() > Duration::from_secs(60) {
-            delay = Duration::from_secs(1);
+    }
+
+    /// Starts this session's server and initializes it with the client's own parameters.
+    async fn start(
+        &self,
+        client: ClientConfig,
+        downstream: Peer<RoleServer>,
+    ) -> Result<UpstreamSession, ErrorData> {
+        let server = self.servers.take().map_err(|e| {
+            ErrorData::internal_error(format!("the stdio MCP server did not start: {e}"), None)
+        })?;
+        let relay = ToClient::new(downstream, client, self.shared.clone());
+        match tokio::time::timeout(INITIALIZE_WAIT, relay.serve(server)).await {
+            Ok(Ok(session)) => Ok(session),
+            Ok(Err(error)) => Err(ErrorData::internal_error(
+                format!("the stdio MCP server did not initialize: {error}"),
+                None,
+            )),
+            Err(_) => Err(ErrorData::internal_error(
+                format!(
+                    "the stdio MCP server did not answer initialize within {}s",
+                    INITIALIZE_WAIT.as_secs()
+                ),
+                None,
+            )),
         }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = stopped(&mut stop) => return,
-        }
-        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+
+    /// The session's server; a client that skips `initialize` (the stateless lifecycle) gets one
+    /// initialized with rmcp's default client parameters.
+    async fn upstream(&self, downstream: Peer<RoleServer>) -> Result<&UpstreamSession, ErrorData> {
+        self.upstream
+            .get_or_try_init(|| self.start(ClientConfig::default(), downstream))
+            .await
     }
 }
 
-/// Resolves once the stop flag is raised (without holding the channel's guard across awaits).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await.map(|_| ());
+impl Drop for BridgeSession {
+    fn drop(&mut self) {
+        // Dropping the upstream session stops the session's stdio server.
+        self.metrics.sessions.dec();
+    }
 }
 
-/// Answers MCP requests by asking the stdio server.
-struct BridgeHandler {
-    upstream: Upstream,
-    requests: Family<GatewayLabels, Counter>,
-}
+impl Relay for BridgeSession {
+    async fn initialize(
+        &self,
+        client: ClientConfig,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ServerConfig, ErrorData> {
+        let downstream = context.peer;
+        if self.upstream.initialized() {
+            return Err(ErrorData::invalid_request(
+                "the session is already initialized",
+                None,
+            ));
+        }
+        let result = self
+            .upstream
+            .get_or_try_init(|| self.start(client, downstream))
+            .await
+            .and_then(|session| {
+                relay::server_info(session).ok_or_else(|| {
+                    ErrorData::internal_error(
+                        "the stdio MCP server sent no initialize result",
+                        None,
+                    )
+                })
+            });
+        self.metrics.count("initialize".into(), &result);
+        result
+    }
 
-impl BridgeHandler {
-    fn count<T>(&self, method: &'static str, result: &Result<T, ErrorData>) {
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        self.requests
-            .get_or_create(&GatewayLabels { method, outcome })
-            .inc();
+    async fn request(
+        &self,
+        request: ClientRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
+        let method = request.method().to_string();
+        let result = match self.upstream(context.peer.clone()).await {
+            Ok(upstream) => {
+                relay::forward_request(upstream.peer(), &self.shared, request, context).await
+            }
+            Err(error) => Err(error),
+        };
+        self.metrics.count(method, &result);
+        result
+    }
+
+    async fn notification(&self, notification: ClientNotification) {
+        if let Some(upstream) = self.upstream.get() {
+            relay::forward_notification(upstream.peer(), notification).await;
+        }
+    }
+
+    fn info(&self) -> ServerConfig {
+        self.upstream
+            .get()
+            .and_then(relay::server_info)
+            .unwrap_or_else(|| {
+                ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            })
     }
 }
 
@@ -227,6 +290,7 @@ struct BridgeMetrics {
     registry: Arc<Registry>,
     requests: Family<GatewayLabels, Counter>,
     starts: Family<OutcomeLabels, Counter>,
+    sessions: Gauge,
 }
 
 impl BridgeMetrics {
@@ -234,6 +298,7 @@ impl BridgeMetrics {
         let mut registry = Registry::with_prefix("agentarea_bridge");
         let requests = Family::<GatewayLabels, Counter>::default();
         let starts = Family::<OutcomeLabels, Counter>::default();
+        let sessions = Gauge::default();
         registry.register(
             "requests",
             "MCP requests the bridge passed to the stdio server, by method and outcome",
@@ -241,65 +306,26 @@ impl BridgeMetrics {
         );
         registry.register(
             "stdio_server_starts",
-            "Starts of the stdio server (the first one and every restart), by outcome",
+            "Starts of stdio servers (one per session, and the spare), by outcome",
             starts.clone(),
+        );
+        registry.register(
+            "sessions",
+            "MCP sessions open, each with a stdio server of its own",
+            sessions.clone(),
         );
         Self {
             registry: Arc::new(registry),
             requests,
             starts,
+            sessions,
         }
     }
-}
 
-impl ServerHandler for BridgeHandler {
-    fn get_info(&self) -> ServerConfig {
-        // The stdio server's own description once it is up, so clients see its name and version.
-        if let Some(info) = self.upstream.current().and_then(|peer| peer.peer_info()) {
-            let mut config = ServerConfig::new(info.capabilities.clone());
-            if let Some(implementation) = &info.server_info {
-                config.server_info = implementation.clone();
-            }
-            config.instructions = info.instructions.clone();
-            return config;
-        }
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-
-    async fn list_tools(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
-        let result = match self.upstream.peer().await {
-            Ok(peer) => peer.list_tools(request).await.map_err(upstream_error),
-            Err(error) => Err(error),
-        };
-        self.count("tools/list", &result);
-        result
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let result = match self.upstream.peer().await {
-            Ok(peer) => peer
-                .call_tool(request)
-                .await
-                .map(Into::into)
-                .map_err(upstream_error),
-            Err(error) => Err(error),
-        };
-        self.count("tools/call", &result);
-        result
-    }
-}
-
-fn upstream_error(error: rmcp::ServiceError) -> ErrorData {
-    match error {
-        rmcp::ServiceError::McpError(data) => data,
-        other => ErrorData::internal_error(format!("stdio MCP server: {other}"), None),
+    fn count<T>(&self, method: String, result: &Result<T, ErrorData>) {
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.requests
+            .get_or_create(&GatewayLabels { method, outcome })
+            .inc();
     }
 }

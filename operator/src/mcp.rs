@@ -2,6 +2,7 @@
 //! tool calls. Every call is bounded by a timeout, so a hung server never holds a reconcile.
 //! [`routing`] says where a call of an instance's tool goes.
 
+pub mod relay;
 pub mod routing;
 
 use std::time::Duration;
@@ -70,6 +71,14 @@ impl McpError {
 type Client = RunningService<rmcp::RoleClient, ()>;
 
 async fn connect(endpoint: &Endpoint) -> Result<Client, McpError> {
+    connect_as(endpoint, ()).await
+}
+
+/// Opens a session with the server at `endpoint`, `client` answering what the server sends.
+pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
+    endpoint: &Endpoint,
+    client: S,
+) -> Result<RunningService<rmcp::RoleClient, S>, McpError> {
     let mut headers = HeaderMap::new();
     for (name, value) in &endpoint.headers {
         let name = HeaderName::try_from(name.as_str())
@@ -90,7 +99,7 @@ async fn connect(endpoint: &Endpoint) -> Result<Client, McpError> {
         http,
         StreamableHttpClientTransportConfig::with_uri(endpoint.url.clone()),
     );
-    within(endpoint, ().serve(transport))
+    within(endpoint, client.serve(transport))
         .await?
         .map_err(|e| McpError::Connect {
             url: endpoint.url.clone(),

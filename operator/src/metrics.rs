@@ -434,8 +434,8 @@ pub struct McpMetrics {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GatewayLabels {
-    /// `tools/list` or `tools/call`.
-    pub method: &'static str,
+    /// The MCP method, e.g. `tools/list` or `tools/call`.
+    pub method: String,
     pub outcome: &'static str,
 }
 
@@ -468,10 +468,10 @@ impl McpMetrics {
             .observe(took.as_secs_f64());
     }
 
-    pub fn gateway_request(&self, method: &'static str, ok: bool) {
+    pub fn gateway_request(&self, method: &str, ok: bool) {
         self.gateway_requests
             .get_or_create(&GatewayLabels {
-                method,
+                method: method.to_string(),
                 outcome: outcome(ok),
             })
             .inc();

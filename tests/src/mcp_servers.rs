@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::{ChildProcess, control_plane, free_port, wait_until_ok, workspace_binary};
@@ -147,5 +148,108 @@ impl Operator {
     /// The Prometheus text its `/metrics` answers.
     pub async fn metrics(&self) -> String {
         crate::metrics::scrape(&format!("http://127.0.0.1:{}/metrics", self.health_port)).await
+    }
+}
+
+/// An MCP client that offers sampling and records what servers send it: progress, log messages,
+/// and sampling requests (answered with [`SAMPLED`]).
+#[derive(Clone, Default)]
+pub struct RecordingClient {
+    pub progress: Arc<Mutex<Vec<f64>>>,
+    pub sampling_prompts: Arc<Mutex<Vec<String>>>,
+}
+
+/// What [`RecordingClient`] answers a sampling request with.
+pub const SAMPLED: &str = "sampled by the test client";
+
+// Sampling is deprecated by SEP-2577 but is what clients and servers speak today.
+#[allow(deprecated)]
+impl rmcp::ClientHandler for RecordingClient {
+    async fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+        _context: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<rmcp::model::CreateMessageResult, rmcp::ErrorData> {
+        let prompt = serde_json::to_string(&params.messages).unwrap_or_default();
+        self.sampling_prompts.lock().unwrap().push(prompt);
+        Ok(rmcp::model::CreateMessageResult::new(
+            rmcp::model::SamplingMessage::assistant_text(SAMPLED),
+            "test-model".into(),
+        ))
+    }
+
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params.progress);
+    }
+
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        let mut info = rmcp::model::ClientConfig::default();
+        info.capabilities = rmcp::model::ClientCapabilities::builder()
+            .enable_sampling()
+            .build();
+        info
+    }
+}
+
+impl RecordingClient {
+    /// Opens a session with the server at `url`, this client answering.
+    pub async fn connect(
+        &self,
+        url: &str,
+    ) -> rmcp::service::RunningService<rmcp::RoleClient, RecordingClient> {
+        agentarea_operator::mcp::connect_as(&endpoint(url), self.clone())
+            .await
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
+    }
+}
+
+/// Calls the reference server's long-running operation (progress) and, when `sampling`, its
+/// sampling tool, through `session`, and checks what `client` was sent.
+pub async fn assert_server_talks_to_the_client(
+    session: &rmcp::service::RunningService<rmcp::RoleClient, RecordingClient>,
+    client: &RecordingClient,
+    sampling: bool,
+) {
+    use rmcp::model::CallToolRequestParams;
+    let arguments = |value: serde_json::Value| value.as_object().cloned();
+    let tools = session.peer().list_all_tools().await.expect("tools/list");
+    let offered = tools.iter().any(|t| t.name == "trigger-sampling-request");
+    assert_eq!(
+        offered, sampling,
+        "the server saw the client's capabilities"
+    );
+
+    let mut long = CallToolRequestParams::new("trigger-long-running-operation");
+    long.arguments = arguments(serde_json::json!({"duration": 1, "steps": 3}));
+    session
+        .peer()
+        .call_tool(long)
+        .await
+        .expect("the long-running operation");
+    let progress = client.progress.lock().unwrap().clone();
+    assert_eq!(
+        progress,
+        [1.0, 2.0, 3.0],
+        "progress under the client's token"
+    );
+
+    if sampling {
+        let mut sample = CallToolRequestParams::new("trigger-sampling-request");
+        sample.arguments = arguments(serde_json::json!({"prompt": "a haiku about relays"}));
+        let result = session.peer().call_tool(sample).await.expect("sampling");
+        let text = serde_json::to_string(&result).unwrap();
+        assert!(
+            text.contains(SAMPLED),
+            "the client's answer reaches the server: {text}"
+        );
+        let prompts = client.sampling_prompts.lock().unwrap().clone();
+        assert!(
+            prompts.iter().any(|p| p.contains("a haiku about relays")),
+            "{prompts:?}"
+        );
     }
 }

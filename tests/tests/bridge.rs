@@ -1,12 +1,13 @@
 //! The stdio bridge (`agentarea-operator mcp-bridge`) against the real reference servers: what
-//! goes through it is what the server says, and a crashed server is started again.
+//! goes through it is what the server says, both ways, and each session has a server of its own.
 
 use std::time::Duration;
 
 use agentarea_operator::mcp::{call_tool, discover};
 use agentarea_tests::eventually;
 use agentarea_tests::mcp_servers::{
-    bridge, endpoint, everything_command, everything_server, time_server_command,
+    RecordingClient, assert_server_talks_to_the_client, bridge, endpoint, everything_command,
+    everything_server, time_server_command,
 };
 use serde_json::json;
 
@@ -106,39 +107,86 @@ async fn the_python_time_server_works_through_the_bridge() {
     }
 }
 
+/// The pids of `process`'s children (the child is forked by whichever runtime thread started it,
+/// so look under every thread).
+fn children(process: &agentarea_tests::ChildProcess) -> Vec<String> {
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", process.pid()))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let listed = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        pids.extend(listed.split_whitespace().map(String::from));
+    }
+    pids.sort();
+    pids
+}
+
+async fn children_become(process: &agentarea_tests::ChildProcess, count: usize) -> Vec<String> {
+    eventually(
+        &format!("{count} stdio servers"),
+        Duration::from_secs(30),
+        || async {
+            let now = children(process);
+            (now.len() == count).then_some(now)
+        },
+    )
+    .await
+}
+
+/// Each session has a stdio server of its own (and one waits, started, for the next session):
+/// a server that crashes ends its session only, and one whose session ends is stopped.
 #[tokio::test]
-async fn a_crashed_stdio_server_is_started_again() {
+async fn each_session_has_its_own_stdio_server() {
     let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
-    discover(&endpoint(&bridged.url)).await.unwrap();
-    // The child is forked by whichever runtime thread started it, so look under every thread.
-    let children = || {
-        let mut pids = Vec::new();
-        for task in std::fs::read_dir(format!("/proc/{}/task", bridged.process.pid()))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let listed = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            pids.extend(listed.split_whitespace().map(String::from));
-        }
-        pids
-    };
-    let first = children();
-    assert_eq!(first.len(), 1, "one stdio child per bridge: {first:?}");
+    let spare = children_become(&bridged.process, 1).await;
+
+    let client = RecordingClient::default();
+    let first = client.connect(&bridged.url).await;
+    let second = client.connect(&bridged.url).await;
+    let running = children_become(&bridged.process, 3).await;
+    assert!(
+        running.contains(&spare[0]),
+        "the spare serves a session: {spare:?} {running:?}"
+    );
+
     // SAFETY: signalling our grandchild by pid.
     unsafe {
-        libc::kill(first[0].parse().unwrap(), libc::SIGKILL);
+        libc::kill(spare[0].parse().unwrap(), libc::SIGKILL);
     }
-    let second = eventually("a new child", Duration::from_secs(30), || async {
-        let now = children();
-        (now.len() == 1 && now != first).then_some(now)
+    let sessions = [&first, &second];
+    let failed = eventually("a session fails", Duration::from_secs(30), || async {
+        for (index, session) in sessions.iter().enumerate() {
+            if session.peer().list_tools(None).await.is_err() {
+                return Some(index);
+            }
+        }
+        None
     })
     .await;
-    assert_ne!(second, first);
-    eventually(
-        "the bridge answers again",
-        Duration::from_secs(30),
-        || async { discover(&endpoint(&bridged.url)).await.ok() },
-    )
-    .await;
+    let survivor = sessions[1 - failed];
+    survivor
+        .peer()
+        .list_tools(None)
+        .await
+        .expect("the other session goes on");
+    discover(&endpoint(&bridged.url))
+        .await
+        .expect("a new session gets a new server");
+
+    drop(first);
+    drop(second);
+    children_become(&bridged.process, 1).await;
+}
+
+/// What a server asks of its client, and tells it, crosses the bridge: the server sees the
+/// client's capabilities (the sampling tool exists only for clients that offer sampling), its
+/// sampling request reaches the client, and progress arrives under the client's own token.
+#[tokio::test]
+async fn server_requests_and_notifications_cross_the_bridge() {
+    let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
+    let client = RecordingClient::default();
+    let session = client.connect(&bridged.url).await;
+    assert_server_talks_to_the_client(&session, &client, true).await;
 }

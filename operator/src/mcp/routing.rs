@@ -87,7 +87,7 @@ pub fn found(
 }
 
 /// The endpoint of a remote or managed instance.
-async fn endpoint_of(
+pub async fn endpoint_of(
     ctx: &Context,
     namespace: &str,
     instance: &McpServerInstance,

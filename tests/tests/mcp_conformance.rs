@@ -1,0 +1,223 @@
+//! The official MCP conformance suite (`@modelcontextprotocol/conformance`, installed by
+//! `scripts/setup-test-deps.sh`) run three ways against the reference server "everything":
+//! reached directly, through `agentarea-operator mcp-bridge` (stdio), and through a compound
+//! instance on the operator's gateway. Our hops must be transparent: every check the server
+//! passes directly passes the other two ways.
+//!
+//! The suite scores servers against test tools of its own (`test_simple_text`, ...), which the
+//! reference server does not have, so it fails some checks directly; those say nothing about us
+//! and are not compared.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use agentarea_crds::McpServerInstance;
+use agentarea_tests::mcp_servers::{
+    Operator, RecordingClient, assert_server_talks_to_the_client, bridge, everything_command,
+    everything_server,
+};
+use agentarea_tests::namespace::TestNamespace;
+use agentarea_tests::{create, eventually_explained, free_port};
+
+/// Check id -> passed, as one run of the suite scored a server.
+type Scores = BTreeMap<String, bool>;
+
+fn suite_dir() -> PathBuf {
+    let dir = std::env::var_os("AGENTAREA_MCP_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .expect("AGENTAREA_MCP_CONFORMANCE_DIR (set by scripts/test.sh)");
+    assert!(
+        dir.join("node_modules/.bin/conformance").exists(),
+        "{} has no conformance suite: run scripts/setup-test-deps.sh",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs every active scenario of the suite against `url` and reads the scores it wrote.
+fn run_suite(label: &str, url: &str) -> Scores {
+    let bin = suite_dir().join("node_modules/.bin");
+    let out = std::env::temp_dir()
+        .join(format!(
+            "agentarea-conformance-{}-{label}",
+            std::process::id()
+        ))
+        .to_string_lossy()
+        .replace(' ', "-");
+    let out = Path::new(&out);
+    let _ = std::fs::remove_dir_all(out);
+    // The suite's own Node first: it needs Node 22, which the machine may not have.
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new(bin.join("conformance"))
+        .args(["server", "--url", url, "--output-dir"])
+        .arg(out)
+        .env("PATH", path)
+        .output()
+        .expect("run the conformance suite");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    // Failing checks make the runner exit non-zero; the scores are what we compare.
+    println!(
+        "---- conformance, {label} ({url}) ----\n{}",
+        summary(&printed)
+    );
+    let scores = read_scores(out);
+    let _ = std::fs::remove_dir_all(out);
+    assert!(
+        !scores.is_empty(),
+        "the suite wrote no scores for {label}:\n{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    scores
+}
+
+fn summary(printed: &str) -> &str {
+    printed
+        .find("=== SUMMARY ===")
+        .map_or(printed, |at| &printed[at..])
+}
+
+/// Every `checks.json` under `dir` (one directory a scenario).
+fn read_scores(dir: &Path) -> Scores {
+    let mut scores = Scores::new();
+    for scenario in std::fs::read_dir(dir).unwrap().flatten() {
+        let Ok(text) = std::fs::read_to_string(scenario.path().join("checks.json")) else {
+            continue;
+        };
+        let checks: Vec<Value> = serde_json::from_str(&text).unwrap();
+        for check in checks {
+            let id = check["id"].as_str().unwrap_or_default().to_string();
+            scores.insert(id, check["status"] == "SUCCESS");
+        }
+    }
+    scores
+}
+
+/// The checks `direct` passes that `other` does not.
+fn lost(direct: &Scores, other: &Scores) -> Vec<String> {
+    direct
+        .iter()
+        .filter(|(id, passed)| **passed && other.get(*id) != Some(&true))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_bridge_and_the_gateway_pass_every_check_the_server_passes() {
+    let direct = everything_server();
+    let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
+    let ns = TestNamespace::create("mcp-conformance").await;
+    let gateway_port = free_port();
+    let _operator = Operator::start(
+        &ns.name,
+        &[
+            (
+                "AGENTAREA_MCP_GATEWAY_ADDR",
+                format!("127.0.0.1:{gateway_port}"),
+            ),
+            (
+                "AGENTAREA_MCP_GATEWAY_URL",
+                format!("http://127.0.0.1:{gateway_port}"),
+            ),
+        ],
+    )
+    .await;
+    let instances = ns.api::<McpServerInstance>();
+    let instance = |name: &str, spec: Value| {
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
+               "metadata": {"name": name}, "spec": spec})
+    };
+    create(
+        &instances,
+        instance("everything", json!({"remote": {"url": direct.url}})),
+    )
+    .await;
+    create(
+        &instances,
+        instance(
+            "compound",
+            json!({"compound": {"members": [{"name": "everything"}]}}),
+        ),
+    )
+    .await;
+    let compound_url = eventually_explained(
+        "the compound instance ready with its endpoint",
+        std::time::Duration::from_secs(60),
+        || async {
+            let object = instances.get("compound").await.map_err(|e| e.to_string())?;
+            let status = object.status.unwrap_or_default();
+            let ready = status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            match (ready, status.endpoint) {
+                (true, Some(endpoint)) => Ok(endpoint),
+                _ => Err(format!("{:?}", status.conditions)),
+            }
+        },
+    )
+    .await;
+
+    let direct_scores = run_suite("direct", &direct.url);
+    let bridged_scores = run_suite("bridged", &bridged.url);
+    let compound_scores = run_suite("through a compound", &compound_url);
+
+    // What the comparison stands on: the server passes the protocol's core directly.
+    for core in [
+        "server-initialize",
+        "ping",
+        "tools-list",
+        "logging-set-level",
+        "resources-list",
+        "resources-subscribe",
+        "resources-unsubscribe",
+        "prompts-list",
+    ] {
+        assert_eq!(direct_scores.get(core), Some(&true), "direct: {core}");
+    }
+    assert_eq!(
+        lost(&direct_scores, &bridged_scores),
+        Vec::<String>::new(),
+        "lost by the bridge"
+    );
+    assert_eq!(
+        lost(&direct_scores, &compound_scores),
+        Vec::<String>::new(),
+        "lost by the gateway"
+    );
+
+    // Beyond the suite: progress from the member reaches a client of the compound.
+    let client = RecordingClient::default();
+    let session = client.connect(&compound_url).await;
+    assert_server_talks_to_the_client(&session, &client, false).await;
+    ns.delete().await;
+}
+
+#[test]
+fn a_check_is_lost_when_it_passes_directly_only() {
+    let scores = |pairs: &[(&str, bool)]| -> Scores {
+        pairs.iter().map(|(id, ok)| (id.to_string(), *ok)).collect()
+    };
+    let direct = scores(&[("ping", true), ("tools-list", true), ("sampling", false)]);
+    let cases = [
+        (scores(&[("ping", true), ("tools-list", true)]), vec![]),
+        (
+            scores(&[("ping", true), ("tools-list", false)]),
+            vec!["tools-list"],
+        ),
+        (scores(&[("ping", true)]), vec!["tools-list"]),
+        (
+            scores(&[("ping", true), ("tools-list", true), ("sampling", true)]),
+            vec![],
+        ),
+    ];
+    for (other, expected) in cases {
+        assert_eq!(lost(&direct, &other), expected, "{other:?}");
+    }
+}
