@@ -45,8 +45,6 @@ pub const SECRET_KEY_NOT_TEXT: &str = "SecretKeyNotText";
 
 /// `spec.suspend` is true.
 pub const SUSPENDED: &str = "Suspended";
-/// A remote instance uses the HTTP+SSE transport, which the operator cannot speak.
-pub const TRANSPORT_NOT_SUPPORTED: &str = "TransportNotSupported";
 /// A configured header is not a valid HTTP header.
 pub const INVALID_HEADER: &str = "InvalidHeader";
 /// The server could not be connected to, or did not answer in time.

@@ -4,6 +4,7 @@
 
 pub mod relay;
 pub mod routing;
+pub mod sse;
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::cause;
-use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo};
+use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo, Transport};
 use agentarea_crds::reasons;
 
 /// Input schemas larger than this are left out of status (the digest stays), so that one server
@@ -28,9 +29,29 @@ pub const MAX_SCHEMA_BYTES: usize = 8 * 1024;
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     pub url: String,
+    pub wire: Wire,
     /// Sent with every request (bearer tokens, API keys).
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
+}
+
+/// The HTTP transport a server speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wire {
+    #[default]
+    StreamableHttp,
+    /// The older HTTP+SSE transport ([`sse`]).
+    Sse,
+}
+
+impl From<Transport> for Wire {
+    /// A stdio server is reached through its bridge, which speaks streamable HTTP.
+    fn from(transport: Transport) -> Self {
+        match transport {
+            Transport::Sse => Self::Sse,
+            Transport::StreamableHttp | Transport::Stdio => Self::StreamableHttp,
+        }
+    }
 }
 
 /// What `initialize` and `tools/list` said.
@@ -95,16 +116,25 @@ pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
             url: endpoint.url.clone(),
             message: e.to_string(),
         })?;
-    let transport = StreamableHttpClientTransport::with_client(
-        http,
-        StreamableHttpClientTransportConfig::with_uri(endpoint.url.clone()),
-    );
-    within(endpoint, client.serve(transport))
-        .await?
-        .map_err(|e| McpError::Connect {
-            url: endpoint.url.clone(),
-            message: initialize_cause(&e),
-        })
+    let connect_error = |message: String| McpError::Connect {
+        url: endpoint.url.clone(),
+        message,
+    };
+    let session = match endpoint.wire {
+        Wire::StreamableHttp => {
+            let transport = StreamableHttpClientTransport::with_client(
+                http,
+                StreamableHttpClientTransportConfig::with_uri(endpoint.url.clone()),
+            );
+            within(endpoint, client.serve(transport)).await?
+        }
+        Wire::Sse => {
+            let opened = within(endpoint, sse::SseTransport::connect(http, &endpoint.url)).await?;
+            let transport = opened.map_err(|e| connect_error(cause::innermost(&e)))?;
+            within(endpoint, client.serve(transport)).await?
+        }
+    };
+    session.map_err(|e| connect_error(initialize_cause(&e)))
 }
 
 async fn within<T>(endpoint: &Endpoint, future: impl Future<Output = T>) -> Result<T, McpError> {
@@ -220,20 +250,27 @@ fn service_cause(error: &rmcp::ServiceError) -> String {
 mod tests {
     use super::*;
 
-    /// A real connection to a closed port: the status message a user reads says why.
+    /// A real connection to a closed port, on either transport: the status message a user reads
+    /// says why.
     #[tokio::test]
     async fn a_refused_connection_is_said_in_words() {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let endpoint = Endpoint {
-            url: "http://127.0.0.1:1/mcp".into(),
-            headers: vec![],
-            timeout: Duration::from_secs(5),
-        };
-        let error = discover(&endpoint).await.unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "could not connect to http://127.0.0.1:1/mcp: connection refused"
-        );
-        assert_eq!(error.reason(), reasons::UNREACHABLE);
+        for (wire, url) in [
+            (Wire::StreamableHttp, "http://127.0.0.1:1/mcp"),
+            (Wire::Sse, "http://127.0.0.1:1/sse"),
+        ] {
+            let endpoint = Endpoint {
+                url: url.into(),
+                wire,
+                headers: vec![],
+                timeout: Duration::from_secs(5),
+            };
+            let error = discover(&endpoint).await.unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("could not connect to {url}: connection refused")
+            );
+            assert_eq!(error.reason(), reasons::UNREACHABLE);
+        }
     }
 }

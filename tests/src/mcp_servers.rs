@@ -25,6 +25,15 @@ fn cache_dir() -> PathBuf {
 
 /// Starts `@modelcontextprotocol/server-everything` in streamable HTTP mode on a free port.
 pub fn everything_server() -> McpServer {
+    everything_server_on("streamableHttp", "/mcp")
+}
+
+/// [`everything_server`] speaking the older HTTP+SSE transport: `url` is its event stream.
+pub fn everything_sse_server() -> McpServer {
+    everything_server_on("sse", "/sse")
+}
+
+fn everything_server_on(transport: &str, path: &str) -> McpServer {
     let binary = cache_dir().join("mcp-servers/node_modules/.bin/mcp-server-everything");
     assert!(
         binary.exists(),
@@ -35,13 +44,13 @@ pub fn everything_server() -> McpServer {
     let process = ChildProcess::spawn(
         "mcp-server-everything",
         Command::new(binary)
-            .arg("streamableHttp")
+            .arg(transport)
             .env("PORT", port.to_string()),
     );
     wait_for_port(port, &process);
     McpServer {
         process,
-        url: format!("http://127.0.0.1:{port}/mcp"),
+        url: format!("http://127.0.0.1:{port}{path}"),
         port,
     }
 }
@@ -111,6 +120,7 @@ pub fn endpoint(url: &str) -> agentarea_operator::mcp::Endpoint {
     let _ = rustls::crypto::ring::default_provider().install_default();
     agentarea_operator::mcp::Endpoint {
         url: url.to_string(),
+        wire: agentarea_operator::mcp::Wire::StreamableHttp,
         headers: vec![],
         timeout: Duration::from_secs(20),
     }

@@ -10,7 +10,7 @@ use agentarea_crds::{
     Agent, McpServerInstance, Task, TaskPhase, Trigger, TriggerStatus, reasons, steps,
 };
 use agentarea_tests::mcp_servers::{
-    McpServer, Operator, bridge, everything_server, time_server_command,
+    McpServer, Operator, bridge, everything_server, everything_sse_server, time_server_command,
 };
 use agentarea_tests::model::{Reply, ScriptedModel, offered_tools, tool_results, user_input};
 use agentarea_tests::objects::step_types;
@@ -217,6 +217,82 @@ async fn a_task_calls_two_tools_on_two_instances_and_every_step_is_in_status() {
     assert!(task_status.start_time.is_some() && task_status.completion_time.is_some());
     assert_eq!(task_status.claim.unwrap().attempt, 1);
     world.ns.delete().await;
+}
+
+/// A remote server on the older HTTP+SSE transport: discovered (Ready with its tools), and a
+/// task's tool call reaches it.
+#[tokio::test]
+async fn a_task_calls_a_tool_of_a_remote_server_on_the_older_sse_transport() {
+    let ns = TestNamespace::create("rt-sse").await;
+    let legacy = everything_sse_server();
+    let model = ScriptedModel::start(|request| {
+        if tool_results(request) == 0 {
+            Reply::ToolCalls(vec![("echo".into(), json!({"message": "over SSE"}))])
+        } else {
+            Reply::Answer(format!(
+                "heard: {}",
+                last_tool_contents(request).join(" | ")
+            ))
+        }
+    })
+    .await;
+    let _operator = Operator::start(&ns.name, &[]).await;
+    let instances = ns.api::<McpServerInstance>();
+    create(
+        &instances,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
+               "metadata": {"name": "legacy"},
+               "spec": {"remote": {"url": legacy.url, "transport": "sse"}}}),
+    )
+    .await;
+    let ready = eventually("the SSE instance Ready", WAIT, || async {
+        let instance = instances.get("legacy").await.ok()?;
+        let status = instance.status?;
+        agentarea_crds::common::is_condition_true(Some(&status.conditions), condition::READY)
+            .then_some(status)
+    })
+    .await;
+    assert!(
+        ready.tools.iter().any(|t| t.name == "echo"),
+        "{:?}",
+        ready.tools
+    );
+
+    let agents = ns.api::<Agent>();
+    create(
+        &agents,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "old-school"},
+               "spec": {"instruction": "Use the old server.",
+                        "model": {"name": "scripted", "endpoint": model.url},
+                        "mcpServers": [{"name": "legacy", "allowedTools": [{"name": "echo"}]}]}}),
+    )
+    .await;
+    create(
+        &ns.api::<Task>(),
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Task", "metadata": {"name": "echo-sse"},
+               "spec": {"agent": "old-school", "input": "Echo over SSE"}}),
+    )
+    .await;
+    let tasks = ns.api::<Task>();
+    let task = eventually("the task finished", WAIT, || async {
+        let task = tasks.get("echo-sse").await.ok()?;
+        phase(&task)
+            .is_some_and(TaskPhase::is_finished)
+            .then_some(task)
+    })
+    .await;
+    assert_eq!(
+        phase(&task),
+        Some(TaskPhase::Succeeded),
+        "{:?}",
+        task.status
+    );
+    assert!(
+        result_text(&task).contains("over SSE"),
+        "{}",
+        result_text(&task)
+    );
+    ns.delete().await;
 }
 
 /// What the failures test's model does, by the task's input.

@@ -95,8 +95,10 @@ pub async fn endpoint_of(
     if let Some(remote) = &instance.spec.remote {
         return remote_endpoint(&ctx.client, namespace, remote).await;
     }
+    let transport = instance.spec.managed.as_ref().map(|m| m.transport);
     Ok(Endpoint {
         url: managed_url(instance)?,
+        wire: transport.unwrap_or_default().into(),
         headers: vec![],
         timeout: Duration::from_secs(ctx.config.mcp_timeout_seconds),
     })
@@ -144,6 +146,7 @@ pub async fn remote_endpoint(
     }
     Ok(Endpoint {
         url: remote.url.clone(),
+        wire: remote.transport.into(),
         headers,
         timeout: Duration::from_secs(remote.timeout_seconds.max(1) as u64),
     })

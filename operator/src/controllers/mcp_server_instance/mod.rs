@@ -23,9 +23,7 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use agentarea_crds::common::{now, set_ready};
-use agentarea_crds::mcp_server_instance::{
-    CompoundServer, ManagedServer, McpPhase, RemoteServer, Transport,
-};
+use agentarea_crds::mcp_server_instance::{CompoundServer, ManagedServer, McpPhase, RemoteServer};
 use agentarea_crds::{McpServerInstance, McpServerInstanceSpec, McpServerInstanceStatus, reasons};
 
 use self::discovery::{not_ready, record_discovery};
@@ -112,7 +110,7 @@ async fn reconcile(instance: Arc<McpServerInstance>, ctx: Arc<Context>) -> Resul
 }
 
 /// Why an instance is not to be reached at all, and the phase that says so: a suspended managed
-/// server, or a remote one on a transport the operator cannot speak.
+/// server.
 fn not_served(spec: &McpServerInstanceSpec) -> Option<(McpPhase, Problem)> {
     if spec.managed.is_some() && spec.suspend {
         return Some((
@@ -123,21 +121,7 @@ fn not_served(spec: &McpServerInstanceSpec) -> Option<(McpPhase, Problem)> {
             ),
         ));
     }
-    // rmcp, the MCP SDK the operator speaks through, has no client for the older HTTP+SSE
-    // transport: say so on the object rather than fail discovery with a protocol error.
-    let remote = spec.remote.as_ref()?;
-    (remote.transport == Transport::Sse).then(|| {
-        (
-            McpPhase::Failed,
-            Problem::new(
-                reasons::TRANSPORT_NOT_SUPPORTED,
-                format!(
-                    "{} uses the HTTP+SSE transport, which this operator cannot speak yet; use streamable-http",
-                    remote.url
-                ),
-            ),
-        )
-    })
+    None
 }
 
 /// A remote instance: discovered at its URL with its headers; a header whose Secret cannot be
@@ -172,6 +156,7 @@ fn managed_endpoint(
     namespace: &str,
 ) -> Endpoint {
     Endpoint {
+        wire: managed.transport.into(),
         url: ctx.config.managed_endpoint(
             &instance.name_any(),
             namespace,
@@ -286,11 +271,7 @@ mod tests {
             (
                 "remote over SSE",
                 json!({"remote": {"url": "http://x/sse", "transport": "sse"}}),
-                Some((
-                    McpPhase::Failed,
-                    reasons::TRANSPORT_NOT_SUPPORTED,
-                    "http://x/sse uses the HTTP+SSE transport, which this operator cannot speak yet; use streamable-http",
-                )),
+                None,
             ),
             // Only a managed server has anything to scale down.
             (
