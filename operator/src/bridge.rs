@@ -163,6 +163,27 @@ async fn traced(
     response
 }
 
+/// A span for one MCP request, in the trace its `_meta` names: a client that keeps its session
+/// (the operator does) cannot name each request's trace in an HTTP header, so it puts it there.
+fn method_span(method: &str, context: &RequestContext<RoleServer>) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: agentarea_support::telemetry::SPANS,
+        "mcp_method",
+        otel.name = method,
+        otel.kind = "server",
+        rpc.method = method,
+    );
+    let carrier: std::collections::HashMap<String, String> = ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|key| {
+            let value = context.meta.get(key)?.as_str()?;
+            Some((key.to_string(), value.to_string()))
+        })
+        .collect();
+    agentarea_support::telemetry::extract(&span, &carrier);
+    span
+}
+
 /// One MCP session: its own stdio server, started at the session's `initialize`.
 struct BridgeSession {
     servers: Arc<Servers>,
@@ -259,12 +280,13 @@ impl Relay for BridgeSession {
         context: RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
         let method = request.method().to_string();
-        let result = match self.upstream(context.peer.clone()).await {
-            Ok(upstream) => {
-                relay::forward_request(upstream.peer(), &self.shared, request, context).await
-            }
-            Err(error) => Err(error),
-        };
+        let span = method_span(&method, &context);
+        let result = async {
+            let upstream = self.upstream(context.peer.clone()).await?;
+            relay::forward_request(upstream.peer(), &self.shared, request, context).await
+        }
+        .instrument(span)
+        .await;
         self.metrics.count(method, &result);
         result
     }

@@ -4,8 +4,10 @@
 
 pub mod relay;
 pub mod routing;
+pub mod sessions;
 pub mod sse;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -36,7 +38,7 @@ pub struct Endpoint {
 }
 
 /// The HTTP transport a server speaks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Wire {
     #[default]
     StreamableHttp,
@@ -180,13 +182,25 @@ pub async fn discover(endpoint: &Endpoint) -> Result<Discovery, McpError> {
     result
 }
 
-/// Calls `name` with `arguments`; the result is the server's `CallToolResult` as JSON.
+/// Calls `name` with `arguments` on a kept session ([`sessions`]); the result is the server's
+/// `CallToolResult` as JSON.
 pub async fn call_tool(
     endpoint: &Endpoint,
     name: &str,
     arguments: Value,
 ) -> Result<Value, McpError> {
-    let client = connect(endpoint).await?;
+    call_tool_in_trace(endpoint, name, arguments, HashMap::new()).await
+}
+
+/// [`call_tool`], continuing the trace `context` (W3C `traceparent`, `tracestate`). The context
+/// goes in the request's `_meta`, where MCP carries it: the session is shared by calls of many
+/// traces, so an HTTP header would name the wrong one.
+pub async fn call_tool_in_trace(
+    endpoint: &Endpoint,
+    name: &str,
+    arguments: Value,
+    context: HashMap<String, String>,
+) -> Result<Value, McpError> {
     let arguments = match arguments {
         Value::Object(map) => Some(map),
         Value::Null => None,
@@ -198,9 +212,26 @@ pub async fn call_tool(
     };
     let mut params = CallToolRequestParams::new(name.to_string());
     params.arguments = arguments;
-    let result = within(endpoint, client.call_tool(params)).await;
-    close(endpoint, client).await;
-    let result = result?.map_err(|e| McpError::Protocol {
+    if !context.is_empty() {
+        let meta: serde_json::Map<String, Value> = context
+            .into_iter()
+            .map(|(key, value)| (key, Value::String(value)))
+            .collect();
+        params.meta = Some(meta.into());
+    }
+    let (session, reused) = sessions::session(endpoint).await?;
+    let mut result = within(endpoint, session.call_tool(params.clone())).await?;
+    // The server's own error leaves the session as good as it was; any other failure ends it.
+    if let Err(error) = &result
+        && !matches!(error, rmcp::ServiceError::McpError(_))
+    {
+        sessions::discard(endpoint);
+        if sessions::retry_on_fresh_session(reused, error) {
+            let (fresh, _) = sessions::session(endpoint).await?;
+            result = within(endpoint, fresh.call_tool(params)).await?;
+        }
+    }
+    let result = result.map_err(|e| McpError::Protocol {
         url: endpoint.url.clone(),
         operation: "tools/call",
         message: service_cause(&e),

@@ -25,22 +25,26 @@ fn cache_dir() -> PathBuf {
 
 /// Starts `@modelcontextprotocol/server-everything` in streamable HTTP mode on a free port.
 pub fn everything_server() -> McpServer {
-    everything_server_on("streamableHttp", "/mcp")
+    everything_server_on("streamableHttp", "/mcp", free_port())
+}
+
+/// [`everything_server`] on `port` (e.g. the port of one that was stopped, to restart it).
+pub fn everything_server_at(port: u16) -> McpServer {
+    everything_server_on("streamableHttp", "/mcp", port)
 }
 
 /// [`everything_server`] speaking the older HTTP+SSE transport: `url` is its event stream.
 pub fn everything_sse_server() -> McpServer {
-    everything_server_on("sse", "/sse")
+    everything_server_on("sse", "/sse", free_port())
 }
 
-fn everything_server_on(transport: &str, path: &str) -> McpServer {
+fn everything_server_on(transport: &str, path: &str, port: u16) -> McpServer {
     let binary = cache_dir().join("mcp-servers/node_modules/.bin/mcp-server-everything");
     assert!(
         binary.exists(),
         "{} is missing: run scripts/setup-test-deps.sh",
         binary.display()
     );
-    let port = free_port();
     let process = ChildProcess::spawn(
         "mcp-server-everything",
         Command::new(binary)

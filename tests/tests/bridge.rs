@@ -7,7 +7,7 @@ use agentarea_operator::mcp::{call_tool, discover};
 use agentarea_tests::eventually;
 use agentarea_tests::mcp_servers::{
     RecordingClient, assert_server_talks_to_the_client, bridge, endpoint, everything_command,
-    everything_server, time_server_command,
+    everything_server, everything_server_at, time_server_command,
 };
 use serde_json::json;
 
@@ -189,4 +189,21 @@ async fn server_requests_and_notifications_cross_the_bridge() {
     let client = RecordingClient::default();
     let session = client.connect(&bridged.url).await;
     assert_server_talks_to_the_client(&session, &client, true).await;
+}
+
+/// The operator keeps its session with a server between tool calls; when the server restarts and
+/// forgets the session, the next call goes through on a new one.
+#[tokio::test]
+async fn a_kept_session_gives_way_to_a_new_one_when_the_server_restarts() {
+    let server = everything_server();
+    let port = server.port;
+    let echo = |message: &'static str| {
+        let endpoint = endpoint(&format!("http://127.0.0.1:{port}/mcp"));
+        async move { call_tool(&endpoint, "echo", json!({"message": message})).await }
+    };
+    assert!(echo("first").await.unwrap().to_string().contains("first"));
+    drop(server);
+    let _restarted = everything_server_at(port);
+    let again = echo("after the restart").await.expect("a new session");
+    assert!(again.to_string().contains("after the restart"), "{again}");
 }

@@ -193,17 +193,13 @@ impl Toolbox {
         let Some(Some(instance)) = self.instances.get(&tool.instance) else {
             return failed(format!("MCP server instance {} not found", tool.instance));
         };
-        let (mut endpoint, name) = match route_tool(ctx, namespace, instance, &tool.tool).await {
+        let (endpoint, name) = match route_tool(ctx, namespace, instance, &tool.tool).await {
             Ok(route) => route,
             Err(problem) => return failed(problem.message),
         };
         // The server (or the bridge in front of it) continues the tool call's trace.
-        endpoint
-            .headers
-            .extend(agentarea_support::telemetry::inject(
-                &tracing::Span::current(),
-            ));
-        match mcp::call_tool(&endpoint, &name, arguments).await {
+        let trace = agentarea_support::telemetry::inject(&tracing::Span::current());
+        match mcp::call_tool_in_trace(&endpoint, &name, arguments, trace).await {
             Err(error) => failed(format!("{} on {}: {error}", tool.tool, tool.instance)),
             Ok(result) => {
                 let text = truncate(&result_text(&result), MAX_TOOL_RESULT_BYTES);

@@ -1,0 +1,199 @@
+//! MCP sessions kept open between tool calls. Opening a session costs an `initialize` round trip,
+//! and behind the stdio bridge a server process of its own (`scripts/bench-bridge.sh` measures
+//! it): a task runner that opened one per call would spend most of its time starting servers.
+//!
+//! One session per endpoint, shared by every concurrent call to it (MCP multiplexes requests on a
+//! session). The key is the URL, the transport and the headers, so only callers holding the same
+//! credentials share a session. A session idle for [`IDLE`] is closed, which also stops its
+//! server behind the bridge.
+//!
+//! A call fails over to a fresh session once, and only when its request was never taken: the
+//! session's transport refused to send it (the server restarted and forgot the session, the
+//! connection was gone). A tool call must not run twice, so a call that may have reached the
+//! server is not repeated.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use rmcp::RoleClient;
+use rmcp::service::RunningService;
+
+use super::{Endpoint, McpError, Wire};
+
+/// How long an unused session stays open.
+pub const IDLE: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Key {
+    url: String,
+    wire: Wire,
+    headers: Vec<(String, String)>,
+}
+
+impl Key {
+    fn of(endpoint: &Endpoint) -> Self {
+        let mut headers = endpoint.headers.clone();
+        headers.sort();
+        Self {
+            url: endpoint.url.clone(),
+            wire: endpoint.wire,
+            headers,
+        }
+    }
+}
+
+struct Kept {
+    session: Arc<RunningService<RoleClient, ()>>,
+    last_used: Instant,
+}
+
+#[derive(Default)]
+struct Pool {
+    sessions: Mutex<HashMap<Key, Kept>>,
+}
+
+static POOL: LazyLock<Pool> = LazyLock::new(Pool::default);
+
+/// An open session: holding it keeps it open, even if the pool lets it go meanwhile.
+pub type Session = Arc<RunningService<RoleClient, ()>>;
+
+/// A session with `endpoint` (kept, or new) and whether it was kept from an earlier call.
+pub async fn session(endpoint: &Endpoint) -> Result<(Session, bool), McpError> {
+    let key = Key::of(endpoint);
+    if let Some(kept) = POOL.take_live(&key) {
+        return Ok((kept, true));
+    }
+    let opened = Arc::new(super::connect_as(endpoint, ()).await?);
+    POOL.keep(key, opened.clone());
+    Ok((opened, false))
+}
+
+/// Forgets the session with `endpoint` (it failed); the next call opens a new one.
+pub fn discard(endpoint: &Endpoint) {
+    let closed = POOL.lock().remove(&Key::of(endpoint));
+    drop(closed); // dropping the last handle closes the session
+}
+
+/// Whether a call that failed with `error` may be made again on a fresh session: only when the
+/// session it used was kept from earlier (a new one failing would fail again) and the request
+/// was never sent.
+pub fn retry_on_fresh_session(reused: bool, error: &rmcp::ServiceError) -> bool {
+    reused && matches!(error, rmcp::ServiceError::TransportSend(_))
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Kept>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take_live(&self, key: &Key) -> Option<Session> {
+        let mut sessions = self.lock();
+        let now = Instant::now();
+        sessions.retain(|_, kept| !expired(kept.last_used, now, kept.session.is_closed()));
+        let kept = sessions.get_mut(key)?;
+        kept.last_used = now;
+        Some(kept.session.clone())
+    }
+
+    fn keep(&self, key: Key, session: Arc<RunningService<RoleClient, ()>>) {
+        let first = {
+            let mut sessions = self.lock();
+            let first = sessions.is_empty();
+            // Two calls may have opened one each; the later one is kept, the other closes when
+            // its call is done.
+            sessions.insert(
+                key,
+                Kept {
+                    session,
+                    last_used: Instant::now(),
+                },
+            );
+            first
+        };
+        if first {
+            tokio::spawn(sweep());
+        }
+    }
+}
+
+/// Closes idle sessions while any are kept, so an idle operator holds no servers open.
+async fn sweep() {
+    loop {
+        tokio::time::sleep(IDLE / 2).await;
+        let mut sessions = POOL.lock();
+        let now = Instant::now();
+        sessions.retain(|_, kept| !expired(kept.last_used, now, kept.session.is_closed()));
+        if sessions.is_empty() {
+            return;
+        }
+    }
+}
+
+fn expired(last_used: Instant, now: Instant, closed: bool) -> bool {
+    closed || now.duration_since(last_used) >= IDLE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_expire_when_idle_or_closed() {
+        let now = Instant::now();
+        let cases = [
+            (Duration::ZERO, false, false),
+            (IDLE - Duration::from_secs(1), false, false),
+            (IDLE, false, true),
+            (Duration::ZERO, true, true),
+        ];
+        for (idle, closed, expected) in cases {
+            assert_eq!(
+                expired(now - idle, now, closed),
+                expected,
+                "{idle:?} {closed}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_unsent_request_on_a_kept_session_is_tried_again() {
+        let unsent = || {
+            rmcp::ServiceError::TransportSend(rmcp::transport::DynamicTransportError::new::<
+                super::super::sse::SseTransport,
+                _,
+            >(super::super::sse::SseError::NoEndpoint))
+        };
+        let cases = [
+            (true, unsent(), true),
+            (false, unsent(), false),
+            (true, rmcp::ServiceError::TransportClosed, false),
+            (true, rmcp::ServiceError::Timeout { timeout: IDLE }, false),
+        ];
+        for (reused, error, expected) in cases {
+            assert_eq!(
+                retry_on_fresh_session(reused, &error),
+                expected,
+                "{reused} {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_are_part_of_the_key() {
+        let endpoint = |headers: &[(&str, &str)]| Endpoint {
+            url: "http://tools.example/mcp".into(),
+            wire: Wire::StreamableHttp,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            timeout: IDLE,
+        };
+        let a = Key::of(&endpoint(&[("authorization", "Bearer a"), ("x-team", "1")]));
+        let reordered = Key::of(&endpoint(&[("x-team", "1"), ("authorization", "Bearer a")]));
+        let b = Key::of(&endpoint(&[("authorization", "Bearer b"), ("x-team", "1")]));
+        assert_eq!(a, reordered);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,103 @@
+//! Benchmark of the stdio bridge: N calls of the reference server's `echo` tool made the way the
+//! operator's task runner makes them (`mcp::call_tool`, on a kept session) through
+//! `agentarea-operator mcp-bridge` (the server over stdio), against a baseline measured in the
+//! same run: the same calls to the same server reached directly over streamable HTTP. A third run
+//! opens a session for every call through the bridge, which also starts a stdio server for every
+//! call: what a client that does not keep its session pays. Also the bridge's own memory.
+//!
+//! Run by `scripts/bench-bridge.sh [count]`, which builds in release.
+
+use std::time::{Duration, Instant};
+
+use agentarea_operator::mcp::{self, Endpoint};
+use agentarea_tests::mcp_servers::{bridge, endpoint, everything_command, everything_server};
+use futures::{StreamExt, stream};
+use rmcp::model::CallToolRequestParams;
+use serde_json::json;
+
+const CONCURRENCY: usize = 4;
+
+#[tokio::main]
+async fn main() {
+    let count: usize = std::env::args()
+        .nth(1)
+        .map(|n| n.parse().expect("count"))
+        .unwrap_or(200);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let direct = everything_server();
+    let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
+
+    // One warm-up call each, so neither side pays a first-call cost in the timing.
+    operator_calls(&endpoint(&direct.url), 1).await;
+    operator_calls(&endpoint(&bridged.url), 1).await;
+
+    let baseline = operator_calls(&endpoint(&direct.url), count).await;
+    let through_bridge = operator_calls(&endpoint(&bridged.url), count).await;
+    let session_per_call = session_per_call(&endpoint(&bridged.url), count).await;
+    let bridge_kib = rss_kib(bridged.process.pid(), "VmHWM");
+
+    let per_second = |elapsed: Duration| count as f64 / elapsed.as_secs_f64();
+    println!("\n{count} calls of echo, concurrency {CONCURRENCY}");
+    for (label, elapsed) in [
+        ("baseline: direct, the operator's calls", baseline),
+        ("bridge: the operator's calls", through_bridge),
+        (
+            "bridge: a session (and a stdio server) per call",
+            session_per_call,
+        ),
+    ] {
+        println!(
+            "{label:<52} {:>8} ms {:>8.1} calls/s {:>6.2}x baseline",
+            elapsed.as_millis(),
+            per_second(elapsed),
+            per_second(elapsed) / per_second(baseline),
+        );
+    }
+    println!(
+        "bridge peak RSS (without its stdio servers): {} MiB",
+        bridge_kib / 1024
+    );
+}
+
+/// Calls as the task runner makes them: `mcp::call_tool`, which keeps its session.
+async fn operator_calls(endpoint: &Endpoint, count: usize) -> Duration {
+    let start = Instant::now();
+    stream::iter(0..count)
+        .for_each_concurrent(CONCURRENCY, |i| async move {
+            let message = format!("call {i}");
+            let result = mcp::call_tool(endpoint, "echo", json!({"message": message}))
+                .await
+                .unwrap_or_else(|e| panic!("call {i}: {e}"));
+            assert!(result.to_string().contains(&message), "{result}");
+        })
+        .await;
+    start.elapsed()
+}
+
+/// A session opened and closed for every call.
+async fn session_per_call(endpoint: &Endpoint, count: usize) -> Duration {
+    let start = Instant::now();
+    stream::iter(0..count)
+        .for_each_concurrent(CONCURRENCY, |i| async move {
+            let session = mcp::connect_as(endpoint, ()).await.expect("a session");
+            let mut call = CallToolRequestParams::new("echo");
+            call.arguments = json!({"message": format!("call {i}")}).as_object().cloned();
+            session
+                .call_tool(call)
+                .await
+                .unwrap_or_else(|e| panic!("call {i}: {e}"));
+            let _ = session.cancel().await;
+        })
+        .await;
+    start.elapsed()
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("bridge alive");
+    status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .expect("a memory figure")
+}
