@@ -12,7 +12,8 @@
 //! SIGTERM stops the HTTP side and with it every server.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use clap::Args;
@@ -44,6 +45,10 @@ pub struct BridgeArgs {
     /// HTTP path of the MCP endpoint.
     #[arg(long, default_value = "/mcp")]
     pub path: String,
+    /// At most this many sessions, each with its own stdio server, at once; `initialize` beyond
+    /// it is refused, so that clients cannot start servers until the pod runs out of memory.
+    #[arg(long, env = "AGENTAREA_BRIDGE_MAX_SESSIONS", default_value_t = 32)]
+    pub max_sessions: usize,
     /// The stdio server: its command and arguments, after `--`.
     #[arg(required = true, last = true)]
     pub command: Vec<String>,
@@ -57,17 +62,50 @@ struct Servers {
     command: Vec<String>,
     spare: Mutex<Option<TokioChildProcess>>,
     metrics: Arc<BridgeMetrics>,
+    /// Sessions with a server, and how many there may be.
+    open: AtomicUsize,
+    max_sessions: usize,
+}
+
+/// A session's place among [`Servers::max_sessions`], given back when the session ends.
+struct Slot(Arc<Servers>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Servers {
-    fn new(command: Vec<String>, metrics: Arc<BridgeMetrics>) -> Arc<Self> {
+    fn new(command: Vec<String>, max_sessions: usize, metrics: Arc<BridgeMetrics>) -> Arc<Self> {
         let servers = Arc::new(Self {
             command,
             spare: Mutex::new(None),
             metrics,
+            open: AtomicUsize::new(0),
+            max_sessions,
         });
         servers.refill();
         servers
+    }
+
+    /// A place for one more session, unless all are taken.
+    fn claim(self: &Arc<Self>) -> Result<Slot, ErrorData> {
+        let claimed = self
+            .open
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+                (open < self.max_sessions).then_some(open + 1)
+            });
+        match claimed {
+            Ok(_) => Ok(Slot(self.clone())),
+            Err(_) => Err(ErrorData::internal_error(
+                format!(
+                    "the bridge serves at most {} sessions at once; close one, or retry later",
+                    self.max_sessions
+                ),
+                None,
+            )),
+        }
     }
 
     fn start(&self) -> std::io::Result<TokioChildProcess> {
@@ -119,7 +157,7 @@ pub fn install(path: &std::path::Path) -> anyhow::Result<()> {
 /// Runs the bridge until SIGTERM or Ctrl-C.
 pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(BridgeMetrics::new());
-    let servers = Servers::new(args.command.clone(), metrics.clone());
+    let servers = Servers::new(args.command.clone(), args.max_sessions, metrics.clone());
     let sessions_metrics = metrics.clone();
     let service = StreamableHttpService::new(
         move || {
@@ -187,7 +225,9 @@ fn method_span(method: &str, context: &RequestContext<RoleServer>) -> tracing::S
 /// One MCP session: its own stdio server, started at the session's `initialize`.
 struct BridgeSession {
     servers: Arc<Servers>,
+    /// Declared before `slot`: the server stops before the place is given back.
     upstream: OnceCell<UpstreamSession>,
+    slot: OnceLock<Slot>,
     shared: Shared,
     metrics: Arc<BridgeMetrics>,
 }
@@ -198,6 +238,7 @@ impl BridgeSession {
         Self {
             servers,
             upstream: OnceCell::new(),
+            slot: OnceLock::new(),
             shared: Shared::default(),
             metrics,
         }
@@ -209,12 +250,16 @@ impl BridgeSession {
         client: ClientConfig,
         downstream: Peer<RoleServer>,
     ) -> Result<UpstreamSession, ErrorData> {
+        let slot = self.servers.claim()?;
         let server = self.servers.take().map_err(|e| {
             ErrorData::internal_error(format!("the stdio MCP server did not start: {e}"), None)
         })?;
         let relay = ToClient::new(downstream, client, self.shared.clone());
         match tokio::time::timeout(INITIALIZE_WAIT, relay.serve(server)).await {
-            Ok(Ok(session)) => Ok(session),
+            Ok(Ok(session)) => {
+                let _ = self.slot.set(slot);
+                Ok(session)
+            }
             Ok(Err(error)) => Err(ErrorData::internal_error(
                 format!("the stdio MCP server did not initialize: {error}"),
                 None,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use agentarea_operator::mcp::{call_tool, discover};
 use agentarea_tests::eventually;
 use agentarea_tests::mcp_servers::{
-    RecordingClient, assert_server_talks_to_the_client, bridge, endpoint, everything_command,
-    everything_server, everything_server_at, time_server_command,
+    RecordingClient, assert_server_talks_to_the_client, bridge, bridge_with_env, endpoint,
+    everything_command, everything_server, everything_server_at, time_server_command,
 };
 use serde_json::json;
 
@@ -206,4 +206,27 @@ async fn a_kept_session_gives_way_to_a_new_one_when_the_server_restarts() {
     let _restarted = everything_server_at(port);
     let again = echo("after the restart").await.expect("a new session");
     assert!(again.to_string().contains("after the restart"), "{again}");
+}
+
+/// A bridge serves a bounded number of sessions (each a process): one more is refused in words,
+/// and a place comes free when a session ends.
+#[tokio::test]
+async fn sessions_beyond_the_limit_are_refused_until_one_ends() {
+    let bridged = bridge_with_env(
+        &[everything_command().to_str().unwrap(), "stdio"],
+        &[("AGENTAREA_BRIDGE_MAX_SESSIONS", "1".into())],
+    );
+    let first = agentarea_operator::mcp::connect_as(&endpoint(&bridged.url), ())
+        .await
+        .expect("the first session");
+    let refused = discover(&endpoint(&bridged.url)).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("at most 1 sessions at once"),
+        "{refused}"
+    );
+    first.cancel().await.unwrap();
+    eventually("a place free again", Duration::from_secs(30), || async {
+        discover(&endpoint(&bridged.url)).await.ok()
+    })
+    .await;
 }
