@@ -161,7 +161,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     let sessions_metrics = metrics.clone();
     let service = StreamableHttpService::new(
         move || {
-            Ok(Transparent(BridgeSession::new(
+            Ok(Transparent::new(BridgeSession::new(
                 servers.clone(),
                 sessions_metrics.clone(),
             )))
@@ -297,12 +297,6 @@ impl Relay for BridgeSession {
         context: RequestContext<RoleServer>,
     ) -> Result<ServerConfig, ErrorData> {
         let downstream = context.peer;
-        if self.upstream.initialized() {
-            return Err(ErrorData::invalid_request(
-                "the session is already initialized",
-                None,
-            ));
-        }
         let result = self
             .upstream
             .get_or_try_init(|| self.start(client, downstream))

@@ -55,7 +55,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let service = StreamableHttpService::new(
-        move || Ok(Transparent(CompoundSession::new(ctx.clone()))),
+        move || Ok(Transparent::new(CompoundSession::new(ctx.clone()))),
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default().disable_allowed_hosts(),
     );
@@ -545,12 +545,6 @@ impl Relay for CompoundSession {
         client: ClientConfig,
         context: RequestContext<RoleServer>,
     ) -> Result<ServerConfig, ErrorData> {
-        if self.joined.initialized() {
-            return Err(ErrorData::invalid_request(
-                "the session is already initialized",
-                None,
-            ));
-        }
         let joined = self
             .joined
             .get_or_try_init(|| self.join(client, &context))

@@ -23,7 +23,7 @@ pub mod process;
 pub use control_plane::{ControlPlane, control_plane};
 pub use helm::{helm, helm_path};
 pub use namespace::TestNamespace;
-pub use process::{ChildProcess, workspace_binary};
+pub use process::{ChildProcess, rss_kib, workspace_binary};
 
 use std::path::PathBuf;
 

@@ -159,6 +159,22 @@ impl Operator {
         }
     }
 
+    /// [`Operator::start`] with its MCP gateway serving compound instances on a free port, and
+    /// that port.
+    pub async fn with_gateway(namespace: &str) -> (Self, u16) {
+        let gateway_port = free_port();
+        let gateway = format!("127.0.0.1:{gateway_port}");
+        let operator = Self::start(
+            namespace,
+            &[
+                ("AGENTAREA_MCP_GATEWAY_ADDR", gateway.clone()),
+                ("AGENTAREA_MCP_GATEWAY_URL", format!("http://{gateway}")),
+            ],
+        )
+        .await;
+        (operator, gateway_port)
+    }
+
     /// The Prometheus text its `/metrics` answers.
     pub async fn metrics(&self) -> String {
         crate::metrics::scrape(&format!("http://127.0.0.1:{}/metrics", self.health_port)).await

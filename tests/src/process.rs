@@ -150,3 +150,15 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// A memory figure of process `pid` from `/proc` (`VmRSS`, `VmHWM` for the peak), in KiB; for
+/// the benchmarks.
+pub fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process alive");
+    status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .expect("a memory figure")
+}

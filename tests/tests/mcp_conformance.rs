@@ -20,7 +20,7 @@ use agentarea_tests::mcp_servers::{
     everything_server,
 };
 use agentarea_tests::namespace::TestNamespace;
-use agentarea_tests::{create, eventually_explained, free_port};
+use agentarea_tests::{create, eventually_explained};
 
 /// Check id -> passed, as one run of the suite scored a server.
 type Scores = BTreeMap<String, bool>;
@@ -113,21 +113,7 @@ async fn the_bridge_and_the_gateway_pass_every_check_the_server_passes() {
     let direct = everything_server();
     let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
     let ns = TestNamespace::create("mcp-conformance").await;
-    let gateway_port = free_port();
-    let _operator = Operator::start(
-        &ns.name,
-        &[
-            (
-                "AGENTAREA_MCP_GATEWAY_ADDR",
-                format!("127.0.0.1:{gateway_port}"),
-            ),
-            (
-                "AGENTAREA_MCP_GATEWAY_URL",
-                format!("http://127.0.0.1:{gateway_port}"),
-            ),
-        ],
-    )
-    .await;
+    let _operator = Operator::with_gateway(&ns.name).await;
     let instances = ns.api::<McpServerInstance>();
     let instance = |name: &str, spec: Value| {
         json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",

@@ -489,21 +489,7 @@ async fn the_gateway_serves_a_compound_instance_as_one_endpoint() {
         "--local-timezone",
         "UTC",
     ]);
-    let gateway_port = free_port();
-    let _operator = Operator::start(
-        &ns.name,
-        &[
-            (
-                "AGENTAREA_MCP_GATEWAY_ADDR",
-                format!("127.0.0.1:{gateway_port}"),
-            ),
-            (
-                "AGENTAREA_MCP_GATEWAY_URL",
-                format!("http://127.0.0.1:{gateway_port}"),
-            ),
-        ],
-    )
-    .await;
+    let (_operator, gateway_port) = Operator::with_gateway(&ns.name).await;
     let api = ns.api::<McpServerInstance>();
     create(
         &api,

@@ -254,15 +254,25 @@ pub trait Relay: Send + Sync + 'static {
 
 /// A [`Relay`] served as an MCP server: every typed handler method of rmcp's [`ServerHandler`]
 /// turns back into the request it came from and goes to the relay.
-pub struct Transparent<R>(pub R);
+pub struct Transparent<R> {
+    relay: R,
+    initialized: std::sync::atomic::AtomicBool,
+}
 
 impl<R: Relay> Transparent<R> {
+    pub fn new(relay: R) -> Self {
+        Self {
+            relay,
+            initialized: Default::default(),
+        }
+    }
+
     async fn pass<T: DeserializeOwned>(
         &self,
         request: ClientRequest,
         context: RequestContext<RoleServer>,
     ) -> Result<T, ErrorData> {
-        let result = self.0.request(request, context).await?;
+        let result = self.relay.request(request, context).await?;
         typed(result)
     }
 
@@ -271,7 +281,7 @@ impl<R: Relay> Transparent<R> {
         request: ClientRequest,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.0.request(request, context).await.map(|_| ())
+        self.relay.request(request, context).await.map(|_| ())
     }
 }
 
@@ -299,7 +309,7 @@ fn optional<M: Default, P>(params: Option<P>) -> RequestOptionalParam<M, P> {
 #[allow(deprecated)] // resources/subscribe and unsubscribe: still what most servers speak
 impl<R: Relay> ServerHandler for Transparent<R> {
     fn get_info(&self) -> ServerConfig {
-        self.0.info()
+        self.relay.info()
     }
 
     async fn initialize(
@@ -307,8 +317,15 @@ impl<R: Relay> ServerHandler for Transparent<R> {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
+        use std::sync::atomic::Ordering;
+        if self.initialized.swap(true, Ordering::SeqCst) {
+            return Err(ErrorData::invalid_request(
+                "the session is already initialized",
+                None,
+            ));
+        }
         context.peer.set_peer_info(request.clone());
-        self.0.initialize(request, context).await
+        self.relay.initialize(request, context).await
     }
 
     async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
@@ -340,7 +357,7 @@ impl<R: Relay> ServerHandler for Transparent<R> {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let result = self
-            .0
+            .relay
             .request(GetPromptRequest::new(params).into(), context);
         match result.await? {
             ServerResult::InputRequiredResult(input) => Ok(input.into()),
@@ -384,7 +401,7 @@ impl<R: Relay> ServerHandler for Transparent<R> {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let result = self
-            .0
+            .relay
             .request(ReadResourceRequest::new(params).into(), context);
         match result.await? {
             ServerResult::InputRequiredResult(input) => Ok(input.into()),
@@ -415,7 +432,9 @@ impl<R: Relay> ServerHandler for Transparent<R> {
         params: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let result = self.0.request(CallToolRequest::new(params).into(), context);
+        let result = self
+            .relay
+            .request(CallToolRequest::new(params).into(), context);
         match result.await? {
             ServerResult::InputRequiredResult(input) => Ok(input.into()),
             ServerResult::CreateTaskResult(task) => Ok(task.into()),
@@ -498,13 +517,13 @@ impl<R: Relay> ServerHandler for Transparent<R> {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleServer>,
     ) {
-        self.0
+        self.relay
             .notification(ProgressNotification::new(params).into())
             .await;
     }
 
     async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
-        self.0
+        self.relay
             .notification(RootsListChangedNotification::default().into())
             .await;
     }
@@ -514,6 +533,6 @@ impl<R: Relay> ServerHandler for Transparent<R> {
         notification: CustomNotification,
         _context: NotificationContext<RoleServer>,
     ) {
-        self.0.notification(notification.into()).await;
+        self.relay.notification(notification.into()).await;
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use agentarea_operator::mcp::{self, Endpoint};
 use agentarea_tests::mcp_servers::{bridge, endpoint, everything_command, everything_server};
+use agentarea_tests::rss_kib;
 use futures::{StreamExt, stream};
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
@@ -90,14 +91,4 @@ async fn session_per_call(endpoint: &Endpoint, count: usize) -> Duration {
         })
         .await;
     start.elapsed()
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("bridge alive");
-    status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse().ok())
-        .expect("a memory figure")
 }

@@ -13,7 +13,7 @@ use agentarea_operator::mcp;
 use agentarea_operator::model::{self, Message, ModelEndpoint, ToolDefinition};
 use agentarea_tests::mcp_servers::{Operator, endpoint, everything_server};
 use agentarea_tests::model::{Reply, ScriptedModel, tool_results, user_input};
-use agentarea_tests::{TestNamespace, eventually};
+use agentarea_tests::{TestNamespace, eventually, rss_kib};
 use futures::StreamExt;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
@@ -216,14 +216,4 @@ async fn through_the_operator(ns: &TestNamespace, count: usize) -> Duration {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("operator alive");
-    status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse().ok())
-        .expect("a memory figure")
 }
