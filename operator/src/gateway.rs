@@ -370,8 +370,13 @@ impl Joined {
                 .await
                 .map_err(relay::relayed_error)?;
             for resource in resources {
-                owners.entry(resource.uri.clone()).or_insert(index);
-                listed.push(resource);
+                // A URI two members list is one resource to the client: the first member's.
+                if let std::collections::hash_map::Entry::Vacant(owner) =
+                    owners.entry(resource.uri.clone())
+                {
+                    owner.insert(index);
+                    listed.push(resource);
+                }
             }
         }
         *lock(&self.resources) = owners;

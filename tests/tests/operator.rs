@@ -563,6 +563,89 @@ async fn the_gateway_serves_a_compound_instance_as_one_endpoint() {
     ns.delete().await;
 }
 
+/// Through the gateway, prompts are named with the member's prefix like tools (names collide),
+/// resources keep their URIs, and each goes to the member that offers it.
+#[tokio::test]
+async fn the_gateway_prefixes_prompts_and_routes_resources_by_uri() {
+    use agentarea_tests::mcp_servers::RecordingClient;
+    use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams};
+    let ns = TestNamespace::create("op-gateway-prompts").await;
+    let (first, second) = (everything_server(), everything_server());
+    let (_operator, _) = Operator::with_gateway(&ns.name).await;
+    let api = ns.api::<McpServerInstance>();
+    create(
+        &api,
+        instance("first", json!({"remote": {"url": first.url}})),
+    )
+    .await;
+    create(
+        &api,
+        instance("second", json!({"remote": {"url": second.url}})),
+    )
+    .await;
+    create(
+        &api,
+        instance(
+            "both",
+            json!({"compound": {"members": [
+                {"name": "first", "include": ["echo"]},
+                {"name": "second", "prefix": "second_", "include": ["echo"]}
+            ]}}),
+        ),
+    )
+    .await;
+    let url = instance_ready_is(&api, "both", "True")
+        .await
+        .status
+        .unwrap()
+        .endpoint
+        .unwrap();
+    let session = RecordingClient::default().connect(&url).await;
+    let peer = session.peer();
+
+    let prompts: Vec<String> = peer
+        .list_all_prompts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let direct = RecordingClient::default().connect(&first.url).await;
+    let own: Vec<String> = direct
+        .peer()
+        .list_all_prompts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert!(!own.is_empty());
+    for name in &own {
+        assert!(prompts.contains(name), "{name} in {prompts:?}");
+        assert!(prompts.contains(&format!("second_{name}")), "{prompts:?}");
+    }
+    let simple = own.iter().find(|n| n.contains("simple")).unwrap();
+    let got = peer
+        .get_prompt(GetPromptRequestParams::new(format!("second_{simple}")))
+        .await
+        .expect("a prefixed prompt, from its member");
+    assert!(!got.messages.is_empty());
+
+    // Both members list the same URIs: the client sees each once, and can read it.
+    let resources = peer.list_all_resources().await.unwrap();
+    let mut uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
+    let listed = uris.len();
+    uris.sort();
+    uris.dedup();
+    assert_eq!(uris.len(), listed, "each URI once");
+    let read = peer
+        .read_resource(ReadResourceRequestParams::new(uris[0]))
+        .await
+        .expect("a resource, from its member");
+    assert!(!read.contents.is_empty());
+    ns.delete().await;
+}
+
 #[tokio::test]
 async fn one_leader_runs_the_controllers_and_another_takes_over_when_it_dies() {
     use k8s_openapi::api::coordination::v1::Lease;
