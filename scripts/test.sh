@@ -18,6 +18,9 @@ export AGENTAREA_CP_BIN_DIR
 # The OpenTelemetry Collector the tracing tests send to (built by setup-test-deps.sh above).
 AGENTAREA_OTELCOL_BIN_DIR=$(otelcol_bin_dir)
 export AGENTAREA_OTELCOL_BIN_DIR
+# schemathesis and openapi-python-client for the contract tests (installed by setup-test-deps.sh).
+AGENTAREA_CONTRACT_VENV=$(contract_venv)
+export AGENTAREA_CONTRACT_VENV
 
 log "building the workspace"
 cargo build --workspace --bins --tests --quiet

@@ -11,6 +11,10 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{agents, events, mcp_server_instances, skills, tasks, triggers, webhooks};
 
+mod contract;
+
+use contract::Contract;
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "AgentArea API", description = "AgentArea's REST API, served from Kubernetes custom resources. Every /v1 route needs a bearer token or a Kratos session cookie, except the signed webhook endpoint. Errors are {\"detail\", \"status_code\"}."),
@@ -18,6 +22,7 @@ use crate::routes::{agents, events, mcp_server_instances, skills, tasks, trigger
         agents::list_agents, agents::create_agent, agents::get_agent, agents::update_agent, agents::delete_agent,
         skills::list_skills, skills::create_skill, skills::get_skill, skills::update_skill, skills::delete_skill,
         tasks::list_tasks, tasks::create_task, tasks::get_task, tasks::stream_task_events, tasks::cancel_task,
+        tasks::delete_task,
         tasks::list_agent_tasks, tasks::create_agent_task_streaming, tasks::create_agent_task_sync,
         tasks::get_agent_task, tasks::cancel_agent_task, tasks::list_agent_task_events, tasks::stream_agent_task_events,
         mcp_server_instances::list_instances, mcp_server_instances::create_instance, mcp_server_instances::get_instance,
@@ -29,7 +34,7 @@ use crate::routes::{agents, events, mcp_server_instances, skills, tasks, trigger
         webhooks::receive,
         events::stream_events,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &Contract),
     security(("bearer" = []), ("kratos_session" = [])),
     tags(
         (name = "agents", description = "AI agents: instruction, model, skills and MCP tools"),

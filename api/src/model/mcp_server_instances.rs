@@ -16,6 +16,7 @@ use agentarea_crds::{McpServerInstance, McpServerInstanceSpec};
 
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
+use crate::constraints::Name;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{from_json, not_ready_message};
 use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
@@ -62,7 +63,7 @@ pub struct CompoundMemberBody {
 
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct InstanceCreate {
-    pub name: String,
+    pub name: Name,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
@@ -72,7 +73,7 @@ pub struct InstanceCreate {
 
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct InstanceUpdate {
-    pub name: Option<String>,
+    pub name: Option<Name>,
     pub description: Option<String>,
     pub json_spec: Option<JsonSpec>,
     /// `stopped` stops a managed server; `running` starts it again.
@@ -119,7 +120,7 @@ impl InstanceCreate {
         members: &Members,
         caller: &Identity,
     ) -> ApiResult<McpServerInstance> {
-        let (name, display) = object_name_for(&self.name)?;
+        let (name, display) = object_name_for(&self.name);
         let mut spec = McpServerInstanceSpec {
             description: self.description,
             server_spec_id: self.server_spec_id,

@@ -10,6 +10,7 @@ use agentarea_crds::skill::{SkillParameter, SkillTools};
 use agentarea_crds::{Skill, SkillSpec};
 
 use crate::auth::Identity;
+use crate::constraints::Name;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{from_json, not_ready_message};
 use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
@@ -45,7 +46,7 @@ const PARAMETER_TYPES: [&str; 6] = ["string", "number", "integer", "boolean", "o
 
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct SkillCreate {
-    pub name: String,
+    pub name: Name,
     #[serde(default)]
     pub description: Option<String>,
     /// Instructions added to an agent's instruction when it takes the skill on.
@@ -58,7 +59,7 @@ pub struct SkillCreate {
 
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct SkillUpdate {
-    pub name: Option<String>,
+    pub name: Option<Name>,
     pub description: Option<String>,
     pub instructions: Option<String>,
     pub tools: Option<Vec<SkillToolsBody>>,
@@ -88,7 +89,7 @@ pub struct SkillResponse {
 impl SkillCreate {
     /// The Skill to create, after checking the body.
     pub fn into_skill(self, namespace: &str, caller: &Identity) -> ApiResult<Skill> {
-        let (name, display) = object_name_for(&self.name)?;
+        let (name, display) = object_name_for(&self.name);
         Ok(Skill {
             metadata: new_metadata(name, display, namespace, caller),
             spec: SkillSpec {

@@ -14,6 +14,7 @@ use agentarea_crds::{Agent, Task, Trigger, TriggerSpec};
 
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
+use crate::constraints::{Cursor, Limit, Name, Offset};
 use crate::error::{ApiError, ApiResult};
 use crate::model::from_json;
 use crate::model::webhooks::{WEBHOOK_SECRET_KEY, random_key};
@@ -25,7 +26,7 @@ use crate::resources::{
 // `Option` as `None`, and utoipa leaves it out of `required` either way.
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct TriggerCreate {
-    pub name: String,
+    pub name: Name,
     pub description: Option<String>,
     /// Id or name of the agent whose tasks the trigger starts.
     pub agent_id: String,
@@ -60,7 +61,7 @@ pub struct TriggerCreate {
 
 #[derive(Deserialize, Debug, Default, ToSchema)]
 pub struct TriggerUpdate {
-    pub name: Option<String>,
+    pub name: Option<Name>,
     pub description: Option<String>,
     pub task_description: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -138,10 +139,15 @@ pub struct TriggerListParams {
     /// `cron`, `webhook` or `event`.
     pub trigger_type: Option<String>,
     pub active_only: Option<bool>,
-    /// 1 to 1000 (default 100).
-    pub limit: Option<usize>,
-    pub offset: Option<usize>,
-    pub cursor: Option<String>,
+    /// Items per page (default 100).
+    #[param(inline)]
+    pub limit: Option<Limit>,
+    /// Items to skip (ignored when `cursor` is given).
+    #[param(inline)]
+    pub offset: Option<Offset>,
+    /// The `X-Next-Cursor` of the previous page.
+    #[param(inline)]
+    pub cursor: Option<Cursor>,
 }
 
 impl TriggerListParams {
@@ -178,7 +184,7 @@ impl TriggerCreate {
         namespace: &str,
         caller: &Identity,
     ) -> ApiResult<NewTrigger> {
-        let (name, display) = object_name_for(&self.name)?;
+        let (name, display) = object_name_for(&self.name);
         let mut spec = TriggerSpec::default();
         let webhook_key = self.set_type(&mut spec, &name)?;
         let spec = TriggerSpec {

@@ -96,7 +96,7 @@ pub async fn get_instance(
 }
 
 /// Update the fields given (`PUT` is accepted as a synonym, as AgentArea's clients use both).
-#[utoipa::path(patch, path = "/v1/mcp-server-instances/{id}", tag = "mcp-server-instances", params(("id" = String, Path)),
+#[utoipa::path(method(patch, put), path = "/v1/mcp-server-instances/{id}", tag = "mcp-server-instances", params(("id" = String, Path)),
     request_body = InstanceUpdate,
     responses((status = 200, body = InstanceResponse), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]

@@ -342,15 +342,15 @@ async fn task_list_and_event_page_parameters_are_checked() {
     let cases = [
         (
             "/v1/tasks?status=sleeping",
-            "status: must be one of pending, running, completed, failed, cancelled",
+            "status: unknown variant `sleeping`, expected one of `pending`, `submitted`, `running`, `completed`, `failed`, `cancelled`",
         ),
         (
             "/v1/agents/helper/tasks?status=sleeping",
-            "status: must be one of",
+            "status: unknown variant",
         ),
         (
             "/v1/agents/helper/tasks/task-1/events?page=0",
-            "page: must be at least 1",
+            "page: must be between 1 and 4294967295",
         ),
         (
             "/v1/agents/helper/tasks/task-1/events?page_size=0",
