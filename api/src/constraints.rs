@@ -257,6 +257,25 @@ impl PartialSchema for Cursor {
 
 impl ToSchema for Cursor {}
 
+/// An optional integer body field that also takes a whole number spelled as a float (`5.0`):
+/// JSON Schema's `integer` admits it, so the server does too. Use with
+/// `#[serde(default, deserialize_with = "crate::constraints::whole_number")]`.
+pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i32>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 1e18)
+            .map(|f| f as i64)
+    });
+    whole
+        .and_then(|n| i32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| de::Error::custom(format!("{number} is not a whole number within 32 bits")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,5 +375,33 @@ mod tests {
             name: "a.b".into(),
         };
         assert_eq!(Cursor::parse(&cursor.encode()), Ok(cursor));
+    }
+
+    #[test]
+    fn whole_numbers_are_taken_in_either_spelling() {
+        #[derive(Deserialize)]
+        struct Body {
+            #[serde(default, deserialize_with = "whole_number")]
+            n: Option<i32>,
+        }
+        let read = |json: &str| {
+            serde_json::from_str::<Body>(json)
+                .map(|b| b.n)
+                .map_err(|_| ())
+        };
+        let cases = [
+            ("{}", Ok(None)),
+            (r#"{"n": null}"#, Ok(None)),
+            (r#"{"n": 5}"#, Ok(Some(5))),
+            (r#"{"n": 5.0}"#, Ok(Some(5))),
+            (r#"{"n": -2.0}"#, Ok(Some(-2))),
+            (r#"{"n": 5.5}"#, Err(())),
+            (r#"{"n": 1e300}"#, Err(())),
+            (r#"{"n": 4294967296}"#, Err(())),
+            (r#"{"n": "5"}"#, Err(())),
+        ];
+        for (json, expected) in cases {
+            assert_eq!(read(json), expected, "{json}");
+        }
     }
 }

@@ -12,8 +12,18 @@ use utoipa::{Modify, OpenApi};
 use crate::routes::{agents, events, mcp_server_instances, skills, tasks, triggers, webhooks};
 
 mod contract;
+mod stored;
 
 use contract::Contract;
+
+/// The document `/openapi.json` serves: what the attributes and [`Contract`] say, with the rules
+/// the CRDs enforce on stored fields stated on the REST fields (see [`stored`]).
+pub fn document() -> serde_json::Value {
+    let mut document =
+        serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+    stored::apply(&mut document);
+    document
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -92,9 +102,7 @@ const DOCS_PAGE: &str = r##"<!doctype html>
 
 /// `/openapi.json`, `/docs` and its assets: open paths, no credentials needed.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let spec = ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes");
+    let spec = serde_json::to_string_pretty(&document()).expect("the OpenAPI document serializes");
     Router::new()
         .route(
             "/openapi.json",

@@ -28,7 +28,11 @@ use crate::resources::{created_by, display_name, new_metadata, object_name_for, 
 pub enum JsonSpec {
     Docker {
         image: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "crate::constraints::whole_number"
+        )]
         port: Option<i32>,
         #[serde(default)]
         environment: BTreeMap<String, String>,
@@ -77,7 +81,15 @@ pub struct InstanceUpdate {
     pub description: Option<String>,
     pub json_spec: Option<JsonSpec>,
     /// `stopped` stops a managed server; `running` starts it again.
-    pub status: Option<String>,
+    pub status: Option<DesiredState>,
+}
+
+/// The state an update can ask a managed server for (the others are the operator's to reach).
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DesiredState {
+    Running,
+    Stopped,
 }
 
 #[derive(Serialize, Debug, ToSchema)]
@@ -151,15 +163,10 @@ impl InstanceUpdate {
             patch["spec"]["remote"] = json!(spec.remote);
             patch["spec"]["compound"] = json!(spec.compound);
         }
-        match self.status.as_deref() {
+        match self.status {
             None => {}
-            Some("stopped") => patch["spec"]["suspend"] = json!(true),
-            Some("running") => patch["spec"]["suspend"] = Value::Null,
-            Some(other) => {
-                return Err(ApiError::unprocessable(format!(
-                    "status: {other:?} cannot be set; use \"running\" or \"stopped\""
-                )));
-            }
+            Some(DesiredState::Stopped) => patch["spec"]["suspend"] = json!(true),
+            Some(DesiredState::Running) => patch["spec"]["suspend"] = Value::Null,
         }
         if let Some(name) = self.name {
             patch["metadata"] = json!({ "annotations": { DISPLAY_NAME_ANNOTATION: name } });

@@ -33,8 +33,8 @@ pub struct SkillParameterBody {
     pub type_: String,
     #[serde(default)]
     pub required: bool,
+    /// Any JSON value.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
     pub default: Option<Value>,
 }
 

@@ -39,6 +39,7 @@ pub struct TriggerCreate {
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Value>,
     /// 1 to 100 (default 5): failures in a row after which the trigger disables itself.
+    #[serde(default, deserialize_with = "crate::constraints::whole_number")]
     pub failure_threshold: Option<i32>,
     /// For `cron`: 5 fields, or 6 with seconds first.
     pub cron_expression: Option<String>,
@@ -68,6 +69,7 @@ pub struct TriggerUpdate {
     pub task_parameters: Option<Value>,
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Value>,
+    #[serde(default, deserialize_with = "crate::constraints::whole_number")]
     pub failure_threshold: Option<i32>,
     pub cron_expression: Option<String>,
     pub timezone: Option<String>,

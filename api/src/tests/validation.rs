@@ -175,7 +175,7 @@ async fn mcp_server_bodies_are_checked() {
     let detail = "json_spec.members[1].instance: MCP server instance \"nope\" not found";
     expect("POST", "/v1/mcp-server-instances", compound, 422, detail).await;
     let status = json!({ "status": "paused" });
-    let detail = "status: \"paused\" cannot be set; use \"running\" or \"stopped\"";
+    let detail = "status: unknown variant `paused`, expected `running` or `stopped`";
     expect(
         "PATCH",
         "/v1/mcp-server-instances/remote-one",
