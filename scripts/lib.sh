@@ -131,8 +131,7 @@ export OPENAPI_PYTHON_CLIENT_VERSION=${OPENAPI_PYTHON_CLIENT_VERSION:-0.29.1}
 export HTTPX_VERSION=${HTTPX_VERSION:-0.28.1}
 export ATTRS_VERSION=${ATTRS_VERSION:-26.1.0}
 export PYTHON_DATEUTIL_VERSION=${PYTHON_DATEUTIL_VERSION:-2.9.0.post0}
-# The virtualenv that holds them, keyed by their versions; the tests find it through
-# AGENTAREA_CONTRACT_VENV.
+# The virtualenv that holds them, keyed by their versions (tests/contract/install.sh fills it).
 contract_venv() {
   echo "$AGENTAREA_CACHE/contract/venv-st$SCHEMATHESIS_VERSION-opc$OPENAPI_PYTHON_CLIENT_VERSION-httpx$HTTPX_VERSION-attrs$ATTRS_VERSION-du$PYTHON_DATEUTIL_VERSION"
 }

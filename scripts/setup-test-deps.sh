@@ -76,22 +76,5 @@ install_mcp_time() {
 
 install_mcp_time
 
-# schemathesis and openapi-python-client with the generated client's runtime dependencies, for the
-# contract tests (tests/tests/contract.rs), in a virtualenv of their own keyed by their versions.
-# The marker file is written last, so an interrupted install is redone rather than trusted.
-install_contract_tools() {
-  local venv
-  venv=$(contract_venv)
-  if [[ -f $venv/.installed ]]; then
-    return 0
-  fi
-  log "installing schemathesis and openapi-python-client from PyPI into $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "schemathesis==$SCHEMATHESIS_VERSION" "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION" \
-    "httpx==$HTTPX_VERSION" "attrs==$ATTRS_VERSION" "python-dateutil==$PYTHON_DATEUTIL_VERSION"
-  touch "$venv/.installed"
-}
-
-install_contract_tools
+# schemathesis and openapi-python-client for the contract tests (tests/tests/contract.rs).
+bash "$repo_root/tests/contract/install.sh" >/dev/null

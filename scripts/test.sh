@@ -19,7 +19,7 @@ export AGENTAREA_CP_BIN_DIR
 AGENTAREA_OTELCOL_BIN_DIR=$(otelcol_bin_dir)
 export AGENTAREA_OTELCOL_BIN_DIR
 # schemathesis and openapi-python-client for the contract tests (installed by setup-test-deps.sh).
-AGENTAREA_CONTRACT_VENV=$(contract_venv)
+AGENTAREA_CONTRACT_VENV=$(bash tests/contract/install.sh)
 export AGENTAREA_CONTRACT_VENV
 
 log "building the workspace"

@@ -13,15 +13,18 @@ use crate::routes::{agents, events, mcp_server_instances, skills, tasks, trigger
 
 mod contract;
 mod stored;
+mod variants;
 
 use contract::Contract;
 
 /// The document `/openapi.json` serves: what the attributes and [`Contract`] say, with the rules
-/// the CRDs enforce on stored fields stated on the REST fields (see [`stored`]).
+/// the CRDs enforce on stored fields stated on the REST fields (see [`stored`]), and enum variants
+/// as named components (see [`variants`]).
 pub fn document() -> serde_json::Value {
     let mut document =
         serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
     stored::apply(&mut document);
+    variants::name_variants(&mut document);
     document
 }
 

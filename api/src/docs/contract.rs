@@ -4,6 +4,7 @@
 //!   or path parameters) and whether it writes to the cluster, all as [`ErrorBody`]
 //!   (`crate::error::ErrorBody`);
 //! - a description on every response (OpenAPI requires one);
+//! - the pagination headers of every paged list (`resources::Page::headers`);
 //! - unique operation ids for a handler documented under several methods;
 //! - links from each create to the operations on what it created, which schemathesis' stateful
 //!   phase and generated clients follow.
@@ -13,9 +14,11 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use utoipa::Modify;
 use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 
 pub struct Contract;
@@ -26,6 +29,7 @@ impl Modify for Contract {
             for (method, operation) in operations(item) {
                 add_error_responses(operation, method);
                 describe_responses(operation);
+                add_page_headers(operation);
             }
         }
         unique_operation_ids(openapi);
@@ -137,6 +141,38 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
         )
         .build()
         .into()
+}
+
+/// A list that takes a `cursor` answers a page: `X-Total-Count` always, `X-Next-Cursor` when
+/// there is more.
+fn add_page_headers(operation: &mut Operation) {
+    let paged = operation.parameters.iter().flatten().any(
+        |p| matches!(p, RefOr::T(p) if p.name == "cursor" && p.parameter_in == ParameterIn::Query),
+    );
+    let Some(RefOr::T(page)) = operation.responses.responses.get_mut("200") else {
+        return;
+    };
+    if !paged {
+        return;
+    }
+    let header = |schema: Type, description: &str| {
+        HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(schema)))
+            .description(Some(description))
+            .build()
+            .into()
+    };
+    page.headers.insert(
+        "X-Total-Count".into(),
+        header(Type::Integer, "Items in the whole list"),
+    );
+    page.headers.insert(
+        "X-Next-Cursor".into(),
+        header(
+            Type::String,
+            "Pass as `cursor` for the next page; absent on the last page",
+        ),
+    );
 }
 
 fn describe_responses(operation: &mut Operation) {

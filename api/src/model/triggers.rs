@@ -30,8 +30,7 @@ pub struct TriggerCreate {
     pub description: Option<String>,
     /// Id or name of the agent whose tasks the trigger starts.
     pub agent_id: String,
-    /// `cron`, `webhook` or `event`.
-    pub trigger_type: String,
+    pub trigger_type: TriggerType,
     /// Template of each task's description; `{{ payload.x }}`, `{{ event.x }}`, `{{ time }}`.
     pub task_description: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -58,6 +57,15 @@ pub struct TriggerCreate {
     #[schema(value_type = Option<Object>)]
     pub event_config: Option<Value>,
     pub is_active: Option<bool>,
+}
+
+/// What starts a trigger's tasks: a schedule, a signed webhook request or an event.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerType {
+    Cron,
+    Webhook,
+    Event,
 }
 
 #[derive(Deserialize, Debug, Default, ToSchema)]
@@ -213,18 +221,13 @@ impl TriggerCreate {
     /// Sets the schedule, webhook or event of `spec` from the body's `trigger_type`; a webhook
     /// trigger also gets a new HMAC key, returned.
     fn set_type(&self, spec: &mut TriggerSpec, name: &str) -> ApiResult<Option<String>> {
-        match self.trigger_type.as_str() {
-            "cron" => spec.schedule = Some(self.schedule()?),
-            "webhook" => {
+        match self.trigger_type {
+            TriggerType::Cron => spec.schedule = Some(self.schedule()?),
+            TriggerType::Webhook => {
                 spec.webhook = Some(self.webhook(name)?);
                 return Ok(Some(random_key()));
             }
-            "event" => spec.event = Some(event_config(self.event_config.clone())?),
-            other => {
-                return Err(ApiError::unprocessable(format!(
-                    "trigger_type: {other:?} is not one of cron, webhook, event"
-                )));
-            }
+            TriggerType::Event => spec.event = Some(event_config(self.event_config.clone())?),
         }
         Ok(None)
     }

@@ -262,7 +262,7 @@ async fn trigger_bodies_are_checked_for_their_type() {
         ),
         (
             trigger_body("sometimes", json!({})),
-            "trigger_type: \"sometimes\" is not one of cron, webhook, event",
+            "trigger_type: unknown variant `sometimes`, expected one of `cron`, `webhook`, `event`",
         ),
         (
             trigger_body("cron", json!({})),
