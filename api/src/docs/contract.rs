@@ -256,6 +256,13 @@ pub const LINKS: &[LinkSpec] = &[
         parameters: &[],
         body: Some(|| serde_json::json!({ "agent_id": "$response.body#/id" })),
     },
+    // An agent that takes the new skill on.
+    LinkSpec {
+        from: "create_skill",
+        to: "create_agent",
+        parameters: &[],
+        body: Some(|| serde_json::json!({ "skills": ["$response.body#/id"] })),
+    },
     by_id("create_skill", "get_skill"),
     by_id("create_skill", "update_skill"),
     by_id("create_skill", "delete_skill"),

@@ -81,6 +81,10 @@ pub enum EventConfigItem {
 }
 
 #[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({
+    "name": "support-bot", "instruction": "Answer support questions briefly.",
+    "model_id": "gpt-4o-mini", "description": "First-line support",
+}))]
 pub struct AgentCreate {
     #[schema(example = "support-bot")]
     pub name: Name,

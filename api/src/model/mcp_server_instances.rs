@@ -66,6 +66,9 @@ pub struct CompoundMemberBody {
 }
 
 #[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({
+    "name": "time", "json_spec": { "type": "url", "endpoint": "http://mcp-time:8080/mcp" },
+}))]
 pub struct InstanceCreate {
     pub name: Name,
     #[serde(default)]

@@ -45,6 +45,10 @@ fn string_type() -> String {
 const PARAMETER_TYPES: [&str; 6] = ["string", "number", "integer", "boolean", "object", "array"];
 
 #[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({
+    "name": "summarize", "instructions": "Summarize in three bullet points.",
+    "parameters": [{ "name": "audience", "type": "string" }],
+}))]
 pub struct SkillCreate {
     pub name: Name,
     #[serde(default)]

@@ -19,6 +19,7 @@ use crate::resources::{created_by, display_name, new_metadata, timestamps};
 /// The body of `POST /v1/tasks`: the per-agent body plus the agent. Its fields are spelled out
 /// rather than `#[serde(flatten)]`ed, so that an error names the field that has it.
 #[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({ "agent_id": "support-bot", "description": "Summarize yesterday's tickets." }))]
 pub struct TaskCreate {
     /// Id or name of the agent that runs the task.
     pub agent_id: String,

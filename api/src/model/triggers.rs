@@ -25,6 +25,11 @@ use crate::resources::{
 // No `#[serde(default)]` on the `Option` fields: serde's derive already reads a missing
 // `Option` as `None`, and utoipa leaves it out of `required` either way.
 #[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({
+    "name": "nightly-report", "agent_id": "support-bot", "trigger_type": "cron",
+    "cron_expression": "0 3 * * *", "timezone": "Europe/Berlin",
+    "task_description": "Summarize the day's tickets.",
+}))]
 pub struct TriggerCreate {
     pub name: Name,
     pub description: Option<String>,
