@@ -138,6 +138,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use axum::http::StatusCode;
+    use axum::response::IntoResponse;
 
     use super::ApiError;
 
@@ -203,6 +204,28 @@ mod tests {
             assert_eq!(error.status.as_u16(), status, "{code} {reason}");
             assert_eq!(error.detail, detail, "{code} {reason}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_405_names_the_methods_that_are_allowed() {
+        let cases = [
+            (vec!["POST"], Some("POST")),
+            (vec!["GET", "PUT"], Some("GET, PUT")),
+        ];
+        for (allowed, header) in cases {
+            let response =
+                ApiError::method_not_allowed("Method DELETE not allowed", &allowed).into_response();
+            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+            let allow = response.headers().get(axum::http::header::ALLOW);
+            assert_eq!(allow.and_then(|v| v.to_str().ok()), header);
+            let body = axum::body::to_bytes(response.into_body(), 1024)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["status_code"], 405);
+        }
+        let plain = ApiError::not_found("Not found").into_response();
+        assert!(plain.headers().get(axum::http::header::ALLOW).is_none());
     }
 
     #[test]

@@ -127,6 +127,9 @@ async fn a_generated_python_client_drives_every_kind() {
         tokio::process::Command::new(venv.join("bin/openapi-python-client"))
             .args(["generate", "--path", "openapi.json"])
             .args(["--output-path", "agentarea_client", "--meta", "none"])
+            .arg("--config")
+            .arg(repo_root().join("tests/contract/openapi-python-client.yaml"))
+            .arg("--fail-on-warning")
             .current_dir(&dir),
     )
     .await;
