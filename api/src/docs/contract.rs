@@ -233,6 +233,15 @@ const fn by_id(from: &'static str, to: &'static str) -> LinkSpec {
     }
 }
 
+const fn by_webhook(to: &'static str) -> LinkSpec {
+    LinkSpec {
+        from: "create_trigger",
+        to,
+        parameters: &[("webhook_id", "$response.body#/webhook_id")],
+        body: None,
+    }
+}
+
 /// Every create, linked to what can be done with what it created.
 pub const LINKS: &[LinkSpec] = &[
     by_id("create_agent", "get_agent"),
@@ -282,6 +291,11 @@ pub const LINKS: &[LinkSpec] = &[
     by_id("create_trigger", "enable_trigger"),
     by_id("create_trigger", "disable_trigger"),
     by_id("create_trigger", "list_executions"),
+    // A webhook trigger's public endpoint (a request there needs the signature besides).
+    by_webhook("receive_get"),
+    by_webhook("receive_post"),
+    by_webhook("receive_put"),
+    by_webhook("receive_patch"),
     by_id("create_task", "get_task"),
     by_id("create_task", "cancel_task"),
     by_id("create_task", "delete_task"),
@@ -338,6 +352,32 @@ fn add_links(openapi: &mut OpenApi) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every link goes from an operation that creates (answers 201) to one that exists.
+    #[test]
+    fn links_join_operations_of_the_document() {
+        let document = crate::docs::document();
+        let mut ids = std::collections::BTreeMap::new();
+        for item in document["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                if let Some(id) = operation["operationId"].as_str() {
+                    ids.insert(id.to_string(), operation.clone());
+                }
+            }
+        }
+        for link in LINKS {
+            let from = ids
+                .get(link.from)
+                .unwrap_or_else(|| panic!("no {}", link.from));
+            assert!(
+                from["responses"]["201"]["links"][link.to].is_object(),
+                "{} -> {}",
+                link.from,
+                link.to
+            );
+            assert!(ids.contains_key(link.to), "no {}", link.to);
+        }
+    }
 
     #[test]
     fn errors_follow_from_what_an_operation_takes() {
