@@ -4,7 +4,8 @@
 //!   operation, every phase including the stateful one that follows the document's links from
 //!   each create) and checks every answer against it with all its checks;
 //! - openapi-python-client generates a client from the document, and
-//!   `tests/python/client_roundtrip.py` drives every kind through that client.
+//!   `tests/python/client_roundtrip.py` drives every kind through that client;
+//! - every example in the document validates against its schema (`tests/contract/check_examples.py`).
 //!
 //! The Python tools live in a virtualenv of their own (`tests/contract/install.sh`, versions
 //! pinned in `scripts/lib.sh`), found through `AGENTAREA_CONTRACT_VENV`.
@@ -105,11 +106,8 @@ async fn schemathesis_finds_the_api_as_its_document_says() {
     run("schemathesis", &mut command).await;
 }
 
-#[tokio::test]
-async fn a_generated_python_client_drives_every_kind() {
-    let api = ApiServer::start(&[]).await;
-    let token = token(&workspace(), "client-tester");
-    let dir = scratch("client");
+/// Writes the api's `/openapi.json` into `dir`.
+async fn save_document(api: &ApiServer, dir: &Path) {
     let document = api
         .http
         .get(api.url("/openapi.json"))
@@ -120,6 +118,29 @@ async fn a_generated_python_client_drives_every_kind() {
         .await
         .expect("the document");
     std::fs::write(dir.join("openapi.json"), &document).expect("write the document");
+}
+
+#[tokio::test]
+async fn every_example_in_the_document_is_valid() {
+    let api = ApiServer::start(&[]).await;
+    let dir = scratch("examples");
+    save_document(&api, &dir).await;
+    run(
+        "tests/contract/check_examples.py",
+        tokio::process::Command::new(venv().join("bin/python"))
+            .arg(repo_root().join("tests/contract/check_examples.py"))
+            .arg("openapi.json")
+            .current_dir(&dir),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_generated_python_client_drives_every_kind() {
+    let api = ApiServer::start(&[]).await;
+    let token = token(&workspace(), "client-tester");
+    let dir = scratch("client");
+    save_document(&api, &dir).await;
 
     let venv = venv();
     run(
