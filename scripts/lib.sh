@@ -129,6 +129,18 @@ export MCP_CONFORMANCE_NODE_VERSION=${MCP_CONFORMANCE_NODE_VERSION:-22.23.5}
 mcp_conformance_dir() {
   echo "$AGENTAREA_CACHE/mcp-conformance/$MCP_CONFORMANCE_VERSION-node$MCP_CONFORMANCE_NODE_VERSION"
 }
+# The contract tests' Python tools (tests/tests/contract.rs): schemathesis fuzzes the api against
+# its OpenAPI document; openapi-python-client generates a client from it, which runs on httpx,
+# attrs and python-dateutil.
+export SCHEMATHESIS_VERSION=${SCHEMATHESIS_VERSION:-4.32.5}
+export OPENAPI_PYTHON_CLIENT_VERSION=${OPENAPI_PYTHON_CLIENT_VERSION:-0.29.1}
+export HTTPX_VERSION=${HTTPX_VERSION:-0.28.1}
+export ATTRS_VERSION=${ATTRS_VERSION:-26.1.0}
+export PYTHON_DATEUTIL_VERSION=${PYTHON_DATEUTIL_VERSION:-2.9.0.post0}
+# The virtualenv that holds them, keyed by their versions (tests/contract/install.sh fills it).
+contract_venv() {
+  echo "$AGENTAREA_CACHE/contract/venv-st$SCHEMATHESIS_VERSION-opc$OPENAPI_PYTHON_CLIENT_VERSION-httpx$HTTPX_VERSION-attrs$ATTRS_VERSION-du$PYTHON_DATEUTIL_VERSION"
+}
 helm_bin_dir() {
   echo "$AGENTAREA_CACHE/helm/$HELM_VERSION"
 }

@@ -93,3 +93,6 @@ install_mcp_conformance() {
 }
 
 install_mcp_conformance
+
+# schemathesis and openapi-python-client for the contract tests (tests/tests/contract.rs).
+bash "$repo_root/tests/contract/install.sh" >/dev/null

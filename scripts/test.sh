@@ -21,6 +21,9 @@ export AGENTAREA_OTELCOL_BIN_DIR
 # The MCP conformance suite (installed by setup-test-deps.sh above).
 AGENTAREA_MCP_CONFORMANCE_DIR=$(mcp_conformance_dir)
 export AGENTAREA_MCP_CONFORMANCE_DIR
+# schemathesis and openapi-python-client for the contract tests (installed by setup-test-deps.sh).
+AGENTAREA_CONTRACT_VENV=$(bash tests/contract/install.sh)
+export AGENTAREA_CONTRACT_VENV
 
 log "building the workspace"
 cargo build --workspace --bins --tests --quiet

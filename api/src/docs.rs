@@ -11,6 +11,23 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{agents, events, mcp_server_instances, skills, tasks, triggers, webhooks};
 
+mod contract;
+mod stored;
+mod variants;
+
+use contract::Contract;
+
+/// The document `/openapi.json` serves: what the attributes and [`Contract`] say, with the rules
+/// the CRDs enforce on stored fields stated on the REST fields (see [`stored`]), and enum variants
+/// as named components (see [`variants`]).
+pub fn document() -> serde_json::Value {
+    let mut document =
+        serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+    stored::apply(&mut document);
+    variants::name_variants(&mut document);
+    document
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "AgentArea API", description = "AgentArea's REST API, served from Kubernetes custom resources. Every /v1 route needs a bearer token or a Kratos session cookie, except the signed webhook endpoint. Errors are {\"detail\", \"status_code\"}."),
@@ -18,6 +35,7 @@ use crate::routes::{agents, events, mcp_server_instances, skills, tasks, trigger
         agents::list_agents, agents::create_agent, agents::get_agent, agents::update_agent, agents::delete_agent,
         skills::list_skills, skills::create_skill, skills::get_skill, skills::update_skill, skills::delete_skill,
         tasks::list_tasks, tasks::create_task, tasks::get_task, tasks::stream_task_events, tasks::cancel_task,
+        tasks::delete_task,
         tasks::list_agent_tasks, tasks::create_agent_task_streaming, tasks::create_agent_task_sync,
         tasks::get_agent_task, tasks::cancel_agent_task, tasks::list_agent_task_events, tasks::stream_agent_task_events,
         mcp_server_instances::list_instances, mcp_server_instances::create_instance, mcp_server_instances::get_instance,
@@ -29,7 +47,7 @@ use crate::routes::{agents, events, mcp_server_instances, skills, tasks, trigger
         webhooks::receive,
         events::stream_events,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &Contract),
     security(("bearer" = []), ("kratos_session" = [])),
     tags(
         (name = "agents", description = "AI agents: instruction, model, skills and MCP tools"),
@@ -87,9 +105,7 @@ const DOCS_PAGE: &str = r##"<!doctype html>
 
 /// `/openapi.json`, `/docs` and its assets: open paths, no credentials needed.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let spec = ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes");
+    let spec = serde_json::to_string_pretty(&document()).expect("the OpenAPI document serializes");
     Router::new()
         .route(
             "/openapi.json",

@@ -3,7 +3,7 @@
 //! (conflict, forbidden, invalid) produced it.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -11,6 +11,8 @@ use serde::Serialize;
 pub struct ApiError {
     pub status: StatusCode,
     pub detail: String,
+    /// The `Allow` header of a 405: the methods the resource does take.
+    pub allow: Option<String>,
 }
 
 /// The wire shape of every error.
@@ -29,6 +31,14 @@ impl ApiError {
         Self {
             status,
             detail: detail.into(),
+            allow: None,
+        }
+    }
+    /// 405 with the `Allow` header HTTP requires of it.
+    pub fn method_not_allowed(detail: impl Into<String>, allowed: &[&str]) -> Self {
+        Self {
+            allow: Some(allowed.join(", ")),
+            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, detail)
         }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -63,7 +73,11 @@ impl IntoResponse for ApiError {
             detail: self.detail,
             status_code: self.status.as_u16(),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        response
     }
 }
 
@@ -124,6 +138,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use axum::http::StatusCode;
+    use axum::response::IntoResponse;
 
     use super::ApiError;
 
@@ -189,6 +204,28 @@ mod tests {
             assert_eq!(error.status.as_u16(), status, "{code} {reason}");
             assert_eq!(error.detail, detail, "{code} {reason}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_405_names_the_methods_that_are_allowed() {
+        let cases = [
+            (vec!["POST"], Some("POST")),
+            (vec!["GET", "PUT"], Some("GET, PUT")),
+        ];
+        for (allowed, header) in cases {
+            let response =
+                ApiError::method_not_allowed("Method DELETE not allowed", &allowed).into_response();
+            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+            let allow = response.headers().get(axum::http::header::ALLOW);
+            assert_eq!(allow.and_then(|v| v.to_str().ok()), header);
+            let body = axum::body::to_bytes(response.into_body(), 1024)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["status_code"], 405);
+        }
+        let plain = ApiError::not_found("Not found").into_response();
+        assert!(plain.headers().get(axum::http::header::ALLOW).is_none());
     }
 
     #[test]

@@ -80,10 +80,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::bad_request(format!("Malformed JSON: {inner}"));
         }
+        // The field is named; where it sits in the text is noise.
+        let position = format!(" at line {} column {}", inner.line(), inner.column());
+        let message = inner.to_string();
+        let message = message.strip_suffix(&position).unwrap_or(&message);
         if path.is_empty() || path == "." {
-            ApiError::unprocessable(format!("body: {inner}"))
+            ApiError::unprocessable(format!("body: {message}"))
         } else {
-            ApiError::unprocessable(format!("{path}: {inner}"))
+            ApiError::unprocessable(format!("{path}: {message}"))
         }
     })
 }

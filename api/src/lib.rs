@@ -9,6 +9,7 @@
 //! | --- | --- |
 //! | [`run`] | start-up, the router and its layers, shutdown |
 //! | [`config`] | flags and environment |
+//! | [`constraints`] | request values checked and documented from one declaration |
 //! | [`auth`] | JWT (HS256, JWKS) and Kratos session authentication -> [`auth::Identity`] |
 //! | [`workspace`] | workspace -> namespace |
 //! | [`state`] | what handlers share: client, caches, event log; reads scoped to the workspace |
@@ -25,6 +26,7 @@
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod constraints;
 pub mod docs;
 pub mod error;
 pub mod event_log;

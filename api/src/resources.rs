@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use base64::Engine as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -18,22 +17,26 @@ use agentarea_crds::common::{
 
 use crate::auth::Identity;
 use crate::cache::{CachedResource, ResourceCache};
-use crate::error::{ApiError, ApiResult};
+use crate::constraints::{Cursor, Limit, Name, Offset};
+use crate::error::ApiResult;
 
-pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 100;
 
-/// `limit`, `offset` and `cursor` of every list route.
+/// `limit`, `offset` and `cursor` of every list route; their types check them and state them in
+/// the document.
 #[derive(Deserialize, Debug, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Items per page, 1 to 1000 (default 100).
-    pub limit: Option<usize>,
+    /// Items per page (default 100).
+    #[param(inline)]
+    pub limit: Option<Limit>,
     /// Items to skip (ignored when `cursor` is given).
-    pub offset: Option<usize>,
+    #[param(inline)]
+    pub offset: Option<Offset>,
     /// The `X-Next-Cursor` of the previous page: continues after its last item even when items
     /// were added or removed meanwhile.
-    pub cursor: Option<String>,
+    #[param(inline)]
+    pub cursor: Option<Cursor>,
 }
 
 /// One page of a list, with what the response headers say about the rest.
@@ -67,24 +70,15 @@ pub fn paginate<K: CachedResource>(
     mut objects: Vec<Arc<K>>,
     params: &PageParams,
 ) -> ApiResult<Page<Arc<K>>> {
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::unprocessable(format!(
-            "limit: must be between 1 and {MAX_LIMIT}"
-        )));
-    }
+    let limit = params.limit.map_or(DEFAULT_LIMIT, Limit::get);
     objects.sort_by_cached_key(|o| std::cmp::Reverse(sort_key(o)));
     let total = objects.len();
     let start = match &params.cursor {
-        Some(cursor) => {
-            let after = decode_cursor(cursor)?;
-            objects.partition_point(|o| sort_key(o) >= after)
-        }
-        None => params.offset.unwrap_or(0).min(total),
+        Some(after) => objects.partition_point(|o| &sort_key(o) >= after),
+        None => params.offset.map_or(0, Offset::get).min(total),
     };
     let end = (start + limit).min(total);
-    let next_cursor =
-        (end < total && end > start).then(|| encode_cursor(&sort_key(&objects[end - 1])));
+    let next_cursor = (end < total && end > start).then(|| sort_key(&objects[end - 1]).encode());
     Ok(Page {
         items: objects[start..end].to_vec(),
         total,
@@ -92,11 +86,12 @@ pub fn paginate<K: CachedResource>(
     })
 }
 
-type SortKey = (i64, String);
-
-fn sort_key<K: CachedResource>(object: &Arc<K>) -> SortKey {
-    let created = created_at(object.meta()).map_or(0, |t| t.as_microsecond());
-    (created, object.name_any())
+/// Newest first is descending order of this key.
+fn sort_key<K: CachedResource>(object: &Arc<K>) -> Cursor {
+    Cursor {
+        created: created_at(object.meta()).map_or(0, |t| t.as_microsecond()),
+        name: object.name_any(),
+    }
 }
 
 /// When the object was made: the precise annotation when the product made it, else the
@@ -127,33 +122,13 @@ pub fn creation_annotations(
     annotations
 }
 
-fn encode_cursor((created, name): &SortKey) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created}|{name}"))
-}
-
-fn decode_cursor(cursor: &str) -> ApiResult<SortKey> {
-    let invalid = || ApiError::unprocessable("cursor: not a cursor this api issued");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (created, name) = text.split_once('|').ok_or_else(invalid)?;
-    Ok((created.parse().map_err(|_| invalid())?, name.to_string()))
-}
-
 /// The Kubernetes name for a REST `name`: the name itself when it is a valid DNS label (so that
 /// `kubectl get agent <name>` works), otherwise a slug with a random suffix, the REST name kept in
 /// an annotation.
-pub fn object_name_for(display_name: &str) -> ApiResult<(String, Option<String>)> {
+pub fn object_name_for(display_name: &Name) -> (String, Option<String>) {
     let trimmed = display_name.trim();
-    if trimmed.is_empty() {
-        return Err(ApiError::unprocessable("name: must not be empty"));
-    }
-    if trimmed.chars().count() > 255 {
-        return Err(ApiError::unprocessable("name: at most 255 characters"));
-    }
     if is_dns_label(trimmed) {
-        return Ok((trimmed.to_string(), None));
+        return (trimmed.to_string(), None);
     }
     let slug: String = trimmed
         .chars()
@@ -177,7 +152,7 @@ pub fn object_name_for(display_name: &str) -> ApiResult<(String, Option<String>)
     } else {
         format!("{slug}-{suffix}")
     };
-    Ok((name, Some(trimmed.to_string())))
+    (name, Some(trimmed.to_string()))
 }
 
 pub fn is_dns_label(value: &str) -> bool {
@@ -302,22 +277,12 @@ mod tests {
 
     #[test]
     fn valid_names_are_kept_and_others_slugged() {
-        assert_eq!(
-            object_name_for("support-bot").unwrap(),
-            ("support-bot".into(), None)
-        );
-        let (name, display) = object_name_for("Support Bot (EU)").unwrap();
-        assert!(name.starts_with("support-bot-eu-"), "{name}");
-        assert!(is_dns_label(&name));
+        let name = |text: &str| object_name_for(&Name::new(text).unwrap());
+        assert_eq!(name("support-bot"), ("support-bot".into(), None));
+        let (object, display) = name(" Support Bot (EU) ");
+        assert!(object.starts_with("support-bot-eu-"), "{object}");
+        assert!(is_dns_label(&object));
         assert_eq!(display.as_deref(), Some("Support Bot (EU)"));
-        assert!(object_name_for("   ").is_err());
-        assert!(is_dns_label(&object_name_for("!!!").unwrap().0));
-    }
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
-        let key = (1_700_000_000_000_000, "agent-1".to_string());
-        assert_eq!(decode_cursor(&encode_cursor(&key)).unwrap(), key);
-        assert!(decode_cursor("not base64 !").is_err());
+        assert!(is_dns_label(&name("!!!").0));
     }
 }

@@ -11,8 +11,9 @@ use agentarea_crds::{Agent, AgentSpec, McpServerInstance, Skill};
 
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
+use crate::constraints::{Name, Text};
 use crate::error::{ApiError, ApiResult};
-use crate::model::{not_ready_message, require_non_empty};
+use crate::model::not_ready_message;
 use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
 
 /// Which tools of which MCP servers the agent may use.
@@ -80,15 +81,21 @@ pub enum EventConfigItem {
 }
 
 #[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({
+    "name": "support-bot", "instruction": "Answer support questions briefly.",
+    "model_id": "gpt-4o-mini", "description": "First-line support",
+}))]
 pub struct AgentCreate {
     #[schema(example = "support-bot")]
-    pub name: String,
+    pub name: Name,
     #[serde(default)]
     pub description: Option<String>,
     /// The system prompt.
-    pub instruction: String,
+    #[schema(example = "Answer support questions briefly.")]
+    pub instruction: Text,
     /// The model name at the endpoint, e.g. `gpt-4o-mini`.
-    pub model_id: String,
+    #[schema(example = "gpt-4o-mini")]
+    pub model_id: Text,
     /// OpenAI-compatible base URL; the operator's default when absent.
     #[serde(default)]
     pub model_endpoint: Option<String>,
@@ -107,10 +114,10 @@ pub struct AgentCreate {
 
 #[derive(Deserialize, Debug, Default, ToSchema)]
 pub struct AgentUpdate {
-    pub name: Option<String>,
+    pub name: Option<Name>,
     pub description: Option<String>,
-    pub instruction: Option<String>,
-    pub model_id: Option<String>,
+    pub instruction: Option<Text>,
+    pub model_id: Option<Text>,
     pub model_endpoint: Option<String>,
     pub tools_config: Option<ToolsConfig>,
     pub events_config: Option<EventsConfig>,
@@ -173,15 +180,13 @@ impl AgentCreate {
     /// The Agent to create, after checking the body; an unknown skill or server is a 422 naming
     /// it.
     pub fn into_agent(self, refs: &References, caller: &Identity) -> ApiResult<Agent> {
-        require_non_empty("instruction", &self.instruction)?;
-        require_non_empty("model_id", &self.model_id)?;
-        let (name, display) = object_name_for(&self.name)?;
+        let (name, display) = object_name_for(&self.name);
         let tools_config = self.tools_config.unwrap_or_default();
         let spec = AgentSpec {
             description: self.description,
-            instruction: self.instruction,
+            instruction: self.instruction.into_inner(),
             model: ModelSpec {
-                name: self.model_id,
+                name: self.model_id.into_inner(),
                 endpoint: self.model_endpoint,
                 ..ModelSpec::default()
             },
@@ -206,13 +211,12 @@ impl AgentUpdate {
     pub fn into_patch(self, refs: &References) -> ApiResult<Value> {
         let mut spec = serde_json::Map::new();
         if let Some(instruction) = self.instruction {
-            require_non_empty("instruction", &instruction)?;
             spec.insert("instruction".into(), json!(instruction));
         }
         if let Some(description) = self.description {
             spec.insert("description".into(), json!(description));
         }
-        if let Some(model) = model_patch(self.model_id, self.model_endpoint)? {
+        if let Some(model) = model_patch(self.model_id, self.model_endpoint) {
             spec.insert("model".into(), model);
         }
         if let Some(tools) = &self.tools_config {
@@ -240,23 +244,21 @@ impl AgentUpdate {
         }
         let mut patch = json!({ "spec": spec });
         if let Some(name) = self.name {
-            require_non_empty("name", &name)?;
             patch["metadata"] = json!({ "annotations": { DISPLAY_NAME_ANNOTATION: name } });
         }
         Ok(patch)
     }
 }
 
-fn model_patch(model_id: Option<String>, endpoint: Option<String>) -> ApiResult<Option<Value>> {
+fn model_patch(model_id: Option<Text>, endpoint: Option<String>) -> Option<Value> {
     let mut model = serde_json::Map::new();
     if let Some(model_id) = model_id {
-        require_non_empty("model_id", &model_id)?;
         model.insert("name".into(), json!(model_id));
     }
     if let Some(endpoint) = endpoint {
         model.insert("endpoint".into(), json!(endpoint));
     }
-    Ok((!model.is_empty()).then_some(Value::Object(model)))
+    (!model.is_empty()).then_some(Value::Object(model))
 }
 
 impl References<'_> {

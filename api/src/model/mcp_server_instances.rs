@@ -16,6 +16,7 @@ use agentarea_crds::{McpServerInstance, McpServerInstanceSpec};
 
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
+use crate::constraints::Name;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{from_json, not_ready_message};
 use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
@@ -27,7 +28,11 @@ use crate::resources::{created_by, display_name, new_metadata, object_name_for, 
 pub enum JsonSpec {
     Docker {
         image: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "crate::constraints::whole_number"
+        )]
         port: Option<i32>,
         #[serde(default)]
         environment: BTreeMap<String, String>,
@@ -61,8 +66,11 @@ pub struct CompoundMemberBody {
 }
 
 #[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({
+    "name": "time", "json_spec": { "type": "url", "endpoint": "http://mcp-time:8080/mcp" },
+}))]
 pub struct InstanceCreate {
-    pub name: String,
+    pub name: Name,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
@@ -72,11 +80,19 @@ pub struct InstanceCreate {
 
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct InstanceUpdate {
-    pub name: Option<String>,
+    pub name: Option<Name>,
     pub description: Option<String>,
     pub json_spec: Option<JsonSpec>,
     /// `stopped` stops a managed server; `running` starts it again.
-    pub status: Option<String>,
+    pub status: Option<DesiredState>,
+}
+
+/// The state an update can ask a managed server for (the others are the operator's to reach).
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DesiredState {
+    Running,
+    Stopped,
 }
 
 #[derive(Serialize, Debug, ToSchema)]
@@ -119,7 +135,7 @@ impl InstanceCreate {
         members: &Members,
         caller: &Identity,
     ) -> ApiResult<McpServerInstance> {
-        let (name, display) = object_name_for(&self.name)?;
+        let (name, display) = object_name_for(&self.name);
         let mut spec = McpServerInstanceSpec {
             description: self.description,
             server_spec_id: self.server_spec_id,
@@ -150,15 +166,10 @@ impl InstanceUpdate {
             patch["spec"]["remote"] = json!(spec.remote);
             patch["spec"]["compound"] = json!(spec.compound);
         }
-        match self.status.as_deref() {
+        match self.status {
             None => {}
-            Some("stopped") => patch["spec"]["suspend"] = json!(true),
-            Some("running") => patch["spec"]["suspend"] = Value::Null,
-            Some(other) => {
-                return Err(ApiError::unprocessable(format!(
-                    "status: {other:?} cannot be set; use \"running\" or \"stopped\""
-                )));
-            }
+            Some(DesiredState::Stopped) => patch["spec"]["suspend"] = json!(true),
+            Some(DesiredState::Running) => patch["spec"]["suspend"] = Value::Null,
         }
         if let Some(name) = self.name {
             patch["metadata"] = json!({ "annotations": { DISPLAY_NAME_ANNOTATION: name } });

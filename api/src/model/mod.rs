@@ -47,15 +47,6 @@ pub fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> 
     })
 }
 
-pub fn require_non_empty(field: &str, value: &str) -> ApiResult<()> {
-    if value.trim().is_empty() {
-        return Err(ApiError::unprocessable(format!(
-            "{field}: must not be empty"
-        )));
-    }
-    Ok(())
-}
-
 /// `"<reason>: <message>"` of a Ready condition that is not True, for the REST `status_message`.
 pub fn not_ready_message(conditions: Option<&Vec<Condition>>) -> Option<String> {
     conditions

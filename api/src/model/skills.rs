@@ -10,6 +10,7 @@ use agentarea_crds::skill::{SkillParameter, SkillTools};
 use agentarea_crds::{Skill, SkillSpec};
 
 use crate::auth::Identity;
+use crate::constraints::Name;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{from_json, not_ready_message};
 use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
@@ -32,8 +33,8 @@ pub struct SkillParameterBody {
     pub type_: String,
     #[serde(default)]
     pub required: bool,
+    /// Any JSON value.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
     pub default: Option<Value>,
 }
 
@@ -44,8 +45,12 @@ fn string_type() -> String {
 const PARAMETER_TYPES: [&str; 6] = ["string", "number", "integer", "boolean", "object", "array"];
 
 #[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({
+    "name": "summarize", "instructions": "Summarize in three bullet points.",
+    "parameters": [{ "name": "audience", "type": "string" }],
+}))]
 pub struct SkillCreate {
-    pub name: String,
+    pub name: Name,
     #[serde(default)]
     pub description: Option<String>,
     /// Instructions added to an agent's instruction when it takes the skill on.
@@ -58,7 +63,7 @@ pub struct SkillCreate {
 
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct SkillUpdate {
-    pub name: Option<String>,
+    pub name: Option<Name>,
     pub description: Option<String>,
     pub instructions: Option<String>,
     pub tools: Option<Vec<SkillToolsBody>>,
@@ -88,7 +93,7 @@ pub struct SkillResponse {
 impl SkillCreate {
     /// The Skill to create, after checking the body.
     pub fn into_skill(self, namespace: &str, caller: &Identity) -> ApiResult<Skill> {
-        let (name, display) = object_name_for(&self.name)?;
+        let (name, display) = object_name_for(&self.name);
         Ok(Skill {
             metadata: new_metadata(name, display, namespace, caller),
             spec: SkillSpec {

@@ -12,23 +12,52 @@ use agentarea_crds::{Agent, Task, TaskPhase, TaskSpec};
 
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
+use crate::constraints::{EventPageSize, PageNumber, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{created_by, display_name, new_metadata, timestamps};
 
-/// The body of `POST /v1/tasks`: the per-agent body plus the agent.
+/// The body of `POST /v1/tasks`: the per-agent body plus the agent. Its fields are spelled out
+/// rather than `#[serde(flatten)]`ed, so that an error names the field that has it.
 #[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({ "agent_id": "support-bot", "description": "Summarize yesterday's tickets." }))]
 pub struct TaskCreate {
     /// Id or name of the agent that runs the task.
     pub agent_id: String,
-    #[serde(flatten)]
-    pub task: AgentTaskCreate,
+    /// What the agent is asked to do.
+    #[schema(example = "Summarize yesterday's tickets.")]
+    pub description: Text,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Value>,
+    /// Ignored: the caller's identity is recorded instead.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub enable_agent_communication: Option<bool>,
+    #[serde(default)]
+    pub requires_human_approval: Option<bool>,
+}
+
+impl TaskCreate {
+    /// The agent's id, and the body of the per-agent routes.
+    pub fn split(self) -> (String, AgentTaskCreate) {
+        let task = AgentTaskCreate {
+            description: self.description,
+            parameters: self.parameters,
+            user_id: self.user_id,
+            enable_agent_communication: self.enable_agent_communication,
+            requires_human_approval: self.requires_human_approval,
+        };
+        (self.agent_id, task)
+    }
 }
 
 /// The body of the per-agent create routes (the agent is in the path).
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct AgentTaskCreate {
     /// What the agent is asked to do.
-    pub description: String,
+    #[schema(example = "Summarize yesterday's tickets.")]
+    pub description: Text,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub parameters: Option<Value>,
@@ -72,8 +101,9 @@ pub struct TaskResponse {
 pub struct TaskListParams {
     /// Only tasks of this agent (id or name).
     pub agent_id: Option<String>,
-    /// Only tasks with this status (`pending`, `running`, `completed`, `failed`, `cancelled`).
-    pub status: Option<String>,
+    /// Only tasks with this status.
+    #[param(inline)]
+    pub status: Option<StatusFilter>,
     /// `me`: only tasks the caller created.
     pub created_by: Option<String>,
 }
@@ -103,30 +133,45 @@ pub struct TaskEventPage {
 #[derive(Deserialize, Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TaskEventParams {
-    /// 1-based page number.
-    pub page: Option<usize>,
-    /// 1 to 100 (default 50).
-    pub page_size: Option<usize>,
+    /// 1-based page number (default 1).
+    #[param(inline)]
+    pub page: Option<PageNumber>,
+    /// Events per page (default 50).
+    #[param(inline)]
+    pub page_size: Option<EventPageSize>,
     pub event_type: Option<String>,
 }
 
-/// `submitted` is AgentArea's older word for `pending`, still accepted as a filter.
-const STATUS_FILTERS: [&str; 6] = [
-    "pending",
-    "submitted",
-    "running",
-    "completed",
-    "failed",
-    "cancelled",
-];
+/// The task statuses a list can be filtered by; `submitted` is AgentArea's older word for
+/// `pending`, still accepted.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusFilter {
+    Pending,
+    Submitted,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl StatusFilter {
+    fn matches(self, phase: TaskPhase) -> bool {
+        let status = match self {
+            Self::Pending | Self::Submitted => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        };
+        rest_status(phase) == status
+    }
+}
 
 impl AgentTaskCreate {
     /// The Task to create for `agent`, after checking the body; the caller is recorded as its
     /// requester.
     pub fn into_task(self, agent: &Agent, namespace: &str, caller: &Identity) -> ApiResult<Task> {
-        if self.description.trim().is_empty() {
-            return Err(ApiError::unprocessable("description: must not be empty"));
-        }
         if let Some(parameters) = &self.parameters
             && !parameters.is_object()
         {
@@ -140,7 +185,7 @@ impl AgentTaskCreate {
             metadata,
             spec: TaskSpec {
                 agent: agent.name_any(),
-                input: self.description,
+                input: self.description.into_inner(),
                 parameters: self.parameters,
                 requested_by: Some(Requester {
                     user: Some(caller.subject.clone()),
@@ -156,24 +201,10 @@ impl AgentTaskCreate {
 }
 
 impl TaskListParams {
-    pub fn validate(&self) -> ApiResult<()> {
-        match &self.status {
-            Some(status) if !STATUS_FILTERS.contains(&status.as_str()) => {
-                Err(ApiError::unprocessable(
-                    "status: must be one of pending, running, completed, failed, cancelled",
-                ))
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// Whether `task` passes the filters; `agent` is the agent's object name, already resolved.
     pub fn matches(&self, task: &Task, agent: Option<&str>, caller: &Identity) -> bool {
         agent.is_none_or(|a| task.spec.agent == a)
-            && self.status.as_deref().is_none_or(|s| {
-                let status = rest_status(phase(task));
-                status == s || (s == "submitted" && status == "pending")
-            })
+            && self.status.is_none_or(|s| s.matches(phase(task)))
             && (self.created_by.as_deref() != Some("me")
                 || created_by(&task.metadata).as_deref() == Some(caller.subject.as_str()))
     }
@@ -260,16 +291,8 @@ pub fn event_page(
     ids: &TaskIds,
     params: &TaskEventParams,
 ) -> ApiResult<TaskEventPage> {
-    let page = params.page.unwrap_or(1);
-    let page_size = params.page_size.unwrap_or(50);
-    if page == 0 {
-        return Err(ApiError::unprocessable("page: must be at least 1"));
-    }
-    if !(1..=100).contains(&page_size) {
-        return Err(ApiError::unprocessable(
-            "page_size: must be between 1 and 100",
-        ));
-    }
+    let page = params.page.map_or(1, PageNumber::get);
+    let page_size = params.page_size.map_or(50, EventPageSize::get);
     let steps: Vec<&TaskStep> = steps(task)
         .iter()
         .filter(|s| params.event_type.as_deref().is_none_or(|t| s.type_ == t))

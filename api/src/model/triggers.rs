@@ -14,6 +14,7 @@ use agentarea_crds::{Agent, Task, Trigger, TriggerSpec};
 
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
+use crate::constraints::{Cursor, Limit, Name, Offset};
 use crate::error::{ApiError, ApiResult};
 use crate::model::from_json;
 use crate::model::webhooks::{WEBHOOK_SECRET_KEY, random_key};
@@ -24,13 +25,17 @@ use crate::resources::{
 // No `#[serde(default)]` on the `Option` fields: serde's derive already reads a missing
 // `Option` as `None`, and utoipa leaves it out of `required` either way.
 #[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({
+    "name": "nightly-report", "agent_id": "support-bot", "trigger_type": "cron",
+    "cron_expression": "0 3 * * *", "timezone": "Europe/Berlin",
+    "task_description": "Summarize the day's tickets.",
+}))]
 pub struct TriggerCreate {
-    pub name: String,
+    pub name: Name,
     pub description: Option<String>,
     /// Id or name of the agent whose tasks the trigger starts.
     pub agent_id: String,
-    /// `cron`, `webhook` or `event`.
-    pub trigger_type: String,
+    pub trigger_type: TriggerType,
     /// Template of each task's description; `{{ payload.x }}`, `{{ event.x }}`, `{{ time }}`.
     pub task_description: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -38,6 +43,7 @@ pub struct TriggerCreate {
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Value>,
     /// 1 to 100 (default 5): failures in a row after which the trigger disables itself.
+    #[serde(default, deserialize_with = "crate::constraints::whole_number")]
     pub failure_threshold: Option<i32>,
     /// For `cron`: 5 fields, or 6 with seconds first.
     pub cron_expression: Option<String>,
@@ -58,15 +64,25 @@ pub struct TriggerCreate {
     pub is_active: Option<bool>,
 }
 
+/// What starts a trigger's tasks: a schedule, a signed webhook request or an event.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerType {
+    Cron,
+    Webhook,
+    Event,
+}
+
 #[derive(Deserialize, Debug, Default, ToSchema)]
 pub struct TriggerUpdate {
-    pub name: Option<String>,
+    pub name: Option<Name>,
     pub description: Option<String>,
     pub task_description: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub task_parameters: Option<Value>,
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Value>,
+    #[serde(default, deserialize_with = "crate::constraints::whole_number")]
     pub failure_threshold: Option<i32>,
     pub cron_expression: Option<String>,
     pub timezone: Option<String>,
@@ -138,10 +154,15 @@ pub struct TriggerListParams {
     /// `cron`, `webhook` or `event`.
     pub trigger_type: Option<String>,
     pub active_only: Option<bool>,
-    /// 1 to 1000 (default 100).
-    pub limit: Option<usize>,
-    pub offset: Option<usize>,
-    pub cursor: Option<String>,
+    /// Items per page (default 100).
+    #[param(inline)]
+    pub limit: Option<Limit>,
+    /// Items to skip (ignored when `cursor` is given).
+    #[param(inline)]
+    pub offset: Option<Offset>,
+    /// The `X-Next-Cursor` of the previous page.
+    #[param(inline)]
+    pub cursor: Option<Cursor>,
 }
 
 impl TriggerListParams {
@@ -178,7 +199,7 @@ impl TriggerCreate {
         namespace: &str,
         caller: &Identity,
     ) -> ApiResult<NewTrigger> {
-        let (name, display) = object_name_for(&self.name)?;
+        let (name, display) = object_name_for(&self.name);
         let mut spec = TriggerSpec::default();
         let webhook_key = self.set_type(&mut spec, &name)?;
         let spec = TriggerSpec {
@@ -205,18 +226,13 @@ impl TriggerCreate {
     /// Sets the schedule, webhook or event of `spec` from the body's `trigger_type`; a webhook
     /// trigger also gets a new HMAC key, returned.
     fn set_type(&self, spec: &mut TriggerSpec, name: &str) -> ApiResult<Option<String>> {
-        match self.trigger_type.as_str() {
-            "cron" => spec.schedule = Some(self.schedule()?),
-            "webhook" => {
+        match self.trigger_type {
+            TriggerType::Cron => spec.schedule = Some(self.schedule()?),
+            TriggerType::Webhook => {
                 spec.webhook = Some(self.webhook(name)?);
                 return Ok(Some(random_key()));
             }
-            "event" => spec.event = Some(event_config(self.event_config.clone())?),
-            other => {
-                return Err(ApiError::unprocessable(format!(
-                    "trigger_type: {other:?} is not one of cron, webhook, event"
-                )));
-            }
+            TriggerType::Event => spec.event = Some(event_config(self.event_config.clone())?),
         }
         Ok(None)
     }

@@ -67,15 +67,19 @@ impl SeenSignatures {
 }
 
 pub fn method_allowed(allowed: &[HttpMethod], method: &Method) -> bool {
-    allowed.iter().any(|allowed| {
-        matches!(
-            (allowed, method.as_str()),
-            (HttpMethod::Get, "GET")
-                | (HttpMethod::Post, "POST")
-                | (HttpMethod::Put, "PUT")
-                | (HttpMethod::Patch, "PATCH")
-        )
-    })
+    allowed
+        .iter()
+        .any(|allowed| method_name(allowed) == method.as_str())
+}
+
+/// The HTTP name of a method a webhook can allow.
+pub fn method_name(method: &HttpMethod) -> &'static str {
+    match method {
+        HttpMethod::Get => "GET",
+        HttpMethod::Post => "POST",
+        HttpMethod::Put => "PUT",
+        HttpMethod::Patch => "PATCH",
+    }
 }
 
 /// Checks the timestamp and the signature; returns the signature for replay detection.

@@ -96,7 +96,7 @@ pub async fn get_instance(
 }
 
 /// Update the fields given (`PUT` is accepted as a synonym, as AgentArea's clients use both).
-#[utoipa::path(patch, path = "/v1/mcp-server-instances/{id}", tag = "mcp-server-instances", params(("id" = String, Path)),
+#[utoipa::path(method(patch, put), path = "/v1/mcp-server-instances/{id}", tag = "mcp-server-instances", params(("id" = String, Path)),
     request_body = InstanceUpdate,
     responses((status = 200, body = InstanceResponse), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -154,7 +154,8 @@ pub async fn environment_names(
 
 /// Start a stopped managed server.
 #[utoipa::path(post, path = "/v1/mcp-server-instances/{id}/start", tag = "mcp-server-instances", params(("id" = String, Path)),
-    responses((status = 200, body = InstanceResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = InstanceResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "Only managed (docker) instances can be started and stopped")))]
 pub async fn start_instance(
     State(state): State<AppState>,
     caller: Identity,
@@ -165,7 +166,8 @@ pub async fn start_instance(
 
 /// Stop a managed server (scale to zero) without deleting it.
 #[utoipa::path(post, path = "/v1/mcp-server-instances/{id}/stop", tag = "mcp-server-instances", params(("id" = String, Path)),
-    responses((status = 200, body = InstanceResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = InstanceResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "Only managed (docker) instances can be started and stopped")))]
 pub async fn stop_instance(
     State(state): State<AppState>,
     caller: Identity,

@@ -30,7 +30,7 @@ use crate::stream::task::{resume_after, stream};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/tasks", get(list_tasks).post(create_task))
-        .route("/v1/tasks/{id}", get(get_task).delete(cancel_task))
+        .route("/v1/tasks/{id}", get(get_task).delete(delete_task))
         .route("/v1/tasks/{id}/events", get(stream_task_events))
         .route("/v1/tasks/{id}/cancel", post(cancel_task))
         .route(
@@ -64,8 +64,9 @@ pub async fn create_task(
     caller: Identity,
     JsonBody(body): JsonBody<TaskCreate>,
 ) -> ApiResult<(StatusCode, Json<TaskResponse>)> {
-    let agent = state.find::<Agent>(&caller, &body.agent_id)?;
-    let task = submit(&state, &caller, &agent, body.task).await?;
+    let (agent_id, body) = body.split();
+    let agent = state.find::<Agent>(&caller, &agent_id)?;
+    let task = submit(&state, &caller, &agent, body).await?;
     Ok((StatusCode::CREATED, Json(present(&task, &state.agents))))
 }
 
@@ -128,6 +129,18 @@ pub async fn cancel_task(
 ) -> ApiResult<Json<TaskResponse>> {
     let task = state.find::<Task>(&caller, &id)?;
     Ok(Json(cancel(&state, &task).await?))
+}
+
+/// Cancel a task, as `POST /v1/tasks/{id}/cancel` does: a task is not deleted through the API.
+#[utoipa::path(delete, path = "/v1/tasks/{id}", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already finished")))]
+pub async fn delete_task(
+    state: State<AppState>,
+    caller: Identity,
+    id: PathParams<String>,
+) -> ApiResult<Json<TaskResponse>> {
+    cancel_task(state, caller, id).await
 }
 
 /// Create a task for the agent and stream its run (SSE): `connected`, `task_created`, the run's
@@ -288,7 +301,6 @@ fn list(
     filter: &TaskListParams,
     page: &PageParams,
 ) -> ApiResult<(HeaderMap, Json<Vec<TaskResponse>>)> {
-    filter.validate()?;
     let mut tasks = state.list::<Task>(caller);
     tasks.retain(|t| filter.matches(t, agent, caller));
     let page = paginate(tasks, page)?;

@@ -107,7 +107,7 @@ pub async fn get_trigger(
 }
 
 /// Update the fields given (`PUT` and `PATCH` alike).
-#[utoipa::path(patch, path = "/v1/triggers/{id}", tag = "triggers", params(("id" = String, Path)), request_body = TriggerUpdate,
+#[utoipa::path(method(patch, put), path = "/v1/triggers/{id}", tag = "triggers", params(("id" = String, Path)), request_body = TriggerUpdate,
     responses((status = 200, body = TriggerResponse), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_trigger(

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::routing::any;
+use axum::routing::get;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
@@ -20,15 +20,20 @@ use agentarea_crds::{Task, Trigger};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::PathParams;
 use crate::model::now;
-use crate::model::webhooks::{WebhookAccepted, method_allowed, payload, verify};
+use crate::model::webhooks::{WebhookAccepted, method_allowed, method_name, payload, verify};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/webhooks/{webhook_id}", any(receive))
+    // The methods a webhook trigger can allow (`allowed_methods`); others are the router's 405.
+    Router::new().route(
+        "/v1/webhooks/{webhook_id}",
+        get(receive).post(receive).put(receive).patch(receive),
+    )
 }
 
-/// Fire a webhook trigger: verifies the signature and creates a task from the payload.
-#[utoipa::path(post, path = "/v1/webhooks/{webhook_id}", tag = "triggers", params(("webhook_id" = String, Path),
+/// Fire a webhook trigger: verifies the signature and creates a task from the payload. The
+/// trigger's `allowed_methods` says which of these methods it takes (405 for the others).
+#[utoipa::path(method(get, post, put, patch), path = "/v1/webhooks/{webhook_id}", tag = "triggers", security(()), params(("webhook_id" = String, Path),
         ("X-AgentArea-Timestamp" = String, Header, description = "Unix seconds"),
         ("X-AgentArea-Signature" = String, Header, description = "sha256=<hex HMAC of timestamp.body>")),
     request_body(content = Object, description = "Any payload; JSON is parsed for the input template"),
@@ -44,9 +49,10 @@ pub async fn receive(
     let trigger = find_webhook(&state, &webhook_id)?;
     let webhook = trigger.spec.webhook.as_ref().expect("found by its webhook");
     if !method_allowed(&webhook.allowed_methods, &method) {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
+        let allowed: Vec<&str> = webhook.allowed_methods.iter().map(method_name).collect();
+        return Err(ApiError::method_not_allowed(
             format!("Method {method} not allowed for this webhook"),
+            &allowed,
         ));
     }
     let namespace = trigger.namespace().unwrap_or_default();

@@ -44,6 +44,51 @@ async fn a_method_a_route_does_not_have_is_405() {
     );
 }
 
+/// Every path of the published document answers the methods it does not list with 405, an
+/// `Allow` header naming exactly the ones it lists (and HEAD, which GET brings), and the error
+/// body: the router and the document agree on what each path serves.
+#[tokio::test]
+async fn methods_a_documented_path_does_not_serve_are_405_with_allow() {
+    let document = crate::docs::document();
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let documented: Vec<String> = ["get", "put", "post", "delete", "patch"]
+            .into_iter()
+            .filter(|m| item.get(*m).is_some())
+            .map(str::to_uppercase)
+            .collect();
+        let mut allowed = documented.clone();
+        if documented.iter().any(|m| m == "GET") {
+            allowed.push("HEAD".into());
+        }
+        allowed.sort();
+        let uri = path
+            .replace("{id}", "some-id")
+            .replace("{agent_id}", "some-agent")
+            .replace("{task_id}", "some-task")
+            .replace("{webhook_id}", "some-hook");
+        for method in ["GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE"] {
+            if documented.iter().any(|m| m == method) {
+                continue;
+            }
+            let request = authed(method, &uri, &token()).body(Body::empty()).unwrap();
+            let (status, headers, body) = call(app(), request).await;
+            assert_eq!(status, 405, "{method} {uri}: {body}");
+            assert_eq!(body["status_code"], 405, "{method} {uri}");
+            let mut allow: Vec<String> = headers[header::ALLOW]
+                .to_str()
+                .unwrap()
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .collect();
+            allow.sort();
+            assert_eq!(allow, allowed, "Allow of {uri}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 100, "only {checked} undocumented methods tried");
+}
+
 #[tokio::test]
 async fn a_path_segment_that_does_not_decode_is_400_in_the_error_shape() {
     for path in [
