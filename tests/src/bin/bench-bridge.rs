@@ -10,7 +10,9 @@
 use std::time::{Duration, Instant};
 
 use agentarea_operator::mcp::{self, Endpoint};
-use agentarea_tests::mcp_servers::{bridge, endpoint, everything_command, everything_server};
+use agentarea_tests::mcp_servers::{
+    bridge_with_env, endpoint, everything_command, everything_server,
+};
 use agentarea_tests::rss_kib;
 use futures::{StreamExt, stream};
 use rmcp::model::CallToolRequestParams;
@@ -26,7 +28,10 @@ async fn main() {
         .unwrap_or(200);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let direct = everything_server();
-    let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
+    let bridged = bridge_with_env(
+        &[everything_command().to_str().unwrap(), "stdio"],
+        &[("RUST_LOG", "warn".into())],
+    );
 
     // One warm-up call each, so neither side pays a first-call cost in the timing.
     operator_calls(&endpoint(&direct.url), 1).await;
@@ -35,6 +40,7 @@ async fn main() {
     let baseline = operator_calls(&endpoint(&direct.url), count).await;
     let through_bridge = operator_calls(&endpoint(&bridged.url), count).await;
     let session_per_call = session_per_call(&endpoint(&bridged.url), count).await;
+    let stdio = over_stdio(count).await;
     let bridge_kib = rss_kib(bridged.process.pid(), "VmHWM");
 
     let per_second = |elapsed: Duration| count as f64 / elapsed.as_secs_f64();
@@ -46,6 +52,7 @@ async fn main() {
             "bridge: a session (and a stdio server) per call",
             session_per_call,
         ),
+        ("no bridge: one session over the server's stdio", stdio),
     ] {
         println!(
             "{label:<52} {:>8} ms {:>8.1} calls/s {:>6.2}x baseline",
@@ -73,6 +80,33 @@ async fn operator_calls(endpoint: &Endpoint, count: usize) -> Duration {
         })
         .await;
     start.elapsed()
+}
+
+/// The same calls on one session with the server over its stdin and stdout, no HTTP: what the
+/// stdio server itself allows.
+async fn over_stdio(count: usize) -> Duration {
+    use rmcp::ServiceExt;
+    let mut command = tokio::process::Command::new(everything_command());
+    command.arg("stdio");
+    let transport = rmcp::transport::TokioChildProcess::new(command).expect("the stdio server");
+    let session = ().serve(transport).await.expect("initialize over stdio");
+    let peer = session.peer().clone();
+    let start = Instant::now();
+    stream::iter(0..count)
+        .for_each_concurrent(CONCURRENCY, |i| {
+            let peer = peer.clone();
+            async move {
+                let mut call = CallToolRequestParams::new("echo");
+                call.arguments = json!({"message": format!("call {i}")}).as_object().cloned();
+                peer.call_tool(call)
+                    .await
+                    .unwrap_or_else(|e| panic!("call {i}: {e}"));
+            }
+        })
+        .await;
+    let elapsed = start.elapsed();
+    let _ = session.cancel().await;
+    elapsed
 }
 
 /// A session opened and closed for every call.
