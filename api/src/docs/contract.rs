@@ -233,6 +233,19 @@ const fn by_id(from: &'static str, to: &'static str) -> LinkSpec {
     }
 }
 
+/// From a created task to `to` under its agent's path.
+const fn by_agent_task(to: &'static str) -> LinkSpec {
+    LinkSpec {
+        from: "create_task",
+        to,
+        parameters: &[
+            ("agent_id", "$response.body#/agent_id"),
+            ("task_id", "$response.body#/id"),
+        ],
+        body: None,
+    }
+}
+
 const fn by_webhook(to: &'static str) -> LinkSpec {
     LinkSpec {
         from: "create_trigger",
@@ -299,33 +312,9 @@ pub const LINKS: &[LinkSpec] = &[
     by_id("create_task", "get_task"),
     by_id("create_task", "cancel_task"),
     by_id("create_task", "delete_task"),
-    LinkSpec {
-        from: "create_task",
-        to: "get_agent_task",
-        parameters: &[
-            ("agent_id", "$response.body#/agent_id"),
-            ("task_id", "$response.body#/id"),
-        ],
-        body: None,
-    },
-    LinkSpec {
-        from: "create_task",
-        to: "cancel_agent_task",
-        parameters: &[
-            ("agent_id", "$response.body#/agent_id"),
-            ("task_id", "$response.body#/id"),
-        ],
-        body: None,
-    },
-    LinkSpec {
-        from: "create_task",
-        to: "list_agent_task_events",
-        parameters: &[
-            ("agent_id", "$response.body#/agent_id"),
-            ("task_id", "$response.body#/id"),
-        ],
-        body: None,
-    },
+    by_agent_task("get_agent_task"),
+    by_agent_task("cancel_agent_task"),
+    by_agent_task("list_agent_task_events"),
 ];
 
 fn add_links(openapi: &mut OpenApi) {
