@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::common::{LocalRef, SecretKeyRef, conditions_schema, free_form_object};
+pub use crate::mcp_server_instance::ToolAnnotations;
 
 /// What an agent is told, which model it talks to, and what it may use.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -260,6 +261,20 @@ pub struct ResolvedTool {
     /// The skill that asked for it, if it came from a skill.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skill: Option<String>,
+    /// Whether the agent's listing of the tool asks for a person's confirmation of each call
+    /// (`allowedTools[].requiresUserConfirmation`), as listed; see `requiresApproval` for the
+    /// decision in effect.
     #[serde(default)]
     pub requires_user_confirmation: bool,
+    /// Whether a person must approve each call before it is made: the decision in effect, from the
+    /// agent's listing of it, the tool's annotations and the agent's approval policy.
+    #[serde(default)]
+    pub requires_approval: bool,
+    /// Why `requiresApproval` is what it is, in a short phrase for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_reason: Option<String>,
+    /// The tool's behaviour hints as its server declared them, copied from the instance's
+    /// discovered tools; absent when the server gave none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<ToolAnnotations>,
 }

@@ -321,4 +321,50 @@ pub struct DiscoveredTool {
     pub member: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_tool: Option<String>,
+    /// The hints the server gave about the tool's behaviour in `tools/list`, as it gave them; absent
+    /// when it gave none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<ToolAnnotations>,
+}
+
+/// The behaviour hints an MCP server declares for a tool (`annotations` in `tools/list`), stored as
+/// the server said them: a hint it left out stays absent. MCP's defaults for an absent hint
+/// (`readOnlyHint` false, `destructiveHint` true, `idempotentHint` false, `openWorldHint` true) are
+/// applied only where a decision is made from them. They are hints from the server, not guarantees.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolAnnotations {
+    /// The tool does not modify its environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_hint: Option<bool>,
+    /// The tool may perform destructive updates (meaningful only when it is not read-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destructive_hint: Option<bool>,
+    /// Calling the tool again with the same arguments has no further effect (meaningful only when
+    /// it is not read-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent_hint: Option<bool>,
+    /// The tool reaches entities outside a closed domain (e.g. the web), not only a closed one
+    /// (e.g. a memory store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_world_hint: Option<bool>,
+}
+
+impl ToolAnnotations {
+    /// `readOnlyHint`, or MCP's default (false) when the server gave none.
+    pub fn read_only(&self) -> bool {
+        self.read_only_hint.unwrap_or(false)
+    }
+    /// `destructiveHint`, or MCP's default (true) when the server gave none.
+    pub fn destructive(&self) -> bool {
+        self.destructive_hint.unwrap_or(true)
+    }
+    /// `idempotentHint`, or MCP's default (false) when the server gave none.
+    pub fn idempotent(&self) -> bool {
+        self.idempotent_hint.unwrap_or(false)
+    }
+    /// `openWorldHint`, or MCP's default (true) when the server gave none.
+    pub fn open_world(&self) -> bool {
+        self.open_world_hint.unwrap_or(true)
+    }
 }

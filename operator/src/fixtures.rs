@@ -15,6 +15,7 @@ pub fn tool(name: &str) -> DiscoveredTool {
         input_schema_digest: None,
         member: None,
         member_tool: None,
+        annotations: None,
     }
 }
 

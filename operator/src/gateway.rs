@@ -266,7 +266,17 @@ impl CompoundSession {
                     Some(Value::Object(schema)) => schema,
                     _ => serde_json::Map::from_iter([("type".to_string(), Value::from("object"))]),
                 };
-                Tool::new(t.name, t.description.unwrap_or_default(), Arc::new(schema))
+                let tool = Tool::new(t.name, t.description.unwrap_or_default(), Arc::new(schema));
+                match t.annotations {
+                    Some(hints) => tool.with_annotations(ToolAnnotations::from_raw(
+                        None,
+                        hints.read_only_hint,
+                        hints.destructive_hint,
+                        hints.idempotent_hint,
+                        hints.open_world_hint,
+                    )),
+                    None => tool,
+                }
             })
             .collect();
         Ok(ListToolsResult::with_all_items(tools).into())

@@ -20,7 +20,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::cause;
-use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo, Transport};
+use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo, ToolAnnotations, Transport};
 use agentarea_crds::reasons;
 
 /// Input schemas larger than this are left out of status (the digest stays), so that one server
@@ -252,7 +252,20 @@ fn discovered(tool: &Tool) -> DiscoveredTool {
         )),
         member: None,
         member_tool: None,
+        annotations: tool.annotations.as_ref().and_then(hints),
     }
+}
+
+/// The behaviour hints of a tool's annotations; none when the server gave none of them (a title
+/// alone is no hint).
+fn hints(annotations: &rmcp::model::ToolAnnotations) -> Option<ToolAnnotations> {
+    let hints = ToolAnnotations {
+        read_only_hint: annotations.read_only_hint,
+        destructive_hint: annotations.destructive_hint,
+        idempotent_hint: annotations.idempotent_hint,
+        open_world_hint: annotations.open_world_hint,
+    };
+    (hints != ToolAnnotations::default()).then_some(hints)
 }
 
 /// Why `initialize` failed, in the words of whatever refused: the OS ("connection refused"), the

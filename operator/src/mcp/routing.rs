@@ -170,6 +170,7 @@ mod tests {
             input_schema_digest: None,
             member: member.map(Into::into),
             member_tool: member_tool.map(Into::into),
+            annotations: None,
         }
     }
 

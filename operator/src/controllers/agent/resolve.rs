@@ -139,13 +139,14 @@ fn resolve_tools(
                 .collect()
         });
         for (tool, confirm) in offered {
-            if !status.tools.iter().any(|t| t.name == tool) {
+            let Some(discovered) = status.tools.iter().find(|t| t.name == tool) else {
                 problems.push(Problem::new(
                     reasons::TOOL_NOT_FOUND,
                     format!("MCP server instance {instance_name} offers no tool {tool}"),
                 ));
                 continue;
-            }
+            };
+            let annotations = discovered.annotations;
             // Two instances may offer the same name; the model must see distinct ones.
             let exposed = if names.contains(&tool) {
                 format!("{instance_name}__{tool}")
@@ -161,6 +162,9 @@ fn resolve_tools(
                 tool,
                 skill: skill.map(str::to_string),
                 requires_user_confirmation: confirm,
+                requires_approval: confirm,
+                approval_reason: confirm.then(|| "listed with requiresUserConfirmation".into()),
+                annotations,
             });
         }
     }

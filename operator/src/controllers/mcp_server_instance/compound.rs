@@ -93,6 +93,7 @@ mod tests {
             input_schema_digest: Some(format!("sha256:{name}")),
             member: None,
             member_tool: None,
+            annotations: None,
         }
     }
 
@@ -302,6 +303,7 @@ mod tests {
                 name: "t_now".into(),
                 member: Some("time".into()),
                 member_tool: Some("now".into()),
+                annotations: None,
                 ..tool("now")
             }]
         );

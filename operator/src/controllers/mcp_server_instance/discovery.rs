@@ -82,6 +82,7 @@ mod tests {
                 input_schema_digest: None,
                 member: None,
                 member_tool: None,
+                annotations: None,
             })
             .collect()
     }
