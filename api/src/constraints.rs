@@ -173,6 +173,15 @@ checked_text!(
 );
 
 checked_text!(
+    /// Why a person decided as they did on a tool call: not blank, at most 1,024 characters (as
+    /// the Task's `spec.approvals[].reason`).
+    Reason,
+    TextRule {
+        max_chars: Some(1024)
+    }
+);
+
+checked_text!(
     /// A text that must say something: an agent's instruction or model, a task's description.
     Text,
     TextRule { max_chars: None }

@@ -82,8 +82,16 @@ pub const TIMEOUT: &str = "Timeout";
 pub const MAX_STEPS_EXCEEDED: &str = "MaxStepsExceeded";
 /// The run used more tokens than the Agent's `limits.budget`.
 pub const BUDGET_EXCEEDED: &str = "BudgetExceeded";
-/// The runner stopped renewing its claim and the run could not safely start again.
+/// The runner stopped renewing its claim while a tool call was in flight that may or may not have
+/// happened (and is not declared idempotent), so the run could not safely continue.
 pub const RUNNER_LOST: &str = "RunnerLost";
+/// Nobody decided on a tool call within the Agent's `approval.timeoutSeconds`, and its policy is
+/// to fail the Task.
+pub const APPROVAL_TIMED_OUT: &str = "ApprovalTimedOut";
+/// The run's conversation outgrew the operator's `--task-max-conversation-bytes`.
+pub const CONVERSATION_TOO_LARGE: &str = "ConversationTooLarge";
+/// The kept conversation could not be read back (a chunk is missing or damaged).
+pub const CONVERSATION_LOST: &str = "ConversationLost";
 
 // Events only.
 
@@ -91,6 +99,12 @@ pub const RUNNER_LOST: &str = "RunnerLost";
 pub const STARTED: &str = "Started";
 /// Normal Event: a Task succeeded.
 pub const SUCCEEDED: &str = "Succeeded";
+/// Normal Event: a Task stopped at `spec.paused`.
+pub const PAUSED: &str = "Paused";
+/// Normal Event: a runner continued a Task's kept conversation.
+pub const RESUMED: &str = "Resumed";
+/// Normal Event: tool calls of a Task wait for a person's decision.
+pub const APPROVAL_REQUESTED: &str = "ApprovalRequested";
 /// Normal Event: a Trigger created a Task.
 pub const FIRED: &str = "Fired";
 /// Normal Event: a schedule Trigger skipped a run (missed deadline, or Forbid with one running).

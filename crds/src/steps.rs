@@ -25,6 +25,15 @@ pub const TOOL_CALL_FAILED: &str = "ToolCallFailed";
 pub const RUNNER_LOST: &str = "RunnerLost";
 /// The runner shut down and handed the Task back.
 pub const RUNNER_STOPPED: &str = "RunnerStopped";
+/// A run continues its kept conversation (after a pause, an approval, a hand-back or a lost
+/// runner).
+pub const WORKFLOW_RESUMED: &str = "WorkflowResumed";
+/// The run stopped at `spec.paused`.
+pub const WORKFLOW_PAUSED: &str = "WorkflowPaused";
+/// Tool calls wait for a person's decision.
+pub const HUMAN_APPROVAL_REQUESTED: &str = "HumanApprovalRequested";
+/// A person (or the time-out) decided on a tool call.
+pub const HUMAN_APPROVAL_RECEIVED: &str = "HumanApprovalReceived";
 
 /// The step type that closes a run ending in `phase`.
 pub fn closing(phase: crate::TaskPhase) -> &'static str {

@@ -65,6 +65,21 @@ pub struct TaskSpec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel: bool,
 
+    /// Set to true to pause: the run stops once the model or tool calls in flight have finished,
+    /// keeps its conversation and gives up its claim (phase `Paused`). Set back to false to
+    /// resume it where it was, on whichever operator replica claims it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+
+    /// People's decisions on the tool calls that wait for approval (`status.pendingApprovals`),
+    /// one per tool call. A decision is final: it cannot be changed or withdrawn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "decisions_schema")]
+    #[x_kube(validation = kube::core::Rule::new(
+        "oldSelf.all(old, self.exists(new, new.toolCallId == old.toolCallId))"
+    ).message("a decision cannot be withdrawn"))]
+    pub approvals: Vec<ToolCallDecision>,
+
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requires_human_approval: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,11 +105,57 @@ pub struct Requester {
     pub trigger: Option<String>,
 }
 
+/// A person's decision on one tool call.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "self == oldSelf",
+    "message": "a decision cannot be changed"
+}]))]
+pub struct ToolCallDecision {
+    /// The `toolCallId` of an entry of `status.pendingApprovals`.
+    #[schemars(length(min = 1, max = 128))]
+    pub tool_call_id: String,
+    pub decision: Decision,
+    /// Why; a rejection's reason goes back to the model as the tool's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub reason: Option<String>,
+    /// Who decided. The REST API fills it from the caller's identity; a request through the
+    /// Kubernetes API is checked against the requesting user by the chart's admission policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub decided_by: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Decision {
+    Approved,
+    Rejected,
+}
+
+/// `spec.approvals`: keyed by `toolCallId`, so the apiserver itself refuses two decisions on one
+/// call and server-side apply merges them by call.
+fn decisions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let item = generator.subschema_for::<ToolCallDecision>();
+    schemars::json_schema!({
+        "type": "array",
+        "items": item,
+        "maxItems": 64,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["toolCallId"],
+    })
+}
+
 /// Where a task is in its life.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub enum TaskPhase {
     Pending,
     Running,
+    /// Stopped by `spec.paused`; no replica holds it.
+    Paused,
+    /// Tool calls wait for a person's decision (`status.pendingApprovals`); no replica holds it.
+    AwaitingApproval,
     Succeeded,
     Failed,
     Cancelled,
@@ -106,11 +167,18 @@ impl TaskPhase {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
 
+    /// Whether the run stopped part-way and waits, unclaimed, to be continued.
+    pub fn is_suspended(self) -> bool {
+        matches!(self, Self::Paused | Self::AwaitingApproval)
+    }
+
     /// The phase as written in status (and in metric labels).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "Pending",
             Self::Running => "Running",
+            Self::Paused => "Paused",
+            Self::AwaitingApproval => "AwaitingApproval",
             Self::Succeeded => "Succeeded",
             Self::Failed => "Failed",
             Self::Cancelled => "Cancelled",
@@ -156,6 +224,57 @@ pub struct TaskStatus {
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Where the run's whole conversation is kept, so that any replica can continue it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationRef>,
+    /// Tool calls the model asked for that wait for a person's decision (`spec.approvals`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_approvals: Vec<PendingApproval>,
+    /// The decisions taken so far, with who took them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "decisions_schema")]
+    pub approvals: Vec<ToolCallDecision>,
+    /// Runners the task has lost (their claim lapsed) and that another replica replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runners_lost: Option<i32>,
+    /// Seconds the run has been active in its earlier segments (before a pause, a wait for
+    /// approval or a hand-back), counted against the Agent's `limits.timeoutSeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_seconds: Option<i64>,
+}
+
+/// The conversation of a run, kept in Secrets owned by the Task (labelled
+/// `agentarea.io/task-uid`), each a gzip of part of the messages as JSON lines. The first
+/// `messages` messages of the chunks, in this order, are the conversation; a chunk that is not
+/// listed was written by a runner that lost its claim before recording it, and is ignored.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationRef {
+    /// Secret names, in order.
+    pub chunks: Vec<String>,
+    pub messages: i64,
+    /// Size of the messages as JSON.
+    pub bytes: i64,
+    /// Size of the chunks as stored (compressed).
+    pub stored_bytes: i64,
+}
+
+/// A tool call that waits for a person.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingApproval {
+    pub tool_call_id: String,
+    /// The tool as the model named it.
+    pub tool: String,
+    /// The arguments as the model wrote them (JSON text, possibly truncated).
+    pub arguments: String,
+    /// Why it needs approval (the Agent's listing, the Task's `requiresHumanApproval`, or the
+    /// tool's annotations under the Agent's policy).
+    pub because: String,
+    pub requested_at: Time,
+    /// When the Agent's `approval.timeoutSeconds` ends the wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Time>,
 }
 
 /// The lease a runner holds on a task.
@@ -207,7 +326,15 @@ mod tests {
     #[test]
     fn a_phase_names_itself_as_status_does() {
         use TaskPhase::*;
-        for phase in [Pending, Running, Succeeded, Failed, Cancelled] {
+        for phase in [
+            Pending,
+            Running,
+            Paused,
+            AwaitingApproval,
+            Succeeded,
+            Failed,
+            Cancelled,
+        ] {
             assert_eq!(serde_json::to_value(phase).unwrap(), phase.as_str());
         }
     }

@@ -81,6 +81,19 @@ pub struct Config {
     #[arg(long, env = "AGENTAREA_TASK_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub task_lease_seconds: u64,
 
+    /// Seconds a replica that is asked to stop (SIGTERM) gives the model and tool calls in flight
+    /// to finish, so that they are recorded and the next replica continues after them. Keep it
+    /// below the pod's `terminationGracePeriodSeconds`; calls still running then are abandoned
+    /// (and the Task fails `RunnerLost` if one may have had an effect).
+    #[arg(long, env = "AGENTAREA_TASK_DRAIN_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub task_drain_seconds: u64,
+
+    /// Bytes a Task's kept conversation may reach (as JSON, before compression); a run that
+    /// would go past it fails with `ConversationTooLarge`. It is stored in Secrets of about
+    /// 768 KiB each, owned by the Task.
+    #[arg(long, env = "AGENTAREA_TASK_MAX_CONVERSATION_BYTES", default_value_t = 8 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(65536..=268435456))]
+    pub task_max_conversation_bytes: u64,
+
     /// Seconds to wait for an MCP server's answer during discovery.
     #[arg(long, env = "AGENTAREA_MCP_TIMEOUT_SECONDS", default_value_t = 10)]
     pub mcp_timeout_seconds: u64,

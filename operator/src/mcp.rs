@@ -182,6 +182,11 @@ pub async fn discover(endpoint: &Endpoint) -> Result<Discovery, McpError> {
     result
 }
 
+/// The `_meta` key of a tool call's idempotency key: the same for every attempt to make one call
+/// the model asked for (`<task uid>/<tool call id>`), different for every other call. A server
+/// that remembers the keys it has seen can answer a repeated call without repeating its effect.
+pub const IDEMPOTENCY_KEY_META: &str = "agentarea.io/idempotency-key";
+
 /// Calls `name` with `arguments` on a kept session ([`sessions`]); the result is the server's
 /// `CallToolResult` as JSON.
 pub async fn call_tool(
@@ -189,17 +194,18 @@ pub async fn call_tool(
     name: &str,
     arguments: Value,
 ) -> Result<Value, McpError> {
-    call_tool_in_trace(endpoint, name, arguments, HashMap::new()).await
+    call_tool_with_meta(endpoint, name, arguments, HashMap::new()).await
 }
 
-/// [`call_tool`], continuing the trace `context` (W3C `traceparent`, `tracestate`). The context
-/// goes in the request's `_meta`, where MCP carries it: the session is shared by calls of many
-/// traces, so an HTTP header would name the wrong one.
-pub async fn call_tool_in_trace(
+/// [`call_tool`] with `meta` in the request's `_meta`: the trace context (W3C `traceparent`,
+/// `tracestate`) and the call's [`IDEMPOTENCY_KEY_META`]. They go there, where MCP carries
+/// request metadata, because the session is shared by calls of many traces and tasks: an HTTP
+/// header would name the wrong one.
+pub async fn call_tool_with_meta(
     endpoint: &Endpoint,
     name: &str,
     arguments: Value,
-    context: HashMap<String, String>,
+    meta: HashMap<String, String>,
 ) -> Result<Value, McpError> {
     let arguments = match arguments {
         Value::Object(map) => Some(map),
@@ -212,8 +218,8 @@ pub async fn call_tool_in_trace(
     };
     let mut params = CallToolRequestParams::new(name.to_string());
     params.arguments = arguments;
-    if !context.is_empty() {
-        let meta: serde_json::Map<String, Value> = context
+    if !meta.is_empty() {
+        let meta: serde_json::Map<String, Value> = meta
             .into_iter()
             .map(|(key, value)| (key, Value::String(value)))
             .collect();

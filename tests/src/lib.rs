@@ -19,6 +19,7 @@ pub mod namespace;
 pub mod objects;
 pub mod otel;
 pub mod process;
+pub mod world;
 
 pub use control_plane::{ControlPlane, control_plane};
 pub use helm::{helm, helm_path};

@@ -63,6 +63,8 @@ impl ScriptedService {
             .route("/v1/chat/completions", post(complete))
             .route("/healthz", get(|| async { "ok" }))
             .route("/requests", get(requests))
+            // Conversations of several megabytes are sent whole, as real endpoints accept them.
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(self.clone())
     }
 

@@ -81,6 +81,29 @@ impl ChildProcess {
         (child.wait().expect("wait for killed child"), false)
     }
 
+    /// Sends `signal` and returns at once (SIGTERM as a rolling update does, SIGSTOP and
+    /// SIGCONT to freeze and thaw a server mid-call).
+    pub fn signal(&self, signal: libc::c_int) {
+        let child = self.child.lock().unwrap();
+        // SAFETY: sending a signal to our own child by pid.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, signal);
+        }
+    }
+
+    /// Waits, without blocking the async runtime, until the process has exited or `limit`
+    /// passed; its exit status if it exited.
+    pub async fn exited_within(&self, limit: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.lock().unwrap().try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill(&self) {
         let mut child = self.child.lock().unwrap();

@@ -264,6 +264,7 @@ fn rbac_is_least_privilege_as_rendered() {
         ("", "services", "create"),
         ("", "serviceaccounts", "delete"),
         ("", "secrets", "get"),
+        ("", "secrets", "create"),
         ("", "configmaps", "watch"),
         ("events.k8s.io", "events", "create"),
     ] {
@@ -275,7 +276,7 @@ fn rbac_is_least_privilege_as_rendered() {
     for (group, resource, verb) in [
         ("agentarea.io", "agents", "delete"),
         ("agentarea.io", "agents", "create"),
-        ("", "secrets", "create"),
+        ("", "secrets", "update"),
         ("", "secrets", "delete"),
         ("", "namespaces", "create"),
         ("coordination.k8s.io", "leases", "create"),
@@ -1073,8 +1074,9 @@ async fn helm_install_upgrade_uninstall_on_the_control_plane() {
     yes(&operator, &["patch", "services"]);
     yes(&operator, &["get", "secrets"]);
     yes(&operator, &["create", "events.events.k8s.io"]);
+    yes(&operator, &["create", "secrets"]);
     no(&operator, &["delete", "secrets"]);
-    no(&operator, &["create", "secrets"]);
+    no(&operator, &["update", "secrets"]);
     no(&operator, &["delete", "agents.agentarea.io"]);
     no(&operator, &["create", "namespaces"]);
     no(&operator, &["create", "pods"]);

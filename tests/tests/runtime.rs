@@ -9,120 +9,13 @@ use agentarea_crds::common::condition;
 use agentarea_crds::{
     Agent, McpServerInstance, Task, TaskPhase, Trigger, TriggerStatus, reasons, steps,
 };
-use agentarea_tests::mcp_servers::{
-    McpServer, Operator, bridge, everything_server, everything_sse_server, time_server_command,
-};
+use agentarea_tests::mcp_servers::{Operator, everything_sse_server};
 use agentarea_tests::model::{Reply, ScriptedModel, offered_tools, tool_results, user_input};
 use agentarea_tests::objects::step_types;
+use agentarea_tests::world::{WAIT, World, phase, reason, result_text};
 use agentarea_tests::{TestNamespace, create, eventually, merge_patch};
 use kube::Api;
 use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(90);
-
-/// A namespace with two MCP server instances (`everything` and `time`), a scripted model and an
-/// operator watching the namespace.
-struct World {
-    ns: TestNamespace,
-    model: ScriptedModel,
-    operators: Vec<Operator>,
-    _servers: (McpServer, McpServer),
-}
-
-impl World {
-    async fn new(
-        prefix: &str,
-        operator_env: &[(&str, String)],
-        script: impl Fn(&Value) -> Reply + Send + Sync + 'static,
-    ) -> Self {
-        let ns = TestNamespace::create(prefix).await;
-        let everything = everything_server();
-        let time_command = time_server_command();
-        let time = bridge(&[time_command.to_str().unwrap()]);
-        let instances = ns.api::<McpServerInstance>();
-        for (name, url) in [("everything", &everything.url), ("time", &time.url)] {
-            create(
-                &instances,
-                json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
-                       "metadata": {"name": name}, "spec": {"remote": {"url": url}}}),
-            )
-            .await;
-        }
-        let model = ScriptedModel::start(script).await;
-        let operator = Operator::start(&ns.name, operator_env).await;
-        Self {
-            ns,
-            model,
-            operators: vec![operator],
-            _servers: (everything, time),
-        }
-    }
-
-    /// Creates an agent that may call `echo` on `everything` and every tool of `time`, with
-    /// `limits`, and waits until it is Ready.
-    async fn agent(&self, name: &str, limits: Value) -> Agent {
-        let api = self.ns.api::<Agent>();
-        create(
-            &api,
-            json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": name},
-                   "spec": {"instruction": "You are a careful assistant.",
-                            "model": {"name": "scripted", "endpoint": self.model.url},
-                            "mcpServers": [{"name": "everything", "allowedTools": [{"name": "echo"}]},
-                                           {"name": "time"}],
-                            "limits": limits}}),
-        )
-        .await;
-        eventually(&format!("agent {name} Ready"), WAIT, || async {
-            let agent = api.get(name).await.ok()?;
-            let ready = agent.status.as_ref().is_some_and(|s| {
-                agentarea_crds::common::is_condition_true(Some(&s.conditions), condition::READY)
-            });
-            ready.then_some(agent)
-        })
-        .await
-    }
-
-    async fn task(&self, name: &str, agent: &str, input: &str) {
-        create(
-            &self.ns.api::<Task>(),
-            json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Task", "metadata": {"name": name},
-                   "spec": {"agent": agent, "input": input}}),
-        )
-        .await;
-    }
-
-    /// Waits until task `name` has finished, and returns it.
-    async fn finished(&self, name: &str) -> Task {
-        let api = self.ns.api::<Task>();
-        eventually(&format!("task {name} finished"), WAIT, || async {
-            let task = api.get(name).await.ok()?;
-            phase(&task)
-                .is_some_and(TaskPhase::is_finished)
-                .then_some(task)
-        })
-        .await
-    }
-}
-
-fn phase(task: &Task) -> Option<TaskPhase> {
-    task.status.as_ref().and_then(|s| s.phase)
-}
-
-fn reason(task: &Task) -> String {
-    task.status
-        .as_ref()
-        .and_then(|s| s.reason.clone())
-        .unwrap_or_default()
-}
-
-fn result_text(task: &Task) -> String {
-    task.status
-        .as_ref()
-        .and_then(|s| s.result.as_ref())
-        .and_then(|r| r.as_str())
-        .unwrap_or_default()
-        .to_string()
-}
 
 /// The tool results of the conversation's last turn, as the model received them.
 fn last_tool_contents(request: &Value) -> Vec<String> {
@@ -654,7 +547,7 @@ async fn a_replica_runs_no_more_tasks_at_once_than_configured() {
 }
 
 #[tokio::test]
-async fn killing_the_operator_mid_task_leaves_no_task_stuck() {
+async fn killing_the_operator_mid_task_continues_the_kept_conversation() {
     let lease = [("AGENTAREA_TASK_LEASE_SECONDS", "3".to_string())];
     let mut world = World::new("rt-kill", &lease, |request| {
         match (user_input(request).as_str(), tool_results(request)) {
@@ -709,12 +602,29 @@ async fn killing_the_operator_mid_task_leaves_no_task_stuck() {
     );
     assert_eq!(before.status.unwrap().claim.unwrap().attempt, 2);
 
-    // A tool had run: running it again could repeat it, so the task fails, saying why.
+    // A tool had run and its result was kept: the run continues after it, without calling it
+    // again.
     let after = world.finished("after-tool").await;
-    assert_eq!(phase(&after), Some(TaskPhase::Failed), "{:?}", after.status);
-    assert_eq!(reason(&after), reasons::RUNNER_LOST);
-    let message = after.status.unwrap().message.unwrap();
-    assert!(message.contains("tools had been called"), "{message}");
+    assert_eq!(
+        phase(&after),
+        Some(TaskPhase::Succeeded),
+        "{:?}",
+        after.status
+    );
+    assert_eq!(result_text(&after), "survived");
+    let types = step_types(&after);
+    assert!(types.contains(&steps::RUNNER_LOST.to_string()), "{types:?}");
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == steps::TOOL_CALL_STARTED)
+            .count(),
+        1,
+        "{types:?}"
+    );
+    let status = after.status.unwrap();
+    assert_eq!(status.runners_lost, Some(1));
+    assert!(status.conversation.is_some());
     world.ns.delete().await;
 }
 

@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use agentarea_crds::common::AGENT_LABEL;
-use agentarea_crds::task::{Requester, TaskStep};
+use agentarea_crds::task::{Decision, Requester, TaskStep, ToolCallDecision};
 use agentarea_crds::{Agent, Task, TaskPhase, TaskSpec};
 
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
-use crate::constraints::{EventPageSize, PageNumber, Text};
+use crate::constraints::{EventPageSize, PageNumber, Reason, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{created_by, display_name, new_metadata, timestamps};
 
@@ -78,7 +78,8 @@ pub struct TaskResponse {
     pub description: String,
     #[schema(value_type = Object)]
     pub parameters: Value,
-    /// `pending`, `running`, `completed`, `failed` or `cancelled`.
+    /// `pending`, `running`, `paused`, `awaiting_approval`, `completed`, `failed` or
+    /// `cancelled`.
     pub status: String,
     /// Why it ended as it did (`Completed`, `ModelError`, `Timeout`, ...).
     pub reason: Option<String>,
@@ -94,6 +95,121 @@ pub struct TaskResponse {
     pub created_at: Option<String>,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
+    /// Whether a pause was asked for (the run stops once its calls in flight have finished).
+    pub paused: bool,
+    /// Tool calls that wait for a person's decision (`POST /v1/tasks/{id}/approvals`).
+    pub pending_approvals: Vec<PendingApprovalResponse>,
+    /// The decisions taken on the task's tool calls, with who took them.
+    pub approvals: Vec<ApprovalResponse>,
+}
+
+/// A tool call that waits for approval.
+#[derive(Serialize, Debug, ToSchema)]
+pub struct PendingApprovalResponse {
+    pub tool_call_id: String,
+    pub tool_name: String,
+    /// The arguments as the model wrote them (JSON text).
+    pub arguments: String,
+    /// Why it needs approval.
+    pub reason: String,
+    pub requested_at: String,
+    /// When the agent's approval time-out ends the wait, if it has one.
+    pub deadline: Option<String>,
+}
+
+/// A decision on a tool call.
+#[derive(Serialize, Debug, ToSchema)]
+pub struct ApprovalResponse {
+    pub tool_call_id: String,
+    pub approved: bool,
+    pub reason: Option<String>,
+    pub decided_by: Option<String>,
+}
+
+/// The body of `POST /v1/tasks/{id}/approvals`: a decision on one waiting tool call.
+#[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({ "tool_call_id": "call_1", "approved": false, "reason": "Not on production." }))]
+pub struct ApprovalCreate {
+    /// The `tool_call_id` of one of the task's `pending_approvals`.
+    pub tool_call_id: String,
+    /// True to let the call be made; false to refuse it (the model is told, with the reason).
+    pub approved: bool,
+    #[serde(default)]
+    pub reason: Option<Reason>,
+}
+
+impl ApprovalCreate {
+    /// The decision to add to `task`'s `spec.approvals`, taken by `caller`; a conflict when the
+    /// task has ended or the call does not wait (any more).
+    pub fn decision_for(self, task: &Task, caller: &Identity) -> ApiResult<ToolCallDecision> {
+        let phase = phase(task);
+        if phase.is_finished() {
+            return Err(ApiError::conflict(format!(
+                "Task already {}",
+                rest_status(phase)
+            )));
+        }
+        if let Some(taken) = task
+            .spec
+            .approvals
+            .iter()
+            .find(|d| d.tool_call_id == self.tool_call_id)
+        {
+            let word = match taken.decision {
+                Decision::Approved => "approved",
+                Decision::Rejected => "rejected",
+            };
+            return Err(ApiError::conflict(format!(
+                "Tool call {} was already {word}",
+                self.tool_call_id
+            )));
+        }
+        let waits = task.status.as_ref().is_some_and(|s| {
+            s.pending_approvals
+                .iter()
+                .any(|p| p.tool_call_id == self.tool_call_id)
+        });
+        if !waits {
+            return Err(ApiError::not_found(format!(
+                "Tool call {} does not wait for approval",
+                self.tool_call_id
+            )));
+        }
+        Ok(ToolCallDecision {
+            tool_call_id: self.tool_call_id,
+            decision: if self.approved {
+                Decision::Approved
+            } else {
+                Decision::Rejected
+            },
+            reason: self.reason.map(Reason::into_inner),
+            decided_by: Some(caller.subject.clone()),
+        })
+    }
+}
+
+/// The merge patch that adds `decision` to `task`'s decisions, on the condition that `task` is
+/// still the stored version (two people deciding at once must not drop one another's decision).
+pub fn approval_patch(task: &Task, decision: ToolCallDecision) -> Value {
+    let mut approvals = task.spec.approvals.clone();
+    approvals.push(decision);
+    json!({
+        "metadata": { "resourceVersion": task.resource_version() },
+        "spec": { "approvals": approvals },
+    })
+}
+
+/// The patch that asks for a pause (`true`) or a resume (`false`); a conflict when the task has
+/// ended.
+pub fn pause_patch(task: &Task, paused: bool) -> ApiResult<Value> {
+    let phase = phase(task);
+    if phase.is_finished() {
+        return Err(ApiError::conflict(format!(
+            "Task already {}",
+            rest_status(phase)
+        )));
+    }
+    Ok(json!({ "spec": { "paused": paused } }))
 }
 
 #[derive(Deserialize, Debug, Default, IntoParams)]
@@ -145,11 +261,13 @@ pub struct TaskEventParams {
 /// The task statuses a list can be filtered by; `submitted` is AgentArea's older word for
 /// `pending`, still accepted.
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum StatusFilter {
     Pending,
     Submitted,
     Running,
+    Paused,
+    AwaitingApproval,
     Completed,
     Failed,
     Cancelled,
@@ -160,6 +278,8 @@ impl StatusFilter {
         let status = match self {
             Self::Pending | Self::Submitted => "pending",
             Self::Running => "running",
+            Self::Paused => "paused",
+            Self::AwaitingApproval => "awaiting_approval",
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
@@ -238,6 +358,8 @@ pub fn rest_status(phase: TaskPhase) -> &'static str {
     match phase {
         TaskPhase::Pending => "pending",
         TaskPhase::Running => "running",
+        TaskPhase::Paused => "paused",
+        TaskPhase::AwaitingApproval => "awaiting_approval",
         TaskPhase::Succeeded => "completed",
         TaskPhase::Failed => "failed",
         TaskPhase::Cancelled => "cancelled",
@@ -364,5 +486,44 @@ pub fn present(task: &Task, agents: &ResourceCache<Agent>) -> TaskResponse {
         created_at,
         started_at: time(status.and_then(|s| s.start_time.as_ref())),
         completed_at: time(status.and_then(|s| s.completion_time.as_ref())),
+        paused: task.spec.paused,
+        pending_approvals: status
+            .map(|s| &s.pending_approvals[..])
+            .unwrap_or_default()
+            .iter()
+            .map(|p| PendingApprovalResponse {
+                tool_call_id: p.tool_call_id.clone(),
+                tool_name: p.tool.clone(),
+                arguments: p.arguments.clone(),
+                reason: p.because.clone(),
+                requested_at: p.requested_at.0.to_string(),
+                deadline: time(p.deadline.as_ref()),
+            })
+            .collect(),
+        // People's decisions as soon as they are taken, then the run's own (time-outs).
+        approvals: task
+            .spec
+            .approvals
+            .iter()
+            .chain(
+                status
+                    .map(|s| &s.approvals[..])
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|d| {
+                        !task
+                            .spec
+                            .approvals
+                            .iter()
+                            .any(|p| p.tool_call_id == d.tool_call_id)
+                    }),
+            )
+            .map(|d| ApprovalResponse {
+                tool_call_id: d.tool_call_id.clone(),
+                approved: d.decision == Decision::Approved,
+                reason: d.reason.clone(),
+                decided_by: d.decided_by.clone(),
+            })
+            .collect(),
     }
 }

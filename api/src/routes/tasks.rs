@@ -14,14 +14,17 @@ use axum::routing::{get, post};
 use futures::Stream;
 use kube::ResourceExt;
 
+use agentarea_crds::task::Decision;
 use agentarea_crds::{Agent, Task};
 
 use crate::auth::Identity;
+use crate::constraints::Reason;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::tasks::{
-    AgentTaskCreate, TaskCreate, TaskEventPage, TaskEventParams, TaskIds, TaskListParams,
-    TaskResponse, cancel_patch, check_cancellable, event_page, phase, present,
+    AgentTaskCreate, ApprovalCreate, TaskCreate, TaskEventPage, TaskEventParams, TaskIds,
+    TaskListParams, TaskResponse, approval_patch, cancel_patch, check_cancellable, event_page,
+    pause_patch, phase, present,
 };
 use crate::resources::{PageParams, paginate};
 use crate::state::{AppState, Served};
@@ -33,6 +36,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tasks/{id}", get(get_task).delete(delete_task))
         .route("/v1/tasks/{id}/events", get(stream_task_events))
         .route("/v1/tasks/{id}/cancel", post(cancel_task))
+        .route("/v1/tasks/{id}/pause", post(pause_task))
+        .route("/v1/tasks/{id}/resume", post(resume_task))
+        .route("/v1/tasks/{id}/approvals", post(decide_tool_call))
         .route(
             "/v1/agents/{agent_id}/tasks",
             get(list_agent_tasks).post(create_agent_task_streaming),
@@ -44,6 +50,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/agents/{agent_id}/tasks/{task_id}",
             get(get_agent_task).delete(cancel_agent_task),
+        )
+        .route(
+            "/v1/agents/{agent_id}/tasks/{task_id}/pause",
+            post(pause_agent_task),
+        )
+        .route(
+            "/v1/agents/{agent_id}/tasks/{task_id}/resume",
+            post(resume_agent_task),
         )
         .route(
             "/v1/agents/{agent_id}/tasks/{task_id}/events",
@@ -143,6 +157,107 @@ pub async fn delete_task(
     cancel_task(state, caller, id).await
 }
 
+/// Pause a task: the run stops once the model or tool calls in flight have finished, keeps its
+/// conversation and holds no operator slot while paused (`status` becomes `paused`). Pausing a
+/// paused task changes nothing.
+#[utoipa::path(post, path = "/v1/tasks/{id}/pause", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already finished")))]
+pub async fn pause_task(
+    State(state): State<AppState>,
+    caller: Identity,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<TaskResponse>> {
+    let task = state.find::<Task>(&caller, &id)?;
+    Ok(Json(set_paused(&state, &task, true).await?))
+}
+
+/// Resume a paused task where it stopped, on whichever operator replica claims it. Resuming a
+/// task that is not paused changes nothing.
+#[utoipa::path(post, path = "/v1/tasks/{id}/resume", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already finished")))]
+pub async fn resume_task(
+    State(state): State<AppState>,
+    caller: Identity,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<TaskResponse>> {
+    let task = state.find::<Task>(&caller, &id)?;
+    Ok(Json(set_paused(&state, &task, false).await?))
+}
+
+/// Approve or reject a tool call that waits for approval (one of the task's
+/// `pending_approvals`). The decision is recorded with the caller's identity and cannot be
+/// changed; once every waiting call is decided the run goes on, and a rejected call's reason goes
+/// back to the model as the tool's answer.
+#[utoipa::path(post, path = "/v1/tasks/{id}/approvals", tag = "tasks", params(("id" = String, Path)),
+    request_body = ApprovalCreate,
+    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "No such task, or the call does not wait for approval"),
+              (status = 409, body = ErrorBody, description = "The task has finished, or the call was already decided"),
+              (status = 422, body = ErrorBody)))]
+pub async fn decide_tool_call(
+    State(state): State<AppState>,
+    caller: Identity,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<ApprovalCreate>,
+) -> ApiResult<Json<TaskResponse>> {
+    let task = state.find::<Task>(&caller, &id)?;
+    let decision = body.decision_for(&task, &caller)?;
+    let namespace = task.namespace().unwrap_or_default();
+    let writer = state.writer::<Task>(&namespace);
+    let updated = match writer
+        .merge_patch(&task.name_any(), &approval_patch(&task, decision.clone()))
+        .await
+    {
+        Ok(updated) => updated,
+        // Someone else wrote the task meanwhile (another decision, the runner): decide again
+        // on the stored version, once.
+        Err(error) if error.status == StatusCode::CONFLICT => {
+            let fresh = writer.api.get(&task.name_any()).await?;
+            let body = ApprovalCreate {
+                tool_call_id: decision.tool_call_id.clone(),
+                approved: decision.decision == Decision::Approved,
+                reason: decision.reason.clone().and_then(|r| Reason::new(r).ok()),
+            };
+            let decision = body.decision_for(&fresh, &caller)?;
+            writer
+                .merge_patch(&fresh.name_any(), &approval_patch(&fresh, decision))
+                .await?
+        }
+        Err(error) => return Err(error),
+    };
+    Ok(Json(present(&updated, &state.agents)))
+}
+
+/// Pause one of the agent's tasks, as `POST /v1/tasks/{id}/pause` does.
+#[utoipa::path(post, path = "/v1/agents/{agent_id}/tasks/{task_id}/pause", tag = "tasks",
+    params(("agent_id" = String, Path), ("task_id" = String, Path)),
+    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn pause_agent_task(
+    State(state): State<AppState>,
+    caller: Identity,
+    PathParams((agent_id, task_id)): PathParams<(String, String)>,
+) -> ApiResult<Json<TaskResponse>> {
+    let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
+    Ok(Json(set_paused(&state, &task, true).await?))
+}
+
+/// Resume one of the agent's tasks, as `POST /v1/tasks/{id}/resume` does.
+#[utoipa::path(post, path = "/v1/agents/{agent_id}/tasks/{task_id}/resume", tag = "tasks",
+    params(("agent_id" = String, Path), ("task_id" = String, Path)),
+    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn resume_agent_task(
+    State(state): State<AppState>,
+    caller: Identity,
+    PathParams((agent_id, task_id)): PathParams<(String, String)>,
+) -> ApiResult<Json<TaskResponse>> {
+    let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
+    Ok(Json(set_paused(&state, &task, false).await?))
+}
+
 /// Create a task for the agent and stream its run (SSE): `connected`, `task_created`, the run's
 /// events, then `task_completed`, `task_failed` or `task_cancelled`.
 #[utoipa::path(post, path = "/v1/agents/{agent_id}/tasks", tag = "tasks", params(("agent_id" = String, Path)),
@@ -177,9 +292,12 @@ pub async fn create_agent_task_sync(
     let name = task.name_any();
     // The agent's own timeout bounds the run; a little more covers queueing.
     let limit = Duration::from_secs(agent.spec.limits.timeout_seconds.max(1) as u64 + 30);
+    // A task that stops to wait (paused, or for approval) is answered as it stands.
     state
         .tasks
-        .wait_for(&namespace, &name, limit, |t| phase(t).is_finished())
+        .wait_for(&namespace, &name, limit, |t| {
+            phase(t).is_finished() || phase(t).is_suspended()
+        })
         .await;
     let task = state.tasks.get(&namespace, &name).unwrap_or(Arc::new(task));
     Ok(Json(present(&task, &state.agents)))
@@ -290,6 +408,19 @@ async fn cancel(state: &AppState, task: &Task) -> ApiResult<TaskResponse> {
     let updated = state
         .writer::<Task>(&namespace)
         .merge_patch(&task.name_any(), &cancel_patch())
+        .await?;
+    Ok(present(&updated, &state.agents))
+}
+
+async fn set_paused(state: &AppState, task: &Task, paused: bool) -> ApiResult<TaskResponse> {
+    let patch = pause_patch(task, paused)?;
+    if task.spec.paused == paused {
+        return Ok(present(task, &state.agents));
+    }
+    let namespace = task.namespace().unwrap_or_default();
+    let updated = state
+        .writer::<Task>(&namespace)
+        .merge_patch(&task.name_any(), &patch)
         .await?;
     Ok(present(&updated, &state.agents))
 }

@@ -3,25 +3,41 @@
 //! repeat until it answers without tool calls or a limit is reached. Each event becomes a step in
 //! the task's status as it happens.
 //!
+//! A run may stop part-way and be continued later, by any replica: at a pause, while tool calls
+//! wait for a person's approval, or when its replica shuts down. It stops only at a boundary (no
+//! model or tool call in flight), after keeping its conversation ([`super::conversation`]); the
+//! continuation reads it back and goes on from the model's last answer.
+//!
 //! The wall-clock timeout, cancellation and loss of the claim are the caller's: it drops this
 //! future when one of them happens.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use kube::ResourceExt;
-use serde_json::Value;
-use tokio::sync::Mutex;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, watch};
 
 use agentarea_crds::agent::AgentLimits;
-use agentarea_crds::task::Usage;
-use agentarea_crds::{Agent, TaskPhase, reasons};
+use agentarea_crds::common::now;
+use agentarea_crds::task::{ConversationRef, Decision, PendingApproval, ToolCallDecision, Usage};
+use agentarea_crds::{Agent, TaskPhase, reasons, steps};
 
+use super::Stop;
+use super::conversation::{Conversation, ConversationError};
+use super::decide::{
+    CallPlan, OnTimeout, answer_recorded, calls_in_doubt, decisions, make_call_ids_unique,
+    plan_call, unanswered_calls, wait_timed_out,
+};
 use super::model_call::{add_usage, call_model, model_endpoint, record_completion};
-use super::record::{RecordError, TaskRecord};
-use super::toolbox::Toolbox;
-use crate::context::Context;
-use crate::model::{Message, ModelEndpoint};
+use super::record::{RecordError, Step, TaskRecord};
+use super::toolbox::{CallResult, Toolbox, approval_timeout};
+use crate::context::{Context, truncate};
+use crate::model::{Message, ModelEndpoint, ToolCall};
 use crate::problem::Problem;
 
 /// How a run ended.
@@ -62,30 +78,52 @@ impl From<Problem> for Outcome {
 
 pub type SharedRecord = Arc<Mutex<TaskRecord>>;
 
-/// Runs the loop for the task in `record` with `agent`. An `Err` means the task can no longer be
-/// written (deleted, or claimed by another runner): the run is abandoned, not finished.
+/// How a run's segment ended: with the Task, or stopped part-way with its conversation kept.
+#[derive(Debug)]
+pub enum RunEnd {
+    Finished(Outcome),
+    Suspended(Suspension),
+}
+
+/// A run that stopped at a step boundary, to be continued by whichever replica claims it next.
+#[derive(Debug)]
+pub struct Suspension {
+    pub why: SuspendedFor,
+    /// The kept conversation, to record in status.
+    pub conversation: ConversationRef,
+}
+
+#[derive(Debug)]
+pub enum SuspendedFor {
+    /// `spec.paused`.
+    Pause,
+    /// These tool calls wait for a person.
+    Approval(Vec<PendingApproval>),
+    /// The replica is shutting down.
+    Shutdown,
+}
+
+impl From<Outcome> for RunEnd {
+    fn from(outcome: Outcome) -> Self {
+        Self::Finished(outcome)
+    }
+}
+
+/// Runs (or continues) the loop for the task in `record` with `agent` until the task ends or the
+/// run must stop at a boundary (`stop` asks for a pause or a shutdown, or tool calls need a
+/// person). An `Err` means the task can no longer be written (deleted, or claimed by another
+/// runner): the run is abandoned, not finished.
 pub async fn execute(
     ctx: Arc<Context>,
     record: SharedRecord,
     agent: Agent,
-) -> Result<Outcome, RecordError> {
-    let mut run = match Run::prepare(ctx, record, &agent).await {
+    stop: watch::Receiver<Option<Stop>>,
+) -> Result<RunEnd, RecordError> {
+    let mut run = match Run::prepare(ctx, record, &agent, stop).await? {
         Ok(run) => run,
-        Err(problem) => return Ok(problem.into()),
+        Err(outcome) => return Ok(outcome.into()),
     };
-    let limits = &agent.spec.limits;
-    for step in 1..=limits.max_steps {
-        if let ControlFlow::Break(outcome) = run.step(step, limits).await? {
-            return Ok(outcome);
-        }
-    }
-    Ok(Outcome::failed(
-        reasons::MAX_STEPS_EXCEEDED,
-        format!(
-            "the model was still calling tools after {} steps (spec.limits.maxSteps)",
-            limits.max_steps
-        ),
-    ))
+    run.go(&agent.spec.limits).await
 }
 
 /// One run in progress: what the model is offered and what it has said so far.
@@ -96,68 +134,136 @@ struct Run {
     agent: String,
     endpoint: ModelEndpoint,
     tools: Toolbox,
-    messages: Vec<Message>,
+    approval: ApprovalPolicy,
+    conversation: Conversation,
+    secrets: Api<Secret>,
+    /// Model calls made so far, in this and earlier segments.
+    steps_taken: i32,
     usage: Usage,
     /// The error of the last tool calls, until the model calls a tool again.
     unanswered_tool_error: Option<String>,
+    stop: watch::Receiver<Option<Stop>>,
 }
 
 impl Run {
-    /// Resolves the model endpoint and connects the tools; a problem here ends the task before
-    /// the first model call.
+    /// Resolves the model endpoint, connects the tools and reads back the kept conversation (or
+    /// starts one); a problem here ends the task before the first model call.
     async fn prepare(
         ctx: Arc<Context>,
         record: SharedRecord,
         agent: &Agent,
-    ) -> Result<Self, Problem> {
+        stop: watch::Receiver<Option<Stop>>,
+    ) -> Result<Result<Self, Outcome>, RecordError> {
         let task = record.lock().await.task().clone();
+        let status = task.status.clone().unwrap_or_default();
         let namespace = task.namespace().unwrap_or_default();
-        let endpoint = model_endpoint(&ctx, agent, &namespace).await?;
+        let endpoint = match model_endpoint(&ctx, agent, &namespace).await {
+            Ok(endpoint) => endpoint,
+            Err(problem) => return Ok(Err(problem.into())),
+        };
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+        let mut conversation = match &status.conversation {
+            None => Conversation::new(vec![
+                Message::system(instructions(agent)),
+                Message::user(user_message(
+                    &task.spec.input,
+                    task.spec.parameters.as_ref(),
+                )),
+            ]),
+            Some(kept) => match Conversation::load(&secrets, kept).await {
+                Ok(conversation) => conversation,
+                Err(ConversationError::Kube(error)) => return Err(error.into()),
+                Err(error) => {
+                    return Ok(Err(Outcome::failed(
+                        reasons::CONVERSATION_LOST,
+                        error.to_string(),
+                    )));
+                }
+            },
+        };
         let tools = Toolbox::load(&ctx, agent, &namespace).await;
-        let messages = vec![
-            Message::system(instructions(agent)),
-            Message::user(user_message(
-                &task.spec.input,
-                task.spec.parameters.as_ref(),
-            )),
-        ];
-        Ok(Self {
+        recover_answer(&mut conversation, &status);
+        if let Some(outcome) = doubt_outcome(&conversation, &status, &tools) {
+            return Ok(Err(outcome));
+        }
+        let steps_taken = conversation
+            .messages
+            .iter()
+            .filter(|m| m.role == "assistant")
+            .count() as i32;
+        Ok(Ok(Self {
+            approval: ApprovalPolicy::of(agent, &task),
             ctx,
             record,
             namespace,
             agent: agent.name_any(),
             endpoint,
             tools,
-            messages,
-            usage: Usage::default(),
+            conversation,
+            secrets,
+            steps_taken,
+            usage: status.usage.unwrap_or_default(),
             unanswered_tool_error: None,
-        })
+            stop,
+        }))
     }
 
-    /// One model call and the tool calls it asks for; `Break` when the run ends here.
-    async fn step(
-        &mut self,
-        step: i32,
-        limits: &AgentLimits,
-    ) -> Result<ControlFlow<Outcome>, RecordError> {
-        if self.record.lock().await.task().spec.cancel {
-            return Ok(ControlFlow::Break(Outcome::cancelled(
-                "cancelled by request",
-            )));
+    async fn go(&mut self, limits: &AgentLimits) -> Result<RunEnd, RecordError> {
+        loop {
+            let unanswered = unanswered_calls(&self.conversation.messages);
+            let step = if unanswered.is_empty() {
+                self.ask_model(limits).await?
+            } else {
+                self.settle(unanswered).await?
+            };
+            if let ControlFlow::Break(end) = step {
+                return Ok(end);
+            }
         }
+    }
+
+    /// One model call; its tool calls are settled next. `Break` when the run ends or stops here.
+    async fn ask_model(
+        &mut self,
+        limits: &AgentLimits,
+    ) -> Result<ControlFlow<RunEnd>, RecordError> {
+        if self.record.lock().await.task().spec.cancel {
+            return Ok(ControlFlow::Break(
+                Outcome::cancelled("cancelled by request").into(),
+            ));
+        }
+        if let Some(why) = self.stop_requested().await {
+            return self.suspend(why).await.map(ControlFlow::Break);
+        }
+        if self.steps_taken >= limits.max_steps {
+            return Ok(ControlFlow::Break(
+                Outcome::failed(
+                    reasons::MAX_STEPS_EXCEEDED,
+                    format!(
+                        "the model was still calling tools after {} steps (spec.limits.maxSteps)",
+                        limits.max_steps
+                    ),
+                )
+                .into(),
+            ));
+        }
+        self.steps_taken += 1;
+        let step = self.steps_taken;
         let completion = match call_model(
             &self.ctx,
             &self.record,
             &self.endpoint,
-            &self.messages,
+            &self.conversation.messages,
             &self.tools,
             step,
         )
         .await?
         {
             Ok(completion) => completion,
-            Err(outcome) => return Ok(ControlFlow::Break(outcome)),
+            Err(outcome) => return Ok(ControlFlow::Break(outcome.into())),
         };
+        let mut completion = completion;
+        make_call_ids_unique(&mut completion.message, &self.conversation.messages);
         add_usage(&mut self.usage, &completion);
         self.ctx.metrics.tasks.tokens(
             &self.namespace,
@@ -168,31 +274,324 @@ impl Run {
         );
         record_completion(&self.record, &completion, &self.usage, step).await;
         if let Some(outcome) = over_budget(&self.usage, limits.max_total_tokens) {
-            return Ok(ControlFlow::Break(outcome));
+            return Ok(ControlFlow::Break(outcome.into()));
         }
         if completion.message.tool_calls.is_empty() {
             let answer = completion.message.content.unwrap_or_default();
-            return Ok(ControlFlow::Break(final_outcome(
-                answer,
-                self.unanswered_tool_error.take(),
-            )));
+            return Ok(ControlFlow::Break(
+                final_outcome(answer, self.unanswered_tool_error.take()).into(),
+            ));
         }
+        self.conversation.push(completion.message);
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Settles the tool calls of the model's last answer: makes those that need no approval or
+    /// were approved, answers rejected ones with the rejection, and keeps the results; or stops
+    /// the run while calls wait for a person (or a pause or shutdown was asked for).
+    async fn settle(&mut self, calls: Vec<ToolCall>) -> Result<ControlFlow<RunEnd>, RecordError> {
+        let task = self.record.lock().await.task().clone();
+        let status = task.status.clone().unwrap_or_default();
+        let decided = decisions(&task.spec.approvals);
+        let timed_out = wait_timed_out(&status.pending_approvals, Timestamp::now());
+        let plans: Vec<CallPlan> = calls
+            .iter()
+            .map(|call| {
+                let needs = self.approval.needs(&self.tools, &call.function.name);
+                plan_call(
+                    needs.as_deref(),
+                    decided.get(call.id.as_str()).copied(),
+                    timed_out,
+                )
+            })
+            .collect();
+        let waiting = self.waiting(&calls, &plans);
+        if !waiting.is_empty() {
+            return self
+                .suspend(SuspendedFor::Approval(waiting))
+                .await
+                .map(ControlFlow::Break);
+        }
+        if timed_out
+            && self.approval.on_timeout == OnTimeout::Fail
+            && calls.iter().any(|c| !decided.contains_key(c.id.as_str()))
+            && status
+                .pending_approvals
+                .iter()
+                .any(|p| !decided.contains_key(p.tool_call_id.as_str()))
+        {
+            return Ok(ControlFlow::Break(
+                Outcome::failed(
+                    reasons::APPROVAL_TIMED_OUT,
+                    "nobody decided on the tool calls waiting for approval in time",
+                )
+                .into(),
+            ));
+        }
+        if let Some(why) = self.stop_requested().await {
+            return self.suspend(why).await.map(ControlFlow::Break);
+        }
+        self.record_decisions(&calls, &status.pending_approvals, &decided, timed_out)
+            .await;
+        let to_make: Vec<ToolCall> = calls
+            .iter()
+            .zip(&plans)
+            .filter(|(_, plan)| **plan == CallPlan::Make)
+            .map(|(call, _)| call.clone())
+            .collect();
         let results = self
             .tools
-            .call_all(
-                &self.ctx,
-                &self.record,
-                &self.namespace,
-                &completion.message.tool_calls,
-            )
+            .call_all(&self.ctx, &self.record, &self.namespace, &to_make)
             .await?;
-        self.messages.push(completion.message);
-        self.unanswered_tool_error = results.iter().find_map(|r| r.error.clone());
-        for result in results {
-            self.messages
-                .push(Message::tool(&result.call_id, result.text));
+        let mut made: HashMap<String, CallResult> = results
+            .into_iter()
+            .map(|r| (r.call_id.clone(), r))
+            .collect();
+        self.unanswered_tool_error = None;
+        for (call, plan) in calls.iter().zip(plans) {
+            let text = match plan {
+                CallPlan::Reject(text) => text,
+                _ => {
+                    let result = made.remove(&call.id).expect("every call made has a result");
+                    if self.unanswered_tool_error.is_none() {
+                        self.unanswered_tool_error = result.error;
+                    }
+                    result.text
+                }
+            };
+            self.conversation.push(Message::tool(&call.id, text));
         }
-        Ok(ControlFlow::Continue(()))
+        match self.keep().await? {
+            Ok(()) => Ok(ControlFlow::Continue(())),
+            Err(outcome) => Ok(ControlFlow::Break(outcome.into())),
+        }
+    }
+
+    /// The calls of `plans` that wait, as `status.pendingApprovals` lists them.
+    fn waiting(&self, calls: &[ToolCall], plans: &[CallPlan]) -> Vec<PendingApproval> {
+        let requested_at = now();
+        let deadline = self
+            .approval
+            .timeout
+            .map(|timeout| Time(requested_at.0 + SignedDuration::from_secs(timeout as i64)));
+        calls
+            .iter()
+            .zip(plans)
+            .filter_map(|(call, plan)| match plan {
+                CallPlan::Wait(because) => Some(PendingApproval {
+                    tool_call_id: call.id.clone(),
+                    tool: call.function.name.clone(),
+                    arguments: truncate(&call.function.arguments, MAX_PENDING_ARGUMENT_BYTES),
+                    because: because.clone(),
+                    requested_at: requested_at.clone(),
+                    deadline: deadline.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Stages a `HumanApprovalReceived` step for each call a person (or the time-out) decided
+    /// on, the decisions into `status.approvals`, and clears `status.pendingApprovals`.
+    async fn record_decisions(
+        &self,
+        calls: &[ToolCall],
+        pending: &[PendingApproval],
+        decided: &HashMap<&str, &ToolCallDecision>,
+        timed_out: bool,
+    ) {
+        if pending.is_empty() {
+            return;
+        }
+        let mut received = Vec::new();
+        let mut kept = Vec::new();
+        for call in calls {
+            if !pending.iter().any(|p| p.tool_call_id == call.id) {
+                continue;
+            }
+            let decision = match decided.get(call.id.as_str()) {
+                Some(decision) => (*decision).clone(),
+                None if timed_out => ToolCallDecision {
+                    tool_call_id: call.id.clone(),
+                    decision: Decision::Rejected,
+                    reason: Some("nobody decided in time".into()),
+                    decided_by: None,
+                },
+                None => continue,
+            };
+            let word = match decision.decision {
+                Decision::Approved => "approved",
+                Decision::Rejected => "rejected",
+            };
+            let by = decision.decided_by.as_deref().unwrap_or("the time-out");
+            received.push(
+                Step::new(
+                    steps::HUMAN_APPROVAL_RECEIVED,
+                    format!("{} {word} by {by}", call.function.name),
+                )
+                .with_data(json!({
+                    "tool_call_id": call.id,
+                    "tool": call.function.name,
+                    "approved": decision.decision == Decision::Approved,
+                    "reason": decision.reason,
+                    "decided_by": decision.decided_by,
+                })),
+            );
+            kept.push(decision);
+        }
+        self.record.lock().await.stage(move |status| {
+            for step in &received {
+                super::record::push_step(status, step);
+            }
+            for decision in &kept {
+                if !status
+                    .approvals
+                    .iter()
+                    .any(|d| d.tool_call_id == decision.tool_call_id)
+                {
+                    status.approvals.push(decision.clone());
+                }
+            }
+            status.pending_approvals.clear();
+        });
+    }
+
+    /// Whether the run was asked to stop at this boundary, and for what.
+    async fn stop_requested(&self) -> Option<SuspendedFor> {
+        match *self.stop.borrow() {
+            Some(Stop::Shutdown) => return Some(SuspendedFor::Shutdown),
+            Some(Stop::Pause) => return Some(SuspendedFor::Pause),
+            _ => {}
+        }
+        self.record
+            .lock()
+            .await
+            .task()
+            .spec
+            .paused
+            .then_some(SuspendedFor::Pause)
+    }
+
+    /// Keeps the conversation and stops the run for `why`.
+    async fn suspend(&mut self, why: SuspendedFor) -> Result<RunEnd, RecordError> {
+        match self.keep().await? {
+            Ok(()) => Ok(RunEnd::Suspended(Suspension {
+                why,
+                conversation: self.conversation.kept().clone(),
+            })),
+            Err(outcome) => Ok(outcome.into()),
+        }
+    }
+
+    /// Writes the messages not kept yet and stages their record for the next status write.
+    async fn keep(&mut self) -> Result<Result<(), Outcome>, RecordError> {
+        if self.conversation.is_kept() {
+            return Ok(Ok(()));
+        }
+        let (task, execution_id) = {
+            let record = self.record.lock().await;
+            let execution_id = record.status().execution_id.clone().unwrap_or_default();
+            (record.task().clone(), execution_id)
+        };
+        let limit = self.ctx.config.task_max_conversation_bytes;
+        let reference = match self
+            .conversation
+            .keep(&self.secrets, &task, &execution_id, limit)
+            .await
+        {
+            Ok(reference) => reference,
+            Err(ConversationError::Kube(error)) => return Err(error.into()),
+            Err(error) => {
+                return Ok(Err(Outcome::failed(
+                    reasons::CONVERSATION_TOO_LARGE,
+                    error.to_string(),
+                )));
+            }
+        };
+        self.conversation.kept_as(reference.clone());
+        self.record.lock().await.stage(move |status| {
+            status.conversation = Some(reference.clone());
+        });
+        Ok(Ok(()))
+    }
+}
+
+/// Bytes of a waiting call's arguments shown in `status.pendingApprovals`.
+const MAX_PENDING_ARGUMENT_BYTES: usize = 4096;
+
+/// When the previous runner died during tool calls it had not kept the model's answer that asked
+/// for them; it is rebuilt from the run's record, so the calls can be settled.
+fn recover_answer(conversation: &mut Conversation, status: &agentarea_crds::TaskStatus) {
+    let doubtful = calls_in_doubt(&conversation.messages, &status.steps);
+    if doubtful.is_empty() || !unanswered_calls(&conversation.messages).is_empty() {
+        return;
+    }
+    if let Some(answer) = answer_recorded(&status.steps, &doubtful) {
+        conversation.push(answer);
+    }
+}
+
+/// A continued run whose previous runner stopped with tool calls in flight fails, unless every
+/// such call is still unanswered in the kept conversation and its tool declares that repeating it
+/// is harmless (`readOnlyHint` or `idempotentHint`): then the calls are made again, with the same
+/// idempotency key. A call that may or may not have happened is never repeated silently.
+fn doubt_outcome(
+    conversation: &Conversation,
+    status: &agentarea_crds::TaskStatus,
+    tools: &Toolbox,
+) -> Option<Outcome> {
+    let doubtful = calls_in_doubt(&conversation.messages, &status.steps);
+    if doubtful.is_empty() {
+        return None;
+    }
+    let unanswered = unanswered_calls(&conversation.messages);
+    let unsafe_calls: Vec<String> = doubtful
+        .iter()
+        .filter(|id| {
+            !unanswered
+                .iter()
+                .any(|c| &c.id == *id && tools.may_repeat(&c.function.name))
+        })
+        .cloned()
+        .collect();
+    if unsafe_calls.is_empty() {
+        return None;
+    }
+    Some(Outcome::failed(
+        reasons::RUNNER_LOST,
+        format!(
+            "its runner stopped while tool call(s) {} were in flight; they may or may not have \
+             happened, and making them again could repeat their effects",
+            unsafe_calls.join(", ")
+        ),
+    ))
+}
+
+/// Who must approve which tool calls of a run, and what happens when nobody does in time.
+struct ApprovalPolicy {
+    /// The Task's `requiresHumanApproval`: every call.
+    every_call: bool,
+    /// Seconds a call waits before `on_timeout` applies; none waits for ever.
+    timeout: Option<u64>,
+    on_timeout: OnTimeout,
+}
+
+impl ApprovalPolicy {
+    fn of(agent: &Agent, task: &agentarea_crds::Task) -> Self {
+        let (timeout, on_timeout) = approval_timeout(agent);
+        Self {
+            every_call: task.spec.requires_human_approval == Some(true),
+            timeout,
+            on_timeout,
+        }
+    }
+
+    /// Why a call of `tool` needs a person's approval, if it does.
+    fn needs(&self, tools: &Toolbox, tool: &str) -> Option<String> {
+        if self.every_call {
+            return Some("the task requires human approval of every tool call".into());
+        }
+        tools.approval_reason(tool)
     }
 }
 

@@ -12,7 +12,10 @@ use kube::{Api, ResourceExt};
 use agentarea_crds::common::now;
 use agentarea_crds::{Task, TaskPhase, TaskStatus, reasons, steps};
 
-use super::agent_loop::Outcome;
+use agentarea_crds::task::PendingApproval;
+use serde_json::json;
+
+use super::agent_loop::{Outcome, SuspendedFor, Suspension};
 use super::record::{self, RecordError, Step, TaskRecord, write_if_unchanged};
 use super::tasks_namespace;
 use crate::context::Context;
@@ -48,6 +51,86 @@ pub async fn hand_back(ctx: &Context, record: &mut TaskRecord) -> Result<(), Rec
         .await
 }
 
+/// Writes a run's stop at a boundary: its kept conversation, the active time it spent, and
+/// whatever it waits for; the claim is given up, so that no replica holds a slot meanwhile and
+/// any replica can continue it.
+pub async fn suspend(
+    ctx: &Context,
+    record: &mut TaskRecord,
+    suspension: &Suspension,
+    active: Duration,
+) -> Result<(), RecordError> {
+    let (phase, steps, message) = match &suspension.why {
+        SuspendedFor::Pause => (
+            TaskPhase::Paused,
+            vec![Step::new(steps::WORKFLOW_PAUSED, "paused by request")],
+            "paused by request".to_string(),
+        ),
+        SuspendedFor::Shutdown => (
+            TaskPhase::Running,
+            vec![Step::new(
+                steps::RUNNER_STOPPED,
+                format!("{} is shutting down and handed the task back", ctx.holder),
+            )],
+            String::new(),
+        ),
+        SuspendedFor::Approval(pending) => (
+            TaskPhase::AwaitingApproval,
+            pending.iter().map(approval_requested).collect(),
+            format!(
+                "waiting for approval of {}",
+                pending
+                    .iter()
+                    .map(|p| format!("{} ({})", p.tool, p.tool_call_id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    };
+    let active = active.as_secs() as i64;
+    record
+        .update(|status| {
+            for step in &steps {
+                record::push_step(status, step);
+            }
+            status.conversation = Some(suspension.conversation.clone());
+            status.active_seconds = Some(status.active_seconds.unwrap_or(0) + active);
+            status.claim = None;
+            status.phase = Some(phase);
+            status.reason = None;
+            status.message = (!message.is_empty()).then(|| message.clone());
+            if let SuspendedFor::Approval(pending) = &suspension.why {
+                status.pending_approvals = pending.clone();
+            }
+        })
+        .await?;
+    let event = match &suspension.why {
+        SuspendedFor::Pause => Some(reasons::PAUSED),
+        SuspendedFor::Approval(_) => Some(reasons::APPROVAL_REQUESTED),
+        SuspendedFor::Shutdown => None,
+    };
+    if let Some(reason) = event {
+        ctx.event(record.task(), EventType::Normal, reason, message)
+            .await;
+    }
+    Ok(())
+}
+
+/// The `HumanApprovalRequested` step of one waiting call.
+fn approval_requested(pending: &PendingApproval) -> Step {
+    Step::new(
+        steps::HUMAN_APPROVAL_REQUESTED,
+        format!("{} waits for approval: {}", pending.tool, pending.because),
+    )
+    .with_data(json!({
+        "tool_call_id": pending.tool_call_id,
+        "tool": pending.tool,
+        "arguments": pending.arguments,
+        "because": pending.because,
+        "deadline": pending.deadline,
+    }))
+}
+
 fn apply_outcome(status: &mut TaskStatus, outcome: &Outcome, step: &Step) {
     record::push_step(status, step);
     status.phase = Some(outcome.phase);
@@ -57,6 +140,7 @@ fn apply_outcome(status: &mut TaskStatus, outcome: &Outcome, step: &Step) {
         status.result = outcome.result.clone();
     }
     status.completion_time = Some(now());
+    status.pending_approvals.clear();
 }
 
 /// Logs, counts and publishes the end of a task; `status` is the one just written.

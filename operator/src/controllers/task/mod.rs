@@ -1,15 +1,23 @@
-//! Task: claims Pending tasks and runs them, takes over tasks whose runner died, cancels on
-//! request, and deletes finished tasks after their TTL.
+//! Task: claims Pending tasks and runs them, continues tasks that were paused, waited for
+//! approval or lost their runner, cancels on request, and deletes finished tasks after their TTL.
 //!
 //! Every replica of the operator runs this controller; there is no leader for tasks. A replica
 //! runs a task only after its claim (a status write with the resourceVersion precondition, see
 //! [`record`]) succeeded, so each run has exactly one runner. The runner renews its claim every
 //! third of the lease; a claim left unrenewed past its lease (the process died) is taken over by
-//! whichever replica sees it first. The task is then started again if its lost run had called no
-//! tool yet (nothing could have happened twice), and otherwise failed with `RunnerLost`, since a
-//! second run could repeat the first one's side effects.
+//! whichever replica sees it first.
+//!
+//! A run keeps its whole conversation ([`conversation`]) whenever its tool calls have answered
+//! and whenever it stops part-way, so any replica can continue it: after a pause, after a person
+//! decided on tool calls that waited for approval, after a replica shut down (it finishes the
+//! calls in flight, keeps them and hands the task back), and after a runner was lost. Only a tool
+//! call that was in flight when its runner died, and whose tool is not declared safe to repeat,
+//! fails the task (`RunnerLost`): it may or may not have happened, and a side effect is never
+//! repeated silently.
 
 pub mod agent_loop;
+pub mod conversation;
+pub mod decide;
 pub mod ending;
 pub mod model_call;
 pub mod record;
@@ -17,7 +25,7 @@ pub mod toolbox;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::channel::mpsc;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -32,25 +40,43 @@ use tracing::Instrument;
 use agentarea_crds::common::{condition, is_condition_true, now, trace_context};
 use agentarea_crds::{Agent, Task, TaskPhase, TaskStatus, reasons, steps};
 
-use self::agent_loop::Outcome;
-use self::ending::{expire, finish, finish_unclaimed, hand_back, replace_if_unchanged};
+use self::agent_loop::{Outcome, RunEnd};
+use self::decide::{all_decided, wait_timed_out};
+use self::ending::{expire, finish, finish_unclaimed, hand_back, replace_if_unchanged, suspend};
 use self::record::{RecordError, Step, TaskRecord, claim_expired, new_claim, until_expiry};
 use crate::context::Context;
 use crate::controllers::{HasContext, in_namespace_where, run_observed};
 use crate::error::Result;
 
-/// Claims a task may have before a lost run fails it instead of starting it again.
-const MAX_ATTEMPTS: i32 = 3;
+/// Runners a task may lose before the next loss fails it instead of continuing it.
+const MAX_RUNNERS_LOST: i32 = 3;
 
 /// Why a run is asked to stop before it ends by itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stop {
-    /// `spec.cancel` was set.
+pub enum Stop {
+    /// `spec.cancel` was set: the run stops at once.
     Cancelled,
-    /// The heartbeat found the claim taken or the task deleted.
+    /// The heartbeat found the claim taken or the task deleted: the run stops at once.
     Lost,
-    /// The operator is shutting down.
+    /// `spec.paused` was set: the run stops at its next boundary.
+    Pause,
+    /// The operator is shutting down: the run stops at its next boundary, or is abandoned when
+    /// the drain time runs out.
     Shutdown,
+}
+
+impl Stop {
+    /// Whether asking for `self` replaces the request `current`: a stop at once overrides one at
+    /// the next boundary, and a shutdown overrides a pause (the pause is still in the spec, so
+    /// the next replica pauses the task).
+    fn overrides(self, current: Option<Stop>) -> bool {
+        match current {
+            None => true,
+            Some(Stop::Pause) => self != Stop::Pause,
+            Some(Stop::Shutdown) => matches!(self, Stop::Cancelled | Stop::Lost),
+            Some(Stop::Cancelled | Stop::Lost) => false,
+        }
+    }
 }
 
 /// The runs of this replica.
@@ -90,9 +116,16 @@ impl Runner {
         }
     }
 
+    /// Asks the run of `uid` to stop; a request to stop at once overrides one to stop later.
     fn stop(&self, uid: &str, why: Stop) {
         if let Some(stop) = self.runs.lock().unwrap().get(uid) {
-            stop.send_replace(Some(why));
+            stop.send_if_modified(|current| {
+                let stronger = why.overrides(*current);
+                if stronger {
+                    *current = Some(why);
+                }
+                stronger
+            });
         }
     }
 }
@@ -158,25 +191,81 @@ async fn reconcile(task: Arc<Task>, runner: Arc<Runner>) -> Result<Action> {
     if runner.runs.lock().unwrap().contains_key(&uid) {
         if task.spec.cancel {
             runner.stop(&uid, Stop::Cancelled);
+        } else if task.spec.paused {
+            runner.stop(&uid, Stop::Pause);
         }
         return Ok(Action::requeue(lease));
     }
     if task.spec.cancel {
-        let message = match &status.claim {
-            Some(claim) => format!("cancelled; its runner {} had stopped", claim.holder),
-            None => "cancelled before it started".into(),
+        let message = match (&status.claim, status.phase) {
+            (Some(claim), _) => format!("cancelled; its runner {} had stopped", claim.holder),
+            (None, Some(TaskPhase::Paused)) => "cancelled while paused".into(),
+            (None, Some(TaskPhase::AwaitingApproval)) => "cancelled while awaiting approval".into(),
+            (None, _) => "cancelled before it started".into(),
         };
         return finish_unclaimed(ctx, &task, Outcome::cancelled(message)).await;
     }
     match status.phase {
+        None | Some(TaskPhase::Pending) if task.spec.paused => pause_unclaimed(ctx, &task).await,
         None | Some(TaskPhase::Pending) => start(&runner, &task, status).await,
+        Some(TaskPhase::Paused) if task.spec.paused => Ok(Action::await_change()),
+        Some(TaskPhase::Paused) => resume(&runner, &task, status, "resumed by request").await,
+        Some(TaskPhase::AwaitingApproval) => awaiting_approval(&runner, &task, status).await,
         _ => match &status.claim {
             Some(claim) if !claim_expired(Some(claim), Timestamp::now()) => Ok(Action::requeue(
                 until_expiry(claim, Timestamp::now()) + Duration::from_secs(1),
             )),
-            _ => take_over(&runner, &task, status).await,
+            Some(_) => take_over(&runner, &task, status).await,
+            None => resume(&runner, &task, status, "handed back by its runner").await,
         },
     }
+}
+
+/// A task paused before it started: Paused at once, without a run.
+async fn pause_unclaimed(ctx: &Context, task: &Task) -> Result<Action> {
+    let mut status = task.status.clone().unwrap_or_default();
+    status.phase = Some(TaskPhase::Paused);
+    status.reason = None;
+    status.message = Some("paused by request before it started".into());
+    if replace_if_unchanged(ctx, task, status).await? {
+        ctx.event(
+            task,
+            EventType::Normal,
+            reasons::PAUSED,
+            "paused before it started".into(),
+        )
+        .await;
+    }
+    Ok(Action::await_change())
+}
+
+/// A task whose tool calls wait for people: continued once every call is decided or the wait
+/// has timed out (the run then applies the Agent's time-out policy), else looked at again at the
+/// deadline.
+async fn awaiting_approval(
+    runner: &Arc<Runner>,
+    task: &Task,
+    status: TaskStatus,
+) -> Result<Action> {
+    let now = Timestamp::now();
+    if all_decided(&status.pending_approvals, &task.spec.approvals)
+        || wait_timed_out(&status.pending_approvals, now)
+    {
+        return resume(runner, task, status, "tool calls decided").await;
+    }
+    let next_deadline = status
+        .pending_approvals
+        .iter()
+        .filter_map(|p| p.deadline.as_ref())
+        .map(|d| d.0)
+        .min();
+    Ok(match next_deadline {
+        Some(deadline) => Action::requeue(
+            Duration::try_from(deadline.duration_since(now)).unwrap_or_default()
+                + Duration::from_secs(1),
+        ),
+        None => Action::await_change(),
+    })
 }
 
 /// Starts a Pending task once its agent is Ready and this replica has room for it.
@@ -195,6 +284,30 @@ async fn start(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) -> Res
     };
     let attempt = status.claim.as_ref().map_or(0, |c| c.attempt) + 1;
     begin_attempt(ctx, &mut status, attempt, None);
+    launch(runner, task, status, agent, permit).await
+}
+
+/// Claims a task that stopped part-way (`why` says how it comes to continue) and continues its
+/// kept conversation.
+async fn resume(
+    runner: &Arc<Runner>,
+    task: &Task,
+    mut status: TaskStatus,
+    why: &str,
+) -> Result<Action> {
+    let ctx = &runner.ctx;
+    let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
+        return Ok(runner.wait_for_permit(task));
+    };
+    let Some(agent) = agent_of(ctx, task).await? else {
+        return finish_unclaimed(ctx, task, agent_not_found(task)).await;
+    };
+    let attempt = status.claim.as_ref().map_or(0, |c| c.attempt) + 1;
+    let note = Step::new(
+        steps::WORKFLOW_RESUMED,
+        format!("{why}; continued by {} (attempt {attempt})", ctx.holder),
+    );
+    begin_attempt(ctx, &mut status, attempt, Some(note));
     launch(runner, task, status, agent, permit).await
 }
 
@@ -265,27 +378,22 @@ async fn wait_for_agent(
     Ok(Action::requeue(Duration::from_secs(5)))
 }
 
-/// A Running task with no live claim: start it again if its lost run called no tool, else fail.
+/// A Running task whose runner stopped renewing its claim: continued from its kept conversation
+/// (the run itself refuses to go on past a tool call that may or may not have happened), unless
+/// it has lost too many runners already.
 async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) -> Result<Action> {
     let ctx = &runner.ctx;
-    let previous = status.claim.clone();
-    let attempt = previous.as_ref().map_or(0, |c| c.attempt);
-    let lost = match &previous {
+    let lost = match &status.claim {
         Some(claim) => format!(
             "runner {} stopped renewing its claim at {}",
             claim.holder, claim.renew_time.0
         ),
-        None => "its runner handed the task back".into(),
+        None => "its runner stopped".into(),
     };
-    if tools_called_in_last_run(&status) || attempt >= MAX_ATTEMPTS {
-        let why = if attempt >= MAX_ATTEMPTS {
-            format!("{lost}; the task has been started {attempt} times")
-        } else {
-            format!(
-                "{lost} after tools had been called; running it again could repeat their effects"
-            )
-        };
+    let runners_lost = status.runners_lost.unwrap_or(0) + 1;
+    if runners_lost > MAX_RUNNERS_LOST {
         ctx.metrics.tasks.takeovers.inc();
+        let why = format!("{lost}; the task has lost {runners_lost} runners");
         return finish_unclaimed(ctx, task, Outcome::failed(reasons::RUNNER_LOST, why)).await;
     }
     let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
@@ -294,25 +402,20 @@ async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) ->
     let Some(agent) = agent_of(ctx, task).await? else {
         return finish_unclaimed(ctx, task, agent_not_found(task)).await;
     };
-    let restart = Step::new(
+    let attempt = status.claim.as_ref().map_or(0, |c| c.attempt) + 1;
+    let continues = if status.conversation.is_some() {
+        "continuing its conversation"
+    } else {
+        "starting again"
+    };
+    let note = Step::new(
         steps::RUNNER_LOST,
-        format!("{lost}; starting again (attempt {})", attempt + 1),
+        format!("{lost}; {continues} (attempt {attempt})"),
     );
-    begin_attempt(ctx, &mut status, attempt + 1, Some(restart));
+    status.runners_lost = Some(runners_lost);
+    begin_attempt(ctx, &mut status, attempt, Some(note));
     ctx.metrics.tasks.takeovers.inc();
     launch(runner, task, status, agent, permit).await
-}
-
-/// Whether the run since the last `WorkflowStarted` step called a tool. Without that step (it was
-/// dropped), assume it did.
-fn tools_called_in_last_run(status: &TaskStatus) -> bool {
-    let run = &status.steps;
-    match run.iter().rposition(|s| s.type_ == steps::WORKFLOW_STARTED) {
-        Some(start) => run[start..]
-            .iter()
-            .any(|s| s.type_ == steps::TOOL_CALL_STARTED),
-        None => !run.is_empty(),
-    }
 }
 
 /// Turns `status` into a fresh claim by this replica for attempt `attempt`.
@@ -327,16 +430,25 @@ fn begin_attempt(ctx: &Context, status: &mut TaskStatus, attempt: i32, note: Opt
     ));
     status.execution_id = Some(uuid::Uuid::new_v4().to_string());
     status.start_time.get_or_insert_with(now);
-    if let Some(note) = note {
-        record::push_step(status, &note);
+    match note {
+        // A continued run records why it continues (`WorkflowResumed` or `RunnerLost`); a run
+        // that starts again from the beginning also says it started.
+        Some(note) => {
+            let fresh = note.type_ == steps::RUNNER_LOST && status.conversation.is_none();
+            record::push_step(status, &note);
+            if fresh {
+                record::push_step(status, &started_step(ctx, attempt));
+            }
+        }
+        None => record::push_step(status, &started_step(ctx, attempt)),
     }
-    record::push_step(
-        status,
-        &Step::new(
-            steps::WORKFLOW_STARTED,
-            format!("started by {} (attempt {attempt})", ctx.holder),
-        ),
-    );
+}
+
+fn started_step(ctx: &Context, attempt: i32) -> Step {
+    Step::new(
+        steps::WORKFLOW_STARTED,
+        format!("started by {} (attempt {attempt})", ctx.holder),
+    )
 }
 
 /// Claims the task with `status` and, if the claim holds, runs it in the background.
@@ -409,8 +521,8 @@ fn run_span(task: &Task, agent: &Agent) -> tracing::Span {
     span
 }
 
-/// Runs the agent loop under the agent's timeout, renewing the claim meanwhile, and writes how
-/// it ended.
+/// Runs the agent loop under what is left of the agent's timeout, renewing the claim meanwhile,
+/// and writes how it ended or where it stopped.
 async fn drive(
     ctx: &Arc<Context>,
     record: TaskRecord,
@@ -419,22 +531,32 @@ async fn drive(
     mut stop_rx: watch::Receiver<Option<Stop>>,
 ) {
     let task = record.task().clone();
+    let spent = record.status().active_seconds.unwrap_or(0).max(0) as u64;
     let record = Arc::new(tokio::sync::Mutex::new(record));
     let heartbeat = tokio::spawn(heartbeat(
         record.clone(),
         Duration::from_secs(ctx.config.task_lease_seconds) / 3,
         stop_tx,
     ));
-    let timeout = Duration::from_secs(agent.spec.limits.timeout_seconds.max(1) as u64);
-    let outcome = tokio::select! {
-        stop = stop_rx.wait_for(Option::is_some) => match stop.map(|s| s.unwrap()) {
-            Ok(Stop::Cancelled) => Ok(Outcome::cancelled("cancelled by request")),
-            Ok(Stop::Shutdown) | Err(_) => Err(Stop::Shutdown),
-            Ok(Stop::Lost) => Err(Stop::Lost),
+    let limit = agent.spec.limits.timeout_seconds.max(1) as u64;
+    let timeout = Duration::from_secs(limit.saturating_sub(spent));
+    let segment = Instant::now();
+    let drain = Duration::from_secs(ctx.config.task_drain_seconds);
+    let mut drained = stop_rx.clone();
+    let loop_ = agent_loop::execute(ctx.clone(), record.clone(), agent, stop_rx.clone());
+    let ended = tokio::select! {
+        stop = stop_rx.wait_for(|s| matches!(s, Some(Stop::Cancelled | Stop::Lost))) => match stop.map(|s| s.unwrap()) {
+            Ok(Stop::Cancelled) => Ok(RunEnd::Finished(Outcome::cancelled("cancelled by request"))),
+            _ => Err(Stop::Lost),
         },
-        result = tokio::time::timeout(timeout, agent_loop::execute(ctx.clone(), record.clone(), agent)) => match result {
-            Err(_) => Ok(Outcome::failed(reasons::TIMEOUT, format!("the task ran longer than {}s (spec.limits.timeoutSeconds)", timeout.as_secs()))),
-            Ok(Ok(outcome)) => Ok(outcome),
+        // On shutdown the loop stops at its next boundary by itself; this bounds the wait.
+        _ = async {
+            let _ = drained.wait_for(|s| *s == Some(Stop::Shutdown)).await;
+            tokio::time::sleep(drain).await;
+        } => Err(Stop::Shutdown),
+        result = tokio::time::timeout(timeout, loop_) => match result {
+            Err(_) => Ok(RunEnd::Finished(Outcome::failed(reasons::TIMEOUT, format!("the task ran longer than {limit}s (spec.limits.timeoutSeconds)")))),
+            Ok(Ok(end)) => Ok(end),
             Ok(Err(error)) => {
                 tracing::warn!(task = %task.name_any(), %error, "run abandoned");
                 Err(Stop::Lost)
@@ -442,7 +564,7 @@ async fn drive(
         },
     };
     heartbeat.abort();
-    if let Ok(outcome) = &outcome {
+    if let Ok(RunEnd::Finished(outcome)) = &ended {
         let span = tracing::Span::current();
         span.record("agentarea.task.phase", outcome.phase.as_str());
         span.record("agentarea.task.reason", outcome.reason);
@@ -451,8 +573,12 @@ async fn drive(
         }
     }
     let mut record = record.lock().await;
-    let written = match outcome {
-        Ok(outcome) => finish(ctx, &mut record, &outcome).await,
+    let written = match ended {
+        Ok(RunEnd::Finished(outcome)) => finish(ctx, &mut record, &outcome).await,
+        Ok(RunEnd::Suspended(suspension)) => {
+            suspend(ctx, &mut record, &suspension, segment.elapsed()).await
+        }
+        // The drain time ran out with calls in flight: hand back without them.
         Err(Stop::Shutdown) => hand_back(ctx, &mut record).await,
         Err(_) => Ok(()),
     };
@@ -484,31 +610,25 @@ async fn heartbeat(
 mod tests {
     use super::*;
 
-    fn with_steps(types: &[&'static str]) -> TaskStatus {
-        let mut status = TaskStatus::default();
-        for type_ in types {
-            record::push_step(&mut status, &Step::new(type_, ""));
-        }
-        status
-    }
-
     #[test]
-    fn a_lost_run_is_started_again_only_if_it_called_no_tool() {
-        assert!(!tools_called_in_last_run(&with_steps(&[
-            steps::WORKFLOW_STARTED,
-            steps::LLM_CALL_STARTED
-        ])));
-        assert!(tools_called_in_last_run(&with_steps(&[
-            steps::WORKFLOW_STARTED,
-            steps::LLM_CALL_STARTED,
-            steps::TOOL_CALL_STARTED
-        ])));
-        // Tools of an earlier run, before a restart, do not count against the last run.
-        assert!(!tools_called_in_last_run(&with_steps(&[
-            steps::WORKFLOW_STARTED,
-            steps::TOOL_CALL_STARTED,
-            steps::RUNNER_LOST,
-            steps::WORKFLOW_STARTED
-        ])));
+    fn a_stop_at_once_overrides_a_stop_at_the_next_boundary() {
+        use Stop::*;
+        for (current, asked, replaces) in [
+            (None, Pause, true),
+            (None, Cancelled, true),
+            (Some(Pause), Shutdown, true),
+            (Some(Pause), Cancelled, true),
+            (Some(Pause), Pause, false),
+            (Some(Shutdown), Pause, false),
+            (Some(Shutdown), Lost, true),
+            (Some(Cancelled), Lost, false),
+            (Some(Lost), Cancelled, false),
+        ] {
+            assert_eq!(
+                asked.overrides(current),
+                replaces,
+                "{asked:?} over {current:?}"
+            );
+        }
     }
 }

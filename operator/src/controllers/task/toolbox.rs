@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use futures::future::join_all;
-use kube::Api;
+use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -12,6 +12,7 @@ use agentarea_crds::agent::ResolvedTool;
 use agentarea_crds::{Agent, McpServerInstance, steps};
 
 use super::agent_loop::SharedRecord;
+use super::decide::OnTimeout;
 use super::record::{RecordError, Step};
 use crate::context::{Context, truncate};
 use crate::mcp;
@@ -40,17 +41,14 @@ pub struct CallResult {
 
 impl Toolbox {
     /// The agent's resolved tools, with descriptions and schemas from their instances' status.
-    /// Tools that need a person's confirmation are left out: a task runs unattended, and a call
-    /// nobody confirmed must not happen.
+    /// Tools that need a person's approval are offered too: the run waits for the decision before
+    /// it makes such a call.
     pub async fn load(ctx: &Context, agent: &Agent, namespace: &str) -> Self {
         let resolved: Vec<ResolvedTool> = agent
             .status
             .as_ref()
             .map(|s| s.tools.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| !t.requires_user_confirmation)
-            .collect();
+            .unwrap_or_default();
         let api: Api<McpServerInstance> = Api::namespaced(ctx.client.clone(), namespace);
         let mut instances: HashMap<String, Option<McpServerInstance>> = HashMap::new();
         let mut definitions = Vec::new();
@@ -80,6 +78,27 @@ impl Toolbox {
         }
     }
 
+    /// Why a call of `tool` needs a person's approval, as the Agent controller decided it (from
+    /// the agent's listing, the tool's annotations and the agent's policy), if it does. A name
+    /// the agent does not have needs none: the call fails without reaching a server.
+    pub fn approval_reason(&self, tool: &str) -> Option<String> {
+        let tool = self.by_name.get(tool)?;
+        (tool.requires_approval || tool.requires_user_confirmation).then(|| {
+            tool.approval_reason
+                .clone()
+                .unwrap_or_else(|| format!("{} of {} needs approval", tool.tool, tool.instance))
+        })
+    }
+
+    /// Whether a call of `tool` that may or may not have happened can be made again: its server
+    /// declares it read-only or idempotent.
+    pub fn may_repeat(&self, tool: &str) -> bool {
+        self.by_name
+            .get(tool)
+            .and_then(|t| t.annotations)
+            .is_some_and(|a| a.read_only() || a.idempotent())
+    }
+
     /// Makes `calls` in parallel, each recorded as started and then as completed or failed.
     pub async fn call_all(
         &self,
@@ -88,6 +107,9 @@ impl Toolbox {
         namespace: &str,
         calls: &[ToolCall],
     ) -> Result<Vec<CallResult>, RecordError> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
         let started: Vec<Step> = calls
             .iter()
             .map(|call| {
@@ -104,8 +126,17 @@ impl Toolbox {
                 }))
             })
             .collect();
-        record.lock().await.append(&started).await?;
-        let results = join_all(calls.iter().map(|call| self.call(ctx, namespace, call))).await;
+        let task_uid = {
+            let mut record = record.lock().await;
+            record.append(&started).await?;
+            record.task().uid().unwrap_or_default()
+        };
+        let results = join_all(
+            calls
+                .iter()
+                .map(|call| self.call(ctx, namespace, &task_uid, call)),
+        )
+        .await;
         let finished: Vec<Step> = results
             .iter()
             .zip(calls)
@@ -135,7 +166,13 @@ impl Toolbox {
 
     /// One call, timed and counted (for the agent's own tools only: a name the model made up
     /// must not become a metric label), in an `execute_tool {name}` span.
-    async fn call(&self, ctx: &Context, namespace: &str, call: &ToolCall) -> CallResult {
+    async fn call(
+        &self,
+        ctx: &Context,
+        namespace: &str,
+        task_uid: &str,
+        call: &ToolCall,
+    ) -> CallResult {
         let tool = self.by_name.get(&call.function.name);
         let span = tracing::info_span!(
             target: agentarea_support::telemetry::SPANS,
@@ -152,7 +189,7 @@ impl Toolbox {
         );
         let started = Instant::now();
         let result = self
-            .make_call(ctx, namespace, call)
+            .make_call(ctx, namespace, task_uid, call)
             .instrument(span.clone())
             .await;
         if let Some(tool) = tool {
@@ -174,7 +211,13 @@ impl Toolbox {
 
     /// Makes one call. Every failure (unknown tool, bad arguments, unreachable server, a tool that
     /// reports an error) becomes a result the model reads, as agents expect.
-    async fn make_call(&self, ctx: &Context, namespace: &str, call: &ToolCall) -> CallResult {
+    async fn make_call(
+        &self,
+        ctx: &Context,
+        namespace: &str,
+        task_uid: &str,
+        call: &ToolCall,
+    ) -> CallResult {
         let failed = |error: String| CallResult {
             call_id: call.id.clone(),
             text: format!("Error: {error}"),
@@ -198,8 +241,12 @@ impl Toolbox {
             Err(problem) => return failed(problem.message),
         };
         // The server (or the bridge in front of it) continues the tool call's trace.
-        let trace = agentarea_support::telemetry::inject(&tracing::Span::current());
-        match mcp::call_tool_in_trace(&endpoint, &name, arguments, trace).await {
+        let mut meta = agentarea_support::telemetry::inject(&tracing::Span::current());
+        meta.insert(
+            mcp::IDEMPOTENCY_KEY_META.into(),
+            format!("{task_uid}/{}", call.id),
+        );
+        match mcp::call_tool_with_meta(&endpoint, &name, arguments, meta).await {
             Err(error) => failed(format!("{} on {}: {error}", tool.tool, tool.instance)),
             Ok(result) => {
                 let text = truncate(&result_text(&result), MAX_TOOL_RESULT_BYTES);
@@ -218,6 +265,12 @@ impl Toolbox {
             }
         }
     }
+}
+
+/// How long a call waits for approval, and what happens after (the Agent's `approval` settings).
+pub fn approval_timeout(agent: &Agent) -> (Option<u64>, OnTimeout) {
+    let _ = agent;
+    (None, OnTimeout::Reject)
 }
 
 /// The text of an MCP `CallToolResult`: its text items, and other items as JSON.
