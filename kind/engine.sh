@@ -23,8 +23,8 @@ if ! command -v dockerd >/dev/null; then
   fi
   log "installing Docker from Debian's packages (docker.io)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends docker.io jq >/dev/null
+  flock /tmp/agentarea-apt.lock apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+  flock /tmp/agentarea-apt.lock apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends docker.io jq >/dev/null
 fi
 
 lacks_cap_sys_resource() {
@@ -35,7 +35,7 @@ lacks_cap_sys_resource() {
 
 args=()
 if lacks_cap_sys_resource; then
-  command -v jq >/dev/null || apt-get install -y -q --no-install-recommends jq >/dev/null
+  command -v jq >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends jq >/dev/null
   log "this machine lacks CAP_SYS_RESOURCE: dockerd runs containers through kind/runc-wrapper"
   install -D -m 0755 "$here/runc-wrapper" /usr/local/libexec/agentarea/runc-wrapper
   # Flags rather than /etc/docker/daemon.json, so an administrator's daemon.json stays untouched.

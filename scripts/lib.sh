@@ -159,8 +159,8 @@ musl_binaries() {
   # ring's C code is compiled for musl with musl-gcc.
   if ! command -v musl-gcc >/dev/null && command -v apt-get >/dev/null; then
     log "installing musl-tools from Debian"
-    apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends musl-tools >/dev/null
+    flock /tmp/agentarea-apt.lock apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive flock /tmp/agentarea-apt.lock apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends musl-tools >/dev/null
   fi
   (cd "$repo_root" && cargo build --quiet --release --locked --target "$musl_target" "${bins[@]}") >&2
   echo "$CARGO_TARGET_DIR/$musl_target/release"

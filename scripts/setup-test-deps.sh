@@ -11,8 +11,8 @@ command -v chromium >/dev/null || apt_packages+=(chromium)
 if ((${#apt_packages[@]})); then
   log "installing ${apt_packages[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends "${apt_packages[@]}" >/dev/null
+  flock /tmp/agentarea-apt.lock apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+  flock /tmp/agentarea-apt.lock apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
 
 # helm, built from its Go module the way helm's own Makefile builds a release: with its version and

@@ -747,6 +747,143 @@ async fn tasks_routes_events_pages_cancel_and_sse_resume() {
 }
 
 #[tokio::test]
+async fn tasks_pause_resume_and_take_decisions_on_tool_calls_recorded_with_the_caller() {
+    let api = ApiServer::start(&[]).await;
+    let ws = workspace("approve");
+    let t = token(&ws, "erin");
+    let namespace = namespace_for(&ws);
+    let client = control_plane().client().await;
+    let tasks = Api::<agentarea_crds::Task>::namespaced(client.clone(), &namespace);
+    let agent = create_agent(&api, &t, "worker").await;
+    let agent_id = agent["id"].as_str().unwrap().to_string();
+    let (_, task) = api
+        .post(
+            &t,
+            "/v1/tasks",
+            &json!({"agent_id": agent_id, "description": "delete old files"}),
+        )
+        .await;
+    let task_id = task["id"].as_str().unwrap().to_string();
+    let name = task["k8s_name"].as_str().unwrap().to_string();
+    assert_eq!(
+        (task["paused"].clone(), task["pending_approvals"].clone()),
+        (json!(false), json!([]))
+    );
+
+    // Pause and resume, by both routes; each is a spec field the operator acts on.
+    let (status, paused) = api
+        .post(
+            &t,
+            &format!("/v1/agents/{agent_id}/tasks/{task_id}/pause"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, paused["paused"].clone()),
+        (200, json!(true)),
+        "{paused}"
+    );
+    assert!(tasks.get(&name).await.unwrap().spec.paused);
+    let (status, again) = api
+        .post(&t, &format!("/v1/tasks/{task_id}/pause"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, again["paused"].clone()),
+        (200, json!(true)),
+        "pausing twice changes nothing"
+    );
+    write_task_status(&client, &namespace, &name, json!({"phase": "Paused"})).await;
+    let (_, listed) = api.get(&t, "/v1/tasks?status=paused").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let (status, resumed) = api
+        .post(&t, &format!("/v1/tasks/{task_id}/resume"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, resumed["paused"].clone()),
+        (200, json!(false)),
+        "{resumed}"
+    );
+    assert!(!tasks.get(&name).await.unwrap().spec.paused);
+
+    // The run waits for a decision on one call, as the operator writes it.
+    write_task_status(&client, &namespace, &name, json!({
+        "phase": "AwaitingApproval", "executionId": "exec-1",
+        "pendingApprovals": [{"toolCallId": "call_7", "tool": "delete_file", "arguments": "{\"path\":\"/tmp/x\"}",
+                              "because": "destructiveHint", "requestedAt": "2026-01-01T00:00:00Z"}],
+        "steps": [step(1, steps::WORKFLOW_STARTED, "started"), step(2, steps::HUMAN_APPROVAL_REQUESTED, "delete_file waits")]
+    })).await;
+    let mut stream = api
+        .sse(&t, &format!("/v1/tasks/{task_id}/events"), Some("1"))
+        .await;
+    let requested = stream.next(WAIT).await.unwrap();
+    assert_eq!(requested.event, steps::HUMAN_APPROVAL_REQUESTED);
+    drop(stream);
+    let (_, waiting) = api.get(&t, &format!("/v1/tasks/{task_id}")).await;
+    assert_eq!(waiting["status"], "awaiting_approval");
+    assert_eq!(waiting["pending_approvals"][0]["tool_call_id"], "call_7");
+    assert_eq!(waiting["pending_approvals"][0]["tool_name"], "delete_file");
+    assert_eq!(waiting["pending_approvals"][0]["reason"], "destructiveHint");
+
+    let decide = |body: Value| {
+        let api = &api;
+        let t = &t;
+        let path = format!("/v1/tasks/{task_id}/approvals");
+        async move { api.post(t, &path, &body).await }
+    };
+    let (status, body) = decide(json!({"tool_call_id": "call_8", "approved": true})).await;
+    assert_error(status, &body, 404, "does not wait for approval");
+    let (status, body) = decide(json!({"tool_call_id": "call_7"})).await;
+    assert_error(status, &body, 422, "approved");
+    let (status, body) =
+        decide(json!({"tool_call_id": "call_7", "approved": false, "reason": " "})).await;
+    assert_error(status, &body, 422, "reason");
+    let (status, decided) =
+        decide(json!({"tool_call_id": "call_7", "approved": false, "reason": "keep them"})).await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(
+        decided["approvals"],
+        json!([{"tool_call_id": "call_7", "approved": false, "reason": "keep them", "decided_by": "erin"}])
+    );
+    let stored = tasks.get(&name).await.unwrap();
+    assert_eq!(stored.spec.approvals.len(), 1);
+    assert_eq!(
+        stored.spec.approvals[0].decided_by.as_deref(),
+        Some("erin"),
+        "the caller, from the token"
+    );
+    let (status, body) = decide(json!({"tool_call_id": "call_7", "approved": true})).await;
+    assert_error(status, &body, 409, "already rejected");
+
+    // Another workspace cannot decide for this one.
+    let other = token(&workspace("approve-other"), "mallory");
+    let (status, body) = api
+        .post(
+            &other,
+            &format!("/v1/tasks/{task_id}/approvals"),
+            &json!({"tool_call_id": "call_7", "approved": true}),
+        )
+        .await;
+    assert_error(status, &body, 404, "Task not found");
+
+    // A finished task takes no more decisions, pauses or resumes.
+    write_task_status(
+        &client,
+        &namespace,
+        &name,
+        json!({"phase": "Succeeded", "pendingApprovals": []}),
+    )
+    .await;
+    for path in ["pause", "resume"] {
+        let (status, body) = api
+            .post(&t, &format!("/v1/tasks/{task_id}/{path}"), &json!({}))
+            .await;
+        assert_error(status, &body, 409, "already completed");
+    }
+    let (status, body) = decide(json!({"tool_call_id": "call_9", "approved": true})).await;
+    assert_error(status, &body, 409, "already completed");
+}
+
+#[tokio::test]
 async fn create_and_stream_route_announces_the_task_and_follows_it() {
     let api = ApiServer::start(&[]).await;
     let ws = workspace("stream");
