@@ -88,6 +88,57 @@ pub struct AgentSpec {
     /// Bounds on every task the agent runs.
     #[serde(default)]
     pub limits: AgentLimits,
+
+    /// Which calls to the agent's MCP tools wait for a person's approval, decided from the hints
+    /// each tool's server declares (its MCP `annotations`). Absent means policy `None`. A tool
+    /// listed under `mcpServers[].allowedTools` with `requiresUserConfirmation: true` always needs
+    /// approval, whatever the policy. The decision for each tool is in `status.tools[]`
+    /// (`requiresApproval`, `approvalReason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_approval: Option<ToolApproval>,
+}
+
+/// When calls to the agent's MCP tools need a person's approval.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolApproval {
+    /// Which tools need approval, from the hints their servers declare. `None`: no tool (only
+    /// those listed with `requiresUserConfirmation`). `Destructive`: tools that may destroy or
+    /// overwrite, i.e. all but those with `readOnlyHint: true` or `destructiveHint: false`.
+    /// `NotReadOnly`: all but those with `readOnlyHint: true`. `All`: every tool. A hint the server
+    /// leaves out counts as MCP's default (not read-only, destructive), so a tool without
+    /// annotations needs approval under `Destructive` and `NotReadOnly`. Hints are the server's
+    /// word: for a server you do not trust, use `All` or list its tools with
+    /// `requiresUserConfirmation`.
+    #[serde(default)]
+    pub policy: ToolApprovalPolicy,
+}
+
+/// A preset of [`ToolApproval`]: which tools need a person's approval, from their hints.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ToolApprovalPolicy {
+    /// No tool, beyond those the agent lists with `requiresUserConfirmation`.
+    #[default]
+    None,
+    /// Tools that may destroy or overwrite: not `readOnlyHint`, and `destructiveHint` true or
+    /// absent.
+    Destructive,
+    /// Tools that may change anything: `readOnlyHint` false or absent.
+    NotReadOnly,
+    /// Every tool.
+    All,
+}
+
+impl ToolApprovalPolicy {
+    /// The name the spec spells the policy with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolApprovalPolicy::None => "None",
+            ToolApprovalPolicy::Destructive => "Destructive",
+            ToolApprovalPolicy::NotReadOnly => "NotReadOnly",
+            ToolApprovalPolicy::All => "All",
+        }
+    }
 }
 
 /// An OpenAI-compatible chat-completions endpoint and model (OpenAI, Ollama, vLLM, LiteLLM, ...).
@@ -267,7 +318,7 @@ pub struct ResolvedTool {
     #[serde(default)]
     pub requires_user_confirmation: bool,
     /// Whether a person must approve each call before it is made: the decision in effect, from the
-    /// agent's listing of it, the tool's annotations and the agent's approval policy.
+    /// agent's listing of it, the tool's annotations and `spec.toolApproval`.
     #[serde(default)]
     pub requires_approval: bool,
     /// Why `requiresApproval` is what it is, in a short phrase for people.

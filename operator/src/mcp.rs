@@ -323,4 +323,52 @@ mod tests {
             assert_eq!(error.reason(), reasons::UNREACHABLE);
         }
     }
+
+    #[test]
+    fn a_tools_hints_are_kept_as_the_server_gave_them() {
+        let tool = |annotations: Option<rmcp::model::ToolAnnotations>| {
+            let tool = Tool::new("t", "", std::sync::Arc::new(serde_json::Map::new()));
+            match annotations {
+                Some(annotations) => tool.with_annotations(annotations),
+                None => tool,
+            }
+        };
+        let annotations = rmcp::model::ToolAnnotations::from_raw;
+        let cases = [
+            ("no annotations", tool(None), None),
+            (
+                "a title alone is no hint",
+                tool(Some(rmcp::model::ToolAnnotations::with_title("T"))),
+                None,
+            ),
+            (
+                "the hints given, the others left absent",
+                tool(Some(annotations(None, Some(true), None, Some(true), None))),
+                Some(ToolAnnotations {
+                    read_only_hint: Some(true),
+                    idempotent_hint: Some(true),
+                    ..Default::default()
+                }),
+            ),
+            (
+                "all four",
+                tool(Some(annotations(
+                    None,
+                    Some(false),
+                    Some(true),
+                    Some(false),
+                    Some(false),
+                ))),
+                Some(ToolAnnotations {
+                    read_only_hint: Some(false),
+                    destructive_hint: Some(true),
+                    idempotent_hint: Some(false),
+                    open_world_hint: Some(false),
+                }),
+            ),
+        ];
+        for (case, tool, want) in cases {
+            assert_eq!(discovered(&tool).annotations, want, "{case}");
+        }
+    }
 }

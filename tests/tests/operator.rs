@@ -404,6 +404,191 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
     ns.delete().await;
 }
 
+/// `(name, requires approval, why)` of each tool `agent` resolved to, once it resolved
+/// generation `generation` or later with every tool it names.
+async fn approvals_once_resolved(
+    agents: &Api<Agent>,
+    name: &str,
+    generation: i64,
+) -> (Vec<(String, bool, String)>, Agent) {
+    let agent = eventually(&format!("agent {name} resolved"), WAIT, || async {
+        let agent = agents.get(name).await.ok()?;
+        let status = agent.status.as_ref()?;
+        let (ready, _, _) = ready_of(&status.conditions)?;
+        (ready == "True" && status.observed_generation >= Some(generation)).then_some(agent)
+    })
+    .await;
+    let approvals = agent
+        .status
+        .as_ref()
+        .unwrap()
+        .tools
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.requires_approval,
+                t.approval_reason.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    (approvals, agent)
+}
+
+fn approvals(want: &[(&str, bool, &str)]) -> Vec<(String, bool, String)> {
+    want.iter()
+        .map(|(name, required, why)| (name.to_string(), *required, why.to_string()))
+        .collect()
+}
+
+/// The approval policy over the hints server-everything really declares (in its tools'
+/// `annotations`): every tool says `destructiveHint: false`; `echo`, `get-sum` and the other
+/// getters say `readOnlyHint: true`; `toggle-simulated-logging` and `gzip-file-as-resource` say
+/// `readOnlyHint: false`. The agent is created before its instances, so the hints reach it by
+/// re-resolution, directly and through a compound.
+#[tokio::test]
+async fn an_agents_tools_need_approval_as_their_servers_hints_and_its_policy_say() {
+    use agentarea_crds::mcp_server_instance::ToolAnnotations;
+    let ns = TestNamespace::create("op-approval").await;
+    let server = everything_server();
+    let _operator = Operator::start(
+        &ns.name,
+        &[(
+            "AGENTAREA_DEFAULT_MODEL_ENDPOINT",
+            "http://127.0.0.1:9/v1".into(),
+        )],
+    )
+    .await;
+    let agents = ns.api::<Agent>();
+    let instances = ns.api::<McpServerInstance>();
+    create(
+        &agents,
+        json!({
+            "apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "careful"},
+            "spec": {
+                "instruction": "Help.", "model": {"name": "m"},
+                "toolApproval": {"policy": "NotReadOnly"},
+                "mcpServers": [
+                    {"name": "everything", "allowedTools": [
+                        {"name": "echo", "requiresUserConfirmation": true}, {"name": "get-sum"},
+                        {"name": "toggle-simulated-logging"}, {"name": "gzip-file-as-resource"}]},
+                    {"name": "toolbox"}
+                ]
+            }
+        }),
+    )
+    .await;
+    create(
+        &instances,
+        instance("everything", json!({"remote": {"url": server.url}})),
+    )
+    .await;
+    create(
+        &instances,
+        instance(
+            "toolbox",
+            json!({"compound": {"members": [{"name": "everything", "prefix": "x_",
+                "include": ["echo", "toggle-simulated-logging"]}]}}),
+        ),
+    )
+    .await;
+
+    // Discovery keeps the hints as the server declared them.
+    let ready = instance_ready_is(&instances, "everything", "True").await;
+    let discovered = ready.status.unwrap().tools;
+    let hints_of = |name: &str| {
+        discovered
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap()
+            .annotations
+    };
+    let hints = |read_only, idempotent, open_world| {
+        Some(ToolAnnotations {
+            read_only_hint: Some(read_only),
+            destructive_hint: Some(false),
+            idempotent_hint: Some(idempotent),
+            open_world_hint: Some(open_world),
+        })
+    };
+    assert_eq!(hints_of("echo"), hints(true, true, false));
+    assert_eq!(
+        hints_of("toggle-simulated-logging"),
+        hints(false, false, false)
+    );
+    assert_eq!(hints_of("gzip-file-as-resource"), hints(false, true, true));
+
+    let (decided, agent) = approvals_once_resolved(&agents, "careful", 1).await;
+    assert_eq!(
+        decided,
+        approvals(&[
+            ("echo", true, "listed with requiresUserConfirmation"),
+            ("get-sum", false, "readOnlyHint (policy NotReadOnly)"),
+            (
+                "toggle-simulated-logging",
+                true,
+                "readOnlyHint false (policy NotReadOnly)"
+            ),
+            (
+                "gzip-file-as-resource",
+                true,
+                "readOnlyHint false (policy NotReadOnly)"
+            ),
+            ("x_echo", false, "readOnlyHint (policy NotReadOnly)"),
+            (
+                "x_toggle-simulated-logging",
+                true,
+                "readOnlyHint false (policy NotReadOnly)"
+            ),
+        ])
+    );
+    // The resolved tools carry the hints too, through the compound as well, and keep what the
+    // agent listed.
+    let tools = agent.status.unwrap().tools;
+    let resolved = |name: &str| tools.iter().find(|t| t.name == name).unwrap();
+    assert_eq!(
+        resolved("gzip-file-as-resource").annotations,
+        hints(false, true, true)
+    );
+    assert_eq!(resolved("x_echo").annotations, hints(true, true, false));
+    assert!(resolved("echo").requires_user_confirmation);
+    assert!(!resolved("x_echo").requires_user_confirmation);
+
+    // Under Destructive, nothing of this server needs approval but what the agent listed so.
+    let patched = merge_patch(
+        &agents,
+        "careful",
+        json!({"spec": {"toolApproval": {"policy": "Destructive"}}}),
+    )
+    .await;
+    let generation = patched.metadata.generation.unwrap();
+    let (decided, _) = approvals_once_resolved(&agents, "careful", generation).await;
+    assert_eq!(
+        decided,
+        approvals(&[
+            ("echo", true, "listed with requiresUserConfirmation"),
+            ("get-sum", false, "readOnlyHint (policy Destructive)"),
+            (
+                "toggle-simulated-logging",
+                false,
+                "destructiveHint false (policy Destructive)"
+            ),
+            (
+                "gzip-file-as-resource",
+                false,
+                "destructiveHint false (policy Destructive)"
+            ),
+            ("x_echo", false, "readOnlyHint (policy Destructive)"),
+            (
+                "x_toggle-simulated-logging",
+                false,
+                "destructiveHint false (policy Destructive)"
+            ),
+        ])
+    );
+    ns.delete().await;
+}
+
 #[tokio::test]
 async fn a_managed_stdio_server_runs_behind_the_bridge_and_its_tools_are_discovered() {
     use agentarea_tests::mcp_servers::{bridge, time_server_command};
@@ -535,6 +720,16 @@ async fn the_gateway_serves_a_compound_instance_as_one_endpoint() {
             "time_convert_time",
             "time_get_current_time"
         ]
+    );
+
+    // With the hints the member declared.
+    let echo = listed.tools.iter().find(|t| t.name == "echo").unwrap();
+    let hints = echo
+        .annotations
+        .expect("echo's annotations through the gateway");
+    assert_eq!(
+        (hints.read_only_hint, hints.destructive_hint),
+        (Some(true), Some(false))
     );
 
     let echoed = call_tool(

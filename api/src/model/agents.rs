@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use agentarea_crds::agent::{AgentEvent, AgentMcpServer, AllowedTool, BuiltinTool, ModelSpec};
+use agentarea_crds::agent::{
+    AgentEvent, AgentMcpServer, AllowedTool, BuiltinTool, ModelSpec, ToolApproval,
+    ToolApprovalPolicy as StoredPolicy,
+};
 use agentarea_crds::common::{DISPLAY_NAME_ANNOTATION, LocalRef, condition, is_condition_true};
 use agentarea_crds::{Agent, AgentSpec, McpServerInstance, Skill};
 
@@ -80,6 +83,53 @@ pub enum EventConfigItem {
     Name(String),
 }
 
+/// When calls to the agent's MCP tools wait for a person's approval, decided from the hints
+/// (MCP `annotations`) each tool's server declares. A tool listed in `allowed_tools` with
+/// `requires_user_confirmation` always needs approval, whatever the policy.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, ToSchema)]
+pub struct ToolApprovalConfig {
+    #[serde(default)]
+    pub policy: ToolApprovalPolicy,
+}
+
+/// Which tools need approval. `None`: no tool (only those listed with
+/// `requires_user_confirmation`). `Destructive`: all but those whose server declares
+/// `readOnlyHint: true` or `destructiveHint: false`. `NotReadOnly`: all but those with
+/// `readOnlyHint: true`. `All`: every tool. A hint the server leaves out counts as MCP's default
+/// (not read-only, destructive).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, ToSchema)]
+pub enum ToolApprovalPolicy {
+    #[default]
+    None,
+    Destructive,
+    NotReadOnly,
+    All,
+}
+
+impl From<ToolApprovalConfig> for ToolApproval {
+    fn from(config: ToolApprovalConfig) -> Self {
+        let policy = match config.policy {
+            ToolApprovalPolicy::None => StoredPolicy::None,
+            ToolApprovalPolicy::Destructive => StoredPolicy::Destructive,
+            ToolApprovalPolicy::NotReadOnly => StoredPolicy::NotReadOnly,
+            ToolApprovalPolicy::All => StoredPolicy::All,
+        };
+        ToolApproval { policy }
+    }
+}
+
+impl From<&ToolApproval> for ToolApprovalConfig {
+    fn from(stored: &ToolApproval) -> Self {
+        let policy = match stored.policy {
+            StoredPolicy::None => ToolApprovalPolicy::None,
+            StoredPolicy::Destructive => ToolApprovalPolicy::Destructive,
+            StoredPolicy::NotReadOnly => ToolApprovalPolicy::NotReadOnly,
+            StoredPolicy::All => ToolApprovalPolicy::All,
+        };
+        ToolApprovalConfig { policy }
+    }
+}
+
 #[derive(Deserialize, Debug, ToSchema)]
 #[schema(example = json!({
     "name": "support-bot", "instruction": "Answer support questions briefly.",
@@ -110,6 +160,9 @@ pub struct AgentCreate {
     /// Ids or names of skills the agent takes on.
     #[serde(default)]
     pub skills: Option<Vec<String>>,
+    /// Which tool calls wait for a person's approval; policy `None` when absent.
+    #[serde(default)]
+    pub tool_approval: Option<ToolApprovalConfig>,
 }
 
 #[derive(Deserialize, Debug, Default, ToSchema)]
@@ -124,6 +177,8 @@ pub struct AgentUpdate {
     pub planning: Option<bool>,
     pub capabilities: Option<Vec<String>>,
     pub skills: Option<Vec<String>>,
+    /// Replaces the approval policy.
+    pub tool_approval: Option<ToolApprovalConfig>,
 }
 
 #[derive(Serialize, Debug, ToSchema)]
@@ -148,6 +203,11 @@ pub struct AgentResponse {
     pub status_message: Option<String>,
     /// The tools the model is offered.
     pub tools: Vec<String>,
+    /// The approval policy in effect (`None` when the agent sets none).
+    pub tool_approval: ToolApprovalConfig,
+    /// The offered tools whose calls wait for a person's approval, under the policy, the
+    /// tools' hints and `requires_user_confirmation`.
+    pub tools_requiring_approval: Vec<String>,
     /// The Kubernetes object name (`kubectl get agent <k8s_name>`).
     pub k8s_name: String,
     pub created_by: Option<String>,
@@ -197,6 +257,7 @@ impl AgentCreate {
             planning: self.planning.or(tools_config.planning),
             capabilities: self.capabilities.unwrap_or_default(),
             limits: Default::default(),
+            tool_approval: self.tool_approval.map(Into::into),
         };
         Ok(Agent {
             metadata: new_metadata(name, display, refs.namespace, caller),
@@ -241,6 +302,12 @@ impl AgentUpdate {
         }
         if let Some(skills) = self.skills {
             spec.insert("skills".into(), json!(refs.resolve_skills(skills)?));
+        }
+        if let Some(tool_approval) = self.tool_approval {
+            spec.insert(
+                "toolApproval".into(),
+                json!(ToolApproval::from(tool_approval)),
+            );
         }
         let mut patch = json!({ "spec": spec });
         if let Some(name) = self.name {
@@ -371,6 +438,20 @@ pub fn present(agent: &Agent, instances: &ResourceCache<McpServerInstance>) -> A
         status_message: not_ready_message(conditions),
         tools: status
             .map(|s| s.tools.iter().map(|t| t.name.clone()).collect())
+            .unwrap_or_default(),
+        tool_approval: spec
+            .tool_approval
+            .as_ref()
+            .map(Into::into)
+            .unwrap_or_default(),
+        tools_requiring_approval: status
+            .map(|s| {
+                s.tools
+                    .iter()
+                    .filter(|t| t.requires_approval)
+                    .map(|t| t.name.clone())
+                    .collect()
+            })
             .unwrap_or_default(),
         k8s_name: agent.name_any(),
         created_by: created_by(&agent.metadata),

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::auth::Identity;
-use crate::model::agents::{AgentCreate, References, present};
+use crate::model::agents::{AgentCreate, AgentUpdate, References, present};
 use crate::model::mcp_server_instances::{InstanceUpdate, Members};
 use crate::model::triggers::{NewTrigger, TriggerCreate, TriggerUpdate};
 use crate::model::webhooks::webhook_secret;
@@ -79,6 +79,57 @@ fn an_agent_body_names_skills_and_servers_by_id_and_the_spec_by_name() {
     assert_eq!(
         shown["events_config"]["events"][0],
         json!({ "event_type": "task_done", "enabled": true })
+    );
+}
+
+#[test]
+fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
+    let skills = ResourceCache::holding([]);
+    let instances = ResourceCache::holding([]);
+    let namespace = namespace_for(WORKSPACE);
+    let refs = References {
+        namespace: &namespace,
+        skills: &skills,
+        mcp_server_instances: &instances,
+    };
+    let body: AgentCreate = serde_json::from_value(json!({
+        "name": "careful", "instruction": "Help.", "model_id": "m",
+        "tool_approval": { "policy": "Destructive" },
+    }))
+    .unwrap();
+    let mut agent = body.into_agent(&refs, &caller()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&agent.spec).unwrap()["toolApproval"],
+        json!({ "policy": "Destructive" })
+    );
+    agent.status = Some(
+        serde_json::from_value(json!({ "tools": [
+            { "name": "echo", "instance": "everything", "tool": "echo",
+              "requiresApproval": false, "approvalReason": "readOnlyHint (policy Destructive)" },
+            { "name": "wipe", "instance": "everything", "tool": "wipe",
+              "requiresApproval": true, "approvalReason": "destructiveHint (policy Destructive)" },
+        ]}))
+        .unwrap(),
+    );
+    let shown = serde_json::to_value(present(&agent, &instances)).unwrap();
+    assert_eq!(shown["tool_approval"], json!({ "policy": "Destructive" }));
+    assert_eq!(shown["tools_requiring_approval"], json!(["wipe"]));
+
+    // An agent that sets none shows the default.
+    agent.spec.tool_approval = None;
+    let shown = serde_json::to_value(present(&agent, &instances)).unwrap();
+    assert_eq!(shown["tool_approval"], json!({ "policy": "None" }));
+
+    let update: AgentUpdate =
+        serde_json::from_value(json!({ "tool_approval": { "policy": "NotReadOnly" } })).unwrap();
+    assert_eq!(
+        update.into_patch(&refs).unwrap(),
+        json!({ "spec": { "toolApproval": { "policy": "NotReadOnly" } } })
+    );
+    let update: AgentUpdate = serde_json::from_value(json!({ "description": "x" })).unwrap();
+    assert_eq!(
+        update.into_patch(&refs).unwrap(),
+        json!({ "spec": { "description": "x" } })
     );
 }
 

@@ -72,6 +72,9 @@ async fn a_missing_or_mistyped_field_is_422_naming_it() {
         "model_id: invalid type",
     )
     .await;
+    let policy = agent_body(json!({ "tool_approval": { "policy": "Sometimes" } }));
+    let detail = "tool_approval.policy: unknown variant `Sometimes`";
+    expect("POST", "/v1/agents", policy, 422, detail).await;
     let nested = agent_body(json!({ "tools_config": { "mcp_server_configs": [{}] } }));
     let detail = "tools_config.mcp_server_configs[0]: missing field `mcp_server_id`";
     expect("POST", "/v1/agents", nested, 422, detail).await;

@@ -2,10 +2,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use agentarea_crds::agent::{AgentSpec, ResolvedTool};
+use agentarea_crds::agent::{AgentSpec, ResolvedTool, ToolApprovalPolicy};
 use agentarea_crds::common::{condition, is_condition_true};
 use agentarea_crds::{McpServerInstance, Skill, reasons};
 
+use super::approval::approval_for;
 use crate::problem::Problem;
 
 /// What an agent names, as it is now.
@@ -78,7 +79,25 @@ pub fn resolve(spec: &AgentSpec, related: &Related) -> Resolution {
             skill: None,
         });
     }
-    let tools = resolve_tools(wanted, &related.instances, &mut problems);
+    let approvals = Approvals {
+        policy: spec
+            .tool_approval
+            .as_ref()
+            .map(|a| a.policy)
+            .unwrap_or_default(),
+        confirmed: spec
+            .mcp_servers
+            .iter()
+            .flat_map(|server| {
+                server
+                    .allowed_tools
+                    .iter()
+                    .filter(|t| t.requires_user_confirmation)
+                    .map(|t| (server.name.as_str(), t.name.as_str()))
+            })
+            .collect(),
+    };
+    let tools = resolve_tools(wanted, &related.instances, &approvals, &mut problems);
     if let Some(problem) = &related.api_key_problem {
         problems.push(problem.clone());
     }
@@ -101,11 +120,20 @@ pub fn resolve(spec: &AgentSpec, related: &Related) -> Resolution {
     }
 }
 
+/// What decides whether a call to one of the agent's tools needs approval, besides its hints.
+struct Approvals<'a> {
+    policy: ToolApprovalPolicy,
+    /// `(instance, tool)` the agent lists with `requiresUserConfirmation`: every offer of such a
+    /// tool needs approval, also under a skill or a second name.
+    confirmed: HashSet<(&'a str, &'a str)>,
+}
+
 /// The tools of every `wanted` set that its instance offers, each under a name no other tool of
-/// the agent has; what cannot be had goes to `problems`.
+/// the agent has, with whether calls to it need approval; what cannot be had goes to `problems`.
 fn resolve_tools(
     wanted: Vec<WantedTools>,
     instances: &HashMap<String, McpServerInstance>,
+    approvals: &Approvals,
     problems: &mut Vec<Problem>,
 ) -> Vec<ResolvedTool> {
     let mut tools: Vec<ResolvedTool> = Vec::new();
@@ -147,6 +175,11 @@ fn resolve_tools(
                 continue;
             };
             let annotations = discovered.annotations;
+            let listed = approvals
+                .confirmed
+                .contains(&(instance_name, tool.as_str()));
+            let (requires_approval, reason) =
+                approval_for(listed, annotations.as_ref(), approvals.policy);
             // Two instances may offer the same name; the model must see distinct ones.
             let exposed = if names.contains(&tool) {
                 format!("{instance_name}__{tool}")
@@ -162,8 +195,8 @@ fn resolve_tools(
                 tool,
                 skill: skill.map(str::to_string),
                 requires_user_confirmation: confirm,
-                requires_approval: confirm,
-                approval_reason: confirm.then(|| "listed with requiresUserConfirmation".into()),
+                requires_approval,
+                approval_reason: Some(reason),
                 annotations,
             });
         }

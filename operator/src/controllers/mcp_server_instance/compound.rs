@@ -80,7 +80,7 @@ pub fn merge(compound: &CompoundServer, members: &HashMap<String, McpServerInsta
 #[cfg(test)]
 mod tests {
     use agentarea_crds::McpServerInstanceSpec;
-    use agentarea_crds::mcp_server_instance::{CompoundMember, RemoteServer};
+    use agentarea_crds::mcp_server_instance::{CompoundMember, RemoteServer, ToolAnnotations};
 
     use super::*;
     use crate::fixtures::{instance_of, unobserved};
@@ -93,7 +93,10 @@ mod tests {
             input_schema_digest: Some(format!("sha256:{name}")),
             member: None,
             member_tool: None,
-            annotations: None,
+            annotations: Some(ToolAnnotations {
+                read_only_hint: Some(true),
+                ..Default::default()
+            }),
         }
     }
 
@@ -292,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn a_merged_tool_keeps_its_description_and_schema() {
+    fn a_merged_tool_keeps_its_description_schema_and_hints() {
         let compound = CompoundServer {
             members: vec![prefixed("time", "t_")],
         };
@@ -303,7 +306,6 @@ mod tests {
                 name: "t_now".into(),
                 member: Some("time".into()),
                 member_tool: Some("now".into()),
-                annotations: None,
                 ..tool("now")
             }]
         );

@@ -1,7 +1,11 @@
 use serde_json::{Value, json};
 
+use agentarea_crds::McpServerInstanceSpec;
+use agentarea_crds::agent::ToolAnnotations;
+use agentarea_crds::mcp_server_instance::DiscoveredTool;
+
 use super::*;
-use crate::fixtures::{instance, told, unobserved};
+use crate::fixtures::{instance, instance_of, told, tool, unobserved};
 
 fn spec(value: Value) -> AgentSpec {
     let mut spec = json!({"instruction": "Be helpful.", "model": {"name": "m", "endpoint": "http://model/v1"}});
@@ -378,5 +382,181 @@ fn skills_add_their_instructions_in_the_agents_order() {
     assert_eq!(
         resolve(&spec, &related).instructions,
         "Be helpful.\n\n## Skill: b\n\nDo B.\n\n## Skill: a\n\nDo A."
+    );
+}
+
+/// An instance offering a read-only, an additive, a destructive and an unannotated tool.
+fn hinted() -> (String, McpServerInstance) {
+    let hinted = |name: &str, read_only: bool, destructive: bool| DiscoveredTool {
+        annotations: Some(ToolAnnotations {
+            read_only_hint: Some(read_only),
+            destructive_hint: Some(destructive),
+            ..Default::default()
+        }),
+        ..tool(name)
+    };
+    instance_of(
+        "files",
+        McpServerInstanceSpec::default(),
+        true,
+        vec![
+            hinted("read", true, false),
+            hinted("append", false, false),
+            hinted("wipe", false, true),
+            tool("plain"),
+        ],
+    )
+}
+
+/// `(name, requires approval, why)` of each resolved tool.
+fn approvals_of(resolution: &Resolution) -> Vec<(&str, bool, &str)> {
+    resolution
+        .tools
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.requires_approval,
+                t.approval_reason.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn each_tool_says_whether_its_calls_need_approval_and_why() {
+    // (case, spec, skills, (tool, requires approval, why) of each resolved tool)
+    type ApprovalCase = (
+        &'static str,
+        AgentSpec,
+        Vec<(String, Skill)>,
+        Vec<(&'static str, bool, &'static str)>,
+    );
+    let cases: Vec<ApprovalCase> = vec![
+        (
+            "no policy: no tool needs approval",
+            spec(json!({"mcpServers": [{"name": "files"}]})),
+            vec![],
+            vec![
+                ("read", false, "policy None"),
+                ("append", false, "policy None"),
+                ("wipe", false, "policy None"),
+                ("plain", false, "policy None"),
+            ],
+        ),
+        (
+            "Destructive: what may destroy, unannotated tools included",
+            spec(
+                json!({"mcpServers": [{"name": "files"}], "toolApproval": {"policy": "Destructive"}}),
+            ),
+            vec![],
+            vec![
+                ("read", false, "readOnlyHint (policy Destructive)"),
+                (
+                    "append",
+                    false,
+                    "destructiveHint false (policy Destructive)",
+                ),
+                ("wipe", true, "destructiveHint (policy Destructive)"),
+                (
+                    "plain",
+                    true,
+                    "no annotations: destructive by MCP default (policy Destructive)",
+                ),
+            ],
+        ),
+        (
+            "NotReadOnly: all but the read-only tool",
+            spec(
+                json!({"mcpServers": [{"name": "files"}], "toolApproval": {"policy": "NotReadOnly"}}),
+            ),
+            vec![],
+            vec![
+                ("read", false, "readOnlyHint (policy NotReadOnly)"),
+                ("append", true, "readOnlyHint false (policy NotReadOnly)"),
+                ("wipe", true, "readOnlyHint false (policy NotReadOnly)"),
+                (
+                    "plain",
+                    true,
+                    "no annotations: not read-only by MCP default (policy NotReadOnly)",
+                ),
+            ],
+        ),
+        (
+            "a tool listed with confirmation needs approval though the policy would not ask",
+            spec(json!({"mcpServers": [{"name": "files", "allowedTools": [
+                {"name": "read", "requiresUserConfirmation": true}, {"name": "append"}]}],
+                "toolApproval": {"policy": "Destructive"}})),
+            vec![],
+            vec![
+                ("read", true, "listed with requiresUserConfirmation"),
+                (
+                    "append",
+                    false,
+                    "destructiveHint false (policy Destructive)",
+                ),
+            ],
+        ),
+        (
+            "a skill's offer of a tool the agent lists with confirmation needs approval too",
+            spec(
+                json!({"skills": [{"name": "reading"}], "mcpServers": [{"name": "files",
+                "allowedTools": [{"name": "read", "requiresUserConfirmation": true}]}]}),
+            ),
+            vec![skill(
+                "reading",
+                "Read.",
+                json!([{"instance": "files", "tools": ["read"]}]),
+            )],
+            vec![
+                ("read", true, "listed with requiresUserConfirmation"),
+                ("files__read", true, "listed with requiresUserConfirmation"),
+            ],
+        ),
+        (
+            "a skill's tools get the policy",
+            spec(json!({"skills": [{"name": "wiping"}], "toolApproval": {"policy": "All"}})),
+            vec![skill(
+                "wiping",
+                "Wipe.",
+                json!([{"instance": "files", "tools": ["wipe"]}]),
+            )],
+            vec![("wipe", true, "policy All")],
+        ),
+    ];
+    for (name, spec, skills, want) in cases {
+        let resolution = resolve(&spec, &related(skills, vec![hinted()]));
+        assert_eq!(approvals_of(&resolution), want, "{name}");
+        assert_eq!(told(&resolution.problems), vec![], "{name}");
+    }
+}
+
+#[test]
+fn a_resolved_tool_carries_its_servers_hints_as_given() {
+    let resolution = resolve(
+        &spec(json!({"mcpServers": [{"name": "files"}]})),
+        &related(vec![], vec![hinted()]),
+    );
+    let hints: Vec<_> = resolution
+        .tools
+        .iter()
+        .map(|t| (t.name.as_str(), t.annotations))
+        .collect();
+    let given = |read_only, destructive| {
+        Some(ToolAnnotations {
+            read_only_hint: Some(read_only),
+            destructive_hint: Some(destructive),
+            idempotent_hint: None,
+            open_world_hint: None,
+        })
+    };
+    assert_eq!(
+        hints,
+        vec![
+            ("read", given(true, false)),
+            ("append", given(false, false)),
+            ("wipe", given(false, true)),
+            ("plain", None),
+        ]
     );
 }
