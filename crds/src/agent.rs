@@ -112,6 +112,25 @@ pub struct ToolApproval {
     /// `requiresUserConfirmation`.
     #[serde(default)]
     pub policy: ToolApprovalPolicy,
+    /// Seconds a tool call waits for a decision before `onTimeout` applies; none: it waits until
+    /// someone decides (or the Task is cancelled). The wait holds no operator slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 31536000))]
+    pub timeout_seconds: Option<i64>,
+    /// What a wait nobody answered in time ends with: `Reject` (the default) tells the model the
+    /// call was not made; `Fail` fails the Task with `ApprovalTimedOut`.
+    #[serde(default)]
+    pub on_timeout: ApprovalTimeoutAction,
+}
+
+/// What ends a wait for approval that nobody answered in time.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ApprovalTimeoutAction {
+    /// The call is rejected, and the model told so.
+    #[default]
+    Reject,
+    /// The Task fails with `ApprovalTimedOut`.
+    Fail,
 }
 
 /// A preset of [`ToolApproval`]: which tools need a person's approval, from their hints.

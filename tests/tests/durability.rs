@@ -493,3 +493,73 @@ async fn tool_calls_wait_for_people_who_approve_and_reject_them_with_kubectl() {
     );
     world.ns.delete().await;
 }
+
+#[tokio::test]
+async fn a_wait_nobody_answers_ends_as_the_agents_time_out_policy_says() {
+    let world = World::new("dur-timeout", &operator_env("operator-a", 5), |request| {
+        if tool_results(request) == 0 {
+            return match user_input(request).as_str() {
+                "reject" => Reply::ToolCalls(vec![("echo".into(), json!({"message": "hi"}))]),
+                _ => Reply::ToolCalls(vec![("toggle-simulated-logging".into(), json!({}))]),
+            };
+        }
+        let last = messages(request).last().cloned().unwrap_or_default();
+        Reply::Answer(last["content"].as_str().unwrap_or_default().to_string())
+    })
+    .await;
+    // Listed for confirmation, rejected after two seconds without a decision.
+    world
+        .agent_with(
+            "rejecting",
+            json!({"mcpServers": [{"name": "everything", "allowedTools": [
+                       {"name": "echo", "requiresUserConfirmation": true}]}],
+                   "toolApproval": {"timeoutSeconds": 2, "onTimeout": "Reject"}}),
+        )
+        .await;
+    // Needs approval by its server's hints (not read-only), and fails the task after two seconds.
+    world
+        .agent_with(
+            "failing",
+            json!({"mcpServers": [{"name": "everything",
+                                   "allowedTools": [{"name": "toggle-simulated-logging"}]}],
+                   "toolApproval": {"policy": "NotReadOnly", "timeoutSeconds": 2, "onTimeout": "Fail"}}),
+        )
+        .await;
+    world.task("reject", "rejecting", "reject").await;
+    world.task("fail", "failing", "fail").await;
+
+    let waiting = world.in_phase("fail", TaskPhase::AwaitingApproval).await;
+    let pending = &waiting.status.as_ref().unwrap().pending_approvals[0];
+    assert!(
+        pending.because.contains("readOnlyHint"),
+        "{}",
+        pending.because
+    );
+    assert!(pending.deadline.is_some());
+
+    let rejected = world.finished("reject").await;
+    assert_eq!(
+        phase(&rejected),
+        Some(TaskPhase::Succeeded),
+        "{:?}",
+        rejected.status
+    );
+    assert_eq!(
+        result_text(&rejected),
+        "The call was not made: nobody approved it in time. Do not try it again."
+    );
+    let decision = &rejected.status.as_ref().unwrap().approvals[0];
+    assert_eq!(decision.decision, Decision::Rejected);
+    assert_eq!(decision.decided_by, None, "nobody decided");
+    assert!(started_calls(&rejected).is_empty());
+
+    let failed = world.finished("fail").await;
+    assert_eq!(
+        reason(&failed),
+        reasons::APPROVAL_TIMED_OUT,
+        "{:?}",
+        failed.status
+    );
+    assert!(started_calls(&failed).is_empty());
+    world.ns.delete().await;
+}

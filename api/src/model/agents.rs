@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use agentarea_crds::agent::{
-    AgentEvent, AgentMcpServer, AllowedTool, BuiltinTool, ModelSpec, ToolApproval,
-    ToolApprovalPolicy as StoredPolicy,
+    AgentEvent, AgentMcpServer, AllowedTool, ApprovalTimeoutAction, BuiltinTool, ModelSpec,
+    ToolApproval, ToolApprovalPolicy as StoredPolicy,
 };
 use agentarea_crds::common::{DISPLAY_NAME_ANNOTATION, LocalRef, condition, is_condition_true};
 use agentarea_crds::{Agent, AgentSpec, McpServerInstance, Skill};
@@ -90,6 +90,23 @@ pub enum EventConfigItem {
 pub struct ToolApprovalConfig {
     #[serde(default)]
     pub policy: ToolApprovalPolicy,
+    /// Seconds a call waits for a decision before `on_timeout` applies; none waits until someone
+    /// decides.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31536000)]
+    pub timeout_seconds: Option<i64>,
+    /// `Reject` (the default): the model is told the call was not made. `Fail`: the task fails
+    /// with `ApprovalTimedOut`.
+    #[serde(default)]
+    pub on_timeout: OnApprovalTimeout,
+}
+
+/// What a wait for approval that nobody answered in time ends with.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, ToSchema)]
+pub enum OnApprovalTimeout {
+    #[default]
+    Reject,
+    Fail,
 }
 
 /// Which tools need approval. `None`: no tool (only those listed with
@@ -114,7 +131,14 @@ impl From<ToolApprovalConfig> for ToolApproval {
             ToolApprovalPolicy::NotReadOnly => StoredPolicy::NotReadOnly,
             ToolApprovalPolicy::All => StoredPolicy::All,
         };
-        ToolApproval { policy }
+        ToolApproval {
+            policy,
+            timeout_seconds: config.timeout_seconds,
+            on_timeout: match config.on_timeout {
+                OnApprovalTimeout::Reject => ApprovalTimeoutAction::Reject,
+                OnApprovalTimeout::Fail => ApprovalTimeoutAction::Fail,
+            },
+        }
     }
 }
 
@@ -126,7 +150,14 @@ impl From<&ToolApproval> for ToolApprovalConfig {
             StoredPolicy::NotReadOnly => ToolApprovalPolicy::NotReadOnly,
             StoredPolicy::All => ToolApprovalPolicy::All,
         };
-        ToolApprovalConfig { policy }
+        ToolApprovalConfig {
+            policy,
+            timeout_seconds: stored.timeout_seconds,
+            on_timeout: match stored.on_timeout {
+                ApprovalTimeoutAction::Reject => OnApprovalTimeout::Reject,
+                ApprovalTimeoutAction::Fail => OnApprovalTimeout::Fail,
+            },
+        }
     }
 }
 

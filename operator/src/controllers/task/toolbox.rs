@@ -8,7 +8,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use agentarea_crds::agent::ResolvedTool;
+use agentarea_crds::agent::{ApprovalTimeoutAction, ResolvedTool};
 use agentarea_crds::{Agent, McpServerInstance, steps};
 
 use super::agent_loop::SharedRecord;
@@ -267,10 +267,19 @@ impl Toolbox {
     }
 }
 
-/// How long a call waits for approval, and what happens after (the Agent's `approval` settings).
+/// How long a call waits for approval, and what happens after (the Agent's `toolApproval`).
 pub fn approval_timeout(agent: &Agent) -> (Option<u64>, OnTimeout) {
-    let _ = agent;
-    (None, OnTimeout::Reject)
+    let Some(settings) = &agent.spec.tool_approval else {
+        return (None, OnTimeout::Reject);
+    };
+    let on_timeout = match settings.on_timeout {
+        ApprovalTimeoutAction::Reject => OnTimeout::Reject,
+        ApprovalTimeoutAction::Fail => OnTimeout::Fail,
+    };
+    (
+        settings.timeout_seconds.map(|s| s.max(1) as u64),
+        on_timeout,
+    )
 }
 
 /// The text of an MCP `CallToolResult`: its text items, and other items as JSON.
