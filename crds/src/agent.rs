@@ -89,6 +89,14 @@ pub struct AgentSpec {
     #[serde(default)]
     pub limits: AgentLimits,
 
+    /// Other Agents of the workspace this agent may call as tools. A call runs the named agent on
+    /// the model's request as a child Task, owned by the calling Task and bounded by what is left
+    /// of its limits; agents call agents at most three deep, and never one already in the chain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["name".into()]))]
+    pub agents: Vec<AgentTool>,
+
     /// Which calls to the agent's MCP tools wait for a person's approval, decided from the hints
     /// each tool's server declares (its MCP `annotations`). Absent means policy `None`. A tool
     /// listed under `mcpServers[].allowedTools` with `requiresUserConfirmation: true` always needs
@@ -131,6 +139,22 @@ pub enum ApprovalTimeoutAction {
     Reject,
     /// The Task fails with `ApprovalTimedOut`.
     Fail,
+}
+
+/// Another Agent offered to the model as a tool.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentTool {
+    /// Name of the Agent, in the same namespace.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// What the model is told the agent is good for; the agent's own description when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
 }
 
 /// A preset of [`ToolApproval`]: which tools need a person's approval, from their hints.

@@ -85,10 +85,50 @@ pub struct TaskSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_agent_communication: Option<bool>,
 
+    /// The Task whose run called this one's agent as a tool; set by the operator. The parent
+    /// owns this Task, so it is deleted with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("parent is immutable"))]
+    pub parent: Option<ParentTask>,
+
+    /// Bounds on this task below its Agent's `limits` (the tighter of the two applies): a child
+    /// task gets what its parent has left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<TaskLimits>,
+
     /// Seconds after it finishes that the task is deleted; none means the operator's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub ttl_seconds_after_finished: Option<i64>,
+}
+
+/// The Task (and tool call) that started a child task.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentTask {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The parent's tool call that this task answers.
+    #[schemars(length(min = 1, max = 128))]
+    pub tool_call_id: String,
+    /// The agents of the chain of calls, outermost first, ending with the parent's.
+    #[schemars(length(max = 8))]
+    pub agents: Vec<String>,
+}
+
+/// Caps on a task's run; each absent field leaves the Agent's limit alone.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_steps: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub timeout_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_total_tokens: Option<i64>,
 }
 
 /// The user or trigger a task was created for.
@@ -154,6 +194,9 @@ pub enum TaskPhase {
     Running,
     /// Stopped by `spec.paused`; no replica holds it.
     Paused,
+    /// Waits for the child Tasks of agents it called as tools (`status.children`); no replica
+    /// holds it.
+    AwaitingAgents,
     /// Tool calls wait for a person's decision (`status.pendingApprovals`); no replica holds it.
     AwaitingApproval,
     Succeeded,
@@ -169,7 +212,10 @@ impl TaskPhase {
 
     /// Whether the run stopped part-way and waits, unclaimed, to be continued.
     pub fn is_suspended(self) -> bool {
-        matches!(self, Self::Paused | Self::AwaitingApproval)
+        matches!(
+            self,
+            Self::Paused | Self::AwaitingApproval | Self::AwaitingAgents
+        )
     }
 
     /// The phase as written in status (and in metric labels).
@@ -178,6 +224,7 @@ impl TaskPhase {
             Self::Pending => "Pending",
             Self::Running => "Running",
             Self::Paused => "Paused",
+            Self::AwaitingAgents => "AwaitingAgents",
             Self::AwaitingApproval => "AwaitingApproval",
             Self::Succeeded => "Succeeded",
             Self::Failed => "Failed",
@@ -234,6 +281,9 @@ pub struct TaskStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "decisions_schema")]
     pub approvals: Vec<ToolCallDecision>,
+    /// The child Tasks started by calls of other agents as tools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ChildTask>,
     /// Runners the task has lost (their claim lapsed) and that another replica replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runners_lost: Option<i32>,
@@ -257,6 +307,15 @@ pub struct ConversationRef {
     pub bytes: i64,
     /// Size of the chunks as stored (compressed).
     pub stored_bytes: i64,
+}
+
+/// A child Task, started by one tool call.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildTask {
+    pub name: String,
+    pub agent: String,
+    pub tool_call_id: String,
 }
 
 /// A tool call that waits for a person.
@@ -330,6 +389,7 @@ mod tests {
             Pending,
             Running,
             Paused,
+            AwaitingAgents,
             AwaitingApproval,
             Succeeded,
             Failed,

@@ -563,3 +563,138 @@ async fn a_wait_nobody_answers_ends_as_the_agents_time_out_policy_says() {
     assert!(started_calls(&failed).is_empty());
     world.ns.delete().await;
 }
+
+#[tokio::test]
+async fn an_agent_calls_another_as_a_tool_which_calls_a_tool_while_cycles_are_refused_and_cancels_reach_children()
+ {
+    let world = World::new("dur-agents", &operator_env("operator-a", 5), |request| {
+        let last = messages(request).last().cloned().unwrap_or_default();
+        let last = last["content"].as_str().unwrap_or_default().to_string();
+        match (user_input(request).as_str(), tool_results(request)) {
+            // The lead asks the helper; the helper calls echo.
+            ("plan the trip", 0) => Reply::ToolCalls(vec![(
+                "agent_helper".into(),
+                json!({"input": "echo hello"}),
+            )]),
+            ("echo hello", 0) => {
+                Reply::ToolCalls(vec![("echo".into(), json!({"message": "hello"}))])
+            }
+            ("echo hello", _) => Reply::Answer(format!("helper says {last}")),
+            // The helper tries to call the lead back.
+            ("go round", 0) => Reply::ToolCalls(vec![(
+                "agent_helper".into(),
+                json!({"input": "call the lead back"}),
+            )]),
+            ("call the lead back", 0) => {
+                Reply::ToolCalls(vec![("agent_lead".into(), json!({"input": "again"}))])
+            }
+            // The helper thinks for a long time.
+            ("wait for it", 0) => Reply::ToolCalls(vec![(
+                "agent_helper".into(),
+                json!({"input": "think slowly"}),
+            )]),
+            ("think slowly", _) => Reply::Delayed(
+                Duration::from_secs(60),
+                Box::new(Reply::Answer("late".into())),
+            ),
+            _ => Reply::Answer(last),
+        }
+    })
+    .await;
+    world
+        .agent_with(
+            "helper",
+            json!({"description": "Echoes things.", "agents": [{"name": "lead"}],
+                   "mcpServers": [{"name": "everything", "allowedTools": [{"name": "echo"}]}]}),
+        )
+        .await;
+    world
+        .agent_with("lead", json!({"agents": [{"name": "helper"}]}))
+        .await;
+    let api = world.ns.api::<Task>();
+    let children_of = |parent: &str| {
+        let api = api.clone();
+        let selector = format!("agentarea.io/parent-task={parent}");
+        async move {
+            api.list(&ListParams::default().labels(&selector))
+                .await
+                .unwrap()
+                .items
+        }
+    };
+
+    world.task("trip", "lead", "plan the trip").await;
+    let trip = world.finished("trip").await;
+    assert_eq!(
+        phase(&trip),
+        Some(TaskPhase::Succeeded),
+        "{:?}",
+        trip.status
+    );
+    assert_eq!(result_text(&trip), "helper says Echo: hello");
+    let status = trip.status.clone().unwrap();
+    assert_eq!(status.children.len(), 1);
+    let child = api.get(&status.children[0].name).await.unwrap();
+    assert_eq!(child.spec.agent, "helper");
+    assert_eq!(child.spec.parent.as_ref().unwrap().name, "trip");
+    assert_eq!(
+        child.metadata.owner_references.as_ref().unwrap()[0].uid,
+        trip.metadata.uid.clone().unwrap()
+    );
+    assert_eq!(phase(&child), Some(TaskPhase::Succeeded));
+    assert_eq!(started_calls(&child).len(), 1, "the helper called echo");
+    // The child's limits are what the parent had left.
+    let limits = child.spec.limits.clone().unwrap();
+    assert_eq!(limits.max_steps, Some(20 - 1));
+    let asked = trip
+        .status
+        .iter()
+        .flat_map(|s| &s.steps)
+        .find(|s| s.type_ == steps::TOOL_CALL_STARTED)
+        .unwrap();
+    assert_eq!(
+        asked.data.as_ref().unwrap()["child_task"],
+        child.metadata.name.clone().unwrap()
+    );
+
+    world.task("round", "lead", "go round").await;
+    let round = world.finished("round").await;
+    let helper = &children_of("round").await[0];
+    let refused = helper.status.clone().unwrap();
+    assert!(
+        refused
+            .message
+            .unwrap_or_default()
+            .contains("would form a cycle: lead → helper → lead"),
+        "{:?}",
+        helper.status
+    );
+    assert!(
+        children_of(&helper.metadata.name.clone().unwrap())
+            .await
+            .is_empty()
+    );
+    assert!(
+        result_text(&round).contains("would form a cycle"),
+        "{:?}",
+        round.status
+    );
+
+    world.task("wait", "lead", "wait for it").await;
+    let slow = eventually("the helper thinking", WAIT, || async {
+        let child = children_of("wait").await.pop()?;
+        (phase(&child) == Some(TaskPhase::Running)).then_some(child)
+    })
+    .await;
+    world.in_phase("wait", TaskPhase::AwaitingAgents).await;
+    merge_patch(&api, "wait", json!({"spec": {"cancel": true}})).await;
+    let cancelled = world.finished("wait").await;
+    assert_eq!(phase(&cancelled), Some(TaskPhase::Cancelled));
+    let child = world.finished(&slow.metadata.name.clone().unwrap()).await;
+    assert_eq!(
+        phase(&child),
+        Some(TaskPhase::Cancelled),
+        "cancelling a parent cancels its child"
+    );
+    world.ns.delete().await;
+}

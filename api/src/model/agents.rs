@@ -288,6 +288,7 @@ impl AgentCreate {
             planning: self.planning.or(tools_config.planning),
             capabilities: self.capabilities.unwrap_or_default(),
             limits: Default::default(),
+            agents: Vec::new(),
             tool_approval: self.tool_approval.map(Into::into),
         };
         Ok(Agent {

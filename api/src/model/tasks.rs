@@ -357,7 +357,8 @@ pub fn phase(task: &Task) -> TaskPhase {
 pub fn rest_status(phase: TaskPhase) -> &'static str {
     match phase {
         TaskPhase::Pending => "pending",
-        TaskPhase::Running => "running",
+        // Waiting for agents it called is part of running, as a tool call is.
+        TaskPhase::Running | TaskPhase::AwaitingAgents => "running",
         TaskPhase::Paused => "paused",
         TaskPhase::AwaitingApproval => "awaiting_approval",
         TaskPhase::Succeeded => "completed",

@@ -48,9 +48,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             watcher::Config::default(),
             move |instance| in_namespace_where(&by_instance, &instance.namespace(), |_| true),
         )
+        // Not the Tasks' conversation chunks: they are many, large, and never an API key.
         .watches(
             ctx.api::<Secret>(),
-            watcher::Config::default(),
+            watcher::Config::default().fields(&format!(
+                "type!={}",
+                crate::controllers::task::conversation::SECRET_TYPE
+            )),
             move |secret| {
                 in_namespace_where(&by_secret, &secret.namespace(), |a| {
                     a.spec

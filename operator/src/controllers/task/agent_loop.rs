@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -24,10 +25,16 @@ use tokio::sync::{Mutex, watch};
 
 use agentarea_crds::agent::AgentLimits;
 use agentarea_crds::common::now;
-use agentarea_crds::task::{ConversationRef, Decision, PendingApproval, ToolCallDecision, Usage};
-use agentarea_crds::{Agent, TaskPhase, reasons, steps};
+use agentarea_crds::task::{
+    ChildTask, ConversationRef, Decision, PendingApproval, ToolCallDecision, Usage,
+};
+use agentarea_crds::{Agent, Task, TaskPhase, reasons, steps};
 
 use super::Stop;
+use super::children::{
+    Remaining, chain_of, child_answer, child_name, child_task, create_child, effective_limits,
+    plan_child,
+};
 use super::conversation::{Conversation, ConversationError};
 use super::decide::{
     CallPlan, OnTimeout, answer_recorded, calls_in_doubt, decisions, make_call_ids_unique,
@@ -101,6 +108,8 @@ pub enum SuspendedFor {
     Approval(Vec<PendingApproval>),
     /// The replica is shutting down.
     Shutdown,
+    /// The child tasks of these agent calls are running.
+    Agents(Vec<String>),
 }
 
 impl From<Outcome> for RunEnd {
@@ -123,7 +132,8 @@ pub async fn execute(
         Ok(run) => run,
         Err(outcome) => return Ok(outcome.into()),
     };
-    run.go(&agent.spec.limits).await
+    let limits = run.limits.clone();
+    run.go(&limits).await
 }
 
 /// One run in progress: what the model is offered and what it has said so far.
@@ -139,6 +149,11 @@ struct Run {
     secrets: Api<Secret>,
     /// Model calls made so far, in this and earlier segments.
     steps_taken: i32,
+    /// The Agent's limits, capped by the Task's.
+    limits: AgentLimits,
+    /// Active seconds of earlier segments, and when this one started.
+    seconds_before: i64,
+    segment: Instant,
     usage: Usage,
     /// The error of the last tool calls, until the model calls a tool again.
     unanswered_tool_error: Option<String>,
@@ -181,7 +196,7 @@ impl Run {
                 }
             },
         };
-        let tools = Toolbox::load(&ctx, agent, &namespace).await;
+        let tools = Toolbox::load(&ctx, agent, &task, &namespace).await;
         recover_answer(&mut conversation, &status);
         if let Some(outcome) = doubt_outcome(&conversation, &status, &tools) {
             return Ok(Err(outcome));
@@ -192,6 +207,9 @@ impl Run {
             .filter(|m| m.role == "assistant")
             .count() as i32;
         Ok(Ok(Self {
+            limits: effective_limits(&agent.spec.limits, task.spec.limits.as_ref()),
+            seconds_before: status.active_seconds.unwrap_or(0),
+            segment: Instant::now(),
             approval: ApprovalPolicy::of(agent, &task),
             ctx,
             record,
@@ -333,26 +351,32 @@ impl Run {
         }
         self.record_decisions(&calls, &status.pending_approvals, &decided, timed_out)
             .await;
-        let to_make: Vec<ToolCall> = calls
+        let (agent_calls, mcp_calls): (Vec<ToolCall>, Vec<ToolCall>) = calls
             .iter()
             .zip(&plans)
             .filter(|(_, plan)| **plan == CallPlan::Make)
             .map(|(call, _)| call.clone())
-            .collect();
+            .partition(|call| self.tools.agent_of(&call.function.name).is_some());
         let results = self
             .tools
-            .call_all(&self.ctx, &self.record, &self.namespace, &to_make)
+            .call_all(&self.ctx, &self.record, &self.namespace, &mcp_calls)
             .await?;
         let mut made: HashMap<String, CallResult> = results
             .into_iter()
             .map(|r| (r.call_id.clone(), r))
             .collect();
+        made.extend(self.ask_agents(&agent_calls).await?);
         self.unanswered_tool_error = None;
+        let mut running = Vec::new();
         for (call, plan) in calls.iter().zip(plans) {
             let text = match plan {
                 CallPlan::Reject(text) => text,
                 _ => {
-                    let result = made.remove(&call.id).expect("every call made has a result");
+                    // An agent's child task that is still running answers later.
+                    let Some(result) = made.remove(&call.id) else {
+                        running.push(call.id.clone());
+                        continue;
+                    };
                     if self.unanswered_tool_error.is_none() {
                         self.unanswered_tool_error = result.error;
                     }
@@ -361,10 +385,123 @@ impl Run {
             };
             self.conversation.push(Message::tool(&call.id, text));
         }
+        if !running.is_empty() {
+            return self
+                .suspend(SuspendedFor::Agents(running))
+                .await
+                .map(ControlFlow::Break);
+        }
         match self.keep().await? {
             Ok(()) => Ok(ControlFlow::Continue(())),
             Err(outcome) => Ok(ControlFlow::Break(outcome.into())),
         }
+    }
+
+    /// Settles calls of other agents: starts a child task for each that has none yet (or refuses
+    /// the call: a cycle, too deep, nothing left to give), and answers those whose child has
+    /// finished. A call whose child still runs has no result yet.
+    async fn ask_agents(
+        &mut self,
+        calls: &[ToolCall],
+    ) -> Result<HashMap<String, CallResult>, RecordError> {
+        let mut answered = HashMap::new();
+        if calls.is_empty() {
+            return Ok(answered);
+        }
+        let task = self.record.lock().await.task().clone();
+        let tasks: Api<Task> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        let mut steps = Vec::new();
+        let mut started = Vec::new();
+        for call in calls {
+            let callee = self
+                .tools
+                .agent_of(&call.function.name)
+                .expect("an agent call")
+                .to_string();
+            let name = child_name(&task.name_any(), &call.id);
+            if let Some(child) = tasks.get_opt(&name).await? {
+                let finished = child.status.as_ref().and_then(|s| s.phase);
+                if finished.is_some_and(TaskPhase::is_finished) {
+                    let (text, error) = child_answer(&child);
+                    steps.push(child_step(call, &callee, &name, &text, error.as_deref()));
+                    let result = CallResult {
+                        call_id: call.id.clone(),
+                        text,
+                        error,
+                    };
+                    answered.insert(call.id.clone(), result);
+                }
+                started.push(ChildTask {
+                    name,
+                    agent: callee,
+                    tool_call_id: call.id.clone(),
+                });
+                continue;
+            }
+            let refuse = |error: String| CallResult {
+                call_id: call.id.clone(),
+                text: format!("Error: {error}"),
+                error: Some(error),
+            };
+            // Started before and deleted since: starting it again would repeat its work.
+            if task
+                .status
+                .iter()
+                .flat_map(|s| &s.children)
+                .any(|c| c.name == name)
+            {
+                let gone =
+                    format!("the task {name} of agent {callee} was deleted before it answered");
+                answered.insert(call.id.clone(), refuse(gone));
+                continue;
+            }
+            let Some(input) = agent_input(&call.function.arguments) else {
+                let why = format!("a call of agent {callee} needs an input");
+                answered.insert(call.id.clone(), refuse(why));
+                continue;
+            };
+            let spent = self.seconds_before + self.segment.elapsed().as_secs() as i64;
+            let left = Remaining::of(&self.limits, self.steps_taken, spent, &self.usage);
+            let limits = match plan_child(&chain_of(&task), &callee, left) {
+                Ok(limits) => limits,
+                Err(refused) => {
+                    answered.insert(call.id.clone(), refuse(refused));
+                    continue;
+                }
+            };
+            let trace = agentarea_support::telemetry::inject(&tracing::Span::current());
+            let child = child_task(&task, &callee, input, &call.id, limits, &trace);
+            create_child(&tasks, &child).await?;
+            steps.push(
+                Step::new(
+                    steps::TOOL_CALL_STARTED,
+                    format!("asking agent {callee} ({name})"),
+                )
+                .with_data(json!({
+                    "tool_call_id": call.id,
+                    "tool": call.function.name,
+                    "agent": callee,
+                    "child_task": name,
+                    "arguments": call.function.arguments,
+                })),
+            );
+            started.push(ChildTask {
+                name,
+                agent: callee,
+                tool_call_id: call.id.clone(),
+            });
+        }
+        self.record.lock().await.stage(move |status| {
+            for step in &steps {
+                super::record::push_step(status, step);
+            }
+            for child in &started {
+                if !status.children.iter().any(|c| c.name == child.name) {
+                    status.children.push(child.clone());
+                }
+            }
+        });
+        Ok(answered)
     }
 
     /// The calls of `plans` that wait, as `status.pendingApprovals` lists them.
@@ -514,6 +651,32 @@ impl Run {
         });
         Ok(Ok(()))
     }
+}
+
+/// The `input` an agent call's arguments carry, if they carry a non-blank one.
+fn agent_input(arguments: &str) -> Option<String> {
+    serde_json::from_str::<Value>(arguments)
+        .ok()?
+        .get("input")?
+        .as_str()
+        .filter(|input| !input.trim().is_empty())
+        .map(String::from)
+}
+
+/// The `ToolCallCompleted` (or `ToolCallFailed`) step of a call answered by a child task.
+fn child_step(call: &ToolCall, agent: &str, child: &str, text: &str, error: Option<&str>) -> Step {
+    let type_ = match error {
+        None => steps::TOOL_CALL_COMPLETED,
+        Some(_) => steps::TOOL_CALL_FAILED,
+    };
+    Step::new(type_, text.to_string()).with_data(json!({
+        "tool_call_id": call.id,
+        "tool": call.function.name,
+        "agent": agent,
+        "child_task": child,
+        "result": text,
+        "error": error,
+    }))
 }
 
 /// Bytes of a waiting call's arguments shown in `status.pendingApprovals`.

@@ -37,7 +37,7 @@ pub const CHUNK_RAW_BYTES: usize = 768 * 1024;
 /// Label on each chunk with the uid of its Task.
 pub const TASK_UID_LABEL: &str = "agentarea.io/task-uid";
 /// The Secret `type` of a chunk, so that nobody mistakes it for credentials to mount.
-const SECRET_TYPE: &str = "agentarea.io/conversation";
+pub const SECRET_TYPE: &str = "agentarea.io/conversation";
 /// The key of a chunk's data.
 const DATA_KEY: &str = "messages.jsonl.gz";
 

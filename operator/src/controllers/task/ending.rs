@@ -16,6 +16,7 @@ use agentarea_crds::task::PendingApproval;
 use serde_json::json;
 
 use super::agent_loop::{Outcome, SuspendedFor, Suspension};
+use super::children::cancel_children;
 use super::record::{self, RecordError, Step, TaskRecord, write_if_unchanged};
 use super::tasks_namespace;
 use crate::context::Context;
@@ -33,7 +34,16 @@ pub async fn finish(
         .await?;
     let status = record.task().status.clone().unwrap_or_default();
     announce(ctx, record.task(), &status, outcome).await;
+    end_children(ctx, record.task(), &status, outcome).await;
     Ok(())
+}
+
+/// A task that ended without succeeding cancels the child tasks it started: nobody will read
+/// their answers. (A succeeded task's children have all finished.)
+async fn end_children(ctx: &Context, task: &Task, status: &TaskStatus, outcome: &Outcome) {
+    if outcome.phase != TaskPhase::Succeeded && !status.children.is_empty() {
+        cancel_children(&tasks_namespace(ctx, task), &status.children).await;
+    }
 }
 
 /// On shutdown: gives the claim up, so another replica (or this one restarted) takes the task
@@ -74,6 +84,32 @@ pub async fn suspend(
             )],
             String::new(),
         ),
+        SuspendedFor::Agents(calls) => (
+            TaskPhase::AwaitingAgents,
+            Vec::new(),
+            format!(
+                "waiting for the agents it called ({})",
+                record
+                    .status()
+                    .children
+                    .iter()
+                    .filter(|c| calls.contains(&c.tool_call_id))
+                    .map(|c| format!("{} in task {}", c.agent, c.name))
+                    .chain(
+                        // Children started in this segment are recorded with this write.
+                        calls
+                            .iter()
+                            .filter(|id| !record
+                                .status()
+                                .children
+                                .iter()
+                                .any(|c| &c.tool_call_id == *id))
+                            .map(|id| format!("call {id}"))
+                    )
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
         SuspendedFor::Approval(pending) => (
             TaskPhase::AwaitingApproval,
             pending.iter().map(approval_requested).collect(),
@@ -107,7 +143,7 @@ pub async fn suspend(
     let event = match &suspension.why {
         SuspendedFor::Pause => Some(reasons::PAUSED),
         SuspendedFor::Approval(_) => Some(reasons::APPROVAL_REQUESTED),
-        SuspendedFor::Shutdown => None,
+        SuspendedFor::Shutdown | SuspendedFor::Agents(_) => None,
     };
     if let Some(reason) = event {
         ctx.event(record.task(), EventType::Normal, reason, message)
@@ -182,6 +218,7 @@ pub async fn finish_unclaimed(ctx: &Context, task: &Task, outcome: Outcome) -> R
     status.claim = None;
     if replace_if_unchanged(ctx, task, status.clone()).await? {
         announce(ctx, task, &status, &outcome).await;
+        end_children(ctx, task, &status, &outcome).await;
     }
     Ok(Action::await_change())
 }

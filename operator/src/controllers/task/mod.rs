@@ -16,6 +16,7 @@
 //! repeated silently.
 
 pub mod agent_loop;
+pub mod children;
 pub mod conversation;
 pub mod decide;
 pub mod ending;
@@ -184,6 +185,12 @@ async fn reconcile(task: Arc<Task>, runner: Arc<Runner>) -> Result<Action> {
     let ctx = &runner.ctx;
     let status = task.status.clone().unwrap_or_default();
     if status.phase.is_some_and(TaskPhase::is_finished) {
+        // A parent waiting for this child looks again.
+        if let Some(parent) = &task.spec.parent {
+            let reference =
+                ObjectRef::new(&parent.name).within(&task.namespace().unwrap_or_default());
+            let _ = runner.wake.unbounded_send(reference);
+        }
         return expire(ctx, &task, &status).await;
     }
     let uid = task.uid().unwrap_or_default();
@@ -211,6 +218,7 @@ async fn reconcile(task: Arc<Task>, runner: Arc<Runner>) -> Result<Action> {
         Some(TaskPhase::Paused) if task.spec.paused => Ok(Action::await_change()),
         Some(TaskPhase::Paused) => resume(&runner, &task, status, "resumed by request").await,
         Some(TaskPhase::AwaitingApproval) => awaiting_approval(&runner, &task, status).await,
+        Some(TaskPhase::AwaitingAgents) => awaiting_agents(&runner, &task, status).await,
         _ => match &status.claim {
             Some(claim) if !claim_expired(Some(claim), Timestamp::now()) => Ok(Action::requeue(
                 until_expiry(claim, Timestamp::now()) + Duration::from_secs(1),
@@ -237,6 +245,25 @@ async fn pause_unclaimed(ctx: &Context, task: &Task) -> Result<Action> {
         .await;
     }
     Ok(Action::await_change())
+}
+
+/// A task that waits for the child tasks of agents it called: continued once they have all
+/// finished. A child's end wakes it; the periodic look is for a wake-up that went to a replica
+/// that stopped.
+async fn awaiting_agents(runner: &Arc<Runner>, task: &Task, status: TaskStatus) -> Result<Action> {
+    let api: Api<Task> = tasks_namespace(&runner.ctx, task);
+    for child in &status.children {
+        // A child that is gone cannot answer either: the run reports it.
+        let running = api.get_opt(&child.name).await?.is_some_and(|c| {
+            !c.status
+                .and_then(|s| s.phase)
+                .is_some_and(TaskPhase::is_finished)
+        });
+        if running {
+            return Ok(Action::requeue(Duration::from_secs(60)));
+        }
+    }
+    resume(runner, task, status, "the agents it called have answered").await
 }
 
 /// A task whose tool calls wait for people: continued once every call is decided or the wait
@@ -538,7 +565,8 @@ async fn drive(
         Duration::from_secs(ctx.config.task_lease_seconds) / 3,
         stop_tx,
     ));
-    let limit = agent.spec.limits.timeout_seconds.max(1) as u64;
+    let limits = children::effective_limits(&agent.spec.limits, task.spec.limits.as_ref());
+    let limit = limits.timeout_seconds.max(1) as u64;
     let timeout = Duration::from_secs(limit.saturating_sub(spent));
     let segment = Instant::now();
     let drain = Duration::from_secs(ctx.config.task_drain_seconds);

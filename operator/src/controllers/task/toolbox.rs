@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use agentarea_crds::agent::{ApprovalTimeoutAction, ResolvedTool};
-use agentarea_crds::{Agent, McpServerInstance, steps};
+use agentarea_crds::{Agent, McpServerInstance, Task, steps};
 
 use super::agent_loop::SharedRecord;
+use super::children::{agent_tool_name, agent_tool_parameters};
 use super::decide::OnTimeout;
 use super::record::{RecordError, Step};
 use crate::context::{Context, truncate};
@@ -30,6 +31,8 @@ pub struct Toolbox {
     /// The tools' instances as the run found them at its start (`None`: not found), so that a
     /// tool call does not read its instance again.
     instances: HashMap<String, Option<McpServerInstance>>,
+    /// The agents the model may call, by the tool name it calls them by.
+    agents: HashMap<String, String>,
 }
 
 /// What one tool call gave back to the model.
@@ -43,7 +46,7 @@ impl Toolbox {
     /// The agent's resolved tools, with descriptions and schemas from their instances' status.
     /// Tools that need a person's approval are offered too: the run waits for the decision before
     /// it makes such a call.
-    pub async fn load(ctx: &Context, agent: &Agent, namespace: &str) -> Self {
+    pub async fn load(ctx: &Context, agent: &Agent, task: &Task, namespace: &str) -> Self {
         let resolved: Vec<ResolvedTool> = agent
             .status
             .as_ref()
@@ -71,8 +74,34 @@ impl Toolbox {
                     .unwrap_or_else(|| json!({ "type": "object" })),
             });
         }
+        let mut agents = HashMap::new();
+        // Agents as tools, unless the task turned agent communication off.
+        if task.spec.enable_agent_communication != Some(false) {
+            let api: Api<Agent> = Api::namespaced(ctx.client.clone(), namespace);
+            for callee in &agent.spec.agents {
+                let Ok(Some(found)) = api.get_opt(&callee.name).await else {
+                    tracing::info!(agent = %callee.name, "an agent named as a tool does not exist");
+                    continue;
+                };
+                let name = agent_tool_name(&callee.name);
+                if definitions.iter().any(|d| d.name == name) {
+                    continue;
+                }
+                definitions.push(ToolDefinition {
+                    name: name.clone(),
+                    description: callee
+                        .description
+                        .clone()
+                        .or(found.spec.description.clone())
+                        .unwrap_or_else(|| format!("Ask agent {}.", callee.name)),
+                    parameters: agent_tool_parameters(),
+                });
+                agents.insert(name, callee.name.clone());
+            }
+        }
         Self {
             definitions,
+            agents,
             by_name: resolved.into_iter().map(|t| (t.name.clone(), t)).collect(),
             instances,
         }
@@ -93,10 +122,18 @@ impl Toolbox {
     /// Whether a call of `tool` that may or may not have happened can be made again: its server
     /// declares it read-only or idempotent.
     pub fn may_repeat(&self, tool: &str) -> bool {
-        self.by_name
-            .get(tool)
-            .and_then(|t| t.annotations)
-            .is_some_and(|a| a.read_only() || a.idempotent())
+        // A call of an agent finds the child task the first attempt started.
+        self.agents.contains_key(tool)
+            || self
+                .by_name
+                .get(tool)
+                .and_then(|t| t.annotations)
+                .is_some_and(|a| a.read_only() || a.idempotent())
+    }
+
+    /// The agent a call of `tool` asks, if `tool` is an agent.
+    pub fn agent_of(&self, tool: &str) -> Option<&str> {
+        self.agents.get(tool).map(String::as_str)
     }
 
     /// Makes `calls` in parallel, each recorded as started and then as completed or failed.
