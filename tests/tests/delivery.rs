@@ -10,11 +10,11 @@ use std::process::Output;
 
 use agentarea_tests::control_plane::assert_success;
 use agentarea_tests::{
-    ChildProcess, TestNamespace, control_plane, dashboard, free_port, helm, helm_path, repo_root,
-    wait_until_ok, workspace_binary,
+    ChildProcess, TestNamespace, control_plane, dashboard, eventually, free_port, helm, helm_path,
+    repo_root, wait_until_ok, workspace_binary,
 };
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn chart() -> String {
     repo_root().join("charts/agentarea").display().to_string()
@@ -148,13 +148,21 @@ fn default_values_render_a_hardened_operator_and_api() {
         "RoleBinding",
         "Service",
         "Deployment",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ]
     .into_iter()
     .map(String::from)
     .collect();
     assert_eq!(kinds(&objects), expected);
     for object in &objects {
-        if object["kind"] != "ClusterRole" && object["kind"] != "ClusterRoleBinding" {
+        let cluster_scoped = [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ];
+        if !cluster_scoped.contains(&object["kind"].as_str().unwrap_or_default()) {
             assert_eq!(
                 object["metadata"]["namespace"], "agentarea",
                 "every namespaced object names its namespace (GitOps tools apply it as rendered): {object}"
@@ -794,6 +802,8 @@ fn optional_parts_are_left_out_when_disabled() {
             "operator.leaderElection.enabled=false",
             "--set",
             "api.enabled=false",
+            "--set",
+            "approvals.verifyDecidedBy=false",
         ],
     ));
     assert_eq!(
@@ -1100,6 +1110,40 @@ async fn helm_install_upgrade_uninstall_on_the_control_plane() {
     no(&api, &["list", "secrets"]);
     no(&api, &["delete", "namespaces"]);
     no(&api, &["create", "deployments.apps"]);
+
+    // A decision on a tool call written outside the api must name its writer as the decider,
+    // and the apiserver checks it (the chart's admission policy).
+    let task = json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Task",
+        "metadata": {"name": "decided", "namespace": ns.name}, "spec": {"agent": "a", "input": "x"}})
+    .to_string();
+    assert_success(
+        "create a task",
+        &cp.kubectl_with_stdin(["apply", "-f", "-"], Some(&task)),
+    );
+    let decide = |by: &str| {
+        let patch = json!({"spec": {"approvals": [
+            {"toolCallId": "call_1", "decision": "Approved", "decidedBy": by}]}})
+        .to_string();
+        cp.kubectl([
+            "patch", "task", "decided", "-n", &ns.name, "--type", "merge", "-p", &patch,
+        ])
+    };
+    // The policy takes effect once the apiserver has loaded it.
+    let refused = eventually(
+        "the approvals policy in force",
+        std::time::Duration::from_secs(30),
+        || async {
+            let output = decide("someone-else");
+            (!output.status.success()).then_some(output)
+        },
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("decidedBy must be \"agentarea-admin\""),
+        "{stderr}"
+    );
+    assert_success("decide as oneself", &decide("agentarea-admin"));
 
     // An upgrade keeps the generated HS256 key, so issued tokens stay valid.
     let key = secret_value(&ns.name, &format!("{full}-api-auth"), "jwt-secret");

@@ -347,6 +347,10 @@ async fn a_paused_task_with_a_conversation_larger_than_an_object_resumes_on_anot
     world.ns.delete().await;
 }
 
+/// The local control plane's user: a decision made with kubectl names its writer (the chart's
+/// admission policy checks it where the chart is installed).
+const ADMIN: &str = "agentarea-admin";
+
 /// Sets decisions on a task the way a person does with kubectl (`spec.approvals`).
 fn kubectl_decide(namespace: &str, task: &str, approvals: Value) -> std::process::Output {
     let patch = json!({"spec": {"approvals": approvals}}).to_string();
@@ -406,7 +410,7 @@ async fn tool_calls_wait_for_people_who_approve_and_reject_them_with_kubectl() {
         .operators
         .push(Operator::start(&world.ns.name, &operator_env("operator-b", 5)).await);
     let approved =
-        json!([{"toolCallId": first.tool_call_id, "decision": "Approved", "decidedBy": "ana"}]);
+        json!([{"toolCallId": first.tool_call_id, "decision": "Approved", "decidedBy": ADMIN}]);
     let output = kubectl_decide(&world.ns.name, "ask", approved.clone());
     assert_success("kubectl patch (approve)", &output);
 
@@ -426,7 +430,7 @@ async fn tool_calls_wait_for_people_who_approve_and_reject_them_with_kubectl() {
 
     // A decision is final: the apiserver refuses changing or withdrawing it.
     let changed =
-        json!([{"toolCallId": first.tool_call_id, "decision": "Rejected", "decidedBy": "ana"}]);
+        json!([{"toolCallId": first.tool_call_id, "decision": "Rejected", "decidedBy": ADMIN}]);
     let output = kubectl_decide(&world.ns.name, "ask", changed);
     assert!(!output.status.success(), "a decision was changed");
     assert!(
@@ -438,8 +442,8 @@ async fn tool_calls_wait_for_people_who_approve_and_reject_them_with_kubectl() {
     assert!(!output.status.success(), "a decision was withdrawn");
 
     let both = json!([
-        {"toolCallId": first.tool_call_id, "decision": "Approved", "decidedBy": "ana"},
-        {"toolCallId": second.tool_call_id, "decision": "Rejected", "reason": "not twice", "decidedBy": "bob"},
+        {"toolCallId": first.tool_call_id, "decision": "Approved", "decidedBy": ADMIN},
+        {"toolCallId": second.tool_call_id, "decision": "Rejected", "reason": "not twice", "decidedBy": ADMIN},
     ]);
     assert_success(
         "kubectl patch (reject)",
@@ -455,7 +459,7 @@ async fn tool_calls_wait_for_people_who_approve_and_reject_them_with_kubectl() {
     // The rejection went back to the model as the tool's answer.
     assert_eq!(
         result_text(&done),
-        "The call was rejected by bob and not made. Reason: not twice"
+        format!("The call was rejected by {ADMIN} and not made. Reason: not twice")
     );
     let status = done.status.clone().unwrap();
     let decided: Vec<(String, Decision, Option<String>)> = status
@@ -469,12 +473,12 @@ async fn tool_calls_wait_for_people_who_approve_and_reject_them_with_kubectl() {
             (
                 first.tool_call_id.clone(),
                 Decision::Approved,
-                Some("ana".into())
+                Some(ADMIN.into())
             ),
             (
                 second.tool_call_id.clone(),
                 Decision::Rejected,
-                Some("bob".into())
+                Some(ADMIN.into())
             ),
         ]
     );

@@ -840,9 +840,12 @@ async fn a_task_whose_runner_pod_is_deleted_ends_exactly_once() {
         .filter(|s| s.type_ == steps::TOOL_CALL_STARTED)
         .filter_map(|s| s.data.as_ref()?["tool_call_id"].as_str().map(String::from))
         .collect();
+    // One call of the tool; made a second time only if it was in doubt when the runner went,
+    // which echo allows by declaring itself idempotent (same call id, same idempotency key).
+    let distinct: std::collections::HashSet<&String> = started_calls.iter().collect();
     assert!(
-        started_calls.len() <= 1,
-        "the tool was called at most once:\n{steps}"
+        distinct.len() <= 1 && started_calls.len() <= 2,
+        "the tool was called for one call only:\n{steps}"
     );
 
     // No tool result went to the model twice: each call id answers in one request, once.

@@ -51,6 +51,7 @@ async fn main() {
     let executor = through_the_operator(&ns, count).await;
     let kept_kib = rss_kib(operator.process.pid(), "VmRSS");
     let peak_kib = rss_kib(operator.process.pid(), "VmHWM");
+    let storage = storage_per_task(&ns).await;
 
     let per_second = |elapsed: Duration| count as f64 / elapsed.as_secs_f64();
     println!("\n{count} tasks: 2 model turns + 1 MCP echo each, concurrency {CONCURRENCY}");
@@ -77,7 +78,36 @@ async fn main() {
         kept_kib as f64 / idle_kib as f64,
         peak_kib / 1024
     );
+    println!("{storage}");
     ns.delete().await;
+}
+
+/// What keeping each Task costs in etcd: the Task object, and its conversation's chunks.
+async fn storage_per_task(ns: &TestNamespace) -> String {
+    let tasks: Api<Task> = ns.api();
+    let list = tasks.list(&ListParams::default()).await.unwrap().items;
+    let n = list.len().max(1) as f64;
+    let object: usize = list
+        .iter()
+        .map(|t| serde_json::to_vec(t).unwrap().len())
+        .sum();
+    let kept = list
+        .iter()
+        .filter_map(|t| t.status.as_ref()?.conversation.clone());
+    let (mut stored, mut raw, mut chunks) = (0i64, 0i64, 0usize);
+    for conversation in kept {
+        stored += conversation.stored_bytes;
+        raw += conversation.bytes;
+        chunks += conversation.chunks.len();
+    }
+    format!(
+        "storage per Task: the Task object {:.0} bytes (JSON); its conversation {:.0} bytes \
+         stored in {:.1} chunk Secret(s) ({:.0} bytes as JSON before gzip)",
+        object as f64 / n,
+        stored as f64 / n,
+        chunks as f64 / n,
+        raw as f64 / n,
+    )
 }
 
 /// The work of `count` tasks without Kubernetes: per task, a model turn, the echo call over
