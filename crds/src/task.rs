@@ -293,20 +293,31 @@ pub struct TaskStatus {
     pub active_seconds: Option<i64>,
 }
 
-/// The conversation of a run, kept in Secrets owned by the Task (labelled
-/// `agentarea.io/task-uid`), each a gzip of part of the messages as JSON lines. The first
-/// `messages` messages of the chunks, in this order, are the conversation; a chunk that is not
-/// listed was written by a runner that lost its claim before recording it, and is ignored.
+/// The conversation of a run: while small, inline (`inline`, a gzip of the messages as JSON
+/// lines); beyond that in Secrets owned by the Task (labelled `agentarea.io/task-uid`), each a
+/// gzip of part of them. The first `messages` messages, in this order, are the conversation; a
+/// chunk that is not listed was written by a runner that lost its claim before recording it, and
+/// is ignored.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationRef {
     /// Secret names, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunks: Vec<String>,
+    /// The whole conversation, gzipped, while it is small (then there are no chunks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "base64_bytes")]
+    pub inline: Option<k8s_openapi::ByteString>,
     pub messages: i64,
     /// Size of the messages as JSON.
     pub bytes: i64,
-    /// Size of the chunks as stored (compressed).
+    /// Size of the conversation as stored (compressed).
     pub stored_bytes: i64,
+}
+
+/// Bytes, as base64 text (as a Secret's `data`).
+fn base64_bytes(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "format": "byte"})
 }
 
 /// A child Task, started by one tool call.

@@ -318,7 +318,8 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
         .await;
     }
 
-    // A tool that needs a person's confirmation is never offered to an unattended run.
+    // A tool that needs a person's confirmation is offered too: a call of it waits for a
+    // decision (tests/durability.rs), instead of the tool being hidden.
     create(
         &world.ns.api::<Agent>(),
         json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "careful"},
@@ -344,7 +345,7 @@ async fn model_failure_tool_failure_timeout_and_limits_each_fail_the_task_with_t
         .into_iter()
         .find(|r| user_input(r) == "what can you use?")
         .unwrap();
-    assert_eq!(offered_tools(&asked), ["get_current_time"]);
+    assert_eq!(offered_tools(&asked), ["get_current_time", "convert_time"]);
 
     // A transient model error is tried three times; a 400 once.
     let model_error = world.finished("model-error").await;

@@ -31,6 +31,9 @@ use agentarea_crds::task::ConversationRef;
 
 use crate::model::Message;
 
+/// Compressed bytes up to which the whole conversation is kept inline, in the Task's status, at
+/// no extra write: most runs (a few turns, small tool results) never need a Secret.
+pub const INLINE_BYTES: usize = 4 * 1024;
 /// Bytes of messages (as JSON lines) in one chunk. Compressed it stays under a Secret's 1 MiB even
 /// when the text does not compress at all.
 pub const CHUNK_RAW_BYTES: usize = 768 * 1024;
@@ -78,6 +81,13 @@ impl Conversation {
         api: &Api<Secret>,
         reference: &ConversationRef,
     ) -> Result<Self, ConversationError> {
+        if let Some(inline) = &reference.inline {
+            let chunks = [("inline".to_string(), inline.0.clone())];
+            return Ok(Self {
+                messages: decode(&chunks, reference.messages as usize)?,
+                kept: reference.clone(),
+            });
+        }
         let mut chunks = Vec::with_capacity(reference.chunks.len());
         for name in &reference.chunks {
             let secret = api
@@ -119,16 +129,30 @@ impl Conversation {
         execution_id: &str,
         limit: u64,
     ) -> Result<ConversationRef, ConversationError> {
-        let new = &self.messages[self.kept.messages as usize..];
-        if new.is_empty() {
+        let kept = self.kept.messages as usize;
+        if kept == self.messages.len() {
             return Ok(self.kept.clone());
         }
-        let text = jsonl(new);
-        let bytes = self.kept.bytes as u64 + text.len() as u64;
+        let bytes = self.kept.bytes as u64 + jsonl(&self.messages[kept..]).len() as u64;
         if bytes > limit {
             return Err(ConversationError::TooLarge { bytes, limit });
         }
-        let mut reference = self.kept.clone();
+        if let Some(inline) = self.inline() {
+            return Ok(inline);
+        }
+        // Past the inline size: everything not in a chunk yet goes into chunks, the part that
+        // was inline included.
+        let first = if self.kept.inline.is_some() { 0 } else { kept };
+        let text = jsonl(&self.messages[first..]);
+        let mut reference = ConversationRef {
+            inline: None,
+            stored_bytes: if first == 0 {
+                0
+            } else {
+                self.kept.stored_bytes
+            },
+            ..self.kept.clone()
+        };
         for part in split(&text, CHUNK_RAW_BYTES) {
             let name = chunk_name(task, execution_id, reference.chunks.len());
             let data = gzip(part.as_bytes());
@@ -144,6 +168,23 @@ impl Conversation {
     /// What is kept, as `status.conversation` records it.
     pub fn kept(&self) -> &ConversationRef {
         &self.kept
+    }
+
+    /// The whole conversation as an inline record, if it is small enough and nothing of it is in
+    /// chunks yet.
+    fn inline(&self) -> Option<ConversationRef> {
+        if !self.kept.chunks.is_empty() {
+            return None;
+        }
+        let text = jsonl(&self.messages);
+        let data = gzip(text.as_bytes());
+        (data.len() <= INLINE_BYTES).then(|| ConversationRef {
+            chunks: Vec::new(),
+            stored_bytes: data.len() as i64,
+            inline: Some(ByteString(data)),
+            messages: self.messages.len() as i64,
+            bytes: text.len() as i64,
+        })
     }
 
     /// Notes that `reference` (from [`Conversation::keep`]) is now recorded in status.
@@ -332,6 +373,46 @@ mod tests {
             Err(ConversationError::Damaged { chunk, .. }) => assert_eq!(chunk, "0"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_small_conversation_is_kept_inline_and_a_large_one_in_chunks() {
+        let small = Conversation::new(conversation(&[10, 20]));
+        let inline = small.inline().expect("small enough to be inline");
+        assert!(inline.chunks.is_empty());
+        assert_eq!(inline.messages, 2);
+        let data = inline.inline.clone().unwrap().0;
+        assert_eq!(
+            decode(&[("inline".into(), data)], 2).unwrap(),
+            small.messages
+        );
+        // Incompressible text past the inline size goes to chunks.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let noise: String = (0..3 * INLINE_BYTES)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(
+                    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        [(state % 62) as usize],
+                )
+            })
+            .collect();
+        assert!(
+            Conversation::new(vec![Message::user(noise)])
+                .inline()
+                .is_none()
+        );
+        // Once anything is in chunks, the rest follows it there.
+        let mut chunked = Conversation::new(conversation(&[1]));
+        chunked.kept_as(ConversationRef {
+            chunks: vec!["c0".into()],
+            messages: 1,
+            ..ConversationRef::default()
+        });
+        chunked.push(Message::user("more"));
+        assert!(chunked.inline().is_none());
     }
 
     #[test]

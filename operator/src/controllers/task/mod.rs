@@ -458,10 +458,10 @@ fn begin_attempt(ctx: &Context, status: &mut TaskStatus, attempt: i32, note: Opt
     status.execution_id = Some(uuid::Uuid::new_v4().to_string());
     status.start_time.get_or_insert_with(now);
     match note {
-        // A continued run records why it continues (`WorkflowResumed` or `RunnerLost`); a run
-        // that starts again from the beginning also says it started.
+        // A continued run records why it continues (`WorkflowResumed` or `RunnerLost`); one
+        // with no kept conversation (it starts from the beginning) also says it started.
         Some(note) => {
-            let fresh = note.type_ == steps::RUNNER_LOST && status.conversation.is_none();
+            let fresh = status.conversation.is_none();
             record::push_step(status, &note);
             if fresh {
                 record::push_step(status, &started_step(ctx, attempt));
