@@ -127,7 +127,7 @@ pub struct ToolApproval {
     pub timeout_seconds: Option<i64>,
     /// What a wait nobody answered in time ends with: `Reject` (the default) tells the model the
     /// call was not made; `Fail` fails the Task with `ApprovalTimedOut`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "ApprovalTimeoutAction::is_default")]
     pub on_timeout: ApprovalTimeoutAction,
 }
 
@@ -139,6 +139,13 @@ pub enum ApprovalTimeoutAction {
     Reject,
     /// The Task fails with `ApprovalTimedOut`.
     Fail,
+}
+
+impl ApprovalTimeoutAction {
+    /// Whether it is the default, which the stored spec leaves out (as a manifest would).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Another Agent offered to the model as a tool.

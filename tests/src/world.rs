@@ -90,25 +90,10 @@ impl World {
     /// Creates an agent that may call `echo` on `everything` and every tool of `time`, with
     /// `limits`, and waits until it is Ready.
     pub async fn agent(&self, name: &str, limits: Value) -> Agent {
-        let api = self.ns.api::<Agent>();
-        create(
-            &api,
-            json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": name},
-                   "spec": {"instruction": "You are a careful assistant.",
-                            "model": {"name": "scripted", "endpoint": self.model.url},
-                            "mcpServers": [{"name": "everything", "allowedTools": [{"name": "echo"}]},
-                                           {"name": "time"}],
-                            "limits": limits}}),
-        )
-        .await;
-        eventually(&format!("agent {name} Ready"), WAIT, || async {
-            let agent = api.get(name).await.ok()?;
-            let ready = agent.status.as_ref().is_some_and(|s| {
-                agentarea_crds::common::is_condition_true(Some(&s.conditions), condition::READY)
-            });
-            ready.then_some(agent)
-        })
-        .await
+        let tools =
+            json!([{"name": "everything", "allowedTools": [{"name": "echo"}]}, {"name": "time"}]);
+        self.agent_with(name, json!({"mcpServers": tools, "limits": limits}))
+            .await
     }
 
     pub async fn task(&self, name: &str, agent: &str, input: &str) {

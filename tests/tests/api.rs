@@ -7,7 +7,7 @@ use std::time::Duration;
 use agentarea_api::workspace::namespace_for;
 use agentarea_crds::{reasons, steps};
 use agentarea_tests::api::{ApiServer, SseEvent, now, sign_es256, sign_hs256, token};
-use agentarea_tests::control_plane;
+use agentarea_tests::{control_plane, eventually};
 use axum::routing::get;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
@@ -872,6 +872,12 @@ async fn tasks_pause_resume_and_take_decisions_on_tool_calls_recorded_with_the_c
         &name,
         json!({"phase": "Succeeded", "pendingApprovals": []}),
     )
+    .await;
+    // Once the api has seen it end.
+    eventually("the api sees the task completed", WAIT, || async {
+        let (_, task) = api.get(&t, &format!("/v1/tasks/{task_id}")).await;
+        (task["status"] == "completed").then_some(())
+    })
     .await;
     for path in ["pause", "resume"] {
         let (status, body) = api

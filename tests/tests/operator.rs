@@ -306,18 +306,20 @@ async fn a_compound_instance_merges_its_members_tools() {
     ns.delete().await;
 }
 
+/// A default model endpoint for the operator: agents resolve without naming one (nothing here
+/// calls a model).
+fn default_model() -> [(&'static str, String); 1] {
+    [(
+        "AGENTAREA_DEFAULT_MODEL_ENDPOINT",
+        "http://127.0.0.1:9/v1".into(),
+    )]
+}
+
 #[tokio::test]
 async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_by_itself() {
     let ns = TestNamespace::create("op-agent").await;
     let server = everything_server();
-    let _operator = Operator::start(
-        &ns.name,
-        &[(
-            "AGENTAREA_DEFAULT_MODEL_ENDPOINT",
-            "http://127.0.0.1:9/v1".into(),
-        )],
-    )
-    .await;
+    let _operator = Operator::start(&ns.name, &default_model()).await;
     let agents = ns.api::<Agent>();
     let skills = ns.api::<Skill>();
     let instances = ns.api::<McpServerInstance>();
@@ -451,14 +453,7 @@ async fn an_agents_tools_need_approval_as_their_servers_hints_and_its_policy_say
     use agentarea_crds::mcp_server_instance::ToolAnnotations;
     let ns = TestNamespace::create("op-approval").await;
     let server = everything_server();
-    let _operator = Operator::start(
-        &ns.name,
-        &[(
-            "AGENTAREA_DEFAULT_MODEL_ENDPOINT",
-            "http://127.0.0.1:9/v1".into(),
-        )],
-    )
-    .await;
+    let _operator = Operator::start(&ns.name, &default_model()).await;
     let agents = ns.api::<Agent>();
     let instances = ns.api::<McpServerInstance>();
     create(

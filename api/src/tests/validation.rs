@@ -345,7 +345,7 @@ async fn task_list_and_event_page_parameters_are_checked() {
     let cases = [
         (
             "/v1/tasks?status=sleeping",
-            "status: unknown variant `sleeping`, expected one of `pending`, `submitted`, `running`, `completed`, `failed`, `cancelled`",
+            "status: unknown variant `sleeping`, expected one of `pending`, `submitted`, `running`, `paused`, `awaiting_approval`, `completed`, `failed`, `cancelled`",
         ),
         (
             "/v1/agents/helper/tasks?status=sleeping",

@@ -17,23 +17,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, watch};
 
 use agentarea_crds::agent::AgentLimits;
 use agentarea_crds::common::now;
-use agentarea_crds::task::{
-    ChildTask, ConversationRef, Decision, PendingApproval, ToolCallDecision, Usage,
-};
+use agentarea_crds::task::{ChildTask, ConversationRef, PendingApproval, ToolCallDecision, Usage};
 use agentarea_crds::{Agent, Task, TaskPhase, reasons, steps};
 
 use super::Stop;
+use super::approval::{ApprovalPolicy, decisions_received, pending_approvals};
 use super::children::{
-    Remaining, chain_of, child_answer, child_name, child_task, create_child, effective_limits,
-    plan_child,
+    Remaining, agent_input, chain_of, child_answer, child_name, child_step, child_task,
+    create_child, effective_limits, plan_child,
 };
 use super::conversation::{Conversation, ConversationError};
 use super::decide::{
@@ -42,8 +40,8 @@ use super::decide::{
 };
 use super::model_call::{add_usage, call_model, model_endpoint, record_completion};
 use super::record::{RecordError, Step, TaskRecord};
-use super::toolbox::{CallResult, Toolbox, approval_timeout};
-use crate::context::{Context, truncate};
+use super::toolbox::{CallResult, Toolbox};
+use crate::context::Context;
 use crate::model::{Message, ModelEndpoint, ToolCall};
 use crate::problem::Problem;
 
@@ -506,30 +504,11 @@ impl Run {
 
     /// The calls of `plans` that wait, as `status.pendingApprovals` lists them.
     fn waiting(&self, calls: &[ToolCall], plans: &[CallPlan]) -> Vec<PendingApproval> {
-        let requested_at = now();
-        let deadline = self
-            .approval
-            .timeout
-            .map(|timeout| Time(requested_at.0 + SignedDuration::from_secs(timeout as i64)));
-        calls
-            .iter()
-            .zip(plans)
-            .filter_map(|(call, plan)| match plan {
-                CallPlan::Wait(because) => Some(PendingApproval {
-                    tool_call_id: call.id.clone(),
-                    tool: call.function.name.clone(),
-                    arguments: truncate(&call.function.arguments, MAX_PENDING_ARGUMENT_BYTES),
-                    because: because.clone(),
-                    requested_at: requested_at.clone(),
-                    deadline: deadline.clone(),
-                }),
-                _ => None,
-            })
-            .collect()
+        pending_approvals(calls, plans, now(), self.approval.timeout)
     }
 
-    /// Stages a `HumanApprovalReceived` step for each call a person (or the time-out) decided
-    /// on, the decisions into `status.approvals`, and clears `status.pendingApprovals`.
+    /// Stages the decisions people (or the time-out) took on the waiting calls: their steps,
+    /// `status.approvals`, and an empty `status.pendingApprovals`.
     async fn record_decisions(
         &self,
         calls: &[ToolCall],
@@ -540,42 +519,7 @@ impl Run {
         if pending.is_empty() {
             return;
         }
-        let mut received = Vec::new();
-        let mut kept = Vec::new();
-        for call in calls {
-            if !pending.iter().any(|p| p.tool_call_id == call.id) {
-                continue;
-            }
-            let decision = match decided.get(call.id.as_str()) {
-                Some(decision) => (*decision).clone(),
-                None if timed_out => ToolCallDecision {
-                    tool_call_id: call.id.clone(),
-                    decision: Decision::Rejected,
-                    reason: Some("nobody decided in time".into()),
-                    decided_by: None,
-                },
-                None => continue,
-            };
-            let word = match decision.decision {
-                Decision::Approved => "approved",
-                Decision::Rejected => "rejected",
-            };
-            let by = decision.decided_by.as_deref().unwrap_or("the time-out");
-            received.push(
-                Step::new(
-                    steps::HUMAN_APPROVAL_RECEIVED,
-                    format!("{} {word} by {by}", call.function.name),
-                )
-                .with_data(json!({
-                    "tool_call_id": call.id,
-                    "tool": call.function.name,
-                    "approved": decision.decision == Decision::Approved,
-                    "reason": decision.reason,
-                    "decided_by": decision.decided_by,
-                })),
-            );
-            kept.push(decision);
-        }
+        let (received, kept) = decisions_received(calls, pending, decided, timed_out);
         self.record.lock().await.stage(move |status| {
             for step in &received {
                 super::record::push_step(status, step);
@@ -653,35 +597,6 @@ impl Run {
     }
 }
 
-/// The `input` an agent call's arguments carry, if they carry a non-blank one.
-fn agent_input(arguments: &str) -> Option<String> {
-    serde_json::from_str::<Value>(arguments)
-        .ok()?
-        .get("input")?
-        .as_str()
-        .filter(|input| !input.trim().is_empty())
-        .map(String::from)
-}
-
-/// The `ToolCallCompleted` (or `ToolCallFailed`) step of a call answered by a child task.
-fn child_step(call: &ToolCall, agent: &str, child: &str, text: &str, error: Option<&str>) -> Step {
-    let type_ = match error {
-        None => steps::TOOL_CALL_COMPLETED,
-        Some(_) => steps::TOOL_CALL_FAILED,
-    };
-    Step::new(type_, text.to_string()).with_data(json!({
-        "tool_call_id": call.id,
-        "tool": call.function.name,
-        "agent": agent,
-        "child_task": child,
-        "result": text,
-        "error": error,
-    }))
-}
-
-/// Bytes of a waiting call's arguments shown in `status.pendingApprovals`.
-const MAX_PENDING_ARGUMENT_BYTES: usize = 4096;
-
 /// When the previous runner died during tool calls it had not kept the model's answer that asked
 /// for them; it is rebuilt from the run's record, so the calls can be settled.
 fn recover_answer(conversation: &mut Conversation, status: &agentarea_crds::TaskStatus) {
@@ -728,34 +643,6 @@ fn doubt_outcome(
             unsafe_calls.join(", ")
         ),
     ))
-}
-
-/// Who must approve which tool calls of a run, and what happens when nobody does in time.
-struct ApprovalPolicy {
-    /// The Task's `requiresHumanApproval`: every call.
-    every_call: bool,
-    /// Seconds a call waits before `on_timeout` applies; none waits for ever.
-    timeout: Option<u64>,
-    on_timeout: OnTimeout,
-}
-
-impl ApprovalPolicy {
-    fn of(agent: &Agent, task: &agentarea_crds::Task) -> Self {
-        let (timeout, on_timeout) = approval_timeout(agent);
-        Self {
-            every_call: task.spec.requires_human_approval == Some(true),
-            timeout,
-            on_timeout,
-        }
-    }
-
-    /// Why a call of `tool` needs a person's approval, if it does.
-    fn needs(&self, tools: &Toolbox, tool: &str) -> Option<String> {
-        if self.every_call {
-            return Some("the task requires human approval of every tool call".into());
-        }
-        tools.approval_reason(tool)
-    }
 }
 
 /// Fails the task once it has spent more tokens than the agent's budget.

@@ -14,7 +14,10 @@ use sha2::{Digest, Sha256};
 
 use agentarea_crds::common::{AGENT_LABEL, trace_context_annotations};
 use agentarea_crds::task::{ChildTask, ParentTask, TaskLimits, Usage};
-use agentarea_crds::{Task, TaskPhase, TaskSpec};
+use agentarea_crds::{Task, TaskPhase, TaskSpec, steps};
+
+use super::record::Step;
+use crate::model::ToolCall;
 
 /// Label on a child Task naming its parent.
 pub const PARENT_LABEL: &str = "agentarea.io/parent-task";
@@ -229,6 +232,38 @@ pub async fn cancel_children(api: &Api<Task>, children: &[ChildTask]) {
             }
         }
     }
+}
+
+/// The `input` an agent call's arguments carry, if they carry a non-blank one.
+pub fn agent_input(arguments: &str) -> Option<String> {
+    serde_json::from_str::<Value>(arguments)
+        .ok()?
+        .get("input")?
+        .as_str()
+        .filter(|input| !input.trim().is_empty())
+        .map(String::from)
+}
+
+/// The `ToolCallCompleted` (or `ToolCallFailed`) step of a call answered by a child task.
+pub fn child_step(
+    call: &ToolCall,
+    agent: &str,
+    child: &str,
+    text: &str,
+    error: Option<&str>,
+) -> Step {
+    let type_ = match error {
+        None => steps::TOOL_CALL_COMPLETED,
+        Some(_) => steps::TOOL_CALL_FAILED,
+    };
+    Step::new(type_, text.to_string()).with_data(json!({
+        "tool_call_id": call.id,
+        "tool": call.function.name,
+        "agent": agent,
+        "child_task": child,
+        "result": text,
+        "error": error,
+    }))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! repeated silently.
 
 pub mod agent_loop;
+pub mod approval;
 pub mod children;
 pub mod conversation;
 pub mod decide;
@@ -208,6 +209,10 @@ async fn reconcile(task: Arc<Task>, runner: Arc<Runner>) -> Result<Action> {
             (Some(claim), _) => format!("cancelled; its runner {} had stopped", claim.holder),
             (None, Some(TaskPhase::Paused)) => "cancelled while paused".into(),
             (None, Some(TaskPhase::AwaitingApproval)) => "cancelled while awaiting approval".into(),
+            (None, Some(TaskPhase::AwaitingAgents)) => {
+                "cancelled while waiting for the agents it called".into()
+            }
+            (None, Some(TaskPhase::Running)) => "cancelled while between runners".into(),
             (None, _) => "cancelled before it started".into(),
         };
         return finish_unclaimed(ctx, &task, Outcome::cancelled(message)).await;
