@@ -66,6 +66,21 @@ pub struct ToolCall {
     pub function: FunctionCall,
 }
 
+#[cfg(test)]
+impl ToolCall {
+    /// A call of `name` with `arguments`, for tests.
+    pub fn of(id: &str, name: &str, arguments: &str) -> Self {
+        Self {
+            id: id.into(),
+            type_: function_type(),
+            function: FunctionCall {
+                name: name.into(),
+                arguments: arguments.into(),
+            },
+        }
+    }
+}
+
 fn function_type() -> String {
     "function".into()
 }

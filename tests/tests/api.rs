@@ -793,8 +793,12 @@ async fn tasks_pause_resume_and_take_decisions_on_tool_calls_recorded_with_the_c
         "pausing twice changes nothing"
     );
     write_task_status(&client, &namespace, &name, json!({"phase": "Paused"})).await;
-    let (_, listed) = api.get(&t, "/v1/tasks?status=paused").await;
-    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // Listed as paused once the api has seen the operator's write.
+    eventually("the task listed as paused", WAIT, || async {
+        let (_, listed) = api.get(&t, "/v1/tasks?status=paused").await;
+        (listed.as_array()?.len() == 1).then_some(())
+    })
+    .await;
     let (status, resumed) = api
         .post(&t, &format!("/v1/tasks/{task_id}/resume"), &json!({}))
         .await;

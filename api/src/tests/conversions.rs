@@ -112,13 +112,19 @@ fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
         .unwrap(),
     );
     let shown = serde_json::to_value(present(&agent, &instances)).unwrap();
-    assert_eq!(shown["tool_approval"], json!({ "policy": "Destructive" }));
+    assert_eq!(
+        shown["tool_approval"],
+        json!({ "policy": "Destructive", "timeout_seconds": null, "on_timeout": "Reject" })
+    );
     assert_eq!(shown["tools_requiring_approval"], json!(["wipe"]));
 
     // An agent that sets none shows the default.
     agent.spec.tool_approval = None;
     let shown = serde_json::to_value(present(&agent, &instances)).unwrap();
-    assert_eq!(shown["tool_approval"], json!({ "policy": "None" }));
+    assert_eq!(
+        shown["tool_approval"],
+        json!({ "policy": "None", "timeout_seconds": null, "on_timeout": "Reject" })
+    );
 
     let update: AgentUpdate =
         serde_json::from_value(json!({ "tool_approval": { "policy": "NotReadOnly" } })).unwrap();

@@ -126,18 +126,10 @@ pub fn decisions_received(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::FunctionCall;
     use agentarea_crds::common::now;
 
     fn call(id: &str) -> ToolCall {
-        ToolCall {
-            id: id.into(),
-            type_: "function".into(),
-            function: FunctionCall {
-                name: "delete_file".into(),
-                arguments: format!("{{\"path\":\"{id}\"}}"),
-            },
-        }
+        ToolCall::of(id, "delete_file", &format!("{{\"path\":\"{id}\"}}"))
     }
 
     #[test]

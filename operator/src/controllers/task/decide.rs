@@ -198,19 +198,11 @@ pub fn all_decided(pending: &[PendingApproval], approvals: &[ToolCallDecision]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::FunctionCall;
     use agentarea_crds::common::now;
     use serde_json::json;
 
     fn call(id: &str) -> ToolCall {
-        ToolCall {
-            id: id.into(),
-            type_: "function".into(),
-            function: FunctionCall {
-                name: "echo".into(),
-                arguments: "{}".into(),
-            },
-        }
+        ToolCall::of(id, "echo", "{}")
     }
 
     fn answer(ids: &[&str]) -> Message {
