@@ -141,7 +141,7 @@ pub struct ApprovalCreate {
 impl ApprovalCreate {
     /// The decision to add to `task`'s `spec.approvals`, taken by `caller`; a conflict when the
     /// task has ended or the call does not wait (any more).
-    pub fn decision_for(self, task: &Task, caller: &Identity) -> ApiResult<ToolCallDecision> {
+    pub fn decision_for(&self, task: &Task, caller: &Identity) -> ApiResult<ToolCallDecision> {
         let phase = phase(task);
         if phase.is_finished() {
             return Err(ApiError::conflict(format!(
@@ -176,13 +176,13 @@ impl ApprovalCreate {
             )));
         }
         Ok(ToolCallDecision {
-            tool_call_id: self.tool_call_id,
+            tool_call_id: self.tool_call_id.clone(),
             decision: if self.approved {
                 Decision::Approved
             } else {
                 Decision::Rejected
             },
-            reason: self.reason.map(Reason::into_inner),
+            reason: self.reason.clone().map(Reason::into_inner),
             decided_by: Some(caller.subject.clone()),
         })
     }

@@ -14,11 +14,9 @@ use axum::routing::{get, post};
 use futures::Stream;
 use kube::ResourceExt;
 
-use agentarea_crds::task::Decision;
 use agentarea_crds::{Agent, Task};
 
 use crate::auth::Identity;
-use crate::constraints::Reason;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::tasks::{
@@ -207,7 +205,7 @@ pub async fn decide_tool_call(
     let namespace = task.namespace().unwrap_or_default();
     let writer = state.writer::<Task>(&namespace);
     let updated = match writer
-        .merge_patch(&task.name_any(), &approval_patch(&task, decision.clone()))
+        .merge_patch(&task.name_any(), &approval_patch(&task, decision))
         .await
     {
         Ok(updated) => updated,
@@ -215,11 +213,6 @@ pub async fn decide_tool_call(
         // on the stored version, once.
         Err(error) if error.status == StatusCode::CONFLICT => {
             let fresh = writer.api.get(&task.name_any()).await?;
-            let body = ApprovalCreate {
-                tool_call_id: decision.tool_call_id.clone(),
-                approved: decision.decision == Decision::Approved,
-                reason: decision.reason.clone().and_then(|r| Reason::new(r).ok()),
-            };
             let decision = body.decision_for(&fresh, &caller)?;
             writer
                 .merge_patch(&fresh.name_any(), &approval_patch(&fresh, decision))

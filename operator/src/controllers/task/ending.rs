@@ -87,28 +87,7 @@ pub async fn suspend(
         SuspendedFor::Agents(calls) => (
             TaskPhase::AwaitingAgents,
             Vec::new(),
-            format!(
-                "waiting for the agents it called ({})",
-                record
-                    .status()
-                    .children
-                    .iter()
-                    .filter(|c| calls.contains(&c.tool_call_id))
-                    .map(|c| format!("{} in task {}", c.agent, c.name))
-                    .chain(
-                        // Children started in this segment are recorded with this write.
-                        calls
-                            .iter()
-                            .filter(|id| !record
-                                .status()
-                                .children
-                                .iter()
-                                .any(|c| &c.tool_call_id == *id))
-                            .map(|id| format!("call {id}"))
-                    )
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            format!("waiting for the agents it called ({})", calls.join(", ")),
         ),
         SuspendedFor::Approval(pending) => (
             TaskPhase::AwaitingApproval,
