@@ -64,7 +64,17 @@ pub async fn session(endpoint: &Endpoint) -> Result<(Session, bool), McpError> {
     if let Some(kept) = POOL.take_live(&key) {
         return Ok((kept, true));
     }
-    let opened = Arc::new(super::connect_as(endpoint, ()).await?);
+    // Opened in a task of its own, outside the caller's span: the session's own tasks (rmcp's)
+    // live as long as the session, and as children of a tool call's span they would hold it,
+    // and the run's root span, open (and unexported) until the session closed.
+    let connecting = endpoint.clone();
+    let opened = tokio::spawn(async move { super::connect_as(&connecting, ()).await })
+        .await
+        .map_err(|error| McpError::Connect {
+            url: endpoint.url.clone(),
+            message: error.to_string(),
+        })??;
+    let opened = Arc::new(opened);
     POOL.keep(key, opened.clone());
     Ok((opened, false))
 }
