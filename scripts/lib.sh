@@ -141,6 +141,12 @@ export PYTHON_DATEUTIL_VERSION=${PYTHON_DATEUTIL_VERSION:-2.9.0.post0}
 contract_venv() {
   echo "$AGENTAREA_CACHE/contract/venv-st$SCHEMATHESIS_VERSION-opc$OPENAPI_PYTHON_CLIENT_VERSION-httpx$HTTPX_VERSION-attrs$ATTRS_VERSION-du$PYTHON_DATEUTIL_VERSION"
 }
+# TypeScript, which checks the console's JSDoc types (tests/tests/console.rs; the console itself
+# ships as the JavaScript it is written in).
+export TYPESCRIPT_VERSION=${TYPESCRIPT_VERSION:-6.0.3}
+typescript_dir() {
+  echo "$AGENTAREA_CACHE/typescript/$TYPESCRIPT_VERSION"
+}
 helm_bin_dir() {
   echo "$AGENTAREA_CACHE/helm/$HELM_VERSION"
 }

@@ -6,8 +6,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 apt_packages=()
-# Headless Chromium opens /docs in the api tests.
+# Headless Chromium opens /docs in the api tests, and drives the console through its chromedriver.
 command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
 if ((${#apt_packages[@]})); then
   log "installing ${apt_packages[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive
@@ -93,6 +94,9 @@ install_mcp_conformance() {
 }
 
 install_mcp_conformance
+
+# TypeScript for the console's type check (tests/console/install.sh).
+bash "$repo_root/tests/console/install.sh" >/dev/null
 
 # schemathesis and openapi-python-client for the contract tests (tests/tests/contract.rs).
 bash "$repo_root/tests/contract/install.sh" >/dev/null

@@ -24,6 +24,9 @@ export AGENTAREA_MCP_CONFORMANCE_DIR
 # schemathesis and openapi-python-client for the contract tests (installed by setup-test-deps.sh).
 AGENTAREA_CONTRACT_VENV=$(bash tests/contract/install.sh)
 export AGENTAREA_CONTRACT_VENV
+# TypeScript for the console's type check (installed by setup-test-deps.sh).
+AGENTAREA_TYPESCRIPT_DIR=$(bash tests/console/install.sh)
+export AGENTAREA_TYPESCRIPT_DIR
 
 log "building the workspace"
 cargo build --workspace --bins --tests --quiet

@@ -50,6 +50,12 @@ pub struct Config {
 
     #[command(flatten)]
     pub auth: AuthConfig,
+
+    /// Where the web console sends people who are not signed in (e.g. Kratos' self-service browser
+    /// login, `https://auth.example.com/self-service/login/browser`); without it the console
+    /// offers only a token field.
+    #[arg(long, env = "AGENTAREA_CONSOLE_LOGIN_URL")]
+    pub console_login_url: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -9,7 +9,7 @@ use axum::routing::get;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agents, events, mcp_server_instances, skills, tasks, triggers, webhooks};
+use crate::routes::{agents, events, mcp_server_instances, me, skills, tasks, triggers, webhooks};
 
 mod contract;
 mod stored;
@@ -47,6 +47,7 @@ pub fn document() -> serde_json::Value {
         triggers::delete_trigger, triggers::enable_trigger, triggers::disable_trigger, triggers::list_executions,
         webhooks::receive,
         events::stream_events,
+        me::who_am_i,
     ),
     modifiers(&Security, &Contract),
     security(("bearer" = []), ("kratos_session" = [])),
@@ -57,6 +58,7 @@ pub fn document() -> serde_json::Value {
         (name = "mcp-server-instances", description = "Managed, remote and compound MCP servers"),
         (name = "triggers", description = "Schedule, webhook and event triggers"),
         (name = "events", description = "The workspace's events as SSE"),
+        (name = "workspace", description = "Who the caller is, and in which workspace"),
     )
 )]
 pub struct ApiDoc;

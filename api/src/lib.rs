@@ -22,10 +22,12 @@
 //! | [`extract`] | body and query extractors that fail with the error shape |
 //! | [`error`] | the one error type and its `{"detail", "status_code"}` body |
 //! | [`docs`] | OpenAPI and Swagger UI |
+//! | [`console`] | the web console at `/console`, built on `/v1` alone |
 
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod constraints;
 pub mod docs;
 pub mod error;

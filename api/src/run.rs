@@ -12,6 +12,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::console::{self, ConsoleSettings};
 use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::metrics::observe_requests;
@@ -29,7 +30,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let readiness = Readiness::default();
     let state = AppState::start(client, auth).await?;
     let metrics = metrics_routes(state.metrics.registry.clone());
+    let console = console::router(ConsoleSettings {
+        login_url: config.console_login_url.clone(),
+    });
     let app = router(state)
+        .merge(console)
         .merge(health_routes(readiness.clone()))
         .merge(metrics);
     readiness.set(true);

@@ -2,7 +2,7 @@
 //! the one place a request's reads and writes are scoped to the caller's workspace.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::FromRef;
 use kube::{Client, ResourceExt};
@@ -66,12 +66,19 @@ impl AppState {
         )
         .await?;
         let instances = mcp_server_instances.clone();
+        // An agent's shape names the agents it calls by id, from the cache being started here:
+        // the recorder reads it once it is there.
+        let siblings: Arc<OnceLock<Arc<ResourceCache<Agent>>>> = Arc::default();
+        let agents_of_agents = siblings.clone();
         let agents = ResourceCache::start(
             client.clone(),
             metrics.cache("Agent"),
-            recorder(&events, move |a: &Agent| agents::present(a, &instances)),
+            recorder(&events, move |a: &Agent| {
+                agents::present(a, &instances, agents_of_agents.get().map(|c| &**c))
+            }),
         )
         .await?;
+        let _ = siblings.set(agents.clone());
         let agents_of_triggers = agents.clone();
         let triggers = ResourceCache::start(
             client.clone(),

@@ -38,7 +38,11 @@ pub struct ApiClient {
 impl ApiServer {
     /// Starts the api with HS256 auth and `extra` environment (e.g. a JWKS or Kratos URL).
     pub async fn start(extra: &[(&str, String)]) -> Self {
-        let port = free_port();
+        Self::start_at(free_port(), extra).await
+    }
+
+    /// Starts the api on `port` (to start it again where its clients expect it).
+    pub async fn start_at(port: u16, extra: &[(&str, String)]) -> Self {
         let mut command = Command::new(workspace_binary("agentarea-api"));
         command
             .env("KUBECONFIG", &control_plane().kubeconfig)

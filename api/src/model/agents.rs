@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use agentarea_crds::agent::{
-    AgentEvent, AgentMcpServer, AllowedTool, ApprovalTimeoutAction, BuiltinTool, ModelSpec,
-    ToolApproval, ToolApprovalPolicy as StoredPolicy,
+    AgentEvent, AgentMcpServer, AgentTool, AllowedTool, ApprovalTimeoutAction, BuiltinTool,
+    ModelSpec, ToolApproval, ToolApprovalPolicy as StoredPolicy,
 };
 use agentarea_crds::common::{DISPLAY_NAME_ANNOTATION, LocalRef, condition, is_condition_true};
 use agentarea_crds::{Agent, AgentSpec, McpServerInstance, Skill};
@@ -60,6 +60,18 @@ pub struct BuiltinToolConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// Another agent of the workspace that this agent may call as a tool: the model sees it as
+/// `agent_<name>(input)`, and a call runs it as a child task.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, ToSchema)]
+pub struct CallableAgentConfig {
+    /// Id or name of the agent. Responses give its id, or its name while no such agent exists.
+    #[schema(example = "researcher")]
+    pub agent_id: String,
+    /// What the model is told the agent is good for; the agent's own description when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, ToSchema)]
@@ -194,6 +206,9 @@ pub struct AgentCreate {
     /// Which tool calls wait for a person's approval; policy `None` when absent.
     #[serde(default)]
     pub tool_approval: Option<ToolApprovalConfig>,
+    /// Other agents of the workspace this agent may call as tools.
+    #[serde(default)]
+    pub agents: Option<Vec<CallableAgentConfig>>,
 }
 
 #[derive(Deserialize, Debug, Default, ToSchema)]
@@ -210,6 +225,8 @@ pub struct AgentUpdate {
     pub skills: Option<Vec<String>>,
     /// Replaces the approval policy.
     pub tool_approval: Option<ToolApprovalConfig>,
+    /// Replaces the agents it may call; `[]` removes them all.
+    pub agents: Option<Vec<CallableAgentConfig>>,
 }
 
 #[derive(Serialize, Debug, ToSchema)]
@@ -239,6 +256,8 @@ pub struct AgentResponse {
     /// The offered tools whose calls wait for a person's approval, under the policy, the
     /// tools' hints and `requires_user_confirmation`.
     pub tools_requiring_approval: Vec<String>,
+    /// Other agents of the workspace it may call as tools.
+    pub agents: Vec<CallableAgentConfig>,
     /// The Kubernetes object name (`kubectl get agent <k8s_name>`).
     pub k8s_name: String,
     pub created_by: Option<String>,
@@ -260,11 +279,13 @@ impl AgentListParams {
     }
 }
 
-/// What an agent body names by id or name: the workspace's skills and MCP server instances.
+/// What an agent body names by id or name: the workspace's skills, MCP server instances and
+/// other agents.
 pub struct References<'a> {
     pub namespace: &'a str,
     pub skills: &'a ResourceCache<Skill>,
     pub mcp_server_instances: &'a ResourceCache<McpServerInstance>,
+    pub agents: &'a ResourceCache<Agent>,
 }
 
 impl AgentCreate {
@@ -273,6 +294,7 @@ impl AgentCreate {
     pub fn into_agent(self, refs: &References, caller: &Identity) -> ApiResult<Agent> {
         let (name, display) = object_name_for(&self.name);
         let tools_config = self.tools_config.unwrap_or_default();
+        let agents = refs.resolve_agents(self.agents.unwrap_or_default(), &name)?;
         let spec = AgentSpec {
             description: self.description,
             instruction: self.instruction.into_inner(),
@@ -288,7 +310,7 @@ impl AgentCreate {
             planning: self.planning.or(tools_config.planning),
             capabilities: self.capabilities.unwrap_or_default(),
             limits: Default::default(),
-            agents: Vec::new(),
+            agents,
             tool_approval: self.tool_approval.map(Into::into),
         };
         Ok(Agent {
@@ -300,9 +322,12 @@ impl AgentCreate {
 }
 
 impl AgentUpdate {
-    /// A merge patch of the fields given; the rest stay.
-    pub fn into_patch(self, refs: &References) -> ApiResult<Value> {
+    /// A merge patch of the fields given; the rest stay. `name` is the agent's object name.
+    pub fn into_patch(self, refs: &References, name: &str) -> ApiResult<Value> {
         let mut spec = serde_json::Map::new();
+        if let Some(agents) = self.agents {
+            spec.insert("agents".into(), json!(refs.resolve_agents(agents, name)?));
+        }
         if let Some(instruction) = self.instruction {
             spec.insert("instruction".into(), json!(instruction));
         }
@@ -361,6 +386,45 @@ fn model_patch(model_id: Option<Text>, endpoint: Option<String>) -> Option<Value
 }
 
 impl References<'_> {
+    /// Agent ids or names -> the agents' names; an unknown one, one listed twice, or the agent
+    /// itself (`own_name`) is a 422 naming it. Longer cycles are refused when a task calls along
+    /// one (agents may be created in any order).
+    fn resolve_agents(
+        &self,
+        configs: Vec<CallableAgentConfig>,
+        own_name: &str,
+    ) -> ApiResult<Vec<AgentTool>> {
+        let mut resolved: Vec<AgentTool> = Vec::with_capacity(configs.len());
+        for (i, config) in configs.into_iter().enumerate() {
+            let agent = self
+                .agents
+                .find(self.namespace, &config.agent_id)
+                .ok_or_else(|| {
+                    ApiError::unprocessable(format!(
+                        "agents[{i}].agent_id: agent {:?} not found",
+                        config.agent_id
+                    ))
+                })?;
+            let name = agent.name_any();
+            if name == own_name {
+                return Err(ApiError::unprocessable(format!(
+                    "agents[{i}].agent_id: an agent cannot call itself"
+                )));
+            }
+            if resolved.iter().any(|a| a.name == name) {
+                return Err(ApiError::unprocessable(format!(
+                    "agents[{i}].agent_id: agent {:?} is listed twice",
+                    config.agent_id
+                )));
+            }
+            resolved.push(AgentTool {
+                name,
+                description: config.description,
+            });
+        }
+        Ok(resolved)
+    }
+
     /// Skill ids or names -> Skill references; an unknown one is a 422 naming it.
     fn resolve_skills(&self, ids: Vec<String>) -> ApiResult<Vec<LocalRef>> {
         ids.into_iter()
@@ -440,8 +504,13 @@ fn events(config: EventsConfig) -> Vec<AgentEvent> {
         .collect()
 }
 
-/// The REST shape of an agent; its MCP servers are named by their instances' ids.
-pub fn present(agent: &Agent, instances: &ResourceCache<McpServerInstance>) -> AgentResponse {
+/// The REST shape of an agent; its MCP servers and the agents it calls are named by their ids.
+/// Without `agents` (while that cache itself starts) the agents it calls are named by name.
+pub fn present(
+    agent: &Agent,
+    instances: &ResourceCache<McpServerInstance>,
+    agents: Option<&ResourceCache<Agent>>,
+) -> AgentResponse {
     let namespace = agent.namespace().unwrap_or_default();
     let spec = &agent.spec;
     let status = agent.status.as_ref();
@@ -485,6 +554,17 @@ pub fn present(agent: &Agent, instances: &ResourceCache<McpServerInstance>) -> A
                     .collect()
             })
             .unwrap_or_default(),
+        agents: spec
+            .agents
+            .iter()
+            .map(|callee| CallableAgentConfig {
+                agent_id: agents
+                    .and_then(|cache| cache.get(&namespace, &callee.name))
+                    .and_then(|a| a.uid())
+                    .unwrap_or_else(|| callee.name.clone()),
+                description: callee.description.clone(),
+            })
+            .collect(),
         k8s_name: agent.name_any(),
         created_by: created_by(&agent.metadata),
         created_at,

@@ -101,6 +101,25 @@ pub struct ToolResponse {
     pub description: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub input_schema: Option<Value>,
+    /// The behaviour hints the server declared for the tool, with MCP's names; absent when it
+    /// declared none. They are hints from the server, not guarantees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<ToolAnnotationsResponse>,
+}
+
+/// MCP tool annotations as the server gave them: a hint it left out is absent (MCP's defaults:
+/// not read-only, destructive, not idempotent, open world).
+#[derive(Serialize, Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolAnnotationsResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only_hint: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destructive_hint: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotent_hint: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_world_hint: Option<bool>,
 }
 
 #[derive(Serialize, Debug, ToSchema)]
@@ -302,6 +321,12 @@ impl From<&McpServerInstance> for InstanceResponse {
                     name: t.name.clone(),
                     description: t.description.clone(),
                     input_schema: t.input_schema.clone(),
+                    annotations: t.annotations.as_ref().map(|a| ToolAnnotationsResponse {
+                        read_only_hint: a.read_only_hint,
+                        destructive_hint: a.destructive_hint,
+                        idempotent_hint: a.idempotent_hint,
+                        open_world_hint: a.open_world_hint,
+                    }),
                 })
                 .collect(),
             k8s_name: instance.name_any(),

@@ -44,7 +44,7 @@ pub async fn list_agents(
     let body = page
         .items
         .iter()
-        .map(|a| present(a, &state.mcp_server_instances))
+        .map(|a| present(a, &state.mcp_server_instances, Some(&state.agents)))
         .collect();
     Ok((page.headers(), Json(body)))
 }
@@ -64,7 +64,11 @@ pub async fn create_agent(
     let created = state.writer(&namespace).create(&agent).await?;
     Ok((
         StatusCode::CREATED,
-        Json(present(&created, &state.mcp_server_instances)),
+        Json(present(
+            &created,
+            &state.mcp_server_instances,
+            Some(&state.agents),
+        )),
     ))
 }
 
@@ -77,7 +81,11 @@ pub async fn get_agent(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<AgentResponse>> {
     let agent = state.find::<Agent>(&caller, &id)?;
-    Ok(Json(present(&agent, &state.mcp_server_instances)))
+    Ok(Json(present(
+        &agent,
+        &state.mcp_server_instances,
+        Some(&state.agents),
+    )))
 }
 
 /// Update the fields given; the rest stay.
@@ -92,12 +100,16 @@ pub async fn update_agent(
 ) -> ApiResult<Json<AgentResponse>> {
     let agent = state.find::<Agent>(&caller, &id)?;
     let namespace = state.namespace(&caller);
-    let patch = body.into_patch(&references(&state, &namespace))?;
+    let patch = body.into_patch(&references(&state, &namespace), &agent.name_any())?;
     let updated = state
         .writer::<Agent>(&namespace)
         .merge_patch(&agent.name_any(), &patch)
         .await?;
-    Ok(Json(present(&updated, &state.mcp_server_instances)))
+    Ok(Json(present(
+        &updated,
+        &state.mcp_server_instances,
+        Some(&state.agents),
+    )))
 }
 
 /// Delete an agent.
@@ -121,5 +133,6 @@ fn references<'a>(state: &'a AppState, namespace: &'a str) -> References<'a> {
         namespace,
         skills: &state.skills,
         mcp_server_instances: &state.mcp_server_instances,
+        agents: &state.agents,
     }
 }

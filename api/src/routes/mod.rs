@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod events;
 pub mod mcp_server_instances;
+pub mod me;
 pub mod skills;
 pub mod tasks;
 pub mod triggers;
@@ -22,4 +23,5 @@ pub fn v1() -> Router<AppState> {
         .merge(triggers::router())
         .merge(webhooks::router())
         .merge(events::router())
+        .merge(me::router())
 }

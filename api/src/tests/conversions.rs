@@ -39,11 +39,13 @@ fn an_agent_body_names_skills_and_servers_by_id_and_the_spec_by_name() {
         None,
     )]);
     let instances = ResourceCache::holding([remote_instance("clock")]);
+    let agents = ResourceCache::holding([]);
     let namespace = namespace_for(WORKSPACE);
     let refs = References {
         namespace: &namespace,
         skills: &skills,
         mcp_server_instances: &instances,
+        agents: &agents,
     };
     let body: AgentCreate = serde_json::from_value(json!({
         "name": "Support Bot", "instruction": "Help.", "model_id": "m",
@@ -70,7 +72,7 @@ fn an_agent_body_names_skills_and_servers_by_id_and_the_spec_by_name() {
     assert_eq!(agent.spec.planning, Some(true));
     assert!(agent.spec.events[0].enabled);
 
-    let shown = serde_json::to_value(present(&agent, &instances)).unwrap();
+    let shown = serde_json::to_value(present(&agent, &instances, Some(&agents))).unwrap();
     assert_eq!(shown["name"], "Support Bot");
     assert_eq!(
         shown["tools_config"]["mcp_server_configs"][0]["mcp_server_id"],
@@ -86,11 +88,13 @@ fn an_agent_body_names_skills_and_servers_by_id_and_the_spec_by_name() {
 fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
     let skills = ResourceCache::holding([]);
     let instances = ResourceCache::holding([]);
+    let agents = ResourceCache::holding([]);
     let namespace = namespace_for(WORKSPACE);
     let refs = References {
         namespace: &namespace,
         skills: &skills,
         mcp_server_instances: &instances,
+        agents: &agents,
     };
     let body: AgentCreate = serde_json::from_value(json!({
         "name": "careful", "instruction": "Help.", "model_id": "m",
@@ -111,7 +115,7 @@ fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
         ]}))
         .unwrap(),
     );
-    let shown = serde_json::to_value(present(&agent, &instances)).unwrap();
+    let shown = serde_json::to_value(present(&agent, &instances, Some(&agents))).unwrap();
     assert_eq!(
         shown["tool_approval"],
         json!({ "policy": "Destructive", "timeout_seconds": null, "on_timeout": "Reject" })
@@ -120,7 +124,7 @@ fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
 
     // An agent that sets none shows the default.
     agent.spec.tool_approval = None;
-    let shown = serde_json::to_value(present(&agent, &instances)).unwrap();
+    let shown = serde_json::to_value(present(&agent, &instances, Some(&agents))).unwrap();
     assert_eq!(
         shown["tool_approval"],
         json!({ "policy": "None", "timeout_seconds": null, "on_timeout": "Reject" })
@@ -129,12 +133,12 @@ fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
     let update: AgentUpdate =
         serde_json::from_value(json!({ "tool_approval": { "policy": "NotReadOnly" } })).unwrap();
     assert_eq!(
-        update.into_patch(&refs).unwrap(),
+        update.into_patch(&refs, "careful").unwrap(),
         json!({ "spec": { "toolApproval": { "policy": "NotReadOnly" } } })
     );
     let update: AgentUpdate = serde_json::from_value(json!({ "description": "x" })).unwrap();
     assert_eq!(
-        update.into_patch(&refs).unwrap(),
+        update.into_patch(&refs, "careful").unwrap(),
         json!({ "spec": { "description": "x" } })
     );
 }
@@ -219,5 +223,89 @@ fn switching_an_instance_kind_clears_the_other_kinds() {
             "compound": { "members": [{ "name": "clock", "prefix": "c_" }] },
             "suspend": null,
         } })
+    );
+}
+
+fn stored_agent(name: &str) -> Agent {
+    let mut agent: Agent = serde_json::from_value(json!({
+        "apiVersion": "agentarea.io/v1alpha1", "kind": "Agent",
+        "metadata": { "name": name, "namespace": namespace_for(WORKSPACE), "uid": format!("uid-{name}") },
+        "spec": { "instruction": "Help.", "model": { "name": "m" } },
+    }))
+    .unwrap();
+    agent.metadata.generation = Some(1);
+    agent
+}
+
+#[test]
+fn the_agents_an_agent_calls_are_named_by_id_or_name_and_shown_by_id() {
+    let skills = ResourceCache::holding([]);
+    let instances = ResourceCache::holding([]);
+    let agents = ResourceCache::holding([stored_agent("researcher"), stored_agent("writer")]);
+    let namespace = namespace_for(WORKSPACE);
+    let refs = References {
+        namespace: &namespace,
+        skills: &skills,
+        mcp_server_instances: &instances,
+        agents: &agents,
+    };
+    let create = |agents: serde_json::Value| {
+        let body: AgentCreate = serde_json::from_value(json!({
+            "name": "lead", "instruction": "Lead.", "model_id": "m", "agents": agents,
+        }))
+        .unwrap();
+        body.into_agent(&refs, &caller())
+    };
+
+    let agent = create(json!([
+        { "agent_id": "uid-researcher", "description": "Finds sources" },
+        { "agent_id": "writer" },
+    ]))
+    .unwrap();
+    let stored = serde_json::to_value(&agent.spec).unwrap();
+    assert_eq!(
+        stored["agents"],
+        json!([{ "name": "researcher", "description": "Finds sources" }, { "name": "writer" }])
+    );
+    let shown = serde_json::to_value(present(&agent, &instances, Some(&agents))).unwrap();
+    assert_eq!(
+        shown["agents"],
+        json!([{ "agent_id": "uid-researcher", "description": "Finds sources" }, { "agent_id": "uid-writer" }])
+    );
+    // While the agents cache starts, the agents are named by name.
+    let shown = serde_json::to_value(present(&agent, &instances, None)).unwrap();
+    assert_eq!(shown["agents"][1]["agent_id"], "writer");
+
+    let refused = [
+        (
+            json!([{ "agent_id": "nobody" }]),
+            "agents[0].agent_id: agent \"nobody\" not found",
+        ),
+        (
+            json!([{ "agent_id": "writer" }, { "agent_id": "uid-writer" }]),
+            "agents[1].agent_id: agent \"uid-writer\" is listed twice",
+        ),
+    ];
+    for (agents, detail) in refused {
+        let error = create(agents.clone()).unwrap_err();
+        assert_eq!(
+            (error.status.as_u16(), error.detail.as_str()),
+            (422, detail),
+            "{agents}"
+        );
+    }
+
+    // An update names the agent itself: refused.
+    let update: AgentUpdate =
+        serde_json::from_value(json!({ "agents": [{ "agent_id": "uid-writer" }] })).unwrap();
+    let error = update.into_patch(&refs, "writer").unwrap_err();
+    assert_eq!(
+        error.detail,
+        "agents[0].agent_id: an agent cannot call itself"
+    );
+    let update: AgentUpdate = serde_json::from_value(json!({ "agents": [] })).unwrap();
+    assert_eq!(
+        update.into_patch(&refs, "writer").unwrap(),
+        json!({ "spec": { "agents": [] } })
     );
 }
