@@ -61,6 +61,7 @@ cat <<MSG
 AgentArea is running.
 
   API:         http://127.0.0.1:$api_port   (docs: http://127.0.0.1:$api_port/docs)
+  Console:     http://127.0.0.1:$api_port/console/   (paste the token below to sign in)
   Token:       $token
   KUBECONFIG:  export KUBECONFIG=$KUBECONFIG
   kubectl:     $bin/kubectl

@@ -35,6 +35,32 @@ pub struct ConsoleSettings {
     pub login_url: Option<String>,
 }
 
+impl ConsoleSettings {
+    /// The settings, refusing a sign-in address the page must not link to: only `http(s)://`
+    /// addresses and paths of this origin (a `javascript:` URL would run in the console).
+    pub fn new(login_url: Option<String>) -> anyhow::Result<Self> {
+        if let Some(url) = &login_url
+            && !is_safe_link(url)
+        {
+            anyhow::bail!(
+                "--console-login-url must be an http:// or https:// URL or a path starting with /, not {url:?}"
+            );
+        }
+        Ok(Self { login_url })
+    }
+}
+
+fn is_safe_link(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let absolute = ["http://", "https://"]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme) && lower.len() > scheme.len());
+    // `//host` is another origin with this page's scheme: allowed as a URL would be, but a
+    // backslash is refused, since browsers read `/\host` as `//host`.
+    let path = url.starts_with('/') && !url.contains('\\');
+    (absolute || path) && !url.chars().any(char::is_whitespace)
+}
+
 /// One embedded file.
 struct Asset {
     content_type: &'static str,
@@ -155,6 +181,31 @@ fn secured(mut response: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_http_addresses_and_paths_are_sign_in_links() {
+        let cases = [
+            ("https://auth.example.com/self-service/login/browser", true),
+            ("http://127.0.0.1:4433/self-service/login/browser", true),
+            ("/.ory/ui/login", true),
+            ("javascript:alert(1)", false),
+            ("JAVASCRIPT:alert(1)", false),
+            ("data:text/html,<script>", false),
+            ("https://", false),
+            ("auth.example.com/login", false),
+            ("/\\evil.example.com", false),
+            ("https://auth.example.com/a b", false),
+        ];
+        for (url, safe) in cases {
+            assert_eq!(is_safe_link(url), safe, "{url}");
+            assert_eq!(
+                ConsoleSettings::new(Some(url.into())).is_ok(),
+                safe,
+                "{url}"
+            );
+        }
+        assert!(ConsoleSettings::new(None).is_ok());
+    }
 
     #[test]
     fn every_module_the_page_imports_is_served() {

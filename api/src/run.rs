@@ -21,6 +21,7 @@ use crate::{docs, routes};
 
 /// Runs the api until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let console_settings = ConsoleSettings::new(config.console_login_url.clone())?;
     let client = Client::try_default()
         .await
         .context("no Kubernetes configuration (in-cluster, KUBECONFIG or ~/.kube/config)")?;
@@ -30,9 +31,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let readiness = Readiness::default();
     let state = AppState::start(client, auth).await?;
     let metrics = metrics_routes(state.metrics.registry.clone());
-    let console = console::router(ConsoleSettings {
-        login_url: config.console_login_url.clone(),
-    });
+    let console = console::router(console_settings);
     let app = router(state)
         .merge(console)
         .merge(health_routes(readiness.clone()))

@@ -249,6 +249,35 @@ impl Drop for Browser {
     }
 }
 
+/// The DOM of the page at `url` after its scripts have run (Chromium's `--dump-dom`), for a look
+/// at what a page renders without driving it.
+pub async fn rendered_dom(url: &str) -> String {
+    let profile = std::env::temp_dir().join(format!(
+        "agentarea-chromium-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let output = tokio::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .output()
+        .await
+        .expect("chromium runs (scripts/setup-test-deps.sh installs it)");
+    let _ = std::fs::remove_dir_all(&profile);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Where a test suite keeps what it leaves for people to look at (`target/test-artifacts/<suite>`
 /// in the repository, out of git).
 pub fn artifacts_dir(suite: &str) -> PathBuf {

@@ -1296,30 +1296,7 @@ async fn openapi_describes_every_route() {
 #[tokio::test]
 async fn docs_render_their_operations_in_headless_chromium() {
     let api = ApiServer::start(&[]).await;
-    let profile = std::env::temp_dir().join(format!(
-        "agentarea-chromium-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let output = tokio::process::Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(api.url("/docs"))
-        .output()
-        .await
-        .expect("chromium runs (scripts/setup-test-deps.sh installs it)");
-    let _ = std::fs::remove_dir_all(&profile);
-    let dom = String::from_utf8_lossy(&output.stdout);
+    let dom = agentarea_tests::browser::rendered_dom(&api.url("/docs")).await;
     assert!(
         dom.contains("opblock"),
         "Swagger UI rendered no operations:\n{}",

@@ -170,6 +170,20 @@ async fn the_console_is_served_with_a_strict_policy_and_no_outside_resources() {
         .await
         .unwrap();
     assert_eq!(settings, json!({"login_url": null}));
+
+    // With a sign-in page configured, the console offers it.
+    let login = "https://auth.example.com/self-service/login/browser";
+    let api = ApiServer::start(&[("AGENTAREA_CONSOLE_LOGIN_URL", login.into())]).await;
+    let settings: Value = api
+        .http
+        .get(api.url("/console/settings.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settings, json!({"login_url": login}));
 }
 
 #[tokio::test]

@@ -274,6 +274,18 @@ async fn release_pods_are_ready_and_the_api_answers_with_a_token_from_its_pod() 
     let (status, agents) = api.get(&token, "/v1/agents").await;
     assert_eq!(status, 200, "{agents}");
     assert!(agents.is_array(), "a list: {agents}");
+
+    // The image serves the console, whose modules run in a browser: without credentials it
+    // renders its sign-in page.
+    let console = api.http.get(api.url("/console/")).send().await.unwrap();
+    assert_eq!(console.status(), 200);
+    assert!(console.headers().contains_key("content-security-policy"));
+    let dom = agentarea_tests::browser::rendered_dom(&api.url("/console/")).await;
+    assert!(
+        dom.contains("Bearer token"),
+        "the console rendered no sign-in page:\n{}",
+        &dom[..dom.len().min(2000)]
+    );
 }
 
 // ---- 2. a managed streamable HTTP server ----
