@@ -38,6 +38,9 @@ export KUBECONFIG=$state/kubeconfig
 install_crds "$KUBECONFIG"
 
 log "starting the operator and the api"
+# A model on this machine (the example agent's Ollama at localhost:11434) is on loopback, which the
+# egress policy refuses to workspaces by default; on a developer's machine it is the point.
+export AGENTAREA_EGRESS_ALLOW=${AGENTAREA_EGRESS_ALLOW:-127.0.0.0/8,::1}
 AGENTAREA_HEALTH_ADDR=127.0.0.1:$health_port "$target/agentarea-operator" >"$state/operator.log" 2>&1 &
 pids+=($!)
 AGENTAREA_LISTEN_ADDR=127.0.0.1:$api_port "$target/agentarea-api" >"$state/api.log" 2>&1 &

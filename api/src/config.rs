@@ -51,6 +51,11 @@ pub struct Config {
     #[command(flatten)]
     pub auth: AuthConfig,
 
+    /// The egress policy, as the operator has it: targets it would refuse are refused at create
+    /// time, where that needs no name resolution.
+    #[command(flatten)]
+    pub egress: agentarea_support::egress::EgressArgs,
+
     /// Where the web console sends people who are not signed in (e.g. Kratos' self-service browser
     /// login, `https://auth.example.com/self-service/login/browser`); without it the console
     /// offers only a token field.

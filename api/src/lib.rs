@@ -22,6 +22,7 @@
 //! | [`extract`] | body and query extractors that fail with the error shape |
 //! | [`error`] | the one error type and its `{"detail", "status_code"}` body |
 //! | [`docs`] | OpenAPI and Swagger UI |
+//! | [`egress`] | targets the operator would refuse to call, refused when they are named |
 //! | [`console`] | the web console at `/console`, built on `/v1` alone |
 
 pub mod auth;
@@ -30,6 +31,7 @@ pub mod config;
 pub mod console;
 pub mod constraints;
 pub mod docs;
+pub mod egress;
 pub mod error;
 pub mod event_log;
 pub mod extract;

@@ -29,7 +29,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let auth = Authenticator::new(config.auth.settings())?;
 
     let readiness = Readiness::default();
-    let state = AppState::start(client, auth).await?;
+    let state = AppState::start(client, auth, config.egress.policy()).await?;
     let metrics = metrics_routes(state.metrics.registry.clone());
     let console = console::router(console_settings);
     let app = router(state)

@@ -9,6 +9,7 @@ use kube::{Client, ResourceExt};
 use serde::Serialize;
 
 use agentarea_crds::{Agent, McpServerInstance, Skill, Task, Trigger};
+use agentarea_support::egress::EgressPolicy;
 
 use crate::auth::{Authenticator, Identity};
 use crate::cache::{CachedResource, Change, ResourceCache};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub events: Arc<EventLog>,
     pub webhook_signatures: Arc<SeenSignatures>,
     pub metrics: Arc<ApiMetrics>,
+    /// What the operator may call for a workspace (see [`crate::egress`]).
+    pub egress: EgressPolicy,
     /// Namespaces this process has already made sure of, to skip the apiserver on every write.
     known_namespaces: Arc<Mutex<HashSet<String>>>,
 }
@@ -50,7 +53,11 @@ impl AppState {
     /// The event log records each change in REST shape, and some shapes name related objects
     /// by id: an agent its MCP server instances, tasks and triggers their agent. So the caches
     /// start in that order, each recorder holding the caches its shape reads.
-    pub async fn start(client: Client, auth: Authenticator) -> anyhow::Result<Self> {
+    pub async fn start(
+        client: Client,
+        auth: Authenticator,
+        egress: EgressPolicy,
+    ) -> anyhow::Result<Self> {
         let events = Arc::new(EventLog::new());
         let metrics = ApiMetrics::new(auth.failures.clone());
         let mcp_server_instances = ResourceCache::start(
@@ -106,6 +113,7 @@ impl AppState {
             events,
             webhook_signatures: Arc::default(),
             metrics,
+            egress,
             known_namespaces: Arc::default(),
         })
     }
@@ -282,6 +290,7 @@ impl AppState {
             tasks: ResourceCache::holding([]),
             events: Arc::new(EventLog::new()),
             webhook_signatures: Arc::default(),
+            egress: EgressPolicy::default(),
             known_namespaces: Arc::default(),
         }
     }

@@ -51,6 +51,10 @@ pub const INVALID_HEADER: &str = "InvalidHeader";
 pub const UNREACHABLE: &str = "Unreachable";
 /// The server answered the MCP handshake or `tools/list` with an error.
 pub const SERVER_ERROR: &str = "ServerError";
+/// The URL (or the address its name resolves to, or a redirect) is one the egress policy refuses
+/// to call for a workspace; the message names the address and the rule. Also Agents (their
+/// model endpoint) and Tasks (a model call).
+pub const EGRESS_DENIED: &str = "EgressDenied";
 
 // Ready=False: Trigger.
 

@@ -53,6 +53,11 @@ pub struct Config {
     )]
     pub managed_endpoint_template: String,
 
+    /// Where requests made for a workspace may go (remote MCP servers, model endpoints Agents
+    /// name); the operator's own endpoints (managed servers, the default model) are not limited.
+    #[command(flatten)]
+    pub egress: agentarea_support::egress::EgressArgs,
+
     /// The model endpoint for Agents that name none (OpenAI-compatible base URL).
     #[arg(long, env = "AGENTAREA_DEFAULT_MODEL_ENDPOINT")]
     pub default_model_endpoint: Option<String>,

@@ -8,6 +8,8 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
+use agentarea_support::egress::EgressPolicy;
+
 use crate::backoff::Backoffs;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -18,8 +20,13 @@ pub struct Context {
     /// This process among the operator's replicas: the holder of its task claims. Unique per
     /// process, so that a restarted replica never mistakes its predecessor's claims for its own.
     pub holder: String,
-    /// One HTTP client (and connection pool) for every model endpoint.
+    /// One HTTP client (and connection pool) for the operator's default model endpoint.
     pub http: reqwest::Client,
+    /// What may be called for a workspace.
+    pub egress: EgressPolicy,
+    /// The HTTP client for model endpoints an Agent names: every connection and redirect it
+    /// makes goes through the egress policy.
+    pub workspace_http: reqwest::Client,
     pub metrics: Metrics,
     recorder: Recorder,
     /// Failures in a row per object, for the back-off of its next attempt.
@@ -42,12 +49,16 @@ impl Context {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         let http = crate::model::http_client();
+        let egress = config.egress.policy();
+        let workspace_http = crate::model::guarded_http_client(&egress);
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             config,
             holder,
             http,
+            egress,
+            workspace_http,
             metrics: Metrics::new(),
             backoffs: Mutex::default(),
         })

@@ -19,6 +19,8 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use agentarea_support::egress::{EgressCheckError, EgressDenied, EgressPolicy, Refusals};
+
 use crate::cause;
 use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo, ToolAnnotations, Transport};
 use agentarea_crds::reasons;
@@ -35,6 +37,9 @@ pub struct Endpoint {
     /// Sent with every request (bearer tokens, API keys).
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
+    /// The policy a URL a workspace named is called under; `None` for the operator's own
+    /// endpoints (managed servers, reached through the Services it made).
+    pub egress: Option<EgressPolicy>,
 }
 
 /// The HTTP transport a server speaks.
@@ -66,6 +71,8 @@ pub struct Discovery {
 /// Why a server could not be used, in words a person can act on.
 #[derive(thiserror::Error, Debug)]
 pub enum McpError {
+    #[error(transparent)]
+    EgressDenied(#[from] EgressDenied),
     #[error("invalid header {0:?}")]
     InvalidHeader(String),
     #[error("could not connect to {url}: {message}")]
@@ -84,6 +91,7 @@ impl McpError {
     /// The CamelCase reason for a condition or an event.
     pub fn reason(&self) -> &'static str {
         match self {
+            Self::EgressDenied(_) => reasons::EGRESS_DENIED,
             Self::InvalidHeader(_) => reasons::INVALID_HEADER,
             Self::Connect { .. } | Self::Timeout { .. } => reasons::UNREACHABLE,
             Self::Protocol { .. } => reasons::SERVER_ERROR,
@@ -110,7 +118,18 @@ pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
             .map_err(|_| McpError::InvalidHeader(name.to_string()))?;
         headers.insert(name, value);
     }
-    let http = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    let mut refusals = None;
+    if let Some(policy) = &endpoint.egress {
+        check_egress(policy, &endpoint.url).await?;
+        let (guarded, recorded) = policy.guard_recording(builder);
+        builder = guarded;
+        refusals = Some(recorded);
+    }
+    // rmcp reports the HTTP client's errors as text; what the policy refused is known from the
+    // client itself.
+    let refused = || refusals.as_ref().and_then(Refusals::last);
+    let http = builder
         .default_headers(headers)
         .connect_timeout(endpoint.timeout)
         .build()
@@ -132,11 +151,30 @@ pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
         }
         Wire::Sse => {
             let opened = within(endpoint, sse::SseTransport::connect(http, &endpoint.url)).await?;
-            let transport = opened.map_err(|e| connect_error(cause::innermost(&e)))?;
+            let transport = opened.map_err(|e| match refused() {
+                Some(denied) => McpError::EgressDenied(denied),
+                None => connect_error(cause::innermost(&e)),
+            })?;
             within(endpoint, client.serve(transport)).await?
         }
     };
-    session.map_err(|e| connect_error(initialize_cause(&e)))
+    session.map_err(|e| match refused() {
+        Some(denied) => McpError::EgressDenied(denied),
+        None => connect_error(initialize_cause(&e)),
+    })
+}
+
+/// Refuses `url` before connecting when the policy refuses its address (resolving its name), so
+/// the refusal is reported as such; the guarded client refuses again at connect time.
+async fn check_egress(policy: &EgressPolicy, url: &str) -> Result<(), McpError> {
+    match policy.check_resolved(url).await {
+        Ok(()) => Ok(()),
+        Err(EgressCheckError::Denied(denied)) => Err(McpError::EgressDenied(denied)),
+        Err(other) => Err(McpError::Connect {
+            url: url.to_string(),
+            message: other.to_string(),
+        }),
+    }
 }
 
 async fn within<T>(endpoint: &Endpoint, future: impl Future<Output = T>) -> Result<T, McpError> {
@@ -314,6 +352,7 @@ mod tests {
                 wire,
                 headers: vec![],
                 timeout: Duration::from_secs(5),
+                egress: None,
             };
             let error = discover(&endpoint).await.unwrap_err();
             assert_eq!(

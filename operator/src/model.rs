@@ -2,6 +2,8 @@
 //! vLLM and LiteLLM all serve. Only what the agent loop needs: one non-streaming completion per
 //! call (steps are written to status whole, so streaming tokens would buy nothing here).
 
+use agentarea_crds::reasons;
+use agentarea_support::egress::{self, EgressDenied, EgressPolicy};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -14,6 +16,9 @@ pub struct ModelEndpoint {
     pub model: String,
     pub temperature: Option<f64>,
     pub max_output_tokens: Option<i64>,
+    /// Whether the Agent named it (rather than it being the operator's default): such endpoints
+    /// are called under the egress policy.
+    pub named_by_agent: bool,
 }
 
 impl ModelEndpoint {
@@ -166,13 +171,17 @@ pub struct Completion {
 /// Why a completion failed, in words a person can act on.
 #[derive(thiserror::Error, Debug)]
 pub enum ModelError {
+    #[error(transparent)]
+    EgressDenied(#[from] EgressDenied),
     #[error("could not reach {url}: {message}")]
     Unreachable { url: String, message: String },
-    #[error("{url} answered HTTP {status}: {body}")]
+    /// `message` is the error message of an OpenAI-shaped error body, and empty for any other
+    /// body: what an arbitrary server answers is not passed on to the workspace.
+    #[error("{url} answered HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
     Status {
         url: String,
         status: u16,
-        body: String,
+        message: String,
     },
     #[error("{url} answered something that is not a chat completion: {message}")]
     Invalid { url: String, message: String },
@@ -184,28 +193,67 @@ impl ModelError {
         match self {
             Self::Unreachable { .. } => true,
             Self::Status { status, .. } => *status == 429 || *status >= 500,
-            Self::Invalid { .. } => false,
+            Self::Invalid { .. } | Self::EgressDenied(_) => false,
+        }
+    }
+
+    /// The CamelCase reason a run that this ends fails with.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::EgressDenied(_) => reasons::EGRESS_DENIED,
+            _ => reasons::MODEL_ERROR,
         }
     }
 }
 
-/// The HTTP client for model endpoints: one per process, so connections are pooled.
+/// The HTTP client for the operator's own model endpoint: one per process, so connections are
+/// pooled.
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    configured(reqwest::Client::builder())
+}
+
+/// The HTTP client for model endpoints that Agents name: every connection and redirect goes
+/// through `policy`.
+pub fn guarded_http_client(policy: &EgressPolicy) -> reqwest::Client {
+    configured(policy.guard(reqwest::Client::builder()))
+}
+
+fn configured(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    builder
         .connect_timeout(std::time::Duration::from_secs(10))
         .user_agent(concat!("agentarea-operator/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the TLS provider is installed at start-up")
 }
 
-/// Asks the model for the next message of `messages`, offering `tools`.
+/// The message of an OpenAI-shaped error body (`{"error": {"message": ...}}` or
+/// `{"error": "..."}`), else nothing.
+fn error_message(body: &[u8]) -> String {
+    let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return String::new();
+    };
+    let error = &parsed["error"];
+    error["message"]
+        .as_str()
+        .or_else(|| error.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Asks the model for the next message of `messages`, offering `tools`. With `egress`, a literal
+/// address in the URL is checked here; `http` (built under the same policy) checks every name
+/// it resolves and every redirect.
 pub async fn complete(
     http: &reqwest::Client,
+    egress: Option<&EgressPolicy>,
     endpoint: &ModelEndpoint,
     messages: &[Message],
     tools: &[ToolDefinition],
 ) -> Result<Completion, ModelError> {
     let url = endpoint.completions_url();
+    if let (Some(policy), Ok(parsed)) = (egress, reqwest::Url::parse(&url)) {
+        policy.check_url(&parsed)?;
+    }
     let request = ChatRequest {
         model: &endpoint.model,
         messages,
@@ -218,9 +266,12 @@ pub async fn complete(
     if let Some(key) = &endpoint.api_key {
         builder = builder.bearer_auth(key);
     }
-    let unreachable = |e: reqwest::Error| ModelError::Unreachable {
-        url: url.clone(),
-        message: crate::cause::innermost(&e),
+    let unreachable = |e: reqwest::Error| match egress::denial_in(&e) {
+        Some(denied) => ModelError::EgressDenied(denied.clone()),
+        None => ModelError::Unreachable {
+            url: url.clone(),
+            message: crate::cause::innermost(&e),
+        },
     };
     let response = builder.send().await.map_err(unreachable)?;
     let status = response.status();
@@ -229,7 +280,7 @@ pub async fn complete(
         return Err(ModelError::Status {
             url,
             status: status.as_u16(),
-            body: crate::context::truncate(&String::from_utf8_lossy(&body), 500),
+            message: crate::context::truncate(&error_message(&body), 500),
         });
     }
     let invalid = |message: String| ModelError::Invalid {
@@ -291,11 +342,39 @@ mod tests {
         let status = |status| ModelError::Status {
             url: String::new(),
             status,
-            body: String::new(),
+            message: String::new(),
         };
         assert!(status(429).is_transient());
         assert!(status(503).is_transient());
         assert!(!status(400).is_transient());
         assert!(!status(401).is_transient());
+    }
+
+    #[test]
+    fn only_an_openai_shaped_error_message_is_passed_on() {
+        let cases: [(&[u8], &str); 5] = [
+            (br#"{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}"#, "Incorrect API key provided"),
+            (br#"{"error": "model not found"}"#, "model not found"),
+            (b"<html><body>Method Not Allowed</body></html>", ""),
+            (br#"{"status": "ok", "secret": "internal"}"#, ""),
+            (b"", ""),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                error_message(body),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let refused = ModelError::Status {
+            url: "http://models.example/v1/chat/completions".into(),
+            status: 405,
+            message: String::new(),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "http://models.example/v1/chat/completions answered HTTP 405"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Process plumbing that the operator and the api share: structured logging, graceful shutdown,
-//! the health endpoints that Kubernetes probes, the Prometheus `/metrics` route, and logs and
-//! OpenTelemetry traces ([`telemetry`]).
+//! the health endpoints that Kubernetes probes, the Prometheus `/metrics` route, logs and
+//! OpenTelemetry traces ([`telemetry`]), and the egress policy for what is called on a
+//! workspace's behalf ([`egress`]).
 
+pub mod egress;
 pub mod metrics;
 pub mod telemetry;
 

@@ -48,6 +48,10 @@ impl ApiServer {
             .env("KUBECONFIG", &control_plane().kubeconfig)
             .env("AGENTAREA_LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("AGENTAREA_JWT_SECRET", TEST_SECRET)
+            .env(
+                "AGENTAREA_EGRESS_ALLOW",
+                crate::mcp_servers::TESTS_EGRESS_ALLOW,
+            )
             .env("RUST_LOG", "info,tower_http=warn");
         for (key, value) in extra {
             command.env(key, value);

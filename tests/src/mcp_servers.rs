@@ -127,11 +127,16 @@ pub fn endpoint(url: &str) -> agentarea_operator::mcp::Endpoint {
         wire: agentarea_operator::mcp::Wire::StreamableHttp,
         headers: vec![],
         timeout: Duration::from_secs(20),
+        egress: None,
     }
 }
 
 /// A running `agentarea-operator` that watches `namespace` only, so tests running in parallel
 /// each have their own.
+/// What the tests' operators and apis let workspaces reach: loopback, where every test server
+/// and scripted model listens.
+pub const TESTS_EGRESS_ALLOW: &str = "127.0.0.0/8,::1";
+
 pub struct Operator {
     pub process: ChildProcess,
     /// Where it serves `/healthz`, `/readyz` and `/metrics`.
@@ -147,6 +152,9 @@ impl Operator {
             .env("AGENTAREA_HEALTH_ADDR", format!("127.0.0.1:{port}"))
             .env("AGENTAREA_WATCH_NAMESPACE", namespace)
             .env("AGENTAREA_POD_NAME", format!("operator-{namespace}"))
+            // The tests' servers and models listen on this machine's loopback, which the egress
+            // policy refuses by default; the egress tests set their own policy.
+            .env("AGENTAREA_EGRESS_ALLOW", TESTS_EGRESS_ALLOW)
             .env("RUST_LOG", "info");
         for (key, value) in extra {
             command.env(key, value);

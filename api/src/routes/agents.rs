@@ -10,6 +10,7 @@ use kube::ResourceExt;
 use agentarea_crds::Agent;
 
 use crate::auth::Identity;
+use crate::egress::{check_patched_target, check_target};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::StatusResponse;
@@ -60,6 +61,9 @@ pub async fn create_agent(
 ) -> ApiResult<(StatusCode, Json<AgentResponse>)> {
     let namespace = state.namespace(&caller);
     let agent = body.into_agent(&references(&state, &namespace), &caller)?;
+    if let Some(endpoint) = &agent.spec.model.endpoint {
+        check_target(&state.egress, "model_endpoint", endpoint)?;
+    }
     state.ensure_namespace(&caller).await?;
     let created = state.writer(&namespace).create(&agent).await?;
     Ok((
@@ -101,6 +105,12 @@ pub async fn update_agent(
     let agent = state.find::<Agent>(&caller, &id)?;
     let namespace = state.namespace(&caller);
     let patch = body.into_patch(&references(&state, &namespace), &agent.name_any())?;
+    check_patched_target(
+        &state.egress,
+        "model_endpoint",
+        &patch,
+        "/spec/model/endpoint",
+    )?;
     let updated = state
         .writer::<Agent>(&namespace)
         .merge_patch(&agent.name_any(), &patch)

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use agentarea_crds::McpServerInstance;
 
 use crate::auth::Identity;
+use crate::egress::{check_patched_target, check_target};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::mcp_server_instances::{
@@ -78,6 +79,9 @@ pub async fn create_instance(
 ) -> ApiResult<(StatusCode, Json<InstanceResponse>)> {
     let namespace = state.namespace(&caller);
     let instance = body.into_instance(&members(&state, &namespace), &caller)?;
+    if let Some(remote) = &instance.spec.remote {
+        check_target(&state.egress, "json_spec.endpoint", &remote.url)?;
+    }
     state.ensure_namespace(&caller).await?;
     let created = state.writer(&namespace).create(&instance).await?;
     Ok((StatusCode::CREATED, Json(InstanceResponse::from(&created))))
@@ -109,6 +113,12 @@ pub async fn update_instance(
     let instance = state.find::<McpServerInstance>(&caller, &id)?;
     let namespace = state.namespace(&caller);
     let patch = body.into_patch(&members(&state, &namespace))?;
+    check_patched_target(
+        &state.egress,
+        "json_spec.endpoint",
+        &patch,
+        "/spec/remote/url",
+    )?;
     patched(&state, &instance, &patch).await.map(Json)
 }
 

@@ -163,3 +163,15 @@ expanded by the kubelet) and its namespace, unless tracing.resourceAttributes sa
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The egress policy's environment, the same for the operator and the api. */}}
+{{- define "agentarea.egressEnv" -}}
+{{- with .Values.egress.allow }}
+- name: AGENTAREA_EGRESS_ALLOW
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.egress.deny }}
+- name: AGENTAREA_EGRESS_DENY
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- end }}

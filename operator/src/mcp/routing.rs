@@ -2,6 +2,7 @@
 //! member that owns the tool under the member's own name for it. The one routing rule of the
 //! gateway and the task runner.
 
+use agentarea_support::egress::EgressPolicy;
 use std::time::Duration;
 
 use kube::{Api, ResourceExt};
@@ -93,7 +94,7 @@ pub async fn endpoint_of(
     instance: &McpServerInstance,
 ) -> Result<Endpoint, Problem> {
     if let Some(remote) = &instance.spec.remote {
-        return remote_endpoint(&ctx.client, namespace, remote).await;
+        return remote_endpoint(&ctx.client, &ctx.egress, namespace, remote).await;
     }
     let transport = instance.spec.managed.as_ref().map(|m| m.transport);
     Ok(Endpoint {
@@ -101,6 +102,7 @@ pub async fn endpoint_of(
         wire: transport.unwrap_or_default().into(),
         headers: vec![],
         timeout: Duration::from_secs(ctx.config.mcp_timeout_seconds),
+        egress: None,
     })
 }
 
@@ -122,9 +124,11 @@ pub fn managed_url(instance: &McpServerInstance) -> Result<String, Problem> {
         })
 }
 
-/// The remote URL with its headers, values read from Secrets where the spec says so.
+/// The remote URL with its headers, values read from Secrets where the spec says so, called under
+/// the egress policy (the workspace named it).
 pub async fn remote_endpoint(
     client: &kube::Client,
+    egress: &EgressPolicy,
     namespace: &str,
     remote: &RemoteServer,
 ) -> Result<Endpoint, Problem> {
@@ -149,6 +153,7 @@ pub async fn remote_endpoint(
         wire: remote.transport.into(),
         headers,
         timeout: Duration::from_secs(remote.timeout_seconds.max(1) as u64),
+        egress: Some(egress.clone()),
     })
 }
 

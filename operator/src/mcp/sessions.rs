@@ -199,6 +199,7 @@ mod tests {
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
             timeout: IDLE,
+            egress: None,
         };
         let a = Key::of(&endpoint(&[("authorization", "Bearer a"), ("x-team", "1")]));
         let reordered = Key::of(&endpoint(&[("x-team", "1"), ("authorization", "Bearer a")]));

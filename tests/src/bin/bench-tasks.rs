@@ -121,6 +121,7 @@ async fn baseline(count: usize, model_url: &str, mcp_url: &str) -> Duration {
         model: "scripted".into(),
         temperature: None,
         max_output_tokens: None,
+        named_by_agent: false,
     };
     let tools = [ToolDefinition {
         name: "echo".into(),
@@ -135,7 +136,7 @@ async fn baseline(count: usize, model_url: &str, mcp_url: &str) -> Duration {
             async move {
                 let mut messages =
                     vec![Message::system("bench"), Message::user(format!("task-{i}"))];
-                let first = model::complete(http, model_endpoint, &messages, tools)
+                let first = model::complete(http, None, model_endpoint, &messages, tools)
                     .await
                     .expect("model");
                 let call = &first.message.tool_calls[0];
@@ -145,7 +146,7 @@ async fn baseline(count: usize, model_url: &str, mcp_url: &str) -> Duration {
                     .expect("echo");
                 messages.push(first.message.clone());
                 messages.push(Message::tool(&call.id, result.to_string()));
-                model::complete(http, model_endpoint, &messages, tools)
+                model::complete(http, None, model_endpoint, &messages, tools)
                     .await
                     .expect("model");
             }

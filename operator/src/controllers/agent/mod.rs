@@ -15,7 +15,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
-use agentarea_crds::{Agent, AgentStatus, McpServerInstance, Skill};
+use agentarea_crds::{Agent, AgentStatus, McpServerInstance, Skill, reasons};
+use agentarea_support::egress::{EgressCheckError, EgressPolicy};
 
 use self::resolve::{Related, resolve};
 use crate::context::Context;
@@ -24,6 +25,7 @@ use crate::controllers::{
     spec_driven,
 };
 use crate::error::{Error, Result};
+use crate::problem::Problem;
 use crate::secrets::secret_value;
 use crate::status::apply_status;
 
@@ -119,10 +121,27 @@ async fn gather(ctx: &Context, agent: &Agent, namespace: &str) -> Result<Related
             .err(),
         None => None,
     };
+    let model_endpoint_problem = match &spec.model.endpoint {
+        Some(endpoint) => egress_problem(&ctx.egress, endpoint).await,
+        None => None,
+    };
     Ok(Related {
         skills,
         instances,
         api_key_problem,
+        model_endpoint_problem,
         default_model_endpoint: ctx.config.default_model_endpoint.clone(),
     })
+}
+
+/// Why the egress policy refuses the model endpoint the agent names, resolving its name now; a
+/// name that does not resolve is no refusal (the model may come up later; its calls will say).
+async fn egress_problem(egress: &EgressPolicy, endpoint: &str) -> Option<Problem> {
+    match egress.check_resolved(endpoint).await {
+        Err(EgressCheckError::Denied(denied)) => Some(Problem::new(
+            reasons::EGRESS_DENIED,
+            format!("spec.model.endpoint: {denied}"),
+        )),
+        _ => None,
+    }
 }

@@ -17,6 +17,8 @@ pub struct Related {
     pub instances: HashMap<String, McpServerInstance>,
     /// Why the API key the agent names cannot be read, if it cannot.
     pub api_key_problem: Option<Problem>,
+    /// Why the model endpoint the agent names may not be called (the egress policy), if so.
+    pub model_endpoint_problem: Option<Problem>,
     /// The operator's model endpoint for agents that name none.
     pub default_model_endpoint: Option<String>,
 }
@@ -28,7 +30,8 @@ pub struct Resolution {
     pub instructions: String,
     pub tools: Vec<ResolvedTool>,
     pub model_endpoint: Option<String>,
-    /// In the order found: skills, then instances and their tools, the API key, the model endpoint.
+    /// In the order found: skills, then instances and their tools, the API key, the model
+    /// endpoint (refused, or missing).
     pub problems: Vec<Problem>,
 }
 
@@ -99,6 +102,9 @@ pub fn resolve(spec: &AgentSpec, related: &Related) -> Resolution {
     };
     let tools = resolve_tools(wanted, &related.instances, &approvals, &mut problems);
     if let Some(problem) = &related.api_key_problem {
+        problems.push(problem.clone());
+    }
+    if let Some(problem) = &related.model_endpoint_problem {
         problems.push(problem.clone());
     }
     let model_endpoint = spec

@@ -134,7 +134,7 @@ async fn reconcile_remote(
     previous: &McpServerInstanceStatus,
     status: &mut McpServerInstanceStatus,
 ) -> Action {
-    match remote_endpoint(&ctx.client, namespace, remote).await {
+    match remote_endpoint(&ctx.client, &ctx.egress, namespace, remote).await {
         Ok(endpoint) => discover(ctx, instance, previous, status, endpoint, McpPhase::Failed).await,
         Err(problem) => {
             not_ready(
@@ -165,6 +165,7 @@ fn managed_endpoint(
         ),
         headers: vec![],
         timeout: Duration::from_secs(ctx.config.mcp_timeout_seconds),
+        egress: None,
     }
 }
 

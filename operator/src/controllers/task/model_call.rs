@@ -71,6 +71,7 @@ fn choose_model_endpoint(
         model: model.name.clone(),
         temperature: model.temperature,
         max_output_tokens: model.max_output_tokens,
+        named_by_agent: model.endpoint.is_some(),
     })
 }
 
@@ -107,7 +108,7 @@ pub async fn call_model(
                     .await?;
                 if !retry {
                     return Ok(Err(Outcome::failed(
-                        reasons::MODEL_ERROR,
+                        error.reason(),
                         format!("model {}: {error}", endpoint.model),
                     )));
                 }
@@ -145,7 +146,14 @@ async fn complete_observed(
         agentarea.attempt = attempt,
     );
     let started = Instant::now();
-    let result = model::complete(&ctx.http, endpoint, messages, &tools.definitions)
+    // The agent's own endpoint is the workspace's choice, so it goes through the egress policy;
+    // the operator's default is the administrator's.
+    let (http, egress) = if endpoint.named_by_agent {
+        (&ctx.workspace_http, Some(&ctx.egress))
+    } else {
+        (&ctx.http, None)
+    };
+    let result = model::complete(http, egress, endpoint, messages, &tools.definitions)
         .instrument(span.clone())
         .await;
     ctx.metrics

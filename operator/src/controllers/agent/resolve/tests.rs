@@ -35,6 +35,7 @@ fn related(skills: Vec<(String, Skill)>, instances: Vec<(String, McpServerInstan
         skills: skills.into_iter().collect(),
         instances: instances.into_iter().collect(),
         api_key_problem: None,
+        model_endpoint_problem: None,
         default_model_endpoint: None,
     }
 }
@@ -248,6 +249,22 @@ fn cases() -> Vec<Case> {
             },
             tools: &[],
             problems: &[(reasons::SECRET_NOT_FOUND, "Secret keys not found")],
+        },
+        Case {
+            name: "the egress policy refuses the model endpoint",
+            spec: spec(json!({"model": {"endpoint": "http://127.0.0.1:8081/v1"}})),
+            related: Related {
+                model_endpoint_problem: Some(Problem::new(
+                    reasons::EGRESS_DENIED,
+                    "spec.model.endpoint: 127.0.0.1:8081 is refused by the egress policy: 127.0.0.1 is loopback",
+                )),
+                ..related(vec![], vec![])
+            },
+            tools: &[],
+            problems: &[(
+                reasons::EGRESS_DENIED,
+                "spec.model.endpoint: 127.0.0.1:8081 is refused by the egress policy: 127.0.0.1 is loopback",
+            )],
         },
         Case {
             name: "no model endpoint anywhere",

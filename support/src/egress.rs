@@ -1,0 +1,495 @@
+//! Where the platform may send requests on a workspace's behalf. Workspaces name URLs (remote MCP
+//! servers, model endpoints) and the operator calls them, from inside the cluster: without a
+//! policy, a workspace could make the operator call its own health port, the cloud metadata
+//! service, the kubelet, the apiserver or any in-cluster Service, and read the answers back.
+//!
+//! The policy is decided on addresses, not names: a name is resolved once, every address it gave
+//! is checked, and the connection is made to those checked addresses only (the resolver of the
+//! HTTP client is [`GuardedResolver`]), so a name that resolves differently a moment later (DNS
+//! rebinding) gains nothing. Redirects are checked the same way. By default it refuses
+//! loopback, link-local (metadata services), unspecified, private (RFC 1918, unique local),
+//! shared (carrier-grade NAT), multicast and broadcast addresses, and whatever the administrator
+//! adds (`--egress-deny`, e.g. the apiserver's public address); `--egress-allow` lets chosen
+//! ranges through (an in-cluster model server, a laptop's local one).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+/// Why an address is refused: the rule that refuses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
+    Loopback,
+    LinkLocal,
+    Unspecified,
+    Private,
+    SharedAddressSpace,
+    Multicast,
+    Broadcast,
+    /// A range the administrator denied.
+    Denied(IpNet),
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Loopback => write!(f, "loopback"),
+            Self::LinkLocal => write!(f, "link-local (metadata services)"),
+            Self::Unspecified => write!(f, "unspecified"),
+            Self::Private => write!(f, "private"),
+            Self::SharedAddressSpace => write!(f, "shared address space"),
+            Self::Multicast => write!(f, "multicast"),
+            Self::Broadcast => write!(f, "broadcast"),
+            Self::Denied(net) => write!(f, "denied by the administrator ({net})"),
+        }
+    }
+}
+
+/// A request the policy refused: which target, which address, and the rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{target} is refused by the egress policy: {address} is {rule}")]
+pub struct EgressDenied {
+    /// The host (and port) as the workspace named it.
+    pub target: String,
+    pub address: IpAddr,
+    pub rule: Rule,
+}
+
+/// The flags that set the policy, the same for the operator (which calls the targets) and the
+/// api (which refuses, at create time, targets that can be judged without resolving a name).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct EgressArgs {
+    /// Address ranges (CIDRs or addresses, comma-separated) that requests made for a workspace
+    /// may reach although the default policy refuses them: an in-cluster model server
+    /// (`10.96.0.0/12`), a model on the same machine (`127.0.0.1`).
+    #[arg(long = "egress-allow", env = "AGENTAREA_EGRESS_ALLOW", value_delimiter = ',', value_parser = parse_range)]
+    pub allow: Vec<IpNet>,
+    /// Address ranges refused on top of the defaults, even where `--egress-allow` allows them
+    /// (e.g. the apiserver's public address).
+    #[arg(long = "egress-deny", env = "AGENTAREA_EGRESS_DENY", value_delimiter = ',', value_parser = parse_range)]
+    pub deny: Vec<IpNet>,
+}
+
+impl EgressArgs {
+    pub fn policy(&self) -> EgressPolicy {
+        EgressPolicy::new(self.allow.clone(), self.deny.clone())
+    }
+}
+
+fn parse_range(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or a CIDR range"))
+}
+
+/// What may be called on a workspace's behalf. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct EgressPolicy {
+    allow: Arc<Vec<IpNet>>,
+    deny: Arc<Vec<IpNet>>,
+}
+
+impl EgressPolicy {
+    /// The default refusals, with `allow` let through and `deny` refused as well. An allowed
+    /// range wins over the default refusals but not over `deny`.
+    pub fn new(allow: Vec<IpNet>, deny: Vec<IpNet>) -> Self {
+        Self {
+            allow: Arc::new(allow),
+            deny: Arc::new(deny),
+        }
+    }
+
+    /// Parses comma-separated CIDRs (or single addresses) as given to `--egress-allow`.
+    pub fn parse_ranges(text: &str) -> Result<Vec<IpNet>, String> {
+        text.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(parse_range)
+            .collect()
+    }
+
+    /// The rule that refuses `address`, if one does.
+    pub fn refusal(&self, address: IpAddr) -> Option<Rule> {
+        let address = address.to_canonical();
+        if let Some(net) = self.deny.iter().find(|net| net.contains(&address)) {
+            return Some(Rule::Denied(*net));
+        }
+        if self.allow.iter().any(|net| net.contains(&address)) {
+            return None;
+        }
+        default_refusal(address)
+    }
+
+    /// Checks one resolved address of `target`.
+    pub fn check(&self, target: &str, address: IpAddr) -> Result<(), EgressDenied> {
+        match self.refusal(address) {
+            Some(rule) => Err(EgressDenied {
+                target: target.to_string(),
+                address: address.to_canonical(),
+                rule,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks what can be known of `url` without resolving names: a literal address, or
+    /// `localhost`. `Ok` means "not refused yet": names are checked when they are resolved.
+    pub fn check_url(&self, url: &url::Url) -> Result<(), EgressDenied> {
+        let target = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        match url.host() {
+            Some(url::Host::Ipv4(ip)) => self.check(&target, IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => self.check(&target, IpAddr::V6(ip)),
+            Some(url::Host::Domain(name)) if is_localhost(name) => {
+                self.check(&target, IpAddr::V4(Ipv4Addr::LOCALHOST))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Resolves `url`'s host and checks every address it gives, so a refusal can be reported
+    /// before any connection is tried (the client's resolver refuses again when it connects).
+    pub async fn check_resolved(&self, url: &str) -> Result<(), EgressCheckError> {
+        let parsed = url::Url::parse(url).map_err(|e| EgressCheckError::Invalid(e.to_string()))?;
+        self.check_url(&parsed)?;
+        let Some(url::Host::Domain(name)) = parsed.host() else {
+            return Ok(());
+        };
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let addresses = tokio::net::lookup_host((name, port))
+            .await
+            .map_err(|e| EgressCheckError::Unresolved(format!("{name}: {e}")))?;
+        for address in addresses {
+            self.check(&format!("{name}:{port}"), address.ip())?;
+        }
+        Ok(())
+    }
+
+    /// `builder` with this policy applied to every connection and redirect its client makes, and
+    /// no proxy from the environment (a proxy would connect where the policy cannot see).
+    pub fn guard(&self, builder: reqwest13::ClientBuilder) -> reqwest13::ClientBuilder {
+        self.guard_recording(builder).0
+    }
+
+    /// [`Self::guard`], and what the client refuses, for callers whose libraries turn the HTTP
+    /// client's errors into text on the way (the MCP client does).
+    pub fn guard_recording(
+        &self,
+        builder: reqwest13::ClientBuilder,
+    ) -> (reqwest13::ClientBuilder, Refusals) {
+        let refusals = Refusals::default();
+        let redirects = self.clone();
+        let redirect_refusals = refusals.clone();
+        let builder = builder
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: self.clone(),
+                refusals: refusals.clone(),
+            }))
+            .redirect(reqwest13::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= MAX_REDIRECTS {
+                    return attempt.error("too many redirects");
+                }
+                match redirects.check_url(attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(denied) => {
+                        redirect_refusals.record(&denied);
+                        attempt.error(denied)
+                    }
+                }
+            }));
+        (builder, refusals)
+    }
+}
+
+/// The last refusal a guarded client made.
+#[derive(Clone, Debug, Default)]
+pub struct Refusals(Arc<std::sync::Mutex<Option<EgressDenied>>>);
+
+impl Refusals {
+    fn record(&self, denied: &EgressDenied) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(denied.clone());
+    }
+
+    /// The last refusal, if the client made one.
+    pub fn last(&self) -> Option<EgressDenied> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+const MAX_REDIRECTS: usize = 10;
+
+/// Why a target could not be checked, or was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EgressCheckError {
+    #[error(transparent)]
+    Denied(#[from] EgressDenied),
+    #[error("invalid URL: {0}")]
+    Invalid(String),
+    #[error("cannot resolve {0}")]
+    Unresolved(String),
+}
+
+/// The refusal in `error`'s chain of causes, if the policy is why it failed (a redirect or a
+/// connection the guarded client refused).
+pub fn denial_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a EgressDenied> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(denied) = error.downcast_ref::<EgressDenied>() {
+            return Some(denied);
+        }
+        current = error.source();
+    }
+    None
+}
+
+fn is_localhost(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// The refusals every policy makes unless an allowed range covers the address.
+fn default_refusal(address: IpAddr) -> Option<Rule> {
+    match address {
+        IpAddr::V4(ip) => v4_refusal(ip),
+        IpAddr::V6(ip) => v6_refusal(ip),
+    }
+}
+
+fn v4_refusal(ip: Ipv4Addr) -> Option<Rule> {
+    let shared = IpNet::V4("100.64.0.0/10".parse().expect("a CIDR literal"));
+    if ip.is_loopback() {
+        Some(Rule::Loopback)
+    } else if ip.is_link_local() {
+        Some(Rule::LinkLocal)
+    } else if ip.is_unspecified() || ip.octets()[0] == 0 {
+        Some(Rule::Unspecified)
+    } else if ip.is_private() {
+        Some(Rule::Private)
+    } else if shared.contains(&IpAddr::V4(ip)) {
+        Some(Rule::SharedAddressSpace)
+    } else if ip.is_multicast() {
+        Some(Rule::Multicast)
+    } else if ip.is_broadcast() {
+        Some(Rule::Broadcast)
+    } else {
+        None
+    }
+}
+
+fn v6_refusal(ip: Ipv6Addr) -> Option<Rule> {
+    let segments = ip.segments();
+    if ip.is_loopback() {
+        Some(Rule::Loopback)
+    } else if ip.is_unspecified() {
+        Some(Rule::Unspecified)
+    } else if segments[0] & 0xffc0 == 0xfe80 {
+        Some(Rule::LinkLocal)
+    } else if segments[0] & 0xfe00 == 0xfc00 {
+        // Unique local addresses (fc00::/7): IPv6's private ranges.
+        Some(Rule::Private)
+    } else if ip.is_multicast() {
+        Some(Rule::Multicast)
+    } else {
+        None
+    }
+}
+
+/// The HTTP client's resolver under a policy: resolves a name with the system resolver, and
+/// hands the client only the addresses the policy allows; when none is, the connection fails
+/// with [`EgressDenied`].
+struct GuardedResolver {
+    policy: EgressPolicy,
+    refusals: Refusals,
+}
+
+impl reqwest13::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest13::dns::Name) -> reqwest13::dns::Resolving {
+        let policy = self.policy.clone();
+        let refusals = self.refusals.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut first_refusal = None;
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|address| match policy.check(&host, address.ip()) {
+                    Ok(()) => true,
+                    Err(denied) => {
+                        first_refusal.get_or_insert(denied);
+                        false
+                    }
+                })
+                .collect();
+            match (allowed.is_empty(), first_refusal) {
+                (true, Some(denied)) => {
+                    refusals.record(&denied);
+                    Err(Box::new(denied) as Box<dyn std::error::Error + Send + Sync>)
+                }
+                _ => Ok(Box::new(allowed.into_iter()) as reqwest13::dns::Addrs),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_default_policy_refuses_the_places_a_workspace_must_not_reach() {
+        let policy = EgressPolicy::default();
+        let cases = [
+            ("127.0.0.1", Some(Rule::Loopback)),
+            ("127.8.9.10", Some(Rule::Loopback)),
+            ("::1", Some(Rule::Loopback)),
+            ("::ffff:127.0.0.1", Some(Rule::Loopback)),
+            ("169.254.169.254", Some(Rule::LinkLocal)),
+            ("fe80::1", Some(Rule::LinkLocal)),
+            ("0.0.0.0", Some(Rule::Unspecified)),
+            ("0.1.2.3", Some(Rule::Unspecified)),
+            ("::", Some(Rule::Unspecified)),
+            ("10.96.0.1", Some(Rule::Private)),
+            ("172.16.0.1", Some(Rule::Private)),
+            ("192.168.1.1", Some(Rule::Private)),
+            ("::ffff:10.0.0.1", Some(Rule::Private)),
+            ("fd00::1", Some(Rule::Private)),
+            ("100.64.0.1", Some(Rule::SharedAddressSpace)),
+            ("224.0.0.1", Some(Rule::Multicast)),
+            ("ff02::1", Some(Rule::Multicast)),
+            ("255.255.255.255", Some(Rule::Broadcast)),
+            ("8.8.8.8", None),
+            ("172.32.0.1", None),
+            ("2606:4700::1111", None),
+        ];
+        for (address, want) in cases {
+            assert_eq!(policy.refusal(ip(address)), want, "{address}");
+        }
+    }
+
+    #[test]
+    fn allowed_ranges_pass_and_denied_ranges_win() {
+        let policy = EgressPolicy::new(
+            EgressPolicy::parse_ranges("10.96.0.0/12, 127.0.0.2").unwrap(),
+            EgressPolicy::parse_ranges("10.96.0.1/32,203.0.113.7").unwrap(),
+        );
+        let cases = [
+            ("10.100.3.4", None),
+            ("127.0.0.2", None),
+            ("127.0.0.1", Some(Rule::Loopback)),
+            (
+                "10.96.0.1",
+                Some(Rule::Denied("10.96.0.1/32".parse().unwrap())),
+            ),
+            (
+                "203.0.113.7",
+                Some(Rule::Denied("203.0.113.7/32".parse().unwrap())),
+            ),
+            ("10.0.0.1", Some(Rule::Private)),
+        ];
+        for (address, want) in cases {
+            assert_eq!(policy.refusal(ip(address)), want, "{address}");
+        }
+        assert!(EgressPolicy::parse_ranges("10.0.0.0/8,nonsense").is_err());
+        assert_eq!(EgressPolicy::parse_ranges(" ").unwrap(), vec![]);
+    }
+
+    /// The client itself, against real sockets: an allowed address answers; a redirect from it
+    /// to loopback, and a name that resolves to loopback, are refused at connect time with the
+    /// refusal findable in the error.
+    #[tokio::test]
+    async fn the_guarded_client_refuses_resolved_names_and_redirects() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new()
+            .route("/ok", axum::routing::get(|| async { "fine" }))
+            .route(
+                "/away",
+                axum::routing::get(move || async move {
+                    axum::response::Redirect::temporary(&format!("http://127.0.0.1:{port}/ok"))
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let policy = EgressPolicy::new(EgressPolicy::parse_ranges("127.0.0.2").unwrap(), vec![]);
+        let (builder, refusals) = policy.guard_recording(reqwest13::Client::builder());
+        let client = builder.build().unwrap();
+
+        let answer = client
+            .get(format!("http://127.0.0.2:{port}/ok"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.text().await.unwrap(), "fine");
+        assert_eq!(refusals.last(), None);
+
+        let redirected = client
+            .get(format!("http://127.0.0.2:{port}/away"))
+            .send()
+            .await;
+        let error = redirected.unwrap_err();
+        let denied = denial_in(&error).expect("the redirect refused by the policy");
+        assert_eq!(
+            (denied.address, &denied.rule),
+            (ip("127.0.0.1"), &Rule::Loopback)
+        );
+        assert_eq!(refusals.last().as_ref(), Some(denied));
+
+        let named = client
+            .get(format!("http://localhost:{port}/ok"))
+            .send()
+            .await;
+        let error = named.unwrap_err();
+        let denied = denial_in(&error).expect("the name's addresses refused by the policy");
+        assert_eq!(denied.target, "localhost");
+        assert!(denied.address.is_loopback());
+    }
+
+    #[test]
+    fn urls_are_refused_by_their_literal_address_or_localhost() {
+        let policy = EgressPolicy::default();
+        let cases = [
+            (
+                "http://127.0.0.1:8081/readyz",
+                Some("127.0.0.1:8081 is refused by the egress policy: 127.0.0.1 is loopback"),
+            ),
+            (
+                "http://169.254.169.254/latest/meta-data/",
+                Some(
+                    "169.254.169.254 is refused by the egress policy: 169.254.169.254 is link-local (metadata services)",
+                ),
+            ),
+            (
+                "http://[::1]:9000/mcp",
+                Some("[::1]:9000 is refused by the egress policy: ::1 is loopback"),
+            ),
+            (
+                "http://LOCALHOST:1/",
+                Some("localhost:1 is refused by the egress policy: 127.0.0.1 is loopback"),
+            ),
+            (
+                "http://api.localhost/",
+                Some("api.localhost is refused by the egress policy: 127.0.0.1 is loopback"),
+            ),
+            ("https://api.openai.com/v1", None),
+            ("http://mcp-time.tools.svc:8080/mcp", None),
+        ];
+        for (url, want) in cases {
+            let checked = policy.check_url(&url::Url::parse(url).unwrap());
+            assert_eq!(
+                checked.err().map(|e| e.to_string()).as_deref(),
+                want,
+                "{url}"
+            );
+        }
+    }
+}
