@@ -10,6 +10,7 @@
 //! | [`run`] | start-up, the router and its layers, shutdown |
 //! | [`config`] | flags and environment |
 //! | [`constraints`] | request values checked and documented from one declaration |
+//! | [`audit`] | who wrote what: the writer on the object, and an audit log line per write |
 //! | [`auth`] | JWT (HS256, JWKS) and Kratos session authentication -> [`auth::Identity`] |
 //! | [`workspace`] | workspace -> namespace |
 //! | [`state`] | what handlers share: client, caches, event log; reads scoped to the workspace |
@@ -25,6 +26,7 @@
 //! | [`egress`] | targets the operator would refuse to call, refused when they are named |
 //! | [`console`] | the web console at `/console`, built on `/v1` alone |
 
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;

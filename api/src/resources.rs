@@ -15,10 +15,12 @@ use agentarea_crds::common::{
     trace_context_annotations,
 };
 
+use crate::audit;
 use crate::auth::Identity;
 use crate::cache::{CachedResource, ResourceCache};
 use crate::constraints::{Cursor, Limit, Name, Offset};
 use crate::error::ApiResult;
+use crate::workspace::namespace_for;
 
 pub const DEFAULT_LIMIT: usize = 100;
 
@@ -215,34 +217,44 @@ pub fn timestamps(meta: &ObjectMeta) -> (Option<String>, Option<String>) {
     (created, updated)
 }
 
-/// Writes that go to the apiserver and return once the cache reflects them.
+/// Writes for one caller in their workspace's namespace, that go to the apiserver and return once
+/// the cache reflects them. Each is attributed: the caller is recorded on what a patch changes
+/// (`agentarea.io/updated-by`; creates carry `agentarea.io/created-by`), and every write that
+/// succeeds is an audit log line ([`audit`]).
 pub struct Writer<'a, K: CachedResource> {
     pub api: Api<K>,
     pub cache: &'a ResourceCache<K>,
-    pub namespace: &'a str,
+    pub namespace: String,
+    actor: &'a Identity,
 }
 
 impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
-    pub fn new(client: &Client, cache: &'a ResourceCache<K>, namespace: &'a str) -> Self {
+    pub fn new(client: &Client, cache: &'a ResourceCache<K>, actor: &'a Identity) -> Self {
+        let namespace = namespace_for(&actor.workspace);
         Self {
-            api: Api::namespaced(client.clone(), namespace),
+            api: Api::namespaced(client.clone(), &namespace),
             cache,
             namespace,
+            actor,
         }
     }
 
     pub async fn create(&self, object: &K) -> ApiResult<K> {
         let created = self.api.create(&PostParams::default(), object).await?;
+        audit::written(self.actor, audit::Verb::Create, &created);
         self.caught_up(&created).await;
         Ok(created)
     }
 
-    /// A JSON merge patch of the object (spec fields the client sent; absent fields untouched).
+    /// A JSON merge patch of the object (spec fields the client sent; absent fields untouched),
+    /// recording the caller as the object's last writer.
     pub async fn merge_patch(&self, name: &str, patch: &serde_json::Value) -> ApiResult<K> {
+        let patch = audit::attributed(patch.clone(), self.actor);
         let patched = self
             .api
-            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
+        audit::written(self.actor, audit::Verb::Update, &patched);
         self.caught_up(&patched).await;
         Ok(patched)
     }
@@ -250,13 +262,13 @@ impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
     pub async fn delete(&self, object: &K) -> ApiResult<()> {
         let name = object.name_any();
         match self.api.delete(&name, &DeleteParams::background()).await {
-            Ok(_) => {}
+            Ok(_) => audit::written(self.actor, audit::Verb::Delete, object),
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(error) => return Err(error.into()),
         }
         if let Some(uid) = object.uid() {
             self.cache
-                .wait_for_deletion(self.namespace, &name, &uid)
+                .wait_for_deletion(&self.namespace, &name, &uid)
                 .await;
         }
         Ok(())
@@ -265,7 +277,7 @@ impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
     async fn caught_up(&self, written: &K) {
         if let Some(version) = written.resource_version() {
             self.cache
-                .wait_for_version(self.namespace, &written.name_any(), &version)
+                .wait_for_version(&self.namespace, &written.name_any(), &version)
                 .await;
         }
     }

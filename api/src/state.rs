@@ -150,9 +150,9 @@ impl AppState {
         K::cache(self).list(&self.namespace(caller))
     }
 
-    /// Writes of the kind in `namespace`, answered once the cache has them.
-    pub fn writer<'a, K: Served>(&'a self, namespace: &'a str) -> Writer<'a, K> {
-        Writer::new(&self.client, K::cache(self), namespace)
+    /// Writes for `caller`, in their workspace's namespace and under their name.
+    pub fn writer<'a, K: Served>(&'a self, caller: &'a Identity) -> Writer<'a, K> {
+        Writer::new(&self.client, K::cache(self), caller)
     }
 }
 

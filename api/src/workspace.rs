@@ -41,6 +41,15 @@ pub fn namespace_for(workspace: &str) -> String {
     }
 }
 
+/// The workspace as its namespace names it: the workspace id itself when that is a DNS label,
+/// else its slug and digest (for logs, where the namespace is all there is).
+pub fn workspace_of(namespace: &str) -> String {
+    namespace
+        .strip_prefix(PREFIX)
+        .unwrap_or(namespace)
+        .to_string()
+}
+
 fn short_digest(value: &str) -> String {
     // FNV-1a: stable across processes and versions, which std's hasher is not.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

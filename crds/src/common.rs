@@ -14,6 +14,8 @@ pub const VERSION: &str = "v1alpha1";
 pub const DISPLAY_NAME_ANNOTATION: &str = "agentarea.io/display-name";
 /// Annotation with the identity (JWT `sub` or Kratos identity id) that created the object via the API.
 pub const CREATED_BY_ANNOTATION: &str = "agentarea.io/created-by";
+/// Annotation with the identity that changed the object last via the API.
+pub const UPDATED_BY_ANNOTATION: &str = "agentarea.io/updated-by";
 /// Annotation with the creation time to the microsecond, set by whoever creates the object through
 /// the product (api, triggers). `metadata.creationTimestamp` has whole seconds only, too coarse to
 /// order objects created in a burst newest-first.

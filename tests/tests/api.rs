@@ -1313,3 +1313,68 @@ async fn docs_render_their_operations_in_headless_chromium() {
         assert!(dom.contains(text), "{text} not on the docs page");
     }
 }
+
+#[tokio::test]
+async fn every_write_names_its_writer_on_the_object_and_in_an_audit_line() {
+    let api = ApiServer::start(&[]).await;
+    let workspace = format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let creator = token(&workspace, "ada");
+    let editor = token(&workspace, "grace");
+    let agent = create_agent(&api, &creator, "audited").await;
+    let id = agent["id"].as_str().unwrap();
+    let (status, _) = api
+        .patch(
+            &editor,
+            &format!("/v1/agents/{id}"),
+            &json!({"description": "checked"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let client = control_plane().client().await;
+    let stored: agentarea_crds::Agent = Api::namespaced(client, &namespace_for(&workspace))
+        .get("audited")
+        .await
+        .unwrap();
+    let annotations = stored.metadata.annotations.unwrap_or_default();
+    assert_eq!(annotations["agentarea.io/created-by"], "ada");
+    assert_eq!(annotations["agentarea.io/updated-by"], "grace");
+    let (status, _) = api.delete(&editor, &format!("/v1/agents/{id}")).await;
+    assert_eq!(status, 200);
+
+    let log = without_colours(&api.process.output());
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("agentarea::audit") && l.contains(&workspace))
+        .collect();
+    for (verb, subject) in [("create", "ada"), ("update", "grace"), ("delete", "grace")] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("verb={verb}"))
+                && l.contains(&format!("subject={subject}"))
+                && l.contains("kind=Agent")
+                && l.contains("name=audited")),
+            "no audit line for {verb} by {subject} in:\n{}",
+            lines.join("\n")
+        );
+    }
+    // The identity, never the credential.
+    assert!(!log.contains(&creator) && !log.contains(&editor));
+}
+
+/// `text` without the terminal colour codes the text log format adds.
+fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An escape sequence runs to its final letter (`m` for colours).
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}

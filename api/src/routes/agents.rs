@@ -65,7 +65,7 @@ pub async fn create_agent(
         check_target(&state.egress, "model_endpoint", endpoint)?;
     }
     state.ensure_namespace(&caller).await?;
-    let created = state.writer(&namespace).create(&agent).await?;
+    let created = state.writer(&caller).create(&agent).await?;
     Ok((
         StatusCode::CREATED,
         Json(present(
@@ -112,7 +112,7 @@ pub async fn update_agent(
         "/spec/model/endpoint",
     )?;
     let updated = state
-        .writer::<Agent>(&namespace)
+        .writer::<Agent>(&caller)
         .merge_patch(&agent.name_any(), &patch)
         .await?;
     Ok(Json(present(
@@ -131,10 +131,7 @@ pub async fn delete_agent(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<StatusResponse>> {
     let agent = state.find::<Agent>(&caller, &id)?;
-    state
-        .writer(&state.namespace(&caller))
-        .delete(&*agent)
-        .await?;
+    state.writer(&caller).delete(&*agent).await?;
     Ok(Json(StatusResponse::success()))
 }
 

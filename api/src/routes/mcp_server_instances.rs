@@ -83,7 +83,7 @@ pub async fn create_instance(
         check_target(&state.egress, "json_spec.endpoint", &remote.url)?;
     }
     state.ensure_namespace(&caller).await?;
-    let created = state.writer(&namespace).create(&instance).await?;
+    let created = state.writer(&caller).create(&instance).await?;
     Ok((StatusCode::CREATED, Json(InstanceResponse::from(&created))))
 }
 
@@ -119,7 +119,7 @@ pub async fn update_instance(
         &patch,
         "/spec/remote/url",
     )?;
-    patched(&state, &instance, &patch).await.map(Json)
+    patched(&state, &caller, &instance, &patch).await.map(Json)
 }
 
 /// Delete an instance; its Deployment and Service go with it.
@@ -131,10 +131,7 @@ pub async fn delete_instance(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<StatusResponse>> {
     let instance = state.find::<McpServerInstance>(&caller, &id)?;
-    state
-        .writer(&state.namespace(&caller))
-        .delete(&*instance)
-        .await?;
+    state.writer(&caller).delete(&*instance).await?;
     Ok(Json(StatusResponse::success()))
 }
 
@@ -196,7 +193,7 @@ pub async fn discover_tools(
 ) -> ApiResult<(StatusCode, Json<InstanceResponse>)> {
     let instance = state.find::<McpServerInstance>(&caller, &id)?;
     let patch = json!({ "metadata": { "annotations": { DISCOVER_REQUESTED_ANNOTATION: now() } } });
-    let updated = patched(&state, &instance, &patch).await?;
+    let updated = patched(&state, &caller, &instance, &patch).await?;
     Ok((StatusCode::ACCEPTED, Json(updated)))
 }
 
@@ -212,17 +209,17 @@ async fn set_suspended(
             "Only managed (docker) instances can be started and stopped",
         ));
     }
-    patched(state, &instance, &suspend_patch(suspend)).await
+    patched(state, caller, &instance, &suspend_patch(suspend)).await
 }
 
 async fn patched(
     state: &AppState,
+    caller: &Identity,
     instance: &McpServerInstance,
     patch: &Value,
 ) -> ApiResult<InstanceResponse> {
-    let namespace = instance.namespace().unwrap_or_default();
     let updated = state
-        .writer::<McpServerInstance>(&namespace)
+        .writer::<McpServerInstance>(caller)
         .merge_patch(&instance.name_any(), patch)
         .await?;
     Ok(InstanceResponse::from(&updated))

@@ -55,7 +55,7 @@ pub async fn create_skill(
     let namespace = state.namespace(&caller);
     let skill = body.into_skill(&namespace, &caller)?;
     state.ensure_namespace(&caller).await?;
-    let created = state.writer(&namespace).create(&skill).await?;
+    let created = state.writer(&caller).create(&skill).await?;
     Ok((StatusCode::CREATED, Json(SkillResponse::from(&created))))
 }
 
@@ -84,7 +84,7 @@ pub async fn update_skill(
     let skill = state.find::<Skill>(&caller, &id)?;
     let patch = body.into_patch()?;
     let updated = state
-        .writer::<Skill>(&state.namespace(&caller))
+        .writer::<Skill>(&caller)
         .merge_patch(&skill.name_any(), &patch)
         .await?;
     Ok(Json(SkillResponse::from(&updated)))
@@ -99,9 +99,6 @@ pub async fn delete_skill(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<StatusResponse>> {
     let skill = state.find::<Skill>(&caller, &id)?;
-    state
-        .writer(&state.namespace(&caller))
-        .delete(&*skill)
-        .await?;
+    state.writer(&caller).delete(&*skill).await?;
     Ok(Json(StatusResponse::success()))
 }

@@ -140,7 +140,7 @@ pub async fn cancel_task(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<TaskResponse>> {
     let task = state.find::<Task>(&caller, &id)?;
-    Ok(Json(cancel(&state, &task).await?))
+    Ok(Json(cancel(&state, &caller, &task).await?))
 }
 
 /// Cancel a task, as `POST /v1/tasks/{id}/cancel` does: a task is not deleted through the API.
@@ -167,7 +167,7 @@ pub async fn pause_task(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<TaskResponse>> {
     let task = state.find::<Task>(&caller, &id)?;
-    Ok(Json(set_paused(&state, &task, true).await?))
+    Ok(Json(set_paused(&state, &caller, &task, true).await?))
 }
 
 /// Resume a paused task where it stopped, on whichever operator replica claims it. Resuming a
@@ -181,7 +181,7 @@ pub async fn resume_task(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<TaskResponse>> {
     let task = state.find::<Task>(&caller, &id)?;
-    Ok(Json(set_paused(&state, &task, false).await?))
+    Ok(Json(set_paused(&state, &caller, &task, false).await?))
 }
 
 /// Approve or reject a tool call that waits for approval (one of the task's
@@ -202,8 +202,7 @@ pub async fn decide_tool_call(
 ) -> ApiResult<Json<TaskResponse>> {
     let task = state.find::<Task>(&caller, &id)?;
     let decision = body.decision_for(&task, &caller)?;
-    let namespace = task.namespace().unwrap_or_default();
-    let writer = state.writer::<Task>(&namespace);
+    let writer = state.writer::<Task>(&caller);
     let updated = match writer
         .merge_patch(&task.name_any(), &approval_patch(&task, decision))
         .await
@@ -234,7 +233,7 @@ pub async fn pause_agent_task(
     PathParams((agent_id, task_id)): PathParams<(String, String)>,
 ) -> ApiResult<Json<TaskResponse>> {
     let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
-    Ok(Json(set_paused(&state, &task, true).await?))
+    Ok(Json(set_paused(&state, &caller, &task, true).await?))
 }
 
 /// Resume one of the agent's tasks, as `POST /v1/tasks/{id}/resume` does.
@@ -248,7 +247,7 @@ pub async fn resume_agent_task(
     PathParams((agent_id, task_id)): PathParams<(String, String)>,
 ) -> ApiResult<Json<TaskResponse>> {
     let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
-    Ok(Json(set_paused(&state, &task, false).await?))
+    Ok(Json(set_paused(&state, &caller, &task, false).await?))
 }
 
 /// Create a task for the agent and stream its run (SSE): `connected`, `task_created`, the run's
@@ -334,7 +333,7 @@ pub async fn cancel_agent_task(
     PathParams((agent_id, task_id)): PathParams<(String, String)>,
 ) -> ApiResult<Json<TaskResponse>> {
     let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
-    Ok(Json(cancel(&state, &task).await?))
+    Ok(Json(cancel(&state, &caller, &task).await?))
 }
 
 /// The stored events of a run, a page at a time.
@@ -392,27 +391,30 @@ async fn submit(
     let namespace = state.namespace(caller);
     let task = body.into_task(agent, &namespace, caller)?;
     state.ensure_namespace(caller).await?;
-    state.writer(&namespace).create(&task).await
+    state.writer(caller).create(&task).await
 }
 
-async fn cancel(state: &AppState, task: &Task) -> ApiResult<TaskResponse> {
+async fn cancel(state: &AppState, caller: &Identity, task: &Task) -> ApiResult<TaskResponse> {
     check_cancellable(task)?;
-    let namespace = task.namespace().unwrap_or_default();
     let updated = state
-        .writer::<Task>(&namespace)
+        .writer::<Task>(caller)
         .merge_patch(&task.name_any(), &cancel_patch())
         .await?;
     Ok(present(&updated, &state.agents))
 }
 
-async fn set_paused(state: &AppState, task: &Task, paused: bool) -> ApiResult<TaskResponse> {
+async fn set_paused(
+    state: &AppState,
+    caller: &Identity,
+    task: &Task,
+    paused: bool,
+) -> ApiResult<TaskResponse> {
     let patch = pause_patch(task, paused)?;
     if task.spec.paused == paused {
         return Ok(present(task, &state.agents));
     }
-    let namespace = task.namespace().unwrap_or_default();
     let updated = state
-        .writer::<Task>(&namespace)
+        .writer::<Task>(caller)
         .merge_patch(&task.name_any(), &patch)
         .await?;
     Ok(present(&updated, &state.agents))

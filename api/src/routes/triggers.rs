@@ -86,7 +86,7 @@ pub async fn create_trigger(
     } = body.into_trigger(&agent, &namespace, &caller)?;
     check_webhook_id_free(&state, &trigger)?;
     state.ensure_namespace(&caller).await?;
-    let created = state.writer(&namespace).create(&trigger).await?;
+    let created = state.writer(&caller).create(&trigger).await?;
     if let (Some(key), Some(webhook)) = (&webhook_key, &created.spec.webhook) {
         store_webhook_secret(&state, &created, &webhook.secret_ref.name, key).await?;
     }
@@ -118,7 +118,7 @@ pub async fn update_trigger(
 ) -> ApiResult<Json<TriggerResponse>> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
     let patch = body.into_patch(&trigger)?;
-    patched(&state, &trigger, &patch).await.map(Json)
+    patched(&state, &caller, &trigger, &patch).await.map(Json)
 }
 
 /// Delete a trigger (and its webhook Secret).
@@ -130,10 +130,7 @@ pub async fn delete_trigger(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
-    state
-        .writer(&state.namespace(&caller))
-        .delete(&*trigger)
-        .await?;
+    state.writer(&caller).delete(&*trigger).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -146,7 +143,7 @@ pub async fn enable_trigger(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<TriggerResponse>> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
-    patched(&state, &trigger, &enabled_patch(true))
+    patched(&state, &caller, &trigger, &enabled_patch(true))
         .await
         .map(Json)
 }
@@ -160,7 +157,7 @@ pub async fn disable_trigger(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<TriggerResponse>> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
-    patched(&state, &trigger, &enabled_patch(false))
+    patched(&state, &caller, &trigger, &enabled_patch(false))
         .await
         .map(Json)
 }
@@ -196,10 +193,14 @@ fn check_webhook_id_free(state: &AppState, trigger: &Trigger) -> ApiResult<()> {
     Ok(())
 }
 
-async fn patched(state: &AppState, trigger: &Trigger, patch: &Value) -> ApiResult<TriggerResponse> {
-    let namespace = trigger.namespace().unwrap_or_default();
+async fn patched(
+    state: &AppState,
+    caller: &Identity,
+    trigger: &Trigger,
+    patch: &Value,
+) -> ApiResult<TriggerResponse> {
     let updated = state
-        .writer::<Trigger>(&namespace)
+        .writer::<Trigger>(caller)
         .merge_patch(&trigger.name_any(), patch)
         .await?;
     Ok(present(&updated, &state.agents, None))

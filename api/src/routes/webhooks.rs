@@ -17,11 +17,14 @@ use kube::{Api, ResourceExt};
 use agentarea_crds::trigger::Firing;
 use agentarea_crds::{Task, Trigger};
 
+use crate::audit;
+use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::PathParams;
 use crate::model::now;
 use crate::model::webhooks::{WebhookAccepted, method_allowed, method_name, payload, verify};
 use crate::state::AppState;
+use crate::workspace::workspace_of;
 
 pub fn router() -> Router<AppState> {
     // The methods a webhook trigger can allow (`allowed_methods`); others are the router's 405.
@@ -80,6 +83,12 @@ pub async fn receive(
     let created = Api::<Task>::namespaced(state.client.clone(), &namespace)
         .create(&PostParams::default(), &task)
         .await?;
+    // A signed call proves the key, not a person: the trigger is the writer.
+    let sender = Identity {
+        subject: format!("webhook:{}", trigger.name_any()),
+        workspace: workspace_of(&namespace),
+    };
+    audit::written(&sender, audit::Verb::Create, &created);
     let accepted = WebhookAccepted::new(created.uid().unwrap_or_default());
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
