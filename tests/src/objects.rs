@@ -5,6 +5,16 @@ use agentarea_crds::Task;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodSpec;
 
+/// The Ready condition among `conditions` as (status, reason, message), once it exists.
+pub fn ready_of(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> Option<(String, String, String)> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == agentarea_crds::common::condition::READY)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
 /// The `type` of each step in the task's status, in order.
 pub fn step_types(task: &Task) -> Vec<String> {
     task.status

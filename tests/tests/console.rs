@@ -160,29 +160,17 @@ async fn the_console_is_served_with_a_strict_policy_and_no_outside_resources() {
     assert_eq!(missing.status(), 404);
     assert!(missing.headers().contains_key("content-security-policy"));
     // The sign-in address the operators configured is what the page offers.
-    let settings: Value = api
-        .http
-        .get(api.url("/console/settings.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, settings) = api
+        .send(api.http.get(api.url("/console/settings.json")))
+        .await;
     assert_eq!(settings, json!({"login_url": null}));
 
     // With a sign-in page configured, the console offers it.
     let login = "https://auth.example.com/self-service/login/browser";
     let api = ApiServer::start(&[("AGENTAREA_CONSOLE_LOGIN_URL", login.into())]).await;
-    let settings: Value = api
-        .http
-        .get(api.url("/console/settings.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, settings) = api
+        .send(api.http.get(api.url("/console/settings.json")))
+        .await;
     assert_eq!(settings, json!({"login_url": login}));
 }
 

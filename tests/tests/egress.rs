@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use agentarea_crds::common::condition;
 use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, reasons};
 use agentarea_tests::api::{ApiServer, token};
 use agentarea_tests::mcp_servers::{Operator, everything_server};
 use agentarea_tests::model::{Reply, ScriptedModel};
+use agentarea_tests::objects::ready_of;
 use agentarea_tests::world::{phase, reason};
 use agentarea_tests::{TestNamespace, create, eventually, eventually_explained};
 use axum::http::{StatusCode, header};
@@ -38,16 +38,6 @@ async fn redirector(target: String) -> String {
 /// `url` with this machine's loopback address replaced by the allowed one.
 fn on_allowed_address(url: &str) -> String {
     url.replace("127.0.0.1", "127.0.0.2")
-}
-
-/// The Ready condition of `object`'s status conditions, as (status, reason, message).
-fn ready_of(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-) -> Option<(String, String, String)> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == condition::READY)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
 /// The Ready condition of instance `name` once it says EgressDenied.

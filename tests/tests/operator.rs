@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use agentarea_crds::common::condition;
 use agentarea_crds::{Agent, McpServerInstance, Skill, reasons};
 use agentarea_tests::mcp_servers::{Operator, everything_server};
 use agentarea_tests::objects::pod_spec;
+use agentarea_tests::objects::ready_of;
 use agentarea_tests::{TestNamespace, create, eventually, free_port, merge_patch};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Secret, Service, ServiceAccount};
@@ -19,16 +19,6 @@ const WAIT: Duration = Duration::from_secs(60);
 
 fn instance(name: &str, spec: Value) -> Value {
     json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance", "metadata": {"name": name}, "spec": spec})
-}
-
-/// The Ready condition's (status, reason, message), once it exists.
-fn ready_of(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-) -> Option<(String, String, String)> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == condition::READY)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
 async fn instance_ready_is(

@@ -236,6 +236,25 @@ export function notify(message) {
 }
 
 /**
+ * The submit handler of a form: runs `action` instead of the browser's submission, and shows
+ * what went wrong on `error` when it fails.
+ * @param {{clear(): void, show(error: unknown): void}} error
+ * @param {() => Promise<void>} action
+ * @returns {(event: Event) => Promise<void>}
+ */
+export function submitting(error, action) {
+  return async (event) => {
+    event.preventDefault();
+    error.clear();
+    try {
+      await action();
+    } catch (failed) {
+      error.show(failed);
+    }
+  };
+}
+
+/**
  * An element that shows the error of a failed action (`role="alert"`, so it is announced).
  */
 export function errorLine() {

@@ -3,7 +3,7 @@
 // workspace has (tools as discovery found them).
 
 import { all, del, get, patch, post, segment } from "../api.js";
-import { badge, code, confirmDialog, errorLine, field, h, notify, replace, select, table } from "../dom.js";
+import { badge, code, confirmDialog, errorLine, field, h, notify, replace, select, submitting, table } from "../dom.js";
 import { clip, timeElement } from "../format.js";
 
 /**
@@ -56,20 +56,14 @@ export async function agentPage(main, [id], signal) {
     "form",
     {
       class: "stack",
-      onsubmit: async (event) => {
-        event.preventDefault();
-        error.clear();
-        try {
-          const task = await post("/v1/tasks", {
-            agent_id: agent.id,
-            description: description.value,
-            requires_human_approval: approval.checked,
-          });
-          location.hash = `#/tasks/${segment(task.id)}`;
-        } catch (failed) {
-          error.show(failed);
-        }
-      },
+      onsubmit: submitting(error, async () => {
+        const task = await post("/v1/tasks", {
+          agent_id: agent.id,
+          description: description.value,
+          requires_human_approval: approval.checked,
+        });
+        location.hash = `#/tasks/${segment(task.id)}`;
+      }),
     },
     field("What should the agent do?", description),
     h("label", { class: "check" }, approval, " Every tool call waits for my approval"),
@@ -193,17 +187,11 @@ export async function agentFormPage(main, [id], signal) {
     "form",
     {
       class: "stack",
-      onsubmit: async (event) => {
-        event.preventDefault();
-        error.clear();
-        try {
-          const saved = agent ? await patch(`/v1/agents/${segment(agent.id)}`, body()) : await post("/v1/agents", body());
-          notify(`Saved ${saved.name}.`);
-          location.hash = `#/agents/${segment(saved.id)}`;
-        } catch (failed) {
-          error.show(failed);
-        }
-      },
+      onsubmit: submitting(error, async () => {
+        const saved = agent ? await patch(`/v1/agents/${segment(agent.id)}`, body()) : await post("/v1/agents", body());
+        notify(`Saved ${saved.name}.`);
+        location.hash = `#/agents/${segment(saved.id)}`;
+      }),
     },
     field("Name", name),
     field("Description", description),

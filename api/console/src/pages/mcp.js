@@ -3,7 +3,7 @@
 // container, a remote URL, a compound of other instances).
 
 import { all, del, get, post, segment } from "../api.js";
-import { badge, code, confirmDialog, errorLine, field, h, notify, replace, select, table } from "../dom.js";
+import { badge, code, confirmDialog, errorLine, field, h, notify, replace, select, submitting, table } from "../dom.js";
 import { timeElement } from "../format.js";
 
 /**
@@ -204,17 +204,11 @@ export async function mcpFormPage(main, _params, signal) {
     "form",
     {
       class: "stack",
-      onsubmit: async (event) => {
-        event.preventDefault();
-        error.clear();
-        try {
-          const created = await post("/v1/mcp-server-instances", { name: name.value.trim(), description: description.value.trim() || null, json_spec: spec() });
-          notify(`Created ${created.name}.`);
-          location.hash = `#/mcp/${segment(created.id)}`;
-        } catch (failed) {
-          error.show(failed);
-        }
-      },
+      onsubmit: submitting(error, async () => {
+        const created = await post("/v1/mcp-server-instances", { name: name.value.trim(), description: description.value.trim() || null, json_spec: spec() });
+        notify(`Created ${created.name}.`);
+        location.hash = `#/mcp/${segment(created.id)}`;
+      }),
     },
     field("Name", name),
     field("Description", description),

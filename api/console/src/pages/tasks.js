@@ -2,7 +2,7 @@
 // event stream, and a form to start one.
 
 import { all, page, post, segment } from "../api.js";
-import { badge, errorLine, field, h, keepingFocus, replace, select, table } from "../dom.js";
+import { badge, errorLine, field, h, keepingFocus, replace, select, submitting, table } from "../dom.js";
 import { clip, TASK_STATUSES, timeElement } from "../format.js";
 import { follow } from "../sse.js";
 
@@ -122,16 +122,10 @@ function newTaskForm(agents) {
     "form",
     {
       class: "stack",
-      onsubmit: async (event) => {
-        event.preventDefault();
-        error.clear();
-        try {
-          const task = await post("/v1/tasks", { agent_id: agent.value, description: description.value, requires_human_approval: approval.checked });
-          location.hash = `#/tasks/${segment(task.id)}`;
-        } catch (failed) {
-          error.show(failed);
-        }
-      },
+      onsubmit: submitting(error, async () => {
+        const task = await post("/v1/tasks", { agent_id: agent.value, description: description.value, requires_human_approval: approval.checked });
+        location.hash = `#/tasks/${segment(task.id)}`;
+      }),
     },
     field("Agent", agent),
     field("What should the agent do?", description),
