@@ -19,7 +19,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use agentarea_support::egress::{EgressCheckError, EgressDenied, EgressPolicy, Refusals};
+use agentarea_support::egress::{EgressDenied, EgressPolicy, Refusals};
 
 use crate::cause;
 use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo, ToolAnnotations, Transport};
@@ -121,7 +121,11 @@ pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
     let mut builder = reqwest::Client::builder();
     let mut refusals = None;
     if let Some(policy) = &endpoint.egress {
-        check_egress(policy, &endpoint.url).await?;
+        // A literal address never reaches the resolver: it is judged here. Names are judged by
+        // the guarded client's resolver as it connects, once.
+        if let Ok(url) = reqwest::Url::parse(&endpoint.url) {
+            policy.check_url(&url)?;
+        }
         let (guarded, recorded) = policy.guard_recording(builder);
         builder = guarded;
         refusals = Some(recorded);
@@ -162,19 +166,6 @@ pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
         Some(denied) => McpError::EgressDenied(denied),
         None => connect_error(initialize_cause(&e)),
     })
-}
-
-/// Refuses `url` before connecting when the policy refuses its address (resolving its name), so
-/// the refusal is reported as such; the guarded client refuses again at connect time.
-async fn check_egress(policy: &EgressPolicy, url: &str) -> Result<(), McpError> {
-    match policy.check_resolved(url).await {
-        Ok(()) => Ok(()),
-        Err(EgressCheckError::Denied(denied)) => Err(McpError::EgressDenied(denied)),
-        Err(other) => Err(McpError::Connect {
-            url: url.to_string(),
-            message: other.to_string(),
-        }),
-    }
 }
 
 async fn within<T>(endpoint: &Endpoint, future: impl Future<Output = T>) -> Result<T, McpError> {

@@ -151,8 +151,9 @@ impl EgressPolicy {
         }
     }
 
-    /// Resolves `url`'s host and checks every address it gives, so a refusal can be reported
-    /// before any connection is tried (the client's resolver refuses again when it connects).
+    /// Resolves `url`'s host and checks every address it gives: for judging a target that is not
+    /// being called now (an Agent's model endpoint, at reconcile). Calls need not: the guarded
+    /// client judges what it resolves, once, as it connects.
     pub async fn check_resolved(&self, url: &str) -> Result<(), EgressCheckError> {
         let parsed = url::Url::parse(url).map_err(|e| EgressCheckError::Invalid(e.to_string()))?;
         self.check_url(&parsed)?;

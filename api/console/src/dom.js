@@ -238,19 +238,14 @@ export function notify(message) {
 /**
  * The submit handler of a form: runs `action` instead of the browser's submission, and shows
  * what went wrong on `error` when it fails.
- * @param {{clear(): void, show(error: unknown): void}} error
+ * @param {{run(action: () => Promise<void>): Promise<void>}} error
  * @param {() => Promise<void>} action
  * @returns {(event: Event) => Promise<void>}
  */
 export function submitting(error, action) {
   return async (event) => {
     event.preventDefault();
-    error.clear();
-    try {
-      await action();
-    } catch (failed) {
-      error.show(failed);
-    }
+    await error.run(action);
   };
 }
 
@@ -269,6 +264,18 @@ export function errorLine() {
     clear() {
       line.textContent = "";
       line.hidden = true;
+    },
+    /**
+     * Runs an action of the page, showing here why it failed, if it does.
+     * @param {() => Promise<void>} action
+     */
+    async run(action) {
+      this.clear();
+      try {
+        await action();
+      } catch (failed) {
+        this.show(failed);
+      }
     },
   };
 }

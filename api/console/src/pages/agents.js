@@ -72,13 +72,11 @@ export async function agentPage(main, [id], signal) {
   );
   const remove = async () => {
     if (await confirmDialog(`Delete the agent ${agent.name}? Its tasks stay.`, "Delete agent")) {
-      try {
+      await error.run(async () => {
         await del(`/v1/agents/${segment(agent.id)}`);
         notify(`Deleted ${agent.name}.`);
         location.hash = "#/agents";
-      } catch (failed) {
-        error.show(failed);
-      }
+      });
     }
   };
   replace(

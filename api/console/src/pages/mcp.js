@@ -62,25 +62,19 @@ export async function mcpPage(main, [id], signal) {
   const error = errorLine();
   const path = `/v1/mcp-server-instances/${segment(server.id)}`;
   /** @param {string} action */
-  const act = async (action) => {
-    error.clear();
-    try {
+  const act = (action) =>
+    error.run(async () => {
       await post(`${path}/${action}`);
       notify(`Asked to ${action.replace("-", " ")}.`);
       await mcpPage(main, [id], signal);
-    } catch (failed) {
-      error.show(failed);
-    }
-  };
+    });
   const remove = async () => {
     if (await confirmDialog(`Delete the MCP server ${server.name}? Agents using it lose its tools.`, "Delete server")) {
-      try {
+      await error.run(async () => {
         await del(path);
         notify(`Deleted ${server.name}.`);
         location.hash = "#/mcp";
-      } catch (failed) {
-        error.show(failed);
-      }
+      });
     }
   };
   const managed = server.json_spec.type === "docker";

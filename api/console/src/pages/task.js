@@ -48,17 +48,14 @@ export async function taskPage(main, [id], signal) {
 
   /** @param {string} action `cancel`, `pause` or `resume` */
   async function act(action) {
-    error.clear();
     if (action === "cancel" && !(await confirmDialog("Cancel this task? A cancelled task does not continue.", "Cancel task"))) {
       return;
     }
-    try {
+    await error.run(async () => {
       await post(`${path}/${action}`);
       notify(`Task ${action === "cancel" ? "cancelled" : action === "pause" ? "pausing" : "resuming"}.`);
       await refresh();
-    } catch (failed) {
-      error.show(failed);
-    }
+    });
   }
 
   /**
@@ -67,14 +64,11 @@ export async function taskPage(main, [id], signal) {
    * @param {string} reason
    */
   async function decide(toolCallId, approved, reason) {
-    error.clear();
-    try {
+    await error.run(async () => {
       await post(`${path}/approvals`, { tool_call_id: toolCallId, approved, reason: reason || null });
       notify(approved ? "Approved." : "Rejected.");
       await refresh();
-    } catch (failed) {
-      error.show(failed);
-    }
+    });
   }
 
   async function refresh() {

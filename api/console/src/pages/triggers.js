@@ -52,16 +52,12 @@ export async function triggerPage(main, [id], signal) {
     ),
   );
   const error = errorLine();
-  const toggle = async () => {
-    error.clear();
-    try {
+  const toggle = () =>
+    error.run(async () => {
       await post(`${path}/${trigger.is_active ? "disable" : "enable"}`);
       notify(trigger.is_active ? "Disabled." : "Enabled.");
       await triggerPage(main, [id], signal);
-    } catch (failed) {
-      error.show(failed);
-    }
-  };
+    });
   replace(
     main,
     h(
