@@ -25,6 +25,7 @@ trap '[[ -n $api_pid ]] && kill $api_pid 2>/dev/null; stop_trace_collector; stop
 start_control_plane "$state"
 export KUBECONFIG=$state/kubeconfig
 install_crds "$KUBECONFIG"
+install_workspace_role "$KUBECONFIG" "$CARGO_TARGET_DIR/release/agentarea-api"
 
 log "storing $agents agents"
 namespace=ws-bench

@@ -117,6 +117,15 @@ install_crds() {
     crd/triggers.agentarea.io crd/tasks.agentarea.io >/dev/null
 }
 
+# install_workspace_role KUBECONFIG API_BINARY: applies the ClusterRole the api binds in every
+# workspace namespace (the Helm chart installs it in a cluster), as the api binary prints it.
+install_workspace_role() {
+  local kubectl
+  kubectl="$(control_plane_bin_dir)/kubectl"
+  "$2" workspace-role | KUBECONFIG=$1 "$kubectl" apply --server-side --force-conflicts \
+    --field-manager=agentarea-setup -f - >/dev/null
+}
+
 # helm, built from its Go module by scripts/setup-test-deps.sh; the tests find it through
 # AGENTAREA_HELM (a path to the binary) or this directory.
 # The npm reference MCP server the tests run (pinned so a release cannot change the tests).

@@ -36,6 +36,7 @@ log "starting the local control plane"
 start_control_plane "$state"
 export KUBECONFIG=$state/kubeconfig
 install_crds "$KUBECONFIG"
+install_workspace_role "$KUBECONFIG" "$target/agentarea-api"
 
 log "starting the operator and the api"
 # A model on this machine (the example agent's Ollama at localhost:11434) is on loopback, which the

@@ -36,6 +36,13 @@ pub enum Command {
         #[arg(long, default_value_t = 24)]
         ttl_hours: u64,
     },
+    /// Print the ClusterRole that workspace namespaces bind (as YAML, for `kubectl apply -f -`)
+    /// where the Helm chart does not install it.
+    WorkspaceRole {
+        /// Its name (the api's --workspace-role).
+        #[arg(long, default_value = "agentarea-workspace")]
+        name: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -55,6 +62,10 @@ pub struct Config {
     /// time, where that needs no name resolution.
     #[command(flatten)]
     pub egress: agentarea_support::egress::EgressArgs,
+
+    /// What the api writes into every workspace namespace.
+    #[command(flatten)]
+    pub workspaces: crate::workspace::provision::WorkspaceArgs,
 
     /// Where the web console sends people who are not signed in (e.g. Kratos' self-service browser
     /// login, `https://auth.example.com/self-service/login/browser`); without it the console

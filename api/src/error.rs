@@ -103,7 +103,9 @@ impl From<kube::Error> for ApiError {
                 )),
                 409 => Self::conflict("The resource was changed by someone else; retry"),
                 422 | 400 => Self::unprocessable(strip_object_prefix(&status.message)),
-                403 => Self::forbidden("Forbidden"),
+                403 => {
+                    quota_refusal(&status.message).unwrap_or_else(|| Self::forbidden("Forbidden"))
+                }
                 429 => Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many requests; retry later",
@@ -123,6 +125,27 @@ impl From<kube::Error> for ApiError {
             }
         }
     }
+}
+
+/// The workspace's ResourceQuota refused a create: say which limit, as the workspace can do
+/// something about it (the quota's name and the namespace are left out).
+fn quota_refusal(message: &str) -> Option<ApiError> {
+    if message.contains("status unknown for quota") {
+        return Some(ApiError::service_unavailable(
+            "The workspace is still being set up; retry shortly",
+        ));
+    }
+    let (_, rest) = message.split_once("exceeded quota: ")?;
+    let limited = rest
+        .split_once("limited: ")
+        .map_or("", |(_, limited)| limited.trim());
+    let detail = if limited.is_empty() {
+        "The workspace's quota is reached".to_string()
+    } else {
+        let limits = limited.replace('=', " at most ");
+        format!("The workspace's quota is reached: {limits}")
+    };
+    Some(ApiError::forbidden(detail))
 }
 
 /// `Agent.agentarea.io "x" is invalid: spec.model.endpoint: ...` -> `spec.model.endpoint: ...`
@@ -182,6 +205,22 @@ mod tests {
                 "ws-acme is forbidden to system:serviceaccount",
                 403,
                 "Forbidden",
+            ),
+            (
+                403,
+                "Forbidden",
+                "agents.agentarea.io \"c\" is forbidden: exceeded quota: agentarea, requested: \
+                 count/agents.agentarea.io=1, used: count/agents.agentarea.io=2, limited: \
+                 count/agents.agentarea.io=2",
+                403,
+                "The workspace's quota is reached: count/agents.agentarea.io at most 2",
+            ),
+            (
+                403,
+                "Forbidden",
+                "tasks.agentarea.io \"t\" is forbidden: status unknown for quota: agentarea",
+                503,
+                "The workspace is still being set up; retry shortly",
             ),
             (
                 429,

@@ -39,5 +39,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Some(Command::WorkspaceRole { name }) => {
+            let role = agentarea_api::workspace::identity::cluster_role(&name);
+            print!("{}", serde_yaml::to_string(&role)?);
+            Ok(())
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
@@ -20,7 +20,8 @@ use crate::auth::Identity;
 use crate::cache::{CachedResource, ResourceCache};
 use crate::constraints::{Cursor, Limit, Name, Offset};
 use crate::error::ApiResult;
-use crate::workspace::namespace_for;
+use crate::workspace::provision::is_quota_settling;
+use crate::workspace::{Workspaces, namespace_for};
 
 pub const DEFAULT_LIMIT: usize = 100;
 
@@ -221,26 +222,46 @@ pub fn timestamps(meta: &ObjectMeta) -> (Option<String>, Option<String>) {
 /// the cache reflects them. Each is attributed: the caller is recorded on what a patch changes
 /// (`agentarea.io/updated-by`; creates carry `agentarea.io/created-by`), and every write that
 /// succeeds is an audit log line ([`audit`]).
+///
+/// The writes act as the workspace's identity ([`Workspaces::acting_in`]), so the apiserver itself
+/// keeps them inside the caller's workspace; the workspace namespace is made and set up before
+/// the first write.
 pub struct Writer<'a, K: CachedResource> {
     pub api: Api<K>,
     pub cache: &'a ResourceCache<K>,
     pub namespace: String,
+    workspaces: &'a Workspaces,
     actor: &'a Identity,
 }
 
 impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
-    pub fn new(client: &Client, cache: &'a ResourceCache<K>, actor: &'a Identity) -> Self {
+    pub fn new(
+        workspaces: &'a Workspaces,
+        cache: &'a ResourceCache<K>,
+        actor: &'a Identity,
+    ) -> Self {
         let namespace = namespace_for(&actor.workspace);
         Self {
-            api: Api::namespaced(client.clone(), &namespace),
+            api: Api::namespaced(workspaces.acting_in(&namespace), &namespace),
             cache,
             namespace,
+            workspaces,
             actor,
         }
     }
 
     pub async fn create(&self, object: &K) -> ApiResult<K> {
-        let created = self.api.create(&PostParams::default(), object).await?;
+        self.workspaces.ensure(&self.actor.workspace).await?;
+        let mut attempts = 0;
+        let created = loop {
+            match self.api.create(&PostParams::default(), object).await {
+                Err(error) if is_quota_settling(&error) && attempts < 20 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                result => break result?,
+            }
+        };
         audit::written(self.actor, audit::Verb::Create, &created);
         self.caught_up(&created).await;
         Ok(created)
@@ -249,6 +270,7 @@ impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
     /// A JSON merge patch of the object (spec fields the client sent; absent fields untouched),
     /// recording the caller as the object's last writer.
     pub async fn merge_patch(&self, name: &str, patch: &serde_json::Value) -> ApiResult<K> {
+        self.workspaces.ensure_set_up(&self.namespace).await?;
         let patch = audit::attributed(patch.clone(), self.actor);
         let patched = self
             .api
@@ -260,6 +282,7 @@ impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
     }
 
     pub async fn delete(&self, object: &K) -> ApiResult<()> {
+        self.workspaces.ensure_set_up(&self.namespace).await?;
         let name = object.name_any();
         match self.api.delete(&name, &DeleteParams::background()).await {
             Ok(_) => audit::written(self.actor, audit::Verb::Delete, object),

@@ -29,7 +29,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let auth = Authenticator::new(config.auth.settings())?;
 
     let readiness = Readiness::default();
-    let state = AppState::start(client, auth, config.egress.policy()).await?;
+    let state = AppState::start(
+        client,
+        auth,
+        config.egress.policy(),
+        config.workspaces.clone(),
+    )
+    .await?;
     let metrics = metrics_routes(state.metrics.registry.clone());
     let console = console::router(console_settings);
     let app = router(state)

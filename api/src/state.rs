@@ -1,8 +1,7 @@
 //! What every handler shares: the client, the caches, the event log and the authenticator; and
 //! the one place a request's reads and writes are scoped to the caller's workspace.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::FromRef;
 use kube::{Client, ResourceExt};
@@ -22,6 +21,8 @@ use crate::model::webhooks::SeenSignatures;
 use crate::model::{agents, ready_state, tasks, triggers};
 use crate::resources::Writer;
 use crate::workspace;
+use crate::workspace::Workspaces;
+use crate::workspace::provision::WorkspaceArgs;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -37,8 +38,8 @@ pub struct AppState {
     pub metrics: Arc<ApiMetrics>,
     /// What the operator may call for a workspace (see [`crate::egress`]).
     pub egress: EgressPolicy,
-    /// Namespaces this process has already made sure of, to skip the apiserver on every write.
-    known_namespaces: Arc<Mutex<HashSet<String>>>,
+    /// Workspace namespaces, their set-up, and clients acting as their identities.
+    pub workspaces: Arc<Workspaces>,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -57,6 +58,7 @@ impl AppState {
         client: Client,
         auth: Authenticator,
         egress: EgressPolicy,
+        workspaces: WorkspaceArgs,
     ) -> anyhow::Result<Self> {
         let events = Arc::new(EventLog::new());
         let metrics = ApiMetrics::new(auth.failures.clone());
@@ -103,6 +105,7 @@ impl AppState {
         )
         .await?;
         Ok(Self {
+            workspaces: Arc::new(Workspaces::new(client.clone(), workspaces)),
             client,
             auth: Arc::new(auth),
             agents,
@@ -114,27 +117,12 @@ impl AppState {
             webhook_signatures: Arc::default(),
             metrics,
             egress,
-            known_namespaces: Arc::default(),
         })
     }
 
     /// The caller's namespace (it may not exist yet: reads then find nothing).
     pub fn namespace(&self, caller: &Identity) -> String {
         workspace::namespace_for(&caller.workspace)
-    }
-
-    /// The caller's namespace, created on the workspace's first write.
-    pub async fn ensure_namespace(&self, caller: &Identity) -> ApiResult<String> {
-        let namespace = self.namespace(caller);
-        if self.known_namespaces.lock().unwrap().contains(&namespace) {
-            return Ok(namespace);
-        }
-        workspace::ensure_namespace(&self.client, &caller.workspace).await?;
-        self.known_namespaces
-            .lock()
-            .unwrap()
-            .insert(namespace.clone());
-        Ok(namespace)
     }
 
     /// The object `id` (uid or name) of the caller's workspace. An object of another workspace
@@ -152,7 +140,12 @@ impl AppState {
 
     /// Writes for `caller`, in their workspace's namespace and under their name.
     pub fn writer<'a, K: Served>(&'a self, caller: &'a Identity) -> Writer<'a, K> {
-        Writer::new(&self.client, K::cache(self), caller)
+        Writer::new(&self.workspaces, K::cache(self), caller)
+    }
+
+    /// A client acting in `namespace` as its workspace identity ([`Workspaces::acting_in`]).
+    pub fn acting_in(&self, namespace: &str) -> Client {
+        self.workspaces.acting_in(namespace)
     }
 }
 
@@ -280,7 +273,7 @@ impl AppState {
     /// hand a client that reaches no apiserver.
     pub(crate) fn unstarted(client: Client, auth: Authenticator) -> Self {
         Self {
-            client,
+            client: client.clone(),
             metrics: ApiMetrics::new(auth.failures.clone()),
             auth: Arc::new(auth),
             agents: ResourceCache::holding([]),
@@ -291,7 +284,15 @@ impl AppState {
             events: Arc::new(EventLog::new()),
             webhook_signatures: Arc::default(),
             egress: EgressPolicy::default(),
-            known_namespaces: Arc::default(),
+            workspaces: Arc::new(Workspaces::new(
+                client,
+                WorkspaceArgs {
+                    workspace_role: "agentarea-workspace".into(),
+                    workspace_quota: Default::default(),
+                    workspace_container_limits: Default::default(),
+                    workspace_container_requests: Default::default(),
+                },
+            )),
         }
     }
 }

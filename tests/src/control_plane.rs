@@ -27,6 +27,7 @@ pub fn control_plane() -> &'static ControlPlane {
     CONTROL_PLANE.get_or_init(|| {
         let control_plane = ControlPlane::start_or_reuse();
         control_plane.install_crds();
+        control_plane.install_workspace_role();
         control_plane
     })
 }
@@ -117,6 +118,30 @@ impl ControlPlane {
         assert_success("wait for CRDs", &output);
     }
 }
+
+impl ControlPlane {
+    /// Applies the ClusterRole workspace namespaces bind (the chart installs it in a cluster), as
+    /// the api binary prints it.
+    fn install_workspace_role(&self) {
+        let role = agentarea_api::workspace::identity::cluster_role(WORKSPACE_ROLE);
+        let yaml = serde_yaml::to_string(&role).expect("a ClusterRole serializes");
+        let output = self.kubectl_with_stdin(
+            [
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=agentarea-tests",
+                "-f",
+                "-",
+            ],
+            Some(&yaml),
+        );
+        assert_success("install the workspace role", &output);
+    }
+}
+
+/// The name of the workspace ClusterRole on the local control plane: the api's default.
+pub const WORKSPACE_ROLE: &str = "agentarea-workspace";
 
 /// Panics with kubectl's stderr if it failed.
 pub fn assert_success(what: &str, output: &Output) {

@@ -302,13 +302,18 @@ fn rbac_is_least_privilege_as_rendered() {
         "update"
     ));
 
+    // The api acts in workspaces as their identities: as itself it watches, makes namespaces and
+    // sets them up, and nothing else.
     let api = find(&objects, "ClusterRole", "aa-agentarea-api");
     for (group, resource, verb) in [
-        ("agentarea.io", "triggers", "delete"),
-        ("agentarea.io", "agents", "create"),
-        ("agentarea.io", "tasks/status", "get"),
+        ("agentarea.io", "agents", "watch"),
+        ("agentarea.io", "tasks", "list"),
         ("", "namespaces", "create"),
-        ("", "secrets", "get"),
+        ("", "serviceaccounts", "impersonate"),
+        ("rbac.authorization.k8s.io", "rolebindings", "create"),
+        ("rbac.authorization.k8s.io", "clusterroles", "bind"),
+        ("", "resourcequotas", "patch"),
+        ("", "limitranges", "create"),
     ] {
         assert!(
             rule_grants(api, group, resource, verb),
@@ -316,9 +321,16 @@ fn rbac_is_least_privilege_as_rendered() {
         );
     }
     for (group, resource, verb) in [
+        ("agentarea.io", "agents", "create"),
+        ("agentarea.io", "triggers", "delete"),
         ("agentarea.io", "tasks/status", "patch"),
+        ("", "secrets", "get"),
         ("", "secrets", "list"),
         ("", "namespaces", "delete"),
+        ("", "users", "impersonate"),
+        ("", "groups", "impersonate"),
+        ("rbac.authorization.k8s.io", "clusterroles", "create"),
+        ("rbac.authorization.k8s.io", "clusterrolebindings", "create"),
         ("apps", "deployments", "create"),
     ] {
         assert!(
@@ -326,6 +338,41 @@ fn rbac_is_least_privilege_as_rendered() {
             "api must not {verb} {group}/{resource}"
         );
     }
+    let restricted_to = |resource: &str, verb: &str| -> Vec<Value> {
+        let rules = api["rules"].as_array().unwrap();
+        let rule = rules
+            .iter()
+            .find(|r| {
+                r["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == resource)
+                    && r["verbs"].as_array().unwrap().iter().any(|x| x == verb)
+            })
+            .unwrap();
+        rule["resourceNames"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        restricted_to("serviceaccounts", "impersonate"),
+        [json!("agentarea-workspace")],
+        "the api impersonates workspace identities only"
+    );
+    assert_eq!(
+        restricted_to("clusterroles", "bind"),
+        [json!("aa-agentarea-workspace")],
+        "the api binds the workspace role only"
+    );
+
+    // The workspace role is what the api binary knows it as.
+    let workspace = find(&objects, "ClusterRole", "aa-agentarea-workspace");
+    let rules: Vec<k8s_openapi::api::rbac::v1::PolicyRule> =
+        serde_json::from_value(workspace["rules"].clone()).unwrap();
+    assert_eq!(rules, agentarea_api::workspace::identity::rules());
+
     for object in &objects {
         if let Some(rules) = object["rules"].as_array() {
             for rule in rules {
@@ -1061,6 +1108,7 @@ async fn helm_install_upgrade_uninstall_on_the_control_plane() {
         format!("rolebinding/{full}-operator-leader-election"),
         format!("clusterrole/{full}-operator"),
         format!("clusterrole/{full}-api"),
+        format!("clusterrole/{full}-workspace"),
         format!("clusterrolebinding/{full}-operator"),
         format!("clusterrolebinding/{full}-api"),
     ] {
@@ -1098,11 +1146,27 @@ async fn helm_install_upgrade_uninstall_on_the_control_plane() {
         &["update", "leases.coordination.k8s.io"]
     ));
     no(&operator, &["update", "leases.coordination.k8s.io"]);
-    yes(&api, &["create", "agents.agentarea.io"]);
-    yes(&api, &["delete", "triggers.agentarea.io"]);
-    yes(&api, &["get", "tasks.agentarea.io", "--subresource=status"]);
+    yes(&api, &["watch", "agents.agentarea.io"]);
     yes(&api, &["create", "namespaces"]);
-    yes(&api, &["get", "secrets"]);
+    yes(
+        &api,
+        &["impersonate", "serviceaccounts/agentarea-workspace"],
+    );
+    yes(&api, &["create", "rolebindings.rbac.authorization.k8s.io"]);
+    let workspace_role = format!("clusterroles.rbac.authorization.k8s.io/{full}-workspace");
+    yes(&api, &["bind", workspace_role.as_str()]);
+    no(
+        &api,
+        &[
+            "bind",
+            "clusterroles.rbac.authorization.k8s.io/cluster-admin",
+        ],
+    );
+    no(&api, &["impersonate", "serviceaccounts/default"]);
+    no(&api, &["impersonate", "users"]);
+    no(&api, &["create", "agents.agentarea.io"]);
+    no(&api, &["delete", "triggers.agentarea.io"]);
+    no(&api, &["get", "secrets"]);
     no(
         &api,
         &["patch", "tasks.agentarea.io", "--subresource=status"],
@@ -2075,5 +2139,41 @@ fn the_docker_build_context_holds_a_complete_locked_workspace() {
     for binary in ["agentarea-operator", "agentarea-api"] {
         assert!(binaries.contains(binary), "{binary} among {binaries:?}");
     }
+    for (source, included) in files_included_by_sources(&context) {
+        assert!(
+            included.exists(),
+            "{} embeds {}, which is not in the Docker build context",
+            source.display(),
+            included.display()
+        );
+    }
     let _ = std::fs::remove_dir_all(&context);
+}
+
+/// Every file an `include_str!` or `include_bytes!` of the crates under `root` names, with the
+/// source that names it.
+fn files_included_by_sources(root: &Path) -> Vec<(std::path::PathBuf, std::path::PathBuf)> {
+    let mut found = Vec::new();
+    let mut directories = vec![root.to_path_buf()];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(&directory).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                directories.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for macro_call in ["include_str!(\"", "include_bytes!(\""] {
+                for (at, _) in text.match_indices(macro_call) {
+                    let rest = &text[at + macro_call.len()..];
+                    let Some(end) = rest.find('"') else { continue };
+                    found.push((path.clone(), path.parent().unwrap().join(&rest[..end])));
+                }
+            }
+        }
+    }
+    found
 }

@@ -64,7 +64,6 @@ pub async fn create_agent(
     if let Some(endpoint) = &agent.spec.model.endpoint {
         check_target(&state.egress, "model_endpoint", endpoint)?;
     }
-    state.ensure_namespace(&caller).await?;
     let created = state.writer(&caller).create(&agent).await?;
     Ok((
         StatusCode::CREATED,

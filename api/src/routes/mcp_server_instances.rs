@@ -82,7 +82,6 @@ pub async fn create_instance(
     if let Some(remote) = &instance.spec.remote {
         check_target(&state.egress, "json_spec.endpoint", &remote.url)?;
     }
-    state.ensure_namespace(&caller).await?;
     let created = state.writer(&caller).create(&instance).await?;
     Ok((StatusCode::CREATED, Json(InstanceResponse::from(&created))))
 }

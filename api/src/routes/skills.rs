@@ -54,7 +54,6 @@ pub async fn create_skill(
 ) -> ApiResult<(StatusCode, Json<SkillResponse>)> {
     let namespace = state.namespace(&caller);
     let skill = body.into_skill(&namespace, &caller)?;
-    state.ensure_namespace(&caller).await?;
     let created = state.writer(&caller).create(&skill).await?;
     Ok((StatusCode::CREATED, Json(SkillResponse::from(&created))))
 }

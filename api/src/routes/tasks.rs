@@ -390,7 +390,6 @@ async fn submit(
 ) -> ApiResult<Task> {
     let namespace = state.namespace(caller);
     let task = body.into_task(agent, &namespace, caller)?;
-    state.ensure_namespace(caller).await?;
     state.writer(caller).create(&task).await
 }
 

@@ -85,10 +85,18 @@ pub async fn create_trigger(
         webhook_key,
     } = body.into_trigger(&agent, &namespace, &caller)?;
     check_webhook_id_free(&state, &trigger)?;
-    state.ensure_namespace(&caller).await?;
-    let created = state.writer(&caller).create(&trigger).await?;
-    if let (Some(key), Some(webhook)) = (&webhook_key, &created.spec.webhook) {
-        store_webhook_secret(&state, &created, &webhook.secret_ref.name, key).await?;
+    let writer = state.writer(&caller);
+    let created = writer.create(&trigger).await?;
+    if let (Some(key), Some(webhook)) = (&webhook_key, &created.spec.webhook)
+        && let Err(error) =
+            store_webhook_secret(&state, &created, &webhook.secret_ref.name, key).await
+    {
+        // A webhook trigger without its key could never be called: take it back rather than
+        // leave it half made (the workspace's secret quota, say, was reached).
+        if let Err(cleanup) = writer.delete(&created).await {
+            tracing::warn!(%cleanup, "a webhook trigger without its key was left");
+        }
+        return Err(error);
     }
     let body = present(&created, &state.agents, webhook_key);
     Ok((StatusCode::CREATED, Json(body)))
@@ -213,7 +221,7 @@ async fn store_webhook_secret(
     key: &str,
 ) -> ApiResult<()> {
     let namespace = trigger.namespace().unwrap_or_default();
-    Api::<Secret>::namespaced(state.client.clone(), &namespace)
+    Api::<Secret>::namespaced(state.acting_in(&namespace), &namespace)
         .patch(
             name,
             &PatchParams::apply("agentarea-api").force(),

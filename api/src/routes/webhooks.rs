@@ -59,6 +59,9 @@ pub async fn receive(
         ));
     }
     let namespace = trigger.namespace().unwrap_or_default();
+    // Everything below acts as the trigger's workspace; a trigger applied with kubectl may be in a
+    // namespace the api has not acted in yet.
+    state.workspaces.ensure_set_up(&namespace).await?;
     let key = hmac_key(
         &state,
         &namespace,
@@ -80,7 +83,7 @@ pub async fn receive(
         payload: payload(&body),
     };
     let task = trigger.firing_task(&firing, &now(), None);
-    let created = Api::<Task>::namespaced(state.client.clone(), &namespace)
+    let created = Api::<Task>::namespaced(state.acting_in(&namespace), &namespace)
         .create(&PostParams::default(), &task)
         .await?;
     // A signed call proves the key, not a person: the trigger is the writer.
@@ -109,7 +112,7 @@ fn find_webhook(state: &AppState, webhook_id: &str) -> ApiResult<Arc<Trigger>> {
 }
 
 async fn hmac_key(state: &AppState, namespace: &str, name: &str, key: &str) -> ApiResult<Vec<u8>> {
-    let secret = Api::<Secret>::namespaced(state.client.clone(), namespace)
+    let secret = Api::<Secret>::namespaced(state.acting_in(namespace), namespace)
         .get_opt(name)
         .await?
         .ok_or_else(|| ApiError::service_unavailable("The webhook's signing secret is missing"))?;

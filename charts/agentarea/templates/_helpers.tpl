@@ -175,3 +175,17 @@ expanded by the kubelet) and its namespace, unless tracing.resourceAttributes sa
   value: {{ join "," . | quote }}
 {{- end }}
 {{- end }}
+
+{{/* A map of resources as the api's `resource=quantity,...` flags take it, in a stable order. */}}
+{{- define "agentarea.resourceList" -}}
+{{- $pairs := list }}
+{{- range $name := keys . | sortAlpha }}
+{{- $pairs = append $pairs (printf "%s=%v" $name (index $ $name)) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
+{{/* The ClusterRole every workspace namespace binds to its workspace identity. */}}
+{{- define "agentarea.workspaceRoleName" -}}
+{{- printf "%s-workspace" (include "agentarea.fullname" .) -}}
+{{- end }}

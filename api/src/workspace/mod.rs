@@ -1,5 +1,14 @@
 //! Workspaces are namespaces. The mapping is a pure function of the workspace id, so every api
 //! replica and every `kubectl` user agrees on it: workspace `acme` is namespace `ws-acme`.
+//!
+//! In its namespace a workspace has an identity of its own ([`identity`]) that the api acts as,
+//! and a quota and container defaults ([`provision`]).
+
+pub mod identity;
+pub mod provision;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -9,6 +18,57 @@ use kube::{Api, Client};
 use agentarea_crds::common::WORKSPACE_LABEL;
 
 use crate::error::ApiResult;
+use provision::WorkspaceArgs;
+
+/// The api's side of workspaces: their namespaces made and set up, and clients acting in them.
+pub struct Workspaces {
+    /// The api's own client (its ServiceAccount): namespaces and their set-up, nothing else.
+    client: Client,
+    settings: WorkspaceArgs,
+    /// Namespaces this process has set up already, to skip the apiserver on every write.
+    set_up: Mutex<HashSet<String>>,
+}
+
+impl Workspaces {
+    pub fn new(client: Client, settings: WorkspaceArgs) -> Self {
+        Self {
+            client,
+            settings,
+            set_up: Mutex::default(),
+        }
+    }
+
+    /// The namespace of `workspace`, created if it does not exist, and set up.
+    pub async fn ensure(&self, workspace: &str) -> ApiResult<String> {
+        let namespace = namespace_for(workspace);
+        if !self.is_set_up(&namespace) {
+            ensure_namespace(&self.client, workspace).await?;
+            self.ensure_set_up(&namespace).await?;
+        }
+        Ok(namespace)
+    }
+
+    /// Sets up `namespace` (which exists: it holds the object being acted on) unless this
+    /// process did so already. Namespaces made with kubectl get their set-up here, on the api's
+    /// first write in them.
+    pub async fn ensure_set_up(&self, namespace: &str) -> ApiResult<()> {
+        if !self.is_set_up(namespace) {
+            self.settings.provision(&self.client, namespace).await?;
+            self.set_up.lock().unwrap().insert(namespace.to_string());
+        }
+        Ok(())
+    }
+
+    fn is_set_up(&self, namespace: &str) -> bool {
+        self.set_up.lock().unwrap().contains(namespace)
+    }
+
+    /// A client acting in `namespace` as its workspace identity: whatever it is asked, the
+    /// apiserver allows only what that workspace may do ([`identity`]).
+    pub fn acting_in(&self, namespace: &str) -> Client {
+        identity::client_for(&self.client, namespace)
+    }
+}
 
 const PREFIX: &str = "ws-";
 const MAX_NAMESPACE_LEN: usize = 63;
@@ -64,7 +124,7 @@ fn short_digest(value: &str) -> String {
 /// server-side apply, so the api needs no `patch` on namespaces: a patch right would let it
 /// relabel every namespace of the cluster (pod-security labels included), not only workspaces.
 /// A namespace that exists already, made by an administrator with kubectl, is used as it is.
-pub async fn ensure_namespace(client: &Client, workspace: &str) -> ApiResult<String> {
+async fn ensure_namespace(client: &Client, workspace: &str) -> ApiResult<String> {
     let name = namespace_for(workspace);
     let namespaces = Api::<Namespace>::all(client.clone());
     if namespaces.get_opt(&name).await?.is_some() {

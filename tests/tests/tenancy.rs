@@ -1,0 +1,183 @@
+//! Workspaces kept apart by the apiserver, not only by the api's code: the api acts in a workspace
+//! as that workspace's identity, which RBAC confines to its namespace; and each workspace namespace
+//! holds a quota that refuses what is over it, in the error shape, with nothing half made.
+
+use agentarea_api::workspace::identity::{IDENTITY, client_for};
+use agentarea_api::workspace::namespace_for;
+use agentarea_crds::Agent;
+use agentarea_tests::api::{ApiServer, token};
+use agentarea_tests::control_plane;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota, Secret};
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+
+fn workspace(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+fn agent_body(name: &str) -> Value {
+    json!({"name": name, "description": "d", "instruction": "Be brief.", "model_id": "llama3.1:8b"})
+}
+
+fn agent_manifest(name: &str) -> Agent {
+    serde_json::from_value(json!({
+        "apiVersion": "agentarea.io/v1alpha1", "kind": "Agent",
+        "metadata": {"name": name},
+        "spec": {"instruction": "Forged.", "model": {"name": "llama3.1:8b"}},
+    }))
+    .expect("an Agent")
+}
+
+/// The status code of an apiserver refusal, or the object if it was allowed.
+fn refused<T: std::fmt::Debug>(result: kube::Result<T>) -> u16 {
+    match result {
+        Err(kube::Error::Api(status)) => status.code,
+        other => panic!("the apiserver allowed it: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_request_forged_to_another_workspace_is_refused_by_the_apiserver() {
+    let api = ApiServer::start(&[]).await;
+    let (ours, theirs) = (workspace("ours"), workspace("theirs"));
+    for ws in [&ours, &theirs] {
+        let (status, body) = api
+            .post(&token(ws, "ada"), "/v1/agents", &agent_body("helper"))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (our_ns, their_ns) = (namespace_for(&ours), namespace_for(&theirs));
+    let admin = control_plane().client().await;
+
+    // The namespace holds what the api set up: the identity's binding, the quota, the defaults.
+    let binding = Api::<RoleBinding>::namespaced(admin.clone(), &our_ns)
+        .get(IDENTITY)
+        .await
+        .expect("the workspace identity's RoleBinding");
+    assert_eq!(binding.role_ref.name, "agentarea-workspace");
+    let quota = Api::<ResourceQuota>::namespaced(admin.clone(), &our_ns)
+        .get("agentarea")
+        .await
+        .expect("the workspace quota");
+    let hard = quota.spec.unwrap().hard.unwrap();
+    assert_eq!(hard["count/agents.agentarea.io"].0, "500");
+    Api::<LimitRange>::namespaced(admin.clone(), &our_ns)
+        .get("agentarea")
+        .await
+        .expect("the workspace's container defaults");
+
+    // What a handler would hold for our workspace, pointed at theirs by a bug.
+    let acting_as_ours: Client = client_for(&admin, &our_ns);
+    let forged = Api::<Agent>::namespaced(acting_as_ours.clone(), &their_ns);
+    assert_eq!(refused(forged.get("helper").await), 403);
+    assert_eq!(refused(forged.list(&ListParams::default()).await), 403);
+    assert_eq!(
+        refused(
+            forged
+                .create(&PostParams::default(), &agent_manifest("forged"))
+                .await
+        ),
+        403
+    );
+    assert_eq!(
+        refused(forged.delete("helper", &Default::default()).await),
+        403
+    );
+    let their_secrets = Api::<Secret>::namespaced(acting_as_ours.clone(), &their_ns);
+    assert_eq!(
+        refused(their_secrets.list(&ListParams::default()).await),
+        403
+    );
+    // Nor can it reach outside the workspace kinds, in its own namespace or the cluster.
+    let own_pods = Api::<Pod>::namespaced(acting_as_ours.clone(), &our_ns);
+    assert_eq!(refused(own_pods.list(&ListParams::default()).await), 403);
+    let namespaces = Api::<Namespace>::all(acting_as_ours.clone());
+    assert_eq!(refused(namespaces.list(&ListParams::default()).await), 403);
+    let own_bindings = Api::<RoleBinding>::namespaced(acting_as_ours.clone(), &our_ns);
+    assert_eq!(refused(own_bindings.get(IDENTITY).await), 403);
+
+    // In its own namespace the same client does the workspace's work.
+    let own = Api::<Agent>::namespaced(acting_as_ours, &our_ns);
+    own.get("helper").await.expect("its own agent");
+    Api::<Agent>::namespaced(admin.clone(), &their_ns)
+        .get("helper")
+        .await
+        .expect("their agent is untouched");
+}
+
+#[tokio::test]
+async fn a_full_quota_refuses_in_the_error_shape_and_nothing_is_half_made() {
+    let api = ApiServer::start(&[(
+        "AGENTAREA_WORKSPACE_QUOTA",
+        "count/agents.agentarea.io=2,count/secrets=0".to_string(),
+    )])
+    .await;
+    let ws = workspace("quota");
+    let bearer = token(&ws, "ada");
+    let mut agent_ids = Vec::new();
+    for name in ["one", "two"] {
+        let (status, body) = api.post(&bearer, "/v1/agents", &agent_body(name)).await;
+        assert_eq!(status, 201, "{body}");
+        agent_ids.push(body["id"].as_str().unwrap().to_string());
+    }
+
+    let (status, body) = api.post(&bearer, "/v1/agents", &agent_body("three")).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["status_code"], 403);
+    assert_eq!(
+        body["detail"],
+        "The workspace's quota is reached: count/agents.agentarea.io at most 2"
+    );
+    let (_, agents) = api.get(&bearer, "/v1/agents").await;
+    let names: Vec<&str> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{agents}");
+    assert!(!names.contains(&"three"));
+
+    // A webhook trigger is a Trigger and its key's Secret: with no room for the Secret, neither
+    // stays.
+    let (status, body) = api
+        .post(
+            &bearer,
+            "/v1/triggers",
+            &json!({
+                "name": "hook", "agent_id": agent_ids[0], "trigger_type": "webhook",
+                "task_description": "Handle {{ payload.title }}",
+            }),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("count/secrets at most 0"),
+        "{body}"
+    );
+    let (_, triggers) = api.get(&bearer, "/v1/triggers").await;
+    assert_eq!(triggers, json!([]), "the trigger was taken back");
+
+    // Deleting makes room again (once the quota controller has counted the deletion).
+    let (status, _) = api
+        .delete(&bearer, &format!("/v1/agents/{}", agent_ids[1]))
+        .await;
+    assert_eq!(status, 200);
+    agentarea_tests::eventually(
+        "room for an agent after a delete",
+        std::time::Duration::from_secs(60),
+        || async {
+            let (status, body) = api.post(&bearer, "/v1/agents", &agent_body("three")).await;
+            (status == 201).then_some(body)
+        },
+    )
+    .await;
+}
