@@ -43,7 +43,9 @@ if [[ ${BENCH_TRACES:-0} == 1 ]]; then
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export AGENTAREA_JWT_SECRET=bench-secret
-AGENTAREA_LISTEN_ADDR=127.0.0.1:$port RUST_LOG=warn "$CARGO_TARGET_DIR/release/agentarea-api" >"$state/api.log" 2>&1 &
+# The request limits are off: this measures what the api can serve, not what one caller may take.
+AGENTAREA_WORKSPACE_REQUESTS_PER_SECOND=0 AGENTAREA_CALLER_REQUESTS_PER_SECOND=0 \
+  AGENTAREA_LISTEN_ADDR=127.0.0.1:$port RUST_LOG=warn "$CARGO_TARGET_DIR/release/agentarea-api" >"$state/api.log" 2>&1 &
 api_pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
 token=$("$CARGO_TARGET_DIR/release/agentarea-api" token --workspace bench)

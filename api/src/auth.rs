@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::RwLock;
 
 use crate::error::ApiError;
+use crate::limits::Limits;
 use crate::metrics::AuthFailureLabels;
 
 /// The authenticated caller.
@@ -335,17 +336,22 @@ pub fn mint_hs256(
 
 /// The extractor every `/v1` handler takes: rejects unauthenticated requests with 401. It needs
 /// only the authenticator from the router's state, so it knows nothing else of the state.
+/// A request's caller: authenticated, then admitted within the caller's and the workspace's
+/// request rates ([`Limits`]).
 impl<S> FromRequestParts<S> for Identity
 where
     S: Send + Sync,
     Arc<Authenticator>: FromRef<S>,
+    Arc<Limits>: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Arc::<Authenticator>::from_ref(state)
+        let caller = Arc::<Authenticator>::from_ref(state)
             .authenticate(&parts.headers)
-            .await
+            .await?;
+        Arc::<Limits>::from_ref(state).admit(&caller)?;
+        Ok(caller)
     }
 }
 

@@ -67,6 +67,10 @@ pub struct Config {
     #[command(flatten)]
     pub workspaces: crate::workspace::provision::WorkspaceArgs,
 
+    /// Request rates and open streams per workspace and caller.
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
+
     /// Where the web console sends people who are not signed in (e.g. Kratos' self-service browser
     /// login, `https://auth.example.com/self-service/login/browser`); without it the console
     /// offers only a token field.

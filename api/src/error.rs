@@ -13,6 +13,8 @@ pub struct ApiError {
     pub detail: String,
     /// The `Allow` header of a 405: the methods the resource does take.
     pub allow: Option<String>,
+    /// The `Retry-After` of a 429 or 503: when to try again.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// The wire shape of every error.
@@ -32,6 +34,14 @@ impl ApiError {
             status,
             detail: detail.into(),
             allow: None,
+            retry_after: None,
+        }
+    }
+    /// 429 with the `Retry-After` HTTP gives it.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, detail)
         }
     }
     /// 405 with the `Allow` header HTTP requires of it.
@@ -77,6 +87,12 @@ impl IntoResponse for ApiError {
         if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
             response.headers_mut().insert(header::ALLOW, allow);
         }
+        if let Some(after) = self.retry_after {
+            let seconds = after.as_secs().max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -106,9 +122,9 @@ impl From<kube::Error> for ApiError {
                 403 => {
                     quota_refusal(&status.message).unwrap_or_else(|| Self::forbidden("Forbidden"))
                 }
-                429 => Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
+                429 => Self::too_many_requests(
                     "Too many requests; retry later",
+                    std::time::Duration::from_secs(1),
                 ),
                 code if (500..600).contains(&code) => {
                     tracing::error!(%error, "apiserver error");

@@ -12,7 +12,8 @@
 //! | [`constraints`] | request values checked and documented from one declaration |
 //! | [`audit`] | who wrote what: the writer on the object, and an audit log line per write |
 //! | [`auth`] | JWT (HS256, JWKS) and Kratos session authentication -> [`auth::Identity`] |
-//! | [`workspace`] | workspace -> namespace |
+//! | [`workspace`] | workspace -> namespace, its identity (impersonation), quota and set-up |
+//! | [`limits`] | request rates per caller and workspace, open streams per workspace (429) |
 //! | [`state`] | what handlers share: client, caches, event log; reads scoped to the workspace |
 //! | [`cache`] | reflector-backed caches with read-your-writes |
 //! | [`resources`] | REST names/ids, pagination, writes: the mechanics every route shares |
@@ -37,6 +38,7 @@ pub mod egress;
 pub mod error;
 pub mod event_log;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod resources;

@@ -34,6 +34,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         auth,
         config.egress.policy(),
         config.workspaces.clone(),
+        &config.limits,
     )
     .await?;
     let metrics = metrics_routes(state.metrics.registry.clone());

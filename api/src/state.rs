@@ -14,6 +14,7 @@ use crate::auth::{Authenticator, Identity};
 use crate::cache::{CachedResource, Change, ResourceCache};
 use crate::error::{ApiError, ApiResult};
 use crate::event_log::{ChangeKind, EventLog};
+use crate::limits::{LimitArgs, Limits, StreamPermit};
 use crate::metrics::ApiMetrics;
 use crate::model::mcp_server_instances::InstanceResponse;
 use crate::model::skills::SkillResponse;
@@ -40,11 +41,19 @@ pub struct AppState {
     pub egress: EgressPolicy,
     /// Workspace namespaces, their set-up, and clients acting as their identities.
     pub workspaces: Arc<Workspaces>,
+    /// Request rates and open streams per workspace and caller.
+    pub limits: Arc<Limits>,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
     fn from_ref(state: &AppState) -> Self {
         state.auth.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Limits> {
+    fn from_ref(state: &AppState) -> Self {
+        state.limits.clone()
     }
 }
 
@@ -59,6 +68,7 @@ impl AppState {
         auth: Authenticator,
         egress: EgressPolicy,
         workspaces: WorkspaceArgs,
+        limits: &LimitArgs,
     ) -> anyhow::Result<Self> {
         let events = Arc::new(EventLog::new());
         let metrics = ApiMetrics::new(auth.failures.clone());
@@ -106,6 +116,7 @@ impl AppState {
         .await?;
         Ok(Self {
             workspaces: Arc::new(Workspaces::new(client.clone(), workspaces)),
+            limits: Arc::new(Limits::new(limits)),
             client,
             auth: Arc::new(auth),
             agents,
@@ -141,6 +152,13 @@ impl AppState {
     /// Writes for `caller`, in their workspace's namespace and under their name.
     pub fn writer<'a, K: Served>(&'a self, caller: &'a Identity) -> Writer<'a, K> {
         Writer::new(&self.workspaces, K::cache(self), caller)
+    }
+
+    /// A place for one more event stream of the caller's workspace (`stream` names it in the
+    /// metrics), or 429 when the workspace has as many open as it may.
+    pub fn open_stream(&self, caller: &Identity, stream: &'static str) -> ApiResult<StreamPermit> {
+        self.limits
+            .open_stream(&self.namespace(caller), self.metrics.stream_opened(stream))
     }
 
     /// A client acting in `namespace` as its workspace identity ([`Workspaces::acting_in`]).
@@ -284,6 +302,7 @@ impl AppState {
             events: Arc::new(EventLog::new()),
             webhook_signatures: Arc::default(),
             egress: EgressPolicy::default(),
+            limits: Arc::new(Limits::new(&LimitArgs::default())),
             workspaces: Arc::new(Workspaces::new(
                 client,
                 WorkspaceArgs {

@@ -10,6 +10,13 @@ use serde_json::{Value, json};
 
 use crate::{ChildProcess, control_plane, free_port, wait_until_ok, workspace_binary};
 
+/// Request and stream limits off: `extra` sets them where a test is about them.
+const NO_LIMITS: [(&str, &str); 3] = [
+    ("AGENTAREA_WORKSPACE_REQUESTS_PER_SECOND", "0"),
+    ("AGENTAREA_CALLER_REQUESTS_PER_SECOND", "0"),
+    ("AGENTAREA_WORKSPACE_MAX_STREAMS", "0"),
+];
+
 /// The HS256 secret the test api is started with.
 pub const TEST_SECRET: &str = "agentarea-test-secret";
 
@@ -53,6 +60,10 @@ impl ApiServer {
                 crate::mcp_servers::TESTS_EGRESS_ALLOW,
             )
             .env("RUST_LOG", "info,tower_http=warn");
+        // Tests make requests as fast as they can; the limits have tests of their own.
+        for (limit, value) in NO_LIMITS {
+            command.env(limit, value);
+        }
         for (key, value) in extra {
             command.env(key, value);
         }

@@ -314,6 +314,7 @@ fn rbac_is_least_privilege_as_rendered() {
         ("rbac.authorization.k8s.io", "clusterroles", "bind"),
         ("", "resourcequotas", "patch"),
         ("", "limitranges", "create"),
+        ("", "resourcequotas/status", "patch"),
     ] {
         assert!(
             rule_grants(api, group, resource, verb),

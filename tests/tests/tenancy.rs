@@ -165,19 +165,109 @@ async fn a_full_quota_refuses_in_the_error_shape_and_nothing_is_half_made() {
     );
     let (_, triggers) = api.get(&bearer, "/v1/triggers").await;
     assert_eq!(triggers, json!([]), "the trigger was taken back");
+}
 
-    // Deleting makes room again (once the quota controller has counted the deletion).
-    let (status, _) = api
-        .delete(&bearer, &format!("/v1/agents/{}", agent_ids[1]))
+/// A GET of `path` with `bearer`: status, `Retry-After`, body.
+async fn get_with_retry_after(
+    api: &ApiServer,
+    bearer: &str,
+    path: &str,
+) -> (u16, Option<u64>, Value) {
+    let response = api
+        .http
+        .get(api.url(path))
+        .header("authorization", format!("Bearer {bearer}"))
+        .send()
+        .await
+        .expect("the api answers");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().expect("Retry-After in seconds"));
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, retry_after, body)
+}
+
+#[tokio::test]
+async fn a_caller_past_its_rate_gets_429_with_retry_after_and_others_go_on() {
+    let api = ApiServer::start(&[
+        ("AGENTAREA_CALLER_REQUESTS_PER_SECOND", "1".to_string()),
+        ("AGENTAREA_CALLER_REQUEST_BURST", "5".to_string()),
+    ])
+    .await;
+    let ws = workspace("rate");
+    let (ada, bob) = (token(&ws, "ada"), token(&ws, "bob"));
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        answers.push(get_with_retry_after(&api, &ada, "/v1/agents").await);
+    }
+    let ok = answers
+        .iter()
+        .filter(|(status, _, _)| *status == 200)
+        .count();
+    // Five at once, and perhaps one more refilled while the ten were sent.
+    assert!((5..=6).contains(&ok), "{answers:?}");
+    let (status, retry_after, body) = answers.last().unwrap();
+    assert_eq!(*status, 429, "{body}");
+    assert_eq!(body["status_code"], 429);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too many requests from this caller"),
+        "{body}"
+    );
+    assert!(
+        retry_after.is_some_and(|s| (1..=2).contains(&s)),
+        "{retry_after:?}"
+    );
+
+    let (status, _, body) = get_with_retry_after(&api, &bob, "/v1/agents").await;
+    assert_eq!(status, 200, "another caller has its own allowance: {body}");
+    let (status, _, _) =
+        get_with_retry_after(&api, &token(&workspace("other"), "ada"), "/v1/agents").await;
+    assert_eq!(status, 200, "as has the same subject in another workspace");
+
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after.unwrap())).await;
+    let (status, _, body) = get_with_retry_after(&api, &ada, "/v1/agents").await;
+    assert_eq!(
+        status, 200,
+        "after Retry-After the caller is served: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_workspace_holds_at_most_its_open_streams() {
+    let api = ApiServer::start(&[("AGENTAREA_WORKSPACE_MAX_STREAMS", "2".to_string())]).await;
+    let ws = workspace("streams");
+    let bearer = token(&ws, "ada");
+    let first = api.sse(&bearer, "/v1/events", None).await;
+    let second = api.sse(&token(&ws, "bob"), "/v1/events", None).await;
+    assert_eq!((first.status, second.status), (200, 200));
+
+    let (status, retry_after, body) = get_with_retry_after(&api, &bearer, "/v1/events").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["detail"],
+        "This workspace has 2 event streams open, the most it may; close one"
+    );
+    assert!(retry_after.is_some(), "429 says when to retry");
+
+    let elsewhere = api
+        .sse(&token(&workspace("other"), "ada"), "/v1/events", None)
         .await;
-    assert_eq!(status, 200);
-    agentarea_tests::eventually(
-        "room for an agent after a delete",
-        std::time::Duration::from_secs(60),
+    assert_eq!(elsewhere.status, 200, "other workspaces are not starved");
+
+    drop(first);
+    let third = agentarea_tests::eventually(
+        "a stream once one is closed",
+        std::time::Duration::from_secs(30),
         || async {
-            let (status, body) = api.post(&bearer, "/v1/agents", &agent_body("three")).await;
-            (status == 201).then_some(body)
+            let stream = api.sse(&bearer, "/v1/events", None).await;
+            (stream.status == 200).then_some(stream)
         },
     )
     .await;
+    drop((second, third));
 }

@@ -32,7 +32,7 @@ pub async fn stream_events(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     Ok(workspace::stream(
         state.events.clone(),
-        state.metrics.stream_opened("workspace"),
+        state.open_stream(&caller, "workspace")?,
         state.namespace(&caller),
         &caller.workspace,
         last_event_id(&headers),

@@ -126,7 +126,8 @@ pub async fn stream_task_events(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let task = state.find::<Task>(&caller, &id)?;
-    Ok(stream(state, &task, resume_after(&headers), false))
+    let open = state.open_stream(&caller, "task")?;
+    Ok(stream(state, &task, open, resume_after(&headers), false))
 }
 
 /// Cancel a task: a running task stops at its next step. `DELETE /v1/tasks/{id}` does the same,
@@ -263,8 +264,10 @@ pub async fn create_agent_task_streaming(
     JsonBody(body): JsonBody<AgentTaskCreate>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let agent = state.find::<Agent>(&caller, &agent_id)?;
+    // The place for the stream first: a task whose stream is refused is not started.
+    let open = state.open_stream(&caller, "task")?;
     let task = submit(&state, &caller, &agent, body).await?;
-    Ok(stream(state, &task, None, true))
+    Ok(stream(state, &task, open, None, true))
 }
 
 /// Create a task for the agent, wait until it finishes, and answer the task.
@@ -364,7 +367,8 @@ pub async fn stream_agent_task_events(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
-    Ok(stream(state, &task, resume_after(&headers), false))
+    let open = state.open_stream(&caller, "task")?;
+    Ok(stream(state, &task, open, resume_after(&headers), false))
 }
 
 /// A task of the agent; a task of another agent is as missing as one that does not exist.

@@ -61,6 +61,7 @@ pub async fn receive(
     let namespace = trigger.namespace().unwrap_or_default();
     // Everything below acts as the trigger's workspace; a trigger applied with kubectl may be in a
     // namespace the api has not acted in yet.
+    state.limits.admit_workspace(&namespace)?;
     state.workspaces.ensure_set_up(&namespace).await?;
     let key = hmac_key(
         &state,

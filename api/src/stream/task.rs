@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use agentarea_crds::{Task, TaskPhase};
 
-use crate::metrics::OpenStream;
+use crate::limits::StreamPermit;
 use crate::model::now;
 use crate::model::tasks::{TaskIds, phase, present, rest_status, steps};
 use crate::state::AppState;
@@ -35,7 +35,7 @@ struct TaskStream {
     done: bool,
     changes: watch::Receiver<u64>,
     /// Counts the stream as open while it lives.
-    _open: OpenStream,
+    _open: StreamPermit,
 }
 
 /// The SSE stream of one task's run. Reads the task from the cache on every change and sends the
@@ -45,6 +45,7 @@ struct TaskStream {
 pub fn stream(
     state: AppState,
     task: &Task,
+    open: StreamPermit,
     last_event_id: Option<i64>,
     announce_creation: bool,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
@@ -67,7 +68,7 @@ pub fn stream(
     }
     let initial = TaskStream {
         changes: state.tasks.subscribe(),
-        _open: state.metrics.stream_opened("task"),
+        _open: open,
         namespace: task.namespace().unwrap_or_default(),
         name: task.name_any(),
         state,

@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::event_log::{EventLog, Resume, WorkspaceEvent};
-use crate::metrics::OpenStream;
+use crate::limits::StreamPermit;
 use crate::stream::{sse_event, sse_response};
 
 /// Where a workspace stream stands: the last sequence number it has passed on or skipped, and
@@ -23,14 +23,14 @@ struct WorkspaceStream {
     after: u64,
     queue: VecDeque<Event>,
     /// Counts the stream as open while it lives.
-    _open: OpenStream,
+    _open: StreamPermit,
 }
 
 /// The events of `namespace`: those after `last_event_id` when the client resumes, then live
 /// ones. `workspace` is named in the opening `connected` event.
 pub fn stream(
     log: Arc<EventLog>,
-    open: OpenStream,
+    open: StreamPermit,
     namespace: String,
     workspace: &str,
     last_event_id: Option<&str>,

@@ -42,8 +42,8 @@ impl Workspaces {
     pub async fn ensure(&self, workspace: &str) -> ApiResult<String> {
         let namespace = namespace_for(workspace);
         if !self.is_set_up(&namespace) {
-            ensure_namespace(&self.client, workspace).await?;
-            self.ensure_set_up(&namespace).await?;
+            let made = ensure_namespace(&self.client, workspace).await?;
+            self.set_up(&namespace, made).await?;
         }
         Ok(namespace)
     }
@@ -53,9 +53,16 @@ impl Workspaces {
     /// first write in them.
     pub async fn ensure_set_up(&self, namespace: &str) -> ApiResult<()> {
         if !self.is_set_up(namespace) {
-            self.settings.provision(&self.client, namespace).await?;
-            self.set_up.lock().unwrap().insert(namespace.to_string());
+            self.set_up(namespace, Made::Before).await?;
         }
+        Ok(())
+    }
+
+    async fn set_up(&self, namespace: &str, made: Made) -> ApiResult<()> {
+        self.settings
+            .provision(&self.client, namespace, made == Made::Now)
+            .await?;
+        self.set_up.lock().unwrap().insert(namespace.to_string());
         Ok(())
     }
 
@@ -120,15 +127,22 @@ fn short_digest(value: &str) -> String {
     format!("{:010x}", hash & 0xff_ffff_ffff)
 }
 
+/// Whether a namespace was made by this call (so it is empty) or was there before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Made {
+    Now,
+    Before,
+}
+
 /// Creates the workspace's namespace if it does not exist. Get-then-create rather than
 /// server-side apply, so the api needs no `patch` on namespaces: a patch right would let it
 /// relabel every namespace of the cluster (pod-security labels included), not only workspaces.
 /// A namespace that exists already, made by an administrator with kubectl, is used as it is.
-async fn ensure_namespace(client: &Client, workspace: &str) -> ApiResult<String> {
+async fn ensure_namespace(client: &Client, workspace: &str) -> ApiResult<Made> {
     let name = namespace_for(workspace);
     let namespaces = Api::<Namespace>::all(client.clone());
     if namespaces.get_opt(&name).await?.is_some() {
-        return Ok(name);
+        return Ok(Made::Before);
     }
     let namespace = Namespace {
         metadata: ObjectMeta {
@@ -147,8 +161,8 @@ async fn ensure_namespace(client: &Client, workspace: &str) -> ApiResult<String>
     };
     match namespaces.create(&PostParams::default(), &namespace).await {
         // Two first requests of a workspace race; the loser finds it made.
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(name),
-        result => result.map(|_| name).map_err(Into::into),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(Made::Before),
+        result => result.map(|_| Made::Now).map_err(Into::into),
     }
 }
 

@@ -32,7 +32,7 @@ const MANAGER: &str = "agentarea-api";
 const POLICY_NAME: &str = "agentarea";
 /// How long the first write of a new workspace waits for the quota controller to count its
 /// quota (until then the apiserver refuses what the quota covers).
-const QUOTA_COUNTED_WITHIN: Duration = Duration::from_secs(15);
+const QUOTA_COUNTED_WITHIN: Duration = Duration::from_secs(60);
 
 /// Object counts every workspace may hold, unless the administrator says otherwise. Generous
 /// enough for real use; the point is that one workspace cannot fill etcd for everyone.
@@ -183,15 +183,25 @@ impl WorkspaceArgs {
     }
 
     /// Writes the workspace's RoleBinding, ResourceQuota and LimitRange into `namespace` (which
-    /// exists), and waits until the quota is counted.
-    pub async fn provision(&self, client: &Client, namespace: &str) -> ApiResult<()> {
+    /// exists), and makes sure the quota is counted before anything is created under it.
+    ///
+    /// The apiserver refuses what a quota covers until the quota's status holds its limits. The
+    /// quota controller writes that status, but it can take many seconds (it pauses while it
+    /// starts watching newly installed kinds). A namespace this process has just made is empty,
+    /// so its count is known, zero, and written here at once; the controller keeps it from then
+    /// on. A namespace that was there before waits for the controller's count.
+    pub async fn provision(&self, client: &Client, namespace: &str, empty: bool) -> ApiResult<()> {
         apply(client, namespace, &self.role_binding(namespace)).await?;
         if let Some(limit_range) = self.limit_range(namespace) {
             apply(client, namespace, &limit_range).await?;
         }
         if let Some(quota) = self.resource_quota(namespace) {
             let applied = apply(client, namespace, &quota).await?;
-            wait_until_counted(client, namespace, applied).await?;
+            if empty && !is_counted(&applied) {
+                count_as_empty(client, namespace, &applied).await?;
+            } else {
+                wait_until_counted(client, namespace, applied).await?;
+            }
         }
         Ok(())
     }
@@ -231,6 +241,25 @@ where
     Ok(applied)
 }
 
+/// Writes the count of an empty namespace into its new quota: every limit, nothing used.
+async fn count_as_empty(client: &Client, namespace: &str, quota: &ResourceQuota) -> ApiResult<()> {
+    let hard = quota
+        .spec
+        .as_ref()
+        .and_then(|s| s.hard.clone())
+        .unwrap_or_default();
+    let used: BTreeMap<String, Quantity> = hard
+        .keys()
+        .map(|k| (k.clone(), Quantity("0".to_string())))
+        .collect();
+    let status = serde_json::json!({ "status": { "hard": hard, "used": used } });
+    Api::<ResourceQuota>::namespaced(client.clone(), namespace)
+        .patch_status(POLICY_NAME, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .inspect_err(|error| tracing::error!(%error, namespace, "counting a new quota failed"))?;
+    Ok(())
+}
+
 /// Until the quota controller has counted a quota, the apiserver refuses creates it covers
 /// ("status unknown for quota"): a workspace's first write waits for it here instead.
 async fn wait_until_counted(
@@ -260,15 +289,18 @@ pub fn is_quota_settling(error: &kube::Error) -> bool {
         if status.code == 403 && status.message.contains("status unknown for quota"))
 }
 
-/// Whether the quota controller has caught up with the quota's current limits.
+/// Whether the quota's status has a limit and a use for each of its limits: until it has, the
+/// apiserver refuses what the quota covers ("status unknown for quota"). The quota controller
+/// counts a kind only once it watches it, some time after the kind is installed.
 fn is_counted(quota: &ResourceQuota) -> bool {
-    let spec = quota.spec.as_ref().and_then(|s| s.hard.as_ref());
-    let counted = quota.status.as_ref().and_then(|s| s.hard.as_ref());
-    match (spec, counted) {
-        (None, _) => true,
-        (Some(spec), Some(counted)) => spec.keys().all(|k| counted.contains_key(k)),
-        (Some(_), None) => false,
-    }
+    let Some(spec) = quota.spec.as_ref().and_then(|s| s.hard.as_ref()) else {
+        return true;
+    };
+    let status = quota.status.as_ref();
+    let has_all = |counted: Option<&BTreeMap<String, Quantity>>| {
+        counted.is_some_and(|counted| spec.keys().all(|k| counted.contains_key(k)))
+    };
+    has_all(status.and_then(|s| s.hard.as_ref())) && has_all(status.and_then(|s| s.used.as_ref()))
 }
 
 #[cfg(test)]
@@ -349,8 +381,8 @@ mod tests {
     }
 
     #[test]
-    fn a_quota_is_counted_once_its_status_holds_every_limit() {
-        let quota = |spec: &[&str], status: Option<&[&str]>| {
+    fn a_quota_is_counted_once_its_status_holds_every_limit_and_its_use() {
+        let quota = |spec: &[&str], status: Option<(&[&str], &[&str])>| {
             let hard = |names: &[&str]| {
                 names
                     .iter()
@@ -362,23 +394,31 @@ mod tests {
                     hard: Some(hard(spec)),
                     ..ResourceQuotaSpec::default()
                 }),
-                status: status.map(|s| ResourceQuotaStatus {
-                    hard: Some(hard(s)),
-                    used: None,
+                status: status.map(|(limits, used)| ResourceQuotaStatus {
+                    hard: Some(hard(limits)),
+                    used: Some(hard(used)),
                 }),
                 ..ResourceQuota::default()
             }
         };
         type Names<'a> = &'a [&'a str];
-        let cases: [(Names, Option<Names>, bool); 4] = [
+        let agents = "count/agents.agentarea.io";
+        let cases: [(Names, Option<(Names, Names)>, bool); 6] = [
             (&["pods"], None, false),
-            (&["pods"], Some(&[]), false),
+            (&["pods"], Some((&[], &[])), false),
+            (&["pods", agents], Some((&["pods"], &["pods"])), false),
+            // Limits copied, but the kind not counted yet: the controller does not watch it.
             (
-                &["pods", "count/agents.agentarea.io"],
-                Some(&["pods"]),
+                &["pods", agents],
+                Some((&["pods", agents], &["pods"])),
                 false,
             ),
-            (&["pods"], Some(&["pods"]), true),
+            (
+                &["pods", agents],
+                Some((&["pods", agents], &["pods", agents])),
+                true,
+            ),
+            (&["pods"], Some((&["pods"], &["pods"])), true),
         ];
         for (spec, status, counted) in cases {
             assert_eq!(
