@@ -84,8 +84,11 @@ pub const TOOL_ERROR: &str = "ToolError";
 pub const TIMEOUT: &str = "Timeout";
 /// The run took more model calls than the Agent's `limits.maxSteps`.
 pub const MAX_STEPS_EXCEEDED: &str = "MaxStepsExceeded";
-/// The run used more tokens than the Agent's `limits.budget`.
+/// The run used more tokens than the Agent's `limits.budget`, or its workspace had spent its
+/// token budget for the period when the run was about to call the model.
 pub const BUDGET_EXCEEDED: &str = "BudgetExceeded";
+/// (Event) A model call took the workspace's spending past the warning share of its budget.
+pub const BUDGET_WARNING: &str = "BudgetWarning";
 /// The runner stopped renewing its claim while a tool call was in flight that may or may not have
 /// happened (and is not declared idempotent), so the run could not safely continue.
 pub const RUNNER_LOST: &str = "RunnerLost";

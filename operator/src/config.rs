@@ -58,6 +58,10 @@ pub struct Config {
     #[command(flatten)]
     pub egress: agentarea_support::egress::EgressArgs,
 
+    /// The token budget of each workspace.
+    #[command(flatten)]
+    pub budget: crate::budget::BudgetArgs,
+
     /// The model endpoint for Agents that name none (OpenAI-compatible base URL).
     #[arg(long, env = "AGENTAREA_DEFAULT_MODEL_ENDPOINT")]
     pub default_model_endpoint: Option<String>,
@@ -69,6 +73,15 @@ pub struct Config {
     /// Tasks this replica runs at the same time; more wait in Pending (or go to another replica).
     #[arg(long, env = "AGENTAREA_TASK_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub task_concurrency: u32,
+
+    /// Tasks of one workspace this replica runs at the same time, so that one workspace's burst
+    /// leaves room for the others' (0: as many as --task-concurrency).
+    #[arg(
+        long,
+        env = "AGENTAREA_WORKSPACE_TASK_CONCURRENCY",
+        default_value_t = 0
+    )]
+    pub workspace_task_concurrency: u32,
 
     /// Reconciles each controller runs at the same time (reconciles of one object never overlap).
     /// Reconciles call MCP servers and the apiserver; this bounds how many connections one
@@ -156,6 +169,15 @@ impl Config {
         self.leader_election_namespace
             .clone()
             .or_else(|| self.pod_namespace.clone())
+            .or_else(|| self.watch_namespace.clone())
+            .unwrap_or_else(|| "default".into())
+    }
+
+    /// The namespace the operator keeps its own records in (the workspaces' token ledgers): its
+    /// pod's namespace, else the watched one, else `default`.
+    pub fn own_namespace(&self) -> String {
+        self.pod_namespace
+            .clone()
             .or_else(|| self.watch_namespace.clone())
             .unwrap_or_else(|| "default".into())
     }

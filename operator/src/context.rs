@@ -11,6 +11,7 @@ use kube::{Resource, ResourceExt};
 use agentarea_support::egress::EgressPolicy;
 
 use crate::backoff::Backoffs;
+use crate::budget::Ledger;
 use crate::config::Config;
 use crate::metrics::Metrics;
 
@@ -28,6 +29,8 @@ pub struct Context {
     /// makes goes through the egress policy.
     pub workspace_http: reqwest::Client,
     pub metrics: Metrics,
+    /// What each workspace has spent of its token budget.
+    pub budget: Ledger,
     recorder: Recorder,
     /// Failures in a row per object, for the back-off of its next attempt.
     backoffs: Mutex<Backoffs>,
@@ -53,6 +56,11 @@ impl Context {
         let workspace_http = crate::model::guarded_http_client(&egress);
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
+            budget: Ledger::new(
+                client.clone(),
+                &config.own_namespace(),
+                config.budget.clone(),
+            ),
             client,
             config,
             holder,

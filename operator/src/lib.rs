@@ -18,6 +18,7 @@
 
 pub mod backoff;
 pub mod bridge;
+pub mod budget;
 pub mod cause;
 pub mod config;
 pub mod context;

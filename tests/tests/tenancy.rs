@@ -4,10 +4,16 @@
 
 use agentarea_api::workspace::identity::{IDENTITY, client_for};
 use agentarea_api::workspace::namespace_for;
-use agentarea_crds::Agent;
+use agentarea_crds::{Agent, Task, TaskPhase, reasons};
 use agentarea_tests::api::{ApiServer, token};
-use agentarea_tests::control_plane;
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota, Secret};
+use agentarea_tests::mcp_servers::Operator;
+use agentarea_tests::model::{Reply, ScriptedModel};
+use agentarea_tests::objects::ready_of;
+use agentarea_tests::world::{phase, reason};
+use agentarea_tests::{TestNamespace, control_plane, create, eventually};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, LimitRange, Namespace, Pod, ResourceQuota, Secret,
+};
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
@@ -270,4 +276,172 @@ async fn a_workspace_holds_at_most_its_open_streams() {
     )
     .await;
     drop((second, third));
+}
+
+/// Runs task `name` of agent `scribe` to its end.
+async fn run_task(tasks: &Api<Task>, name: &str) -> Task {
+    create(
+        tasks,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Task", "metadata": {"name": name},
+               "spec": {"agent": "scribe", "input": "hello"}}),
+    )
+    .await;
+    eventually(&format!("task {name} ended"), WAIT, || async {
+        let task = tasks.get(name).await.ok()?;
+        matches!(phase(&task), Some(TaskPhase::Succeeded | TaskPhase::Failed)).then_some(task)
+    })
+    .await
+}
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_workspace_past_its_token_budget_stops_at_the_next_model_call() {
+    // Every answer of this model costs 15 tokens; the workspace may spend 40, and is warned at 20.
+    let ns = TestNamespace::create("ws-budget").await;
+    let model = ScriptedModel::start(|_: &Value| Reply::Answer("hello".into())).await;
+    let _operator = Operator::start(
+        &ns.name,
+        &[
+            ("AGENTAREA_WORKSPACE_TOKEN_BUDGET", "40".into()),
+            ("AGENTAREA_WORKSPACE_BUDGET_WARNING_PERCENT", "50".into()),
+        ],
+    )
+    .await;
+    let agents = ns.api::<Agent>();
+    create(
+        &agents,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "scribe"},
+               "spec": {"instruction": "x", "model": {"name": "m", "endpoint": model.url}}}),
+    )
+    .await;
+    eventually("the agent Ready", WAIT, || async {
+        let agent = agents.get("scribe").await.ok()?;
+        (ready_of(&agent.status?.conditions)?.0 == "True").then_some(())
+    })
+    .await;
+
+    let tasks = ns.api::<Task>();
+    // 15, 30 (past the warning), 45: each call was made with budget left.
+    for name in ["first", "second", "third"] {
+        let task = run_task(&tasks, name).await;
+        assert_eq!(
+            phase(&task),
+            Some(TaskPhase::Succeeded),
+            "{name}: {:?}",
+            task.status
+        );
+    }
+    let events = ns.api::<Event>();
+    let warnings = |name: &'static str| {
+        let events = events.clone();
+        async move {
+            let selector = format!(
+                "involvedObject.name={name},reason={}",
+                reasons::BUDGET_WARNING
+            );
+            events
+                .list(&ListParams::default().fields(&selector))
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default()
+        }
+    };
+    let warning = eventually("the BudgetWarning of the second task", WAIT, || async {
+        warnings("second").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        warning.message.as_deref(),
+        Some("the workspace has spent 30 of its 40 tokens this month (50% or more)")
+    );
+    assert!(
+        warnings("third").await.is_empty(),
+        "only the crossing call warns"
+    );
+
+    // The budget is spent: the next task stops before its first model call.
+    let task = run_task(&tasks, "fourth").await;
+    assert_eq!(phase(&task), Some(TaskPhase::Failed));
+    assert_eq!(reason(&task), reasons::BUDGET_EXCEEDED, "{:?}", task.status);
+    let message = task
+        .status
+        .as_ref()
+        .and_then(|s| s.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("the workspace has spent 45 tokens this month, its whole budget of 40"),
+        "{message}"
+    );
+    assert_eq!(
+        model.requests().len(),
+        3,
+        "the model was not called for the fourth task"
+    );
+
+    // The ledger is the operator's, in its own namespace (here the watched one).
+    let ledger = ns
+        .api::<ConfigMap>()
+        .get(&format!("agentarea-budget-{}", ns.name))
+        .await
+        .expect("the workspace's ledger");
+    assert_eq!(ledger.data.unwrap()["tokens"], "45");
+}
+
+#[tokio::test]
+async fn a_workspace_runs_at_most_its_share_of_tasks_at_once() {
+    // The replica could run four tasks at once; one workspace may take one of them.
+    let ns = TestNamespace::create("ws-share").await;
+    let model = ScriptedModel::start(|_: &Value| {
+        Reply::Delayed(
+            std::time::Duration::from_millis(500),
+            Box::new(Reply::Answer("done".into())),
+        )
+    })
+    .await;
+    let _operator = Operator::start(
+        &ns.name,
+        &[
+            ("AGENTAREA_TASK_CONCURRENCY", "4".into()),
+            ("AGENTAREA_WORKSPACE_TASK_CONCURRENCY", "1".into()),
+        ],
+    )
+    .await;
+    let agents = ns.api::<Agent>();
+    create(
+        &agents,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "scribe"},
+               "spec": {"instruction": "x", "model": {"name": "m", "endpoint": model.url}}}),
+    )
+    .await;
+    eventually("the agent Ready", WAIT, || async {
+        let agent = agents.get("scribe").await.ok()?;
+        (ready_of(&agent.status?.conditions)?.0 == "True").then_some(())
+    })
+    .await;
+    let tasks = ns.api::<Task>();
+    let names = ["one", "two", "three"];
+    for name in names {
+        create(
+            &tasks,
+            json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Task", "metadata": {"name": name},
+                   "spec": {"agent": "scribe", "input": "hello"}}),
+        )
+        .await;
+    }
+    for name in names {
+        let task = eventually(&format!("task {name} succeeded"), WAIT, || async {
+            let task = tasks.get(name).await.ok()?;
+            (phase(&task) == Some(TaskPhase::Succeeded)).then_some(task)
+        })
+        .await;
+        assert_eq!(reason(&task), reasons::COMPLETED);
+    }
+    assert_eq!(model.requests().len(), 3);
+    assert_eq!(
+        model.max_in_flight(),
+        1,
+        "the workspace's tasks ran one at a time, each woken when the last ended"
+    );
 }

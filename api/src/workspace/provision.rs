@@ -403,7 +403,9 @@ mod tests {
         };
         type Names<'a> = &'a [&'a str];
         let agents = "count/agents.agentarea.io";
-        let cases: [(Names, Option<(Names, Names)>, bool); 6] = [
+        // (limits, status (limits copied, uses counted), counted)
+        type Status<'a> = Option<(Names<'a>, Names<'a>)>;
+        let cases: [(Names, Status, bool); 6] = [
             (&["pods"], None, false),
             (&["pods"], Some((&[], &[])), false),
             (&["pods", agents], Some((&["pods"], &["pods"])), false),

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
+use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, watch};
@@ -263,6 +264,11 @@ impl Run {
                 .into(),
             ));
         }
+        if let Some(refusal) = self.budget_refusal().await {
+            return Ok(ControlFlow::Break(
+                Outcome::failed(reasons::BUDGET_EXCEEDED, refusal).into(),
+            ));
+        }
         self.steps_taken += 1;
         let step = self.steps_taken;
         let completion = match call_model(
@@ -289,6 +295,7 @@ impl Run {
             completion.usage.completion_tokens,
         );
         record_completion(&self.record, &completion, &self.usage, step).await;
+        self.charge_workspace(completion.usage.total_tokens).await;
         if let Some(outcome) = over_budget(&self.usage, limits.max_total_tokens) {
             return Ok(ControlFlow::Break(outcome.into()));
         }
@@ -300,6 +307,41 @@ impl Run {
         }
         self.conversation.push(completion.message);
         Ok(ControlFlow::Continue(()))
+    }
+
+    /// Why the model may not be called, if the workspace has spent its token budget. A ledger
+    /// that cannot be read lets the call go: the budget is a limit on spending, and an apiserver
+    /// hiccup should not fail every workspace's tasks.
+    async fn budget_refusal(&self) -> Option<String> {
+        self.ctx
+            .budget
+            .refusal(&self.namespace)
+            .await
+            .inspect_err(|error| tracing::warn!(%error, "the token ledger could not be read"))
+            .ok()
+            .flatten()
+    }
+
+    /// Charges what a model call spent to the workspace's budget, with a `BudgetWarning` Event on
+    /// the task whose call crossed the warning share.
+    async fn charge_workspace(&self, tokens: i64) {
+        let charged = self
+            .ctx
+            .budget
+            .charge(&self.namespace, u64::try_from(tokens).unwrap_or(0))
+            .await;
+        match charged {
+            Ok(Some((before, after))) => {
+                if let Some(warning) = self.ctx.budget.settings.warning(before, after) {
+                    let task = self.record.lock().await.task().clone();
+                    self.ctx
+                        .event(&task, EventType::Warning, reasons::BUDGET_WARNING, warning)
+                        .await;
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, tokens, "a charge to the token ledger was lost"),
+        }
     }
 
     /// Settles the tool calls of the model's last answer: makes those that need no approval or

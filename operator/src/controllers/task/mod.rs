@@ -88,9 +88,76 @@ struct Runner {
     runs: Mutex<HashMap<String, Arc<watch::Sender<Option<Stop>>>>>,
     /// One permit per task this replica may run at once.
     permits: Arc<Semaphore>,
+    /// Runs per workspace, against the share one workspace may take.
+    workspaces: Arc<WorkspaceRuns>,
     /// Tasks that found no free permit, oldest first; a run that ends wakes as many as it frees.
     waiting: Mutex<VecDeque<ObjectRef<Task>>>,
     wake: mpsc::UnboundedSender<ObjectRef<Task>>,
+}
+
+/// What a run holds while it runs: a place among this replica's runs and among its workspace's.
+struct RunPermit {
+    _replica: OwnedSemaphorePermit,
+    _workspace: WorkspaceRun,
+}
+
+/// Runs of this replica per workspace (namespace), each workspace at most `max` (0: no cap of
+/// its own).
+struct WorkspaceRuns {
+    max: usize,
+    running: Mutex<HashMap<String, usize>>,
+}
+
+impl WorkspaceRuns {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            running: Mutex::default(),
+        }
+    }
+
+    fn is_full(&self, namespace: &str) -> bool {
+        self.max > 0
+            && self
+                .running
+                .lock()
+                .unwrap()
+                .get(namespace)
+                .copied()
+                .unwrap_or(0)
+                >= self.max
+    }
+
+    fn take(self: &Arc<Self>, namespace: &str) -> Option<WorkspaceRun> {
+        let mut running = self.running.lock().unwrap();
+        let count = running.entry(namespace.to_string()).or_default();
+        if self.max > 0 && *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(WorkspaceRun {
+            runs: self.clone(),
+            namespace: namespace.to_string(),
+        })
+    }
+}
+
+/// One run of a workspace; dropping it gives the place back.
+struct WorkspaceRun {
+    runs: Arc<WorkspaceRuns>,
+    namespace: String,
+}
+
+impl Drop for WorkspaceRun {
+    fn drop(&mut self) {
+        let mut running = self.runs.running.lock().unwrap();
+        if let Some(count) = running.get_mut(&self.namespace) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.namespace);
+            }
+        }
+    }
 }
 
 /// A waiting task is also looked at again after this long, in case its wake-up went to a task
@@ -108,14 +175,32 @@ impl Runner {
         Action::requeue(WAITING_RECHECK)
     }
 
-    /// Wakes the oldest waiting tasks, one per free permit.
+    /// A permit to run `task` now: one of this replica's, and one of its workspace's share.
+    fn admit(&self, task: &Task) -> Option<RunPermit> {
+        let namespace = task.namespace().unwrap_or_default();
+        let workspace = self.workspaces.take(&namespace)?;
+        let replica = self.permits.clone().try_acquire_owned().ok()?;
+        Some(RunPermit {
+            _replica: replica,
+            _workspace: workspace,
+        })
+    }
+
+    /// Wakes the oldest waiting tasks, one per free permit, passing over those whose workspace
+    /// has no room (they wait for a run of their own workspace to end).
     fn wake_waiting(&self) {
         let free = self.permits.available_permits().max(1);
         let mut waiting = self.waiting.lock().unwrap();
-        let count = free.min(waiting.len());
-        for reference in waiting.drain(..count) {
-            let _ = self.wake.unbounded_send(reference);
-        }
+        let mut woken = 0;
+        waiting.retain(|reference| {
+            let namespace = reference.namespace.as_deref().unwrap_or_default();
+            if woken >= free || self.workspaces.is_full(namespace) {
+                return true;
+            }
+            woken += 1;
+            let _ = self.wake.unbounded_send(reference.clone());
+            false
+        });
     }
 
     /// Asks the run of `uid` to stop; a request to stop at once overrides one to stop later.
@@ -136,6 +221,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let (wake, woken) = mpsc::unbounded();
     let runner = Arc::new(Runner {
         permits: Arc::new(Semaphore::new(ctx.config.task_concurrency as usize)),
+        workspaces: Arc::new(WorkspaceRuns::new(
+            ctx.config.workspace_task_concurrency as usize,
+        )),
         runs: Mutex::new(HashMap::new()),
         waiting: Mutex::new(VecDeque::new()),
         wake,
@@ -310,7 +398,7 @@ async fn start(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) -> Res
     if !is_condition_true(Some(&agent_status.conditions), condition::READY) {
         return wait_for_agent(ctx, task, &agent, status).await;
     }
-    let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
+    let Some(permit) = runner.admit(task) else {
         // Full: another replica may take it; else this one, when a run ends.
         return Ok(runner.wait_for_permit(task));
     };
@@ -328,7 +416,7 @@ async fn resume(
     why: &str,
 ) -> Result<Action> {
     let ctx = &runner.ctx;
-    let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
+    let Some(permit) = runner.admit(task) else {
         return Ok(runner.wait_for_permit(task));
     };
     let Some(agent) = agent_of(ctx, task).await? else {
@@ -428,7 +516,7 @@ async fn take_over(runner: &Arc<Runner>, task: &Task, mut status: TaskStatus) ->
         let why = format!("{lost}; the task has lost {runners_lost} runners");
         return finish_unclaimed(ctx, task, Outcome::failed(reasons::RUNNER_LOST, why)).await;
     }
-    let Ok(permit) = runner.permits.clone().try_acquire_owned() else {
+    let Some(permit) = runner.admit(task) else {
         return Ok(runner.wait_for_permit(task));
     };
     let Some(agent) = agent_of(ctx, task).await? else {
@@ -489,7 +577,7 @@ async fn launch(
     task: &Task,
     status: TaskStatus,
     agent: Agent,
-    permit: OwnedSemaphorePermit,
+    permit: RunPermit,
 ) -> Result<Action> {
     let ctx = &runner.ctx;
     let Some(record) = TaskRecord::claim(tasks_namespace(ctx, task), task, status).await? else {
@@ -663,5 +751,25 @@ mod tests {
                 "{asked:?} over {current:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_workspace_takes_at_most_its_share_and_gives_it_back() {
+        let runs = Arc::new(WorkspaceRuns::new(2));
+        let first = runs.take("ws-a").expect("room");
+        let _second = runs.take("ws-a").expect("room");
+        assert!(runs.is_full("ws-a"));
+        assert!(runs.take("ws-a").is_none(), "a third run of ws-a waits");
+        let _other = runs
+            .take("ws-b")
+            .expect("another workspace has its own share");
+        drop(first);
+        assert!(!runs.is_full("ws-a"));
+        assert!(runs.take("ws-a").is_some());
+
+        let uncapped = Arc::new(WorkspaceRuns::new(0));
+        let held: Vec<_> = (0..100).filter_map(|_| uncapped.take("ws-a")).collect();
+        assert_eq!(held.len(), 100);
+        assert!(!uncapped.is_full("ws-a"));
     }
 }
