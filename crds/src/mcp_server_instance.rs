@@ -131,6 +131,15 @@ pub struct ManagedServer {
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 0, max = 20))]
     pub replicas: i32,
+    /// Where the server may open connections, as CIDRs (`0.0.0.0/0` for anywhere); DNS is always
+    /// allowed, and `[]` allows nothing else. Absent: wherever the cluster lets pods go. Enforced
+    /// by the instance's NetworkPolicy, where the cluster's network plugin enforces them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 32),
+        inner(regex(pattern = r"^[0-9a-fA-F:.]+/[0-9]{1,3}$"))
+    )]
+    pub egress: Option<Vec<String>>,
 }
 
 fn default_port() -> i32 {

@@ -1,5 +1,6 @@
 //! The operator's configuration, from flags or the environment (`--help` lists both).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use agentarea_support::LogFormat;
@@ -128,6 +129,13 @@ pub struct Config {
     )]
     pub bridge_image: String,
 
+    /// Labels of the pods that may reach managed MCP servers (the operator's own, which serve the
+    /// gateway too), as `key=value` pairs separated by commas. With them each managed instance
+    /// gets a NetworkPolicy: ingress only from those pods of the operator's namespace, egress as
+    /// the instance declares (`spec.managed.egress`). Without them no NetworkPolicy is written.
+    #[arg(long, env = "AGENTAREA_MCP_INGRESS_FROM_LABELS", value_parser = parse_labels)]
+    pub mcp_ingress_from_labels: Option<BTreeMap<String, String>>,
+
     /// Address of the MCP gateway that serves compound instances as one endpoint each
     /// (`/mcp/compound/{namespace}/{name}`); off when absent.
     #[arg(long, env = "AGENTAREA_MCP_GATEWAY_ADDR")]
@@ -161,6 +169,20 @@ pub struct Config {
     /// Name of this replica in events and claims (the pod name in a cluster).
     #[arg(long, env = "AGENTAREA_POD_NAME")]
     pub instance_name: Option<String>,
+}
+
+/// `key=value,key=value` as a label map.
+fn parse_labels(list: &str) -> Result<BTreeMap<String, String>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            pair.split_once('=')
+                .filter(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty())
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("{pair:?} is not key=value"))
+        })
+        .collect()
 }
 
 impl Config {

@@ -145,6 +145,12 @@ fn invalid_specs() -> Vec<(&'static str, &'static str, Value, &'static str)> {
         ),
         (
             "McpServerInstance",
+            "an egress that is not a CIDR",
+            json!({"managed": {"image": "i", "egress": ["example.com"]}}),
+            "spec.managed.egress[0]",
+        ),
+        (
+            "McpServerInstance",
             "both managed and remote",
             json!({"managed": {"image": "i"}, "remote": {"url": "http://h/mcp"}}),
             "exactly one of spec.managed, spec.remote or spec.compound",

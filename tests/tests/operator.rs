@@ -123,10 +123,16 @@ async fn a_managed_instance_gets_owned_children_that_follow_its_spec() {
     // loopback, through the same endpoint template an out-of-cluster operator would use.
     let _operator = Operator::start(
         &ns.name,
-        &[(
-            "AGENTAREA_MANAGED_ENDPOINT_TEMPLATE",
-            format!("http://127.0.0.1:{}{{path}}", server.port),
-        )],
+        &[
+            (
+                "AGENTAREA_MANAGED_ENDPOINT_TEMPLATE",
+                format!("http://127.0.0.1:{}{{path}}", server.port),
+            ),
+            (
+                "AGENTAREA_MCP_INGRESS_FROM_LABELS",
+                "app.kubernetes.io/component=operator".into(),
+            ),
+        ],
     )
     .await;
     let api = ns.api::<McpServerInstance>();
@@ -134,6 +140,7 @@ async fn a_managed_instance_gets_owned_children_that_follow_its_spec() {
         &api,
         instance("everything", json!({"managed": {
             "image": "example.org/mcp/everything:1.0", "port": 3001, "command": ["node", "dist/index.js"],
+            "egress": ["10.20.0.0/16"],
             "args": ["streamableHttp"],
             "env": [{"name": "PORT", "value": "3001"}, {"name": "TOKEN", "secretKeyRef": {"name": "tokens", "key": "everything"}}]
         }})),
@@ -183,6 +190,23 @@ async fn a_managed_instance_gets_owned_children_that_follow_its_spec() {
     .await;
     assert_eq!(service.spec.unwrap().ports.unwrap()[0].port, 3001);
     ns.api::<ServiceAccount>().get("everything").await.unwrap();
+    // Reached only from the operator's pods (here the watched namespace is its own), and reaching
+    // only what the instance declares, and DNS.
+    let policy = ns
+        .api::<k8s_openapi::api::networking::v1::NetworkPolicy>()
+        .get("everything")
+        .await
+        .expect("the NetworkPolicy");
+    let spec = serde_json::to_value(policy.spec.unwrap()).unwrap();
+    assert_eq!(
+        spec["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        ns.name.as_str()
+    );
+    assert_eq!(spec["policyTypes"], json!(["Ingress", "Egress"]));
+    assert_eq!(
+        spec["egress"][1]["to"][0]["ipBlock"]["cidr"],
+        "10.20.0.0/16"
+    );
 
     // Discovered through the endpoint template.
     let ready = instance_ready_is(&api, "everything", "True").await;
