@@ -295,6 +295,22 @@ async fn run_task(tasks: &Api<Task>, name: &str) -> Task {
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Agent `scribe` of the model at `model_url`, once Ready.
+async fn scribe(ns: &TestNamespace, model_url: &str) {
+    let agents = ns.api::<Agent>();
+    create(
+        &agents,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "scribe"},
+               "spec": {"instruction": "x", "model": {"name": "m", "endpoint": model_url}}}),
+    )
+    .await;
+    eventually("the agent Ready", WAIT, || async {
+        let agent = agents.get("scribe").await.ok()?;
+        (ready_of(&agent.status?.conditions)?.0 == "True").then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_workspace_past_its_token_budget_stops_at_the_next_model_call() {
     // Every answer of this model costs 15 tokens; the workspace may spend 40, and is warned at 20.
@@ -308,18 +324,7 @@ async fn a_workspace_past_its_token_budget_stops_at_the_next_model_call() {
         ],
     )
     .await;
-    let agents = ns.api::<Agent>();
-    create(
-        &agents,
-        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "scribe"},
-               "spec": {"instruction": "x", "model": {"name": "m", "endpoint": model.url}}}),
-    )
-    .await;
-    eventually("the agent Ready", WAIT, || async {
-        let agent = agents.get("scribe").await.ok()?;
-        (ready_of(&agent.status?.conditions)?.0 == "True").then_some(())
-    })
-    .await;
+    scribe(&ns, &model.url).await;
 
     let tasks = ns.api::<Task>();
     // 15, 30 (past the warning), 45: each call was made with budget left.
@@ -408,18 +413,7 @@ async fn a_workspace_runs_at_most_its_share_of_tasks_at_once() {
         ],
     )
     .await;
-    let agents = ns.api::<Agent>();
-    create(
-        &agents,
-        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "scribe"},
-               "spec": {"instruction": "x", "model": {"name": "m", "endpoint": model.url}}}),
-    )
-    .await;
-    eventually("the agent Ready", WAIT, || async {
-        let agent = agents.get("scribe").await.ok()?;
-        (ready_of(&agent.status?.conditions)?.0 == "True").then_some(())
-    })
-    .await;
+    scribe(&ns, &model.url).await;
     let tasks = ns.api::<Task>();
     let names = ["one", "two", "three"];
     for name in names {
