@@ -117,6 +117,24 @@ install_crds() {
     crd/triggers.agentarea.io crd/tasks.agentarea.io >/dev/null
 }
 
+# wait_for_quota_counting KUBECONFIG: waits until the controller-manager counts AgentArea's kinds
+# in ResourceQuotas. It starts doing so some 30 s after the kinds are installed; until then a
+# workspace quota refuses what it covers, and the api answers 503 "still being set up".
+wait_for_quota_counting() {
+  local kubectl probe=agentarea-quota-probe used=
+  kubectl="$(control_plane_bin_dir)/kubectl"
+  KUBECONFIG=$1 "$kubectl" -n default create quota "$probe" \
+    --hard=count/agents.agentarea.io=1000000 >/dev/null
+  for _ in $(seq 1 240); do
+    used=$(KUBECONFIG=$1 "$kubectl" -n default get quota "$probe" \
+      -o 'jsonpath={.status.used.count/agents\.agentarea\.io}' 2>/dev/null || true)
+    [[ -n $used ]] && break
+    sleep 0.5
+  done
+  KUBECONFIG=$1 "$kubectl" -n default delete quota "$probe" --wait=false >/dev/null
+  [[ -n $used ]] || { echo "the controller-manager did not count AgentArea's kinds" >&2; return 1; }
+}
+
 # install_workspace_role KUBECONFIG API_BINARY: applies the ClusterRole the api binds in every
 # workspace namespace (the Helm chart installs it in a cluster), as the api binary prints it.
 install_workspace_role() {

@@ -54,6 +54,9 @@ for url in "http://127.0.0.1:$health_port/readyz" "http://127.0.0.1:$api_port/re
   curl -fsS "$url" >/dev/null || { tail -n 50 "$state"/*.log >&2; exit 1; }
 done
 
+log "waiting for the controller-manager to count AgentArea's kinds in quotas"
+wait_for_quota_counting "$KUBECONFIG"
+
 log "applying the example agent to namespace $namespace (workspace '$workspace')"
 "$bin/kubectl" create namespace "$namespace" --dry-run=client -o yaml | "$bin/kubectl" apply -f - >/dev/null
 "$bin/kubectl" label namespace "$namespace" "agentarea.io/workspace=$workspace" --overwrite >/dev/null
