@@ -28,7 +28,6 @@ pub fn control_plane() -> &'static ControlPlane {
         let control_plane = ControlPlane::start_or_reuse();
         control_plane.install_crds();
         control_plane.install_workspace_role();
-        control_plane.wait_for_quota_counting();
         control_plane
     })
 }
@@ -138,52 +137,6 @@ impl ControlPlane {
             Some(&yaml),
         );
         assert_success("install the workspace role", &output);
-    }
-}
-
-impl ControlPlane {
-    /// Waits until the controller-manager counts AgentArea's kinds in ResourceQuotas, as it does
-    /// in a cluster whose kinds were installed a while ago. It starts some 30 s after they are
-    /// installed; until then a workspace's quota refuses what it covers.
-    fn wait_for_quota_counting(&self) {
-        // One probe per test process: test binaries share the control plane.
-        let probe = format!("agentarea-quota-probe-{}", std::process::id());
-        let probe = probe.as_str();
-        let output = self.kubectl([
-            "-n",
-            "default",
-            "create",
-            "quota",
-            probe,
-            "--hard=count/agents.agentarea.io=1000000",
-        ]);
-        let created = output.status.success();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let counted = loop {
-            let output = self.kubectl([
-                "-n",
-                "default",
-                "get",
-                "quota",
-                probe,
-                "-o",
-                "jsonpath={.status.used.count/agents\\.agentarea\\.io}",
-            ]);
-            if !String::from_utf8_lossy(&output.stdout).trim().is_empty() {
-                break true;
-            }
-            if Instant::now() >= deadline {
-                break false;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        };
-        if created {
-            self.kubectl(["-n", "default", "delete", "quota", probe, "--wait=false"]);
-        }
-        assert!(
-            counted,
-            "the controller-manager did not count AgentArea's kinds in quotas within 120 s"
-        );
     }
 }
 
