@@ -32,7 +32,7 @@ const MANAGER: &str = "agentarea-api";
 const POLICY_NAME: &str = "agentarea";
 /// How long the first write of a new workspace waits for the quota controller to count its
 /// quota (until then the apiserver refuses what the quota covers).
-const QUOTA_COUNTED_WITHIN: Duration = Duration::from_secs(30);
+const QUOTA_COUNTED_WITHIN: Duration = Duration::from_secs(60);
 
 /// Object counts every workspace may hold, unless the administrator says otherwise. Generous
 /// enough for real use; the point is that one workspace cannot fill etcd for everyone.
