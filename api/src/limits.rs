@@ -114,9 +114,15 @@ impl Limits {
         self.admit_workspace(&namespace_for(&caller.workspace))
     }
 
-    /// Takes one request of the allowance of the workspace in `namespace` (for requests with no
-    /// caller, too: webhooks).
-    pub fn admit_workspace(&self, namespace: &str) -> Result<(), ApiError> {
+    /// Takes one webhook call of the workspace in `namespace`. Webhook calls have a bucket of
+    /// their own beside the workspace's: anyone who knows a webhook URL can send them, signed or
+    /// not, and a flood of them must not starve the workspace's people of the REST API.
+    pub fn admit_webhook(&self, namespace: &str) -> Result<(), ApiError> {
+        self.admit_workspace(&format!("{namespace}/webhooks"))
+    }
+
+    /// Takes one request of the allowance of the workspace in `namespace`.
+    fn admit_workspace(&self, namespace: &str) -> Result<(), ApiError> {
         if let Some(workspaces) = &self.workspaces {
             workspaces
                 .check_key(&namespace.to_string())
@@ -292,6 +298,17 @@ mod tests {
                 "workspace {workspace:?} caller {per_caller:?}"
             );
         }
+    }
+
+    #[test]
+    fn webhook_calls_do_not_take_the_workspaces_allowance() {
+        let limits = limits((1, 2), (0, 0), 0);
+        let namespace = namespace_for("a");
+        let webhooks = (0..5)
+            .filter(|_| limits.admit_webhook(&namespace).is_ok())
+            .count();
+        assert_eq!(webhooks, 2, "webhook calls have a bucket of their own");
+        assert_eq!(admitted(&limits, &caller("a", "ada"), 5), 2);
     }
 
     #[test]

@@ -190,9 +190,7 @@ impl Config {
     pub fn lease_namespace(&self) -> String {
         self.leader_election_namespace
             .clone()
-            .or_else(|| self.pod_namespace.clone())
-            .or_else(|| self.watch_namespace.clone())
-            .unwrap_or_else(|| "default".into())
+            .unwrap_or_else(|| self.own_namespace())
     }
 
     /// The namespace the operator keeps its own records in (the workspaces' token ledgers): its

@@ -61,10 +61,11 @@ pub async fn receive(
     let namespace = trigger.namespace().unwrap_or_default();
     // Everything below acts as the trigger's workspace; a trigger applied with kubectl may be in a
     // namespace the api has not acted in yet.
-    state.limits.admit_workspace(&namespace)?;
+    state.limits.admit_webhook(&namespace)?;
     state.workspaces.ensure_set_up(&namespace).await?;
+    let workspace = state.acting_in(&namespace);
     let key = hmac_key(
-        &state,
+        &workspace,
         &namespace,
         &webhook.secret_ref.name,
         &webhook.secret_ref.key,
@@ -84,7 +85,7 @@ pub async fn receive(
         payload: payload(&body),
     };
     let task = trigger.firing_task(&firing, &now(), None);
-    let created = Api::<Task>::namespaced(state.acting_in(&namespace), &namespace)
+    let created = Api::<Task>::namespaced(workspace, &namespace)
         .create(&PostParams::default(), &task)
         .await?;
     // A signed call proves the key, not a person: the trigger is the writer.
@@ -112,8 +113,13 @@ fn find_webhook(state: &AppState, webhook_id: &str) -> ApiResult<Arc<Trigger>> {
         .ok_or_else(|| ApiError::not_found("Webhook not found"))
 }
 
-async fn hmac_key(state: &AppState, namespace: &str, name: &str, key: &str) -> ApiResult<Vec<u8>> {
-    let secret = Api::<Secret>::namespaced(state.acting_in(namespace), namespace)
+async fn hmac_key(
+    workspace: &kube::Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> ApiResult<Vec<u8>> {
+    let secret = Api::<Secret>::namespaced(workspace.clone(), namespace)
         .get_opt(name)
         .await?
         .ok_or_else(|| ApiError::service_unavailable("The webhook's signing secret is missing"))?;

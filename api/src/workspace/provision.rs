@@ -101,13 +101,6 @@ impl FromStr for Resources {
     }
 }
 
-impl fmt::Display for Resources {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pairs: Vec<String> = self.0.iter().map(|(n, q)| format!("{n}={}", q.0)).collect();
-        f.write_str(&pairs.join(","))
-    }
-}
-
 fn is_resource_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -352,7 +345,6 @@ mod tests {
         }
         let default: Resources = DEFAULT_QUOTA.parse().unwrap();
         assert_eq!(default.0.len(), 7);
-        assert_eq!(default.to_string().parse::<Resources>(), Ok(default));
     }
 
     #[test]
