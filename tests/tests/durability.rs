@@ -68,7 +68,28 @@ async fn a_rolling_restart_fails_no_task_and_a_crash_fails_only_calls_in_flight(
     for name in &rolled {
         world.task(name, "toggler", name).await;
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // SIGTERM once replica A is running some of them (a fixed sleep was too short on a loaded
+    // machine, where A had not claimed any yet).
+    let tasks = world.ns.api::<Task>();
+    eventually(
+        "replica A running a task",
+        Duration::from_secs(60),
+        || async {
+            let listed = tasks.list(&Default::default()).await.ok()?;
+            listed
+                .items
+                .iter()
+                .any(|t| {
+                    phase(t) == Some(TaskPhase::Running)
+                        && t.status
+                            .as_ref()
+                            .and_then(|s| s.claim.as_ref())
+                            .is_some_and(|c| c.holder.starts_with("operator-a"))
+                })
+                .then_some(())
+        },
+    )
+    .await;
     let stopping = world.operators.remove(0);
     stopping.process.signal(libc::SIGTERM);
     let status = stopping
