@@ -3,7 +3,8 @@
 #
 # What `kind build node-image` does, with every image made here: Kubernetes from agentarea-cp
 # (tests/controlplane, the same binary the local control plane runs), CoreDNS and pause from their
-# Go sources (kind/coredns, kind/pause), containerd, runc and the CNI plugins from Debian. The
+# Go sources (kind/coredns, kind/pause), kube-router (the NetworkPolicy engine) from its Go module,
+# containerd, runc and the CNI plugins from Debian. The
 # image is tagged with a hash of everything it is made from, so a second run finds it and returns
 # at once; `docker image rm` it to force a rebuild.
 set -euo pipefail
@@ -13,11 +14,13 @@ repo=$(dirname "$kind_dir")
 cache=${AGENTAREA_CACHE:-$HOME/.cache/agentarea}
 k8s_version=v1.34.4
 kind_version=${KIND_VERSION:-v0.33.0}
+kube_router_image=$(grep -o 'agentarea.local/kube-router:[^"[:space:]]*' "$here/files/kind/manifests/default-cni.yaml" | head -1)
+kube_router_version=${kube_router_image##*:}
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 debian=$(bash "$kind_dir/debian-image.sh")
 cp_dir=$(bash "$repo/tests/controlplane/build.sh")
-key=$( (echo "$k8s_version $kind_version $debian"; docker image inspect -f '{{.Id}}' "$debian";
+key=$( (echo "$k8s_version $kind_version $kube_router_version $debian"; docker image inspect -f '{{.Id}}' "$debian";
         sha256sum "$cp_dir/agentarea-cp";
         cd "$kind_dir" && find node coredns pause runc-wrapper -type f | LC_ALL=C sort | xargs sha256sum) \
        | sha256sum | cut -c1-12)
@@ -56,7 +59,7 @@ image_named() { printf '%s\n' "${wanted[@]}" | grep -m1 "/$1:"; }
 log "component images (kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, etcd)"
 mkdir -p "$ctx/components/bin"
 cp "$cp_dir/agentarea-cp" "$ctx/components/bin/"
-cp "$here/kube-proxy" "$ctx/components/"
+cp "$here/kube-proxy" "$here/with-node-iptables" "$ctx/components/"
 docker build -q --build-arg "DEBIAN_IMAGE=$debian" -f "$here/components.Dockerfile" \
   -t "agentarea.local/kubernetes:$k8s_version" "$ctx/components" >/dev/null
 images=()
@@ -78,6 +81,25 @@ scratch_image() {
 scratch_image "$(go_binary "$kind_dir/coredns" coredns)" "$(image_named coredns)"
 pause=$(grep -o 'registry.k8s.io/pause:[^"]*' "$here/files/etc/containerd/config.toml")
 scratch_image "$(go_binary "$kind_dir/pause" pause)" "$pause"
+
+# kube-router, the NetworkPolicy engine of this node image (its DaemonSet is in default-cni.yaml,
+# which names the image and so the version): the bridge CNI enforces no policy, and kindnetd's
+# engine needs nftables queueing, which these kernels lack. Its Go module builds in about 70 s,
+# once per version.
+log "kube-router $kube_router_version (NetworkPolicy engine)"
+kube_router_bin=$cache/kind/kube-router/$kube_router_version
+if [[ ! -x $kube_router_bin/kube-router ]]; then
+  log "building kube-router $kube_router_version from its Go module (once; cached in $kube_router_bin)"
+  rm -rf "$kube_router_bin.tmp"
+  CGO_ENABLED=0 GOBIN="$kube_router_bin.tmp" go install -trimpath -ldflags "-s -w" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$kube_router_version"
+  rm -rf "$kube_router_bin" && mv "$kube_router_bin.tmp" "$kube_router_bin"
+fi
+mkdir -p "$ctx/kube-router"
+cp "$kube_router_bin/kube-router" "$here/with-node-iptables" "$ctx/kube-router/"
+docker build -q --build-arg "DEBIAN_IMAGE=$debian" -f "$here/kube-router.Dockerfile" \
+  -t "$kube_router_image" "$ctx/kube-router" >/dev/null
+images+=("$kube_router_image")
 
 log "node base image"
 kind_module=$(go mod download -json "sigs.k8s.io/kind@$kind_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')

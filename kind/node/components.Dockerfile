@@ -9,7 +9,6 @@ RUN apt-get update -q \
 COPY bin/agentarea-cp /usr/local/bin/agentarea-cp
 RUN for c in kube-apiserver kube-controller-manager kube-scheduler etcd kubectl; do \
       ln -s agentarea-cp /usr/local/bin/$c; done
-# kube-proxy first picks the iptables backend the node uses (the logic of kubernetes-sigs'
-# iptables-wrappers, as kind's entrypoint does for the node itself).
-COPY kube-proxy /usr/local/bin/kube-proxy
-RUN chmod 0755 /usr/local/bin/kube-proxy
+# kube-proxy first picks the iptables backend the node uses (kind/node/with-node-iptables).
+COPY with-node-iptables kube-proxy /usr/local/bin/
+RUN chmod 0755 /usr/local/bin/with-node-iptables /usr/local/bin/kube-proxy

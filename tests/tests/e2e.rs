@@ -26,9 +26,11 @@ use agentarea_tests::metrics::summed;
 use agentarea_tests::model::{content_text, messages};
 use agentarea_tests::objects::{pod_spec, step_types};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube::api::{DeleteParams, ListParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
@@ -1250,4 +1252,208 @@ async fn helm_upgrade_rolls_out_and_uninstall_leaves_only_the_crds() {
     // The main release was not touched.
     deployment_rolled_out(&client, &e.release_namespace, &e.api()).await;
     delete_namespace_later(&namespace);
+}
+
+// ---- 9. network isolation of a managed server ----
+
+/// What came of a request made from inside a pod.
+#[derive(Debug, PartialEq)]
+enum Reached {
+    /// An HTTP answer, with its status.
+    Answered(u16),
+    /// No answer: the connection was refused, reset or timed out (`ECONNREFUSED`,
+    /// `TimeoutError`, ...), or the name did not resolve (`ENOTFOUND`, `EAI_AGAIN`).
+    NoAnswer(String),
+}
+
+/// `fetch(url)` by `node` in `container` of `pod`, through `kubectl exec`; `Err` when the
+/// request could not be made at all (the exec failed).
+fn fetch_in_pod(namespace: &str, pod: &str, container: &str, url: &str) -> Result<Reached, String> {
+    const FETCH: &str = "fetch(process.argv[1], {signal: AbortSignal.timeout(5000)}).then(\
+        r => console.log('answered ' + r.status), \
+        e => console.log('no-answer ' + (e.cause?.code ?? e.name)))";
+    let output = kubectl([
+        "exec", "-n", namespace, pod, "-c", container, "--", "node", "-e", FETCH, url,
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match stdout
+        .trim()
+        .rsplit('\n')
+        .next()
+        .and_then(|l| l.split_once(' '))
+    {
+        Some(("answered", status)) => status
+            .parse()
+            .map(Reached::Answered)
+            .map_err(|e| format!("status {status}: {e}")),
+        Some(("no-answer", reason)) => Ok(Reached::NoAnswer(reason.to_string())),
+        _ => Err(format!(
+            "kubectl exec into {namespace}/{pod}: {}",
+            text(&output)
+        )),
+    }
+}
+
+/// A pod `name` that only waits, from which requests are made with `kubectl exec`: the node image
+/// (it has `fetch`), and none of the operator's labels.
+async fn probe_pod(client: &Client, namespace: &str, name: &str) -> Pod {
+    let pod = Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some([("app.kubernetes.io/name".to_string(), "probe".to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "probe".into(),
+                image: Some(env().image_node.clone()),
+                image_pull_policy: Some("IfNotPresent".into()),
+                command: Some(vec!["sleep".into(), "infinity".into()]),
+                ..Container::default()
+            }],
+            termination_grace_period_seconds: Some(0),
+            automount_service_account_token: Some(false),
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    };
+    let api = Api::<Pod>::namespaced(client.clone(), namespace);
+    api.create(&PostParams::default(), &pod)
+        .await
+        .unwrap_or_else(|e| panic!("create pod {namespace}/{name}: {e}"));
+    wait_for_object(
+        &api,
+        name,
+        &format!("probe pod {namespace}/{name} Ready"),
+        POD_START,
+        |pod| {
+            pod_ready(pod)
+                .then_some(())
+                .ok_or_else(|| format!("{:?}", pod.status))
+        },
+    )
+    .await
+}
+
+/// Waits until a request from `pod` to `url` gets no answer (the policy engine programs rules a
+/// moment after the policy is stored), and returns the reason.
+async fn until_refused(namespace: &str, pod: &str, container: &str, url: &str) -> String {
+    wait_explained(
+        &format!("{url} refused to {namespace}/{pod}"),
+        RUN,
+        || async {
+            match fetch_in_pod(namespace, pod, container, url)? {
+                Reached::NoAnswer(reason) => Ok(reason),
+                answered => Err(format!("{answered:?}")),
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_managed_servers_network_policy_admits_only_the_operator_and_bounds_its_egress() {
+    let e = env();
+    let ws = Workspace::create("netpol").await;
+    let other = Workspace::create("netpol-other").await;
+    let _dump_other = DumpOnPanic(vec![other.namespace.clone()]);
+    apply(&ws.namespace, &example("mcp-managed.yaml"));
+    // A compound of the managed server alone: the operator's gateway calls it from an operator pod.
+    apply(
+        &ws.namespace,
+        r#"{"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
+            "metadata": {"name": "gatewayed"},
+            "spec": {"compound": {"members": [{"name": "everything", "prefix": "ev_", "include": ["echo"]}]}}}"#,
+    );
+    instance_ready(&ws, "everything", &["echo"]).await;
+    let policies = ws.api::<NetworkPolicy>();
+    wait_for_object(
+        &policies,
+        "everything",
+        "NetworkPolicy everything",
+        RUN,
+        |_| Ok(()),
+    )
+    .await;
+    let (outsider, neighbour) = tokio::join!(
+        probe_pod(&other.client, &other.namespace, "probe"),
+        probe_pod(&ws.client, &ws.namespace, "probe"),
+    );
+    let (outsider, neighbour) = (outsider.name_any(), neighbour.name_any());
+
+    // The probes reach what no policy guards (the api's Service in the release namespace), so a
+    // refusal below is the policy's doing and not a broken probe.
+    let api_health = format!(
+        "http://{}.{}.svc:8000/healthz",
+        e.api(),
+        e.release_namespace
+    );
+    let answered = wait_explained(
+        "the api's /healthz from the other namespace",
+        RUN,
+        || async { fetch_in_pod(&other.namespace, &outsider, "probe", &api_health) },
+    )
+    .await;
+    assert_eq!(answered, Reached::Answered(200));
+
+    // A pod of another workspace, and one of the server's own namespace that is not the
+    // operator's, get no connection to the server's port.
+    let server = format!("http://everything.{}.svc:3001/mcp", ws.namespace);
+    until_refused(&other.namespace, &outsider, "probe", &server).await;
+    until_refused(&ws.namespace, &neighbour, "probe", &server).await;
+
+    // The operator still reaches it: a tool call through its gateway goes operator pod → server.
+    let gatewayed = instance_ready(&ws, "gatewayed", &["ev_echo"]).await;
+    let path = path_of(
+        gatewayed
+            .status
+            .as_ref()
+            .unwrap()
+            .endpoint
+            .as_deref()
+            .unwrap(),
+    );
+    {
+        let _replicas = OPERATOR_REPLICAS.read().await;
+        let forward =
+            PortForward::start(&e.release_namespace, &format!("svc/{}", e.operator()), 8090).await;
+        let message = format!("past the policy {}", ws.id);
+        let echoed = call(&forward.url(&path), "ev_echo", json!({"message": message})).await;
+        assert!(result_text(&echoed).contains(&message), "{echoed}");
+    }
+    let after = fetch_in_pod(&other.namespace, &outsider, "probe", &server);
+    assert!(
+        matches!(after, Ok(Reached::NoAnswer(_))),
+        "still refused after the operator's call: {after:?}"
+    );
+
+    // Egress: until the instance declares some, the server goes anywhere (it answered the
+    // api); declared as none, it keeps only DNS. The running pod is not restarted for it.
+    let pod = instance_pod(&ws, "everything").await.name_any();
+    assert_eq!(
+        fetch_in_pod(&ws.namespace, &pod, "server", &api_health),
+        Ok(Reached::Answered(200))
+    );
+    kubectl_ok(
+        "declare no egress",
+        [
+            "patch",
+            "-n",
+            &ws.namespace,
+            "mcpserverinstance",
+            "everything",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec": {"managed": {"egress": []}}}"#,
+        ],
+    );
+    let reason = until_refused(&ws.namespace, &pod, "server", &api_health).await;
+    assert!(
+        !["ENOTFOUND", "EAI_AGAIN"].contains(&reason.as_str()),
+        "DNS stays allowed: the name resolved, the connection was refused ({reason})"
+    );
+    assert_eq!(instance_pod(&ws, "everything").await.name_any(), pod);
+    other.delete().await;
+    ws.delete().await;
 }
