@@ -8,11 +8,10 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
-use agentarea_support::egress::EgressPolicy;
-
 use crate::backoff::Backoffs;
 use crate::budget::Ledger;
 use crate::config::Config;
+use crate::egress::WorkspaceEgress;
 use crate::metrics::Metrics;
 
 pub struct Context {
@@ -23,11 +22,9 @@ pub struct Context {
     pub holder: String,
     /// One HTTP client (and connection pool) for the operator's default model endpoint.
     pub http: reqwest::Client,
-    /// What may be called for a workspace.
-    pub egress: EgressPolicy,
-    /// The HTTP client for model endpoints an Agent names: every connection and redirect it
-    /// makes goes through the egress policy.
-    pub workspace_http: reqwest::Client,
+    /// What may be called for each workspace, and the HTTP clients for model endpoints an Agent
+    /// names: every connection and redirect they make goes through that policy.
+    pub egress: WorkspaceEgress,
     pub metrics: Metrics,
     /// What each workspace has spent of its token budget.
     pub budget: Ledger,
@@ -52,8 +49,7 @@ impl Context {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         let http = crate::model::http_client();
-        let egress = config.egress.policy();
-        let workspace_http = crate::model::guarded_http_client(&egress);
+        let egress = WorkspaceEgress::new(config.egress.policy());
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
             budget: Ledger::new(
@@ -66,7 +62,6 @@ impl Context {
             holder,
             http,
             egress,
-            workspace_http,
             metrics: Metrics::new(),
             backoffs: Mutex::default(),
         })

@@ -6,6 +6,7 @@
 //! | [`config`] | flags and environment |
 //! | [`context`] | what controllers share: client, config, events, back-off |
 //! | [`controllers`] | one controller per kind |
+//! | [`egress`] | each workspace's egress policy: the platform's and its namespace's allowances |
 //! | [`status`] | the one way status is written (server-side apply on the subresource) |
 //! | [`mcp`] | the MCP client: discovery, tool calls, and where a call of a tool goes |
 //! | [`model`] | the model client: OpenAI-compatible chat completions with tools |
@@ -23,6 +24,7 @@ pub mod cause;
 pub mod config;
 pub mod context;
 pub mod controllers;
+pub mod egress;
 pub mod error;
 #[cfg(test)]
 mod fixtures;

@@ -46,6 +46,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             wait_for(stop_rx.clone()),
         ))
     });
+    let namespaces = tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            let only = ctx.config.watch_namespace.as_deref();
+            ctx.egress.watch_namespaces(ctx.client.clone(), only).await
+        }
+    });
     let controllers = tokio::spawn(run_controllers(ctx.clone(), leading, stop_rx.clone()));
     readiness.set(true);
     tracing::info!("operator started");
@@ -65,6 +72,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = election.await;
     }
     drop(leading_tx);
+    namespaces.abort();
     health.await??;
     if let Some(gateway) = gateway {
         gateway.await??;

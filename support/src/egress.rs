@@ -10,13 +10,16 @@
 //! loopback, link-local (metadata services), unspecified, private (RFC 1918, unique local),
 //! shared (carrier-grade NAT), multicast and broadcast addresses, and whatever the administrator
 //! adds (`--egress-deny`, e.g. the apiserver's public address); `--egress-allow` lets chosen
-//! ranges through (an in-cluster model server, a laptop's local one).
+//! ranges through (an in-cluster model server, a laptop's local one), for every workspace; the
+//! annotation [`WORKSPACE_ALLOW_ANNOTATION`] on one workspace's namespace lets ranges through for
+//! that workspace alone.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use ipnet::IpNet;
+pub use ipnet::IpNet;
 
 /// Why an address is refused: the rule that refuses it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +88,26 @@ fn parse_range(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{text:?} is not an address or a CIDR range"))
 }
 
+/// The annotation of a workspace's namespace that lists ranges (CIDRs or addresses,
+/// comma-separated) requests made for that workspace, and for no other, may reach although the
+/// platform's policy refuses them: say, a model server only one team's agents may use. Namespaces
+/// are cluster-scoped, so an administrator sets it (`kubectl annotate namespace ws-team-a
+/// agentarea.io/egress-allow=10.20.0.0/16`); the workspace's own role cannot.
+pub const WORKSPACE_ALLOW_ANNOTATION: &str = "agentarea.io/egress-allow";
+
+/// The ranges a workspace namespace's annotations allow: none without the annotation. An
+/// annotation that is not a list of ranges allows nothing, not the part of it that parses, and
+/// `Err` says why.
+pub fn workspace_allowances(
+    annotations: Option<&BTreeMap<String, String>>,
+) -> Result<Vec<IpNet>, String> {
+    match annotations.and_then(|a| a.get(WORKSPACE_ALLOW_ANNOTATION)) {
+        None => Ok(Vec::new()),
+        Some(text) => EgressPolicy::parse_ranges(text)
+            .map_err(|e| format!("annotation {WORKSPACE_ALLOW_ANNOTATION} is ignored: {e}")),
+    }
+}
+
 /// What may be called on a workspace's behalf. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct EgressPolicy {
@@ -99,6 +122,19 @@ impl EgressPolicy {
         Self {
             allow: Arc::new(allow),
             deny: Arc::new(deny),
+        }
+    }
+
+    /// This policy with `ranges` allowed as well: one workspace's allowances on top of the
+    /// platform's. The administrator's denied ranges still win.
+    pub fn allowing(&self, ranges: &[IpNet]) -> Self {
+        if ranges.is_empty() {
+            return self.clone();
+        }
+        let allow = self.allow.iter().chain(ranges).copied().collect();
+        Self {
+            allow: Arc::new(allow),
+            deny: self.deny.clone(),
         }
     }
 
@@ -402,6 +438,63 @@ mod tests {
         }
         assert!(EgressPolicy::parse_ranges("10.0.0.0/8,nonsense").is_err());
         assert_eq!(EgressPolicy::parse_ranges(" ").unwrap(), vec![]);
+    }
+
+    type Annotations = BTreeMap<String, String>;
+
+    #[test]
+    fn a_workspace_annotation_allows_its_ranges_and_the_administrators_denials_still_win() {
+        let platform = EgressPolicy::new(vec![], EgressPolicy::parse_ranges("10.20.0.1").unwrap());
+        let annotated = |value: &str| {
+            BTreeMap::from([(WORKSPACE_ALLOW_ANNOTATION.to_string(), value.to_string())])
+        };
+        let none: Option<Annotations> = None;
+        let cases = [
+            ("no annotations", none, "10.20.3.4", Some(Rule::Private)),
+            (
+                "other annotations",
+                Some(BTreeMap::from([("a".into(), "10.0.0.0/8".into())])),
+                "10.20.3.4",
+                Some(Rule::Private),
+            ),
+            (
+                "a range",
+                Some(annotated("10.20.0.0/16")),
+                "10.20.3.4",
+                None,
+            ),
+            (
+                "outside the range",
+                Some(annotated("10.20.0.0/16")),
+                "10.21.0.1",
+                Some(Rule::Private),
+            ),
+            (
+                "denied by the administrator",
+                Some(annotated("10.20.0.0/16")),
+                "10.20.0.1",
+                Some(Rule::Denied("10.20.0.1/32".parse().unwrap())),
+            ),
+            (
+                "not all ranges: nothing allowed",
+                Some(annotated("10.20.0.0/16, the-lab")),
+                "10.20.3.4",
+                Some(Rule::Private),
+            ),
+        ];
+        for (name, annotations, address, want) in cases {
+            let allowances = workspace_allowances(annotations.as_ref()).unwrap_or_default();
+            assert_eq!(
+                platform.allowing(&allowances).refusal(ip(address)),
+                want,
+                "{name}"
+            );
+        }
+        let error = workspace_allowances(Some(&annotated("10.0.0.0/8,the-lab"))).unwrap_err();
+        assert_eq!(
+            error,
+            "annotation agentarea.io/egress-allow is ignored: \"the-lab\" is not an address or a CIDR range"
+        );
     }
 
     /// The client itself, against real sockets: an allowed address answers; a redirect from it

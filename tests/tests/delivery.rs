@@ -274,6 +274,7 @@ fn rbac_is_least_privilege_as_rendered() {
         ("", "secrets", "get"),
         ("", "secrets", "create"),
         ("", "configmaps", "watch"),
+        ("", "namespaces", "watch"),
         ("events.k8s.io", "events", "create"),
     ] {
         assert!(
@@ -1138,6 +1139,8 @@ async fn helm_install_upgrade_uninstall_on_the_control_plane() {
     no(&operator, &["update", "secrets"]);
     no(&operator, &["delete", "agents.agentarea.io"]);
     no(&operator, &["create", "namespaces"]);
+    yes(&operator, &["watch", "namespaces"]);
+    no(&operator, &["patch", "namespaces"]);
     no(&operator, &["create", "pods"]);
     // Leases only in the release namespace.
     assert!(can_i_in(

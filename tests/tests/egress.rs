@@ -1,7 +1,8 @@
 //! The egress policy, with the exact requests a workspace would send: the operator's own health
 //! port, the cloud metadata address, a name that resolves to this machine, a redirect from an
 //! allowed server to a refused one, and an allowed server that works. The operator runs with only
-//! `127.0.0.2` allowed: every refused target here is on `127.0.0.1` or elsewhere.
+//! `127.0.0.2` allowed: every refused target here is on `127.0.0.1` or elsewhere, unless a
+//! workspace's namespace annotation allows it for that workspace.
 
 use std::time::Duration;
 
@@ -13,9 +14,15 @@ use agentarea_tests::objects::ready_of;
 use agentarea_tests::world::{phase, reason};
 use agentarea_tests::{TestNamespace, create, eventually, eventually_explained};
 use axum::http::{StatusCode, header};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
+
+/// The annotation by which an administrator allows one workspace more (as the README names it).
+const WORKSPACE_ALLOW_ANNOTATION: &str = "agentarea.io/egress-allow";
 
 /// The only range the policy of these tests allows.
 const ALLOWED: &str = "127.0.0.2/32";
@@ -221,4 +228,91 @@ async fn model_endpoints_the_policy_refuses_are_refused_by_the_api_the_agent_and
     .await;
     assert_eq!(reason(&task), reasons::EGRESS_DENIED, "{:?}", task.status);
     assert!(model.requests().is_empty(), "the refused model was called");
+}
+
+#[tokio::test]
+async fn a_workspace_reaches_what_its_namespace_annotation_allows_and_no_other_workspace_does() {
+    let (allowed, other) = tokio::join!(
+        TestNamespace::create("ws-egress-annotated"),
+        TestNamespace::create("ws-egress-plain"),
+    );
+    // An administrator allows the first workspace (only) this machine's loopback address.
+    Api::<Namespace>::all(allowed.client.clone())
+        .patch(
+            &allowed.name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {WORKSPACE_ALLOW_ANNOTATION: "127.0.0.1/32"}}}),
+            ),
+        )
+        .await
+        .expect("annotate the namespace");
+    let everything = everything_server();
+    let platform = [("AGENTAREA_EGRESS_ALLOW", ALLOWED.to_string())];
+    let api = ApiServer::start(&platform).await;
+    let _operators = tokio::join!(
+        Operator::start(&allowed.name, &platform),
+        Operator::start(&other.name, &platform),
+    );
+    let token_of = |ns: &TestNamespace| token(ns.name.strip_prefix("ws-").unwrap(), "dana");
+    let body = json!({"name": "local", "json_spec": {"type": "url", "endpoint": everything.url}});
+
+    // The api judges the target by each workspace's own policy.
+    let (status, answer) = api
+        .post(&token_of(&other), "/v1/mcp-server-instances", &body)
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1 is loopback"),
+        "{answer}"
+    );
+    let (status, answer) = api
+        .post(&token_of(&allowed), "/v1/mcp-server-instances", &body)
+        .await;
+    assert_eq!(status, 201, "{answer}");
+
+    // So does the operator: the allowed workspace's server is discovered, while the same URL
+    // written around the api into the other workspace is refused.
+    let discovered = eventually("the allowed workspace's server Ready", WAIT, || async {
+        let instance = allowed.api::<McpServerInstance>().get("local").await.ok()?;
+        let status = instance.status.clone()?;
+        (ready_of(&status.conditions)?.0 == "True").then_some(status)
+    })
+    .await;
+    assert!(discovered.tools.iter().any(|t| t.name == "echo"));
+    create(
+        &other.api::<McpServerInstance>(),
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
+               "metadata": {"name": "local"}, "spec": {"remote": {"url": everything.url, "timeoutSeconds": 5}}}),
+    )
+    .await;
+    let (_, why, message) = instance_refused(&other, "local").await;
+    assert_eq!(why, reasons::EGRESS_DENIED, "{message}");
+    assert!(message.contains("127.0.0.1 is loopback"), "{message}");
+
+    // An annotation that is not a list of ranges allows nothing, not the part that parses.
+    Api::<Namespace>::all(allowed.client.clone())
+        .patch(
+            &allowed.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {WORKSPACE_ALLOW_ANNOTATION: "127.0.0.1/32, the-lab"}}})),
+        )
+        .await
+        .expect("annotate the namespace");
+    let body = json!({"name": "again", "json_spec": {"type": "url", "endpoint": everything.url}});
+    let (status, answer) = api
+        .post(&token_of(&allowed), "/v1/mcp-server-instances", &body)
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    create(
+        &allowed.api::<McpServerInstance>(),
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
+               "metadata": {"name": "around"}, "spec": {"remote": {"url": everything.url, "timeoutSeconds": 5}}}),
+    )
+    .await;
+    let (_, why, message) = instance_refused(&allowed, "around").await;
+    assert_eq!(why, reasons::EGRESS_DENIED, "{message}");
 }

@@ -62,7 +62,7 @@ pub async fn create_agent(
     let namespace = state.namespace(&caller);
     let agent = body.into_agent(&references(&state, &namespace), &caller)?;
     if let Some(endpoint) = &agent.spec.model.endpoint {
-        check_target(&state.egress, "model_endpoint", endpoint)?;
+        check_target(&state, &namespace, "model_endpoint", endpoint).await?;
     }
     let created = state.writer(&caller).create(&agent).await?;
     Ok((
@@ -105,11 +105,13 @@ pub async fn update_agent(
     let namespace = state.namespace(&caller);
     let patch = body.into_patch(&references(&state, &namespace), &agent.name_any())?;
     check_patched_target(
-        &state.egress,
+        &state,
+        &namespace,
         "model_endpoint",
         &patch,
         "/spec/model/endpoint",
-    )?;
+    )
+    .await?;
     let updated = state
         .writer::<Agent>(&caller)
         .merge_patch(&agent.name_any(), &patch)

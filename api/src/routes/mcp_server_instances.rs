@@ -80,7 +80,7 @@ pub async fn create_instance(
     let namespace = state.namespace(&caller);
     let instance = body.into_instance(&members(&state, &namespace), &caller)?;
     if let Some(remote) = &instance.spec.remote {
-        check_target(&state.egress, "json_spec.endpoint", &remote.url)?;
+        check_target(&state, &namespace, "json_spec.endpoint", &remote.url).await?;
     }
     let created = state.writer(&caller).create(&instance).await?;
     Ok((StatusCode::CREATED, Json(InstanceResponse::from(&created))))
@@ -113,11 +113,13 @@ pub async fn update_instance(
     let namespace = state.namespace(&caller);
     let patch = body.into_patch(&members(&state, &namespace))?;
     check_patched_target(
-        &state.egress,
+        &state,
+        &namespace,
         "json_spec.endpoint",
         &patch,
         "/spec/remote/url",
-    )?;
+    )
+    .await?;
     patched(&state, &caller, &instance, &patch).await.map(Json)
 }
 

@@ -16,6 +16,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 
 use agentarea_crds::common::WORKSPACE_LABEL;
+use agentarea_support::egress::{IpNet, workspace_allowances};
 
 use crate::error::ApiResult;
 use provision::WorkspaceArgs;
@@ -68,6 +69,20 @@ impl Workspaces {
 
     fn is_set_up(&self, namespace: &str) -> bool {
         self.set_up.lock().unwrap().contains(namespace)
+    }
+
+    /// The egress ranges an administrator allowed the workspace in `namespace` alone (its
+    /// annotation `agentarea.io/egress-allow`); none when it has none, or when it is not a list
+    /// of ranges.
+    pub async fn egress_allowances(&self, namespace: &str) -> ApiResult<Vec<IpNet>> {
+        let found = Api::<Namespace>::all(self.client.clone())
+            .get_metadata_opt(namespace)
+            .await?;
+        let annotations = found.as_ref().and_then(|n| n.metadata.annotations.as_ref());
+        Ok(workspace_allowances(annotations).unwrap_or_else(|reason| {
+            tracing::warn!(namespace, %reason, "the workspace's egress allowances");
+            Vec::new()
+        }))
     }
 
     /// A client acting in `namespace` as its workspace identity: whatever it is asked, the

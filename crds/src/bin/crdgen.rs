@@ -6,7 +6,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let check = std::env::args().any(|a| a == "--check");
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts/agentarea/crds");
+    // `cargo run` says where the package is now; the path compiled in is where it was built, which
+    // differs when a shared target directory serves several clones.
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let dir = package.join("../charts/agentarea/crds");
     if !check && let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("crdgen: {}: {e}", dir.display());
         return ExitCode::FAILURE;

@@ -94,7 +94,13 @@ pub async fn endpoint_of(
     instance: &McpServerInstance,
 ) -> Result<Endpoint, Problem> {
     if let Some(remote) = &instance.spec.remote {
-        return remote_endpoint(&ctx.client, &ctx.egress, namespace, remote).await;
+        return remote_endpoint(
+            &ctx.client,
+            &ctx.egress.policy(namespace).await,
+            namespace,
+            remote,
+        )
+        .await;
     }
     let transport = instance.spec.managed.as_ref().map(|m| m.transport);
     Ok(Endpoint {

@@ -122,7 +122,7 @@ async fn gather(ctx: &Context, agent: &Agent, namespace: &str) -> Result<Related
         None => None,
     };
     let model_endpoint_problem = match &spec.model.endpoint {
-        Some(endpoint) => egress_problem(&ctx.egress, endpoint).await,
+        Some(endpoint) => egress_problem(&ctx.egress.policy(namespace).await, endpoint).await,
         None => None,
     };
     Ok(Related {

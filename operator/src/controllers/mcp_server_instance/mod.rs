@@ -134,7 +134,14 @@ async fn reconcile_remote(
     previous: &McpServerInstanceStatus,
     status: &mut McpServerInstanceStatus,
 ) -> Action {
-    match remote_endpoint(&ctx.client, &ctx.egress, namespace, remote).await {
+    match remote_endpoint(
+        &ctx.client,
+        &ctx.egress.policy(namespace).await,
+        namespace,
+        remote,
+    )
+    .await
+    {
         Ok(endpoint) => discover(ctx, instance, previous, status, endpoint, McpPhase::Failed).await,
         Err(problem) => {
             not_ready(

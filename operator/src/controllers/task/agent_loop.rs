@@ -273,6 +273,7 @@ impl Run {
         let step = self.steps_taken;
         let completion = match call_model(
             &self.ctx,
+            &self.namespace,
             &self.record,
             &self.endpoint,
             &self.conversation.messages,

@@ -79,6 +79,7 @@ fn choose_model_endpoint(
 /// failed for good; every failed attempt is a step.
 pub async fn call_model(
     ctx: &Context,
+    namespace: &str,
     record: &SharedRecord,
     endpoint: &ModelEndpoint,
     messages: &[Message],
@@ -96,7 +97,7 @@ pub async fn call_model(
         .await?;
     let mut attempt = 1;
     loop {
-        match complete_observed(ctx, endpoint, messages, tools, step, attempt).await {
+        match complete_observed(ctx, namespace, endpoint, messages, tools, step, attempt).await {
             Ok(completion) => return Ok(Ok(completion)),
             Err(error) => {
                 let retry = error.is_transient() && attempt < MODEL_ATTEMPTS;
@@ -123,6 +124,7 @@ pub async fn call_model(
 /// GenAI conventions (`chat {model}`, with the token usage the endpoint reported).
 async fn complete_observed(
     ctx: &Context,
+    namespace: &str,
     endpoint: &ModelEndpoint,
     messages: &[Message],
     tools: &Toolbox,
@@ -149,13 +151,20 @@ async fn complete_observed(
     // The agent's own endpoint is the workspace's choice, so it goes through the egress policy;
     // the operator's default is the administrator's.
     let (http, egress) = if endpoint.named_by_agent {
-        (&ctx.workspace_http, Some(&ctx.egress))
+        let (policy, http) = ctx.egress.http(namespace).await;
+        (http, Some(policy))
     } else {
-        (&ctx.http, None)
+        (ctx.http.clone(), None)
     };
-    let result = model::complete(http, egress, endpoint, messages, &tools.definitions)
-        .instrument(span.clone())
-        .await;
+    let result = model::complete(
+        &http,
+        egress.as_ref(),
+        endpoint,
+        messages,
+        &tools.definitions,
+    )
+    .instrument(span.clone())
+    .await;
     ctx.metrics
         .tasks
         .model_call(&endpoint.model, started.elapsed(), result.is_ok());
