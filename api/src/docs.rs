@@ -3,6 +3,7 @@
 //! internet access.
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
@@ -108,7 +109,10 @@ const DOCS_PAGE: &str = r##"<!doctype html>
 
 /// `/openapi.json`, `/docs` and its assets: open paths, no credentials needed.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let spec = serde_json::to_string_pretty(&document()).expect("the OpenAPI document serializes");
+    // Shared, not owned: axum clones the router, and so this handler, for every connection.
+    let spec = Bytes::from(
+        serde_json::to_string_pretty(&document()).expect("the OpenAPI document serializes"),
+    );
     Router::new()
         .route(
             "/openapi.json",
