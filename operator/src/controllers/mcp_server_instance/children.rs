@@ -35,17 +35,28 @@ pub async fn apply_children(
     let namespace = instance.namespace().ok_or(Error::NoNamespace)?;
     let name = instance.name_any();
     let params = PatchParams::apply(OPERATOR_FIELD_MANAGER).force();
+    // The ServiceAccount first: pods created before it exists are refused.
     Api::<ServiceAccount>::namespaced(ctx.client.clone(), &namespace)
         .patch(&name, &params, &Patch::Apply(&service_account(instance)))
         .await?;
+    // The rest depend on nothing of each other: one round trip's wait instead of three.
     let deployment = deployment(instance, managed, &ctx.config.bridge_image);
-    Api::<Deployment>::namespaced(ctx.client.clone(), &namespace)
-        .patch(&name, &params, &Patch::Apply(&deployment))
-        .await?;
-    Api::<Service>::namespaced(ctx.client.clone(), &namespace)
-        .patch(&name, &params, &Patch::Apply(&service(instance, managed)))
-        .await?;
-    if let Some(labels) = &ctx.config.mcp_ingress_from_labels {
+    let apply_deployment = async {
+        Api::<Deployment>::namespaced(ctx.client.clone(), &namespace)
+            .patch(&name, &params, &Patch::Apply(&deployment))
+            .await
+            .map(drop)
+    };
+    let apply_service = async {
+        Api::<Service>::namespaced(ctx.client.clone(), &namespace)
+            .patch(&name, &params, &Patch::Apply(&service(instance, managed)))
+            .await
+            .map(drop)
+    };
+    let apply_policy = async {
+        let Some(labels) = &ctx.config.mcp_ingress_from_labels else {
+            return Ok(());
+        };
         let callers = Callers {
             namespace: ctx.config.own_namespace(),
             labels: labels.clone(),
@@ -56,8 +67,10 @@ pub async fn apply_children(
                 &params,
                 &Patch::Apply(&network_policy(instance, managed, &callers)),
             )
-            .await?;
-    }
+            .await
+            .map(drop)
+    };
+    futures::try_join!(apply_deployment, apply_service, apply_policy)?;
     Ok(())
 }
 
