@@ -94,12 +94,7 @@ async fn remote_servers_the_policy_refuses_are_egress_denied_and_an_allowed_one_
     ];
     let api = ns.api::<McpServerInstance>();
     for (name, url) in &targets {
-        create(
-            &api,
-            json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
-                   "metadata": {"name": name}, "spec": {"remote": {"url": url, "timeoutSeconds": 5}}}),
-        )
-        .await;
+        create_remote(&ns, name, url).await;
     }
 
     let (status, why, message) = instance_refused(&ns, "health").await;
@@ -231,6 +226,25 @@ async fn model_endpoints_the_policy_refuses_are_refused_by_the_api_the_agent_and
     assert!(model.requests().is_empty(), "the refused model was called");
 }
 
+/// What an administrator does to let one workspace reach `ranges`: annotate its namespace.
+async fn allow_workspace(ns: &TestNamespace, ranges: &str) {
+    let annotation = json!({"metadata": {"annotations": {WORKSPACE_ALLOW_ANNOTATION: ranges}}});
+    Api::<Namespace>::all(ns.client.clone())
+        .patch(&ns.name, &PatchParams::default(), &Patch::Merge(annotation))
+        .await
+        .expect("annotate the namespace");
+}
+
+/// A remote instance `name` at `url`, written around the api (as kubectl or GitOps would).
+async fn create_remote(ns: &TestNamespace, name: &str, url: &str) {
+    create(
+        &ns.api::<McpServerInstance>(),
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
+               "metadata": {"name": name}, "spec": {"remote": {"url": url, "timeoutSeconds": 5}}}),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_workspace_reaches_what_its_namespace_annotation_allows_and_no_other_workspace_does() {
     let (allowed, other) = tokio::join!(
@@ -238,16 +252,7 @@ async fn a_workspace_reaches_what_its_namespace_annotation_allows_and_no_other_w
         TestNamespace::create("ws-egress-plain"),
     );
     // An administrator allows the first workspace (only) this machine's loopback address.
-    Api::<Namespace>::all(allowed.client.clone())
-        .patch(
-            &allowed.name,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"annotations": {WORKSPACE_ALLOW_ANNOTATION: "127.0.0.1/32"}}}),
-            ),
-        )
-        .await
-        .expect("annotate the namespace");
+    allow_workspace(&allowed, "127.0.0.1/32").await;
     let everything = everything_server();
     let platform = [("AGENTAREA_EGRESS_ALLOW", ALLOWED.to_string())];
     let api = ApiServer::start(&platform).await;
@@ -284,36 +289,19 @@ async fn a_workspace_reaches_what_its_namespace_annotation_allows_and_no_other_w
     })
     .await;
     assert!(discovered.tools.iter().any(|t| t.name == "echo"));
-    create(
-        &other.api::<McpServerInstance>(),
-        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
-               "metadata": {"name": "local"}, "spec": {"remote": {"url": everything.url, "timeoutSeconds": 5}}}),
-    )
-    .await;
+    create_remote(&other, "local", &everything.url).await;
     let (_, why, message) = instance_refused(&other, "local").await;
     assert_eq!(why, reasons::EGRESS_DENIED, "{message}");
     assert!(message.contains("127.0.0.1 is loopback"), "{message}");
 
     // An annotation that is not a list of ranges allows nothing, not the part that parses.
-    Api::<Namespace>::all(allowed.client.clone())
-        .patch(
-            &allowed.name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {WORKSPACE_ALLOW_ANNOTATION: "127.0.0.1/32, the-lab"}}})),
-        )
-        .await
-        .expect("annotate the namespace");
+    allow_workspace(&allowed, "127.0.0.1/32, the-lab").await;
     let body = json!({"name": "again", "json_spec": {"type": "url", "endpoint": everything.url}});
     let (status, answer) = api
         .post(&token_of(&allowed), "/v1/mcp-server-instances", &body)
         .await;
     assert_eq!(status, 422, "{answer}");
-    create(
-        &allowed.api::<McpServerInstance>(),
-        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "McpServerInstance",
-               "metadata": {"name": "around"}, "spec": {"remote": {"url": everything.url, "timeoutSeconds": 5}}}),
-    )
-    .await;
+    create_remote(&allowed, "around", &everything.url).await;
     let (_, why, message) = instance_refused(&allowed, "around").await;
     assert_eq!(why, reasons::EGRESS_DENIED, "{message}");
 }
