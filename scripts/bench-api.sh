@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Benchmark: GET /v1/agents/{id} through the api (JWT auth, workspace scoping, watch cache) against
-# a direct GET of the same object from the kube-apiserver, with the same load tool (wrk), in the
-# same run, with 1,000 agents stored. Prints requests/s and p99 for both, and the ratios.
+# Benchmark: the api (JWT auth, workspace scoping, watch cache) against the kube-apiserver with the
+# same load tool (wrk), in the same run, with 10,000 agents stored across 100 workspaces: GET of one
+# agent by id, and LIST of one workspace's agents (its first page of 100, the api's default), each
+# against the direct request for the same objects. Prints requests/s and p99 for both, the ratios,
+# and the api's memory.
 #
-#   scripts/bench-api.sh [duration-seconds] [connections]
+#   scripts/bench-api.sh [duration-seconds] [connections] [agents] [workspaces]
 #
 # BENCH_TRACES=1 runs the api with trace export on (to a local OpenTelemetry Collector): compare
 # its ratio with a run without to see what tracing costs.
@@ -13,7 +15,8 @@ cd "$repo_root"
 
 duration=${1:-15}
 connections=${2:-32}
-agents=1000
+agents=${3:-10000}
+workspaces=${4:-100}
 command -v wrk >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
 
 log "building the api (release)"
@@ -27,14 +30,17 @@ export KUBECONFIG=$state/kubeconfig
 install_crds "$KUBECONFIG"
 install_workspace_role "$KUBECONFIG" "$CARGO_TARGET_DIR/release/agentarea-api"
 
-log "storing $agents agents"
-namespace=ws-bench
-"$bin/kubectl" create namespace "$namespace" >/dev/null
-for i in $(seq 1 $agents); do
-  printf -- '---\napiVersion: agentarea.io/v1alpha1\nkind: Agent\nmetadata:\n  name: agent-%04d\nspec:\n  instruction: Benchmark agent %d\n  model:\n    name: llama3.1:8b\n' "$i" "$i"
+log "storing $agents agents across $workspaces workspaces"
+per_workspace=$(( agents / workspaces ))
+for w in $(seq 1 "$workspaces"); do
+  printf -- '---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ws-bench-%03d\n' "$w"
+  for i in $(seq 1 "$per_workspace"); do
+    printf -- '---\napiVersion: agentarea.io/v1alpha1\nkind: Agent\nmetadata:\n  name: agent-%04d\n  namespace: ws-bench-%03d\nspec:\n  instruction: Benchmark agent %d\n  model:\n    name: llama3.1:8b\n' "$i" "$w" "$i"
+  done
 done > "$state/agents.yaml"
-"$bin/kubectl" apply --server-side -n "$namespace" -f "$state/agents.yaml" >/dev/null
-name=agent-0500
+"$bin/kubectl" apply --server-side -f "$state/agents.yaml" >/dev/null
+namespace=ws-bench-$(printf '%03d' $(( (workspaces + 1) / 2 )))
+name=agent-$(printf '%04d' $(( (per_workspace + 1) / 2 )))
 uid=$("$bin/kubectl" get agent -n "$namespace" "$name" -o jsonpath='{.metadata.uid}')
 
 if [[ ${BENCH_TRACES:-0} == 1 ]]; then
@@ -48,7 +54,7 @@ AGENTAREA_WORKSPACE_REQUESTS_PER_SECOND=0 AGENTAREA_CALLER_REQUESTS_PER_SECOND=0
   AGENTAREA_LISTEN_ADDR=127.0.0.1:$port RUST_LOG=warn "$CARGO_TARGET_DIR/release/agentarea-api" >"$state/api.log" 2>&1 &
 api_pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
-token=$("$CARGO_TARGET_DIR/release/agentarea-api" token --workspace bench)
+token=$("$CARGO_TARGET_DIR/release/agentarea-api" token --workspace "${namespace#ws-}")
 curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/agents/$uid" >/dev/null
 
 server=$(cat "$state/ready")
@@ -65,15 +71,24 @@ run() { # label url token -> "rps p99_ms"
   echo "$rps $p99"
 }
 log "load: $connections connections for ${duration}s each, 2 wrk threads"
+kube_agents=$server/apis/agentarea.io/v1alpha1/namespaces/$namespace/agents
 read -r api_rps api_p99 < <(run api "http://127.0.0.1:$port/v1/agents/$uid" "$token")
-read -r kube_rps kube_p99 < <(run apiserver "$server/apis/agentarea.io/v1alpha1/namespaces/$namespace/agents/$name" "$admin_token")
+read -r kube_rps kube_p99 < <(run apiserver "$kube_agents/$name" "$admin_token")
+read -r api_list_rps api_list_p99 < <(run api-list "http://127.0.0.1:$port/v1/agents?limit=100" "$token")
+read -r kube_list_rps kube_list_p99 < <(run apiserver-list "$kube_agents?limit=100" "$admin_token")
 api_rss=$(awk '/VmHWM/ {print $2}' /proc/$api_pid/status)
 
-printf '\n%-34s %12s %10s\n' "GET one agent (of $agents)" "requests/s" "p99 ms"
-printf '%-34s %12.0f %10.2f\n' "api  /v1/agents/{id} (JWT, cache)" "$api_rps" "$api_p99"
-printf '%-34s %12.0f %10.2f\n' "kube-apiserver GET (baseline)" "$kube_rps" "$kube_p99"
-awk -v a="$api_rps" -v k="$kube_rps" -v ap="$api_p99" -v kp="$kube_p99" \
-  'BEGIN { printf "ratio api/apiserver: throughput %.2fx, p99 %.2fx\n", a/k, ap/kp }'
+report() { # title api_rps api_p99 kube_rps kube_p99 api_label kube_label
+  printf '\n%-40s %12s %10s\n' "$1" "requests/s" "p99 ms"
+  printf '%-40s %12.0f %10.2f\n' "$6" "$2" "$3"
+  printf '%-40s %12.0f %10.2f\n' "$7" "$4" "$5"
+  awk -v a="$2" -v k="$4" -v ap="$3" -v kp="$5" \
+    'BEGIN { printf "ratio api/apiserver: throughput %.2fx, p99 %.2fx\n", a/k, ap/kp }'
+}
+report "GET one agent (of $agents, $workspaces workspaces)" "$api_rps" "$api_p99" "$kube_rps" "$kube_p99" \
+  "api  /v1/agents/{id} (JWT, cache)" "kube-apiserver GET (baseline)"
+report "LIST a workspace's $per_workspace agents" "$api_list_rps" "$api_list_p99" "$kube_list_rps" "$kube_list_p99" \
+  "api  /v1/agents?limit=100" "kube-apiserver LIST ?limit=100"
 echo "api peak RSS: $((api_rss / 1024)) MiB"
 if [[ ${BENCH_TRACES:-0} == 1 ]]; then
   kill -TERM "$api_pid" && wait "$api_pid" 2>/dev/null || true   # flushes the last spans
