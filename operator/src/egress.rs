@@ -68,10 +68,12 @@ impl WorkspaceEgress {
     /// connection and redirect.
     pub async fn http(&self, namespace: &str) -> (EgressPolicy, reqwest::Client) {
         let allowances = self.allowances(namespace).await;
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if allowances.is_empty() {
+            // An annotation taken away (or its namespace gone) takes its client along.
+            clients.remove(namespace);
             return (self.platform.clone(), self.platform_http.clone());
         }
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         match clients.get(namespace) {
             Some(known) if known.allowances == allowances => {
                 (known.policy.clone(), known.http.clone())

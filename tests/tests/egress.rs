@@ -176,6 +176,31 @@ async fn model_endpoints_the_policy_refuses_are_refused_by_the_api_the_agent_and
         let (_, listed) = api.get(&token, path).await;
         assert_eq!(listed, json!([]), "nothing stored after a refusal");
     }
+    // Patched onto an existing agent, the same: 422, and the stored endpoint stays.
+    let (status, agent) = api
+        .post(
+            &token,
+            "/v1/agents",
+            &json!({"name": "kept", "instruction": "x", "model_id": "m",
+                    "model_endpoint": "https://models.example.com/v1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{agent}");
+    let path = format!("/v1/agents/{}", agent["id"].as_str().unwrap());
+    let (status, answer) = api
+        .patch(
+            &token,
+            &path,
+            &json!({"model_endpoint": "http://169.254.169.254/latest"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        answer["detail"],
+        "model_endpoint: 169.254.169.254 is refused by the egress policy: 169.254.169.254 is link-local (metadata services)"
+    );
+    let (_, stored) = api.get(&token, &path).await;
+    assert_eq!(stored["model_endpoint"], "https://models.example.com/v1");
 
     // Written around the api (kubectl, GitOps), the operator refuses it: the agent is not Ready.
     let agents = ns.api::<Agent>();
