@@ -12,7 +12,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::controller::{self, Action};
@@ -96,6 +96,83 @@ where
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
     Controller::for_stream(changed, reader)
+}
+
+/// The events of objects owned by a controller's kind that its reconcile has to see: a change of
+/// what `key` picks from the object (its spec, or how many of a Deployment's pods are available),
+/// and its deletion. Not its first appearance: an owner's own reconcile made it, so reconciling
+/// the owner again for it would only repeat every write of that reconcile; after a restart of
+/// the watch, owners are reconciled anyway. Status updates of others (the controller-manager
+/// rewrites a Deployment's status several times as it rolls out) pass only when they change the
+/// key. For [`Controller::owns_stream`].
+pub fn owned_changes<K, Key>(
+    api: Api<K>,
+    key: fn(&K) -> Key,
+) -> impl Stream<Item = std::result::Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    Key: PartialEq + Send + 'static,
+{
+    let mut seen = SeenChildren::new(key);
+    watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .filter_map(move |event| {
+            futures::future::ready(match event {
+                Ok(event) => seen.on(event).map(Ok),
+                Err(error) => Some(Err(error)),
+            })
+        })
+}
+
+/// The keys last seen of owned objects, by uid, and whether an event should wake their owner.
+struct SeenChildren<K, Key> {
+    key: fn(&K) -> Key,
+    current: HashMap<String, Key>,
+    /// While the watch lists again: what was known before, to compare the listed objects with.
+    /// Dropped when the list is done, which forgets objects deleted while the watch was down.
+    before_relist: Option<HashMap<String, Key>>,
+}
+
+impl<K: Resource, Key: PartialEq> SeenChildren<K, Key> {
+    fn new(key: fn(&K) -> Key) -> Self {
+        Self {
+            key,
+            current: HashMap::new(),
+            before_relist: None,
+        }
+    }
+
+    /// The object whose owner should reconcile after `event`, if any.
+    fn on(&mut self, event: watcher::Event<K>) -> Option<K> {
+        match event {
+            watcher::Event::Init => {
+                self.before_relist = Some(std::mem::take(&mut self.current));
+                None
+            }
+            watcher::Event::InitDone => {
+                self.before_relist = None;
+                None
+            }
+            watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
+                let uid = object.meta().uid.clone()?;
+                let key = (self.key)(&object);
+                let known = self.current.remove(&uid).or_else(|| {
+                    self.before_relist
+                        .as_mut()
+                        .and_then(|before| before.remove(&uid))
+                });
+                let changed = known.is_some_and(|known| known != key);
+                self.current.insert(uid, key);
+                changed.then_some(object)
+            }
+            watcher::Event::Delete(object) => {
+                if let Some(uid) = &object.meta().uid {
+                    self.current.remove(uid);
+                }
+                Some(object)
+            }
+        }
+    }
 }
 
 /// What a controller's reconcile is handed: the shared [`Context`], or a state that holds it.
@@ -192,4 +269,104 @@ where
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+
+    /// A child with a uid and the one value its owner cares about.
+    fn child(uid: &str, value: &str) -> ConfigMap {
+        let mut child = ConfigMap::default();
+        child.metadata.name = Some(format!("child-{uid}"));
+        child.metadata.uid = Some(uid.into());
+        child.data = Some([("key".to_string(), value.to_string())].into());
+        child
+    }
+
+    fn value(child: &ConfigMap) -> Option<String> {
+        child.data.as_ref()?.get("key").cloned()
+    }
+
+    #[test]
+    fn an_owner_wakes_for_changes_of_its_childs_key_and_deletions_not_for_appearances() {
+        let cases: &[(&str, Vec<Event<ConfigMap>>, &[&str])] = &[
+            (
+                "made by the owner",
+                vec![Event::Apply(child("a", "1"))],
+                &[],
+            ),
+            (
+                "unchanged key (status written by others)",
+                vec![Event::Apply(child("a", "1")), Event::Apply(child("a", "1"))],
+                &[],
+            ),
+            (
+                "key changed",
+                vec![Event::Apply(child("a", "1")), Event::Apply(child("a", "2"))],
+                &["a"],
+            ),
+            (
+                "deleted",
+                vec![
+                    Event::Apply(child("a", "1")),
+                    Event::Delete(child("a", "1")),
+                ],
+                &["a"],
+            ),
+            (
+                "deleted, then made again under a new uid",
+                vec![
+                    Event::Apply(child("a", "1")),
+                    Event::Delete(child("a", "1")),
+                    Event::Apply(child("b", "1")),
+                ],
+                &["a"],
+            ),
+            (
+                "the first list of a watch",
+                vec![
+                    Event::Init,
+                    Event::InitApply(child("a", "1")),
+                    Event::InitDone,
+                ],
+                &[],
+            ),
+            (
+                "listed again: changed while the watch was down, and unchanged",
+                vec![
+                    Event::Apply(child("a", "1")),
+                    Event::Apply(child("b", "1")),
+                    Event::Init,
+                    Event::InitApply(child("a", "2")),
+                    Event::InitApply(child("b", "1")),
+                    Event::InitDone,
+                ],
+                &["a"],
+            ),
+            (
+                "deleted while the watch was down, then made again: forgotten, so not a change",
+                vec![
+                    Event::Apply(child("a", "1")),
+                    Event::Init,
+                    Event::InitDone,
+                    Event::Apply(child("a", "2")),
+                ],
+                &[],
+            ),
+        ];
+        for (case, events, want) in cases {
+            let mut seen = SeenChildren::new(value);
+            let woke: Vec<String> = events
+                .iter()
+                .cloned()
+                .filter_map(|event| seen.on(event))
+                .filter_map(|child| child.metadata.uid)
+                .collect();
+            assert_eq!(woke, *want, "{case}");
+        }
+    }
 }

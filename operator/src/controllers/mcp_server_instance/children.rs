@@ -26,12 +26,13 @@ use crate::error::{Error, Result};
 /// The name of the port the server listens on, in the pod and in the Service.
 pub const PORT_NAME: &str = "mcp";
 
-/// Server-side applies the ServiceAccount, Deployment and Service of a managed instance.
+/// Server-side applies the ServiceAccount, Deployment, Service and NetworkPolicy of a managed
+/// instance; returns the Deployment as the apiserver answered the apply (with its status).
 pub async fn apply_children(
     ctx: &Context,
     instance: &McpServerInstance,
     managed: &ManagedServer,
-) -> Result<()> {
+) -> Result<Deployment> {
     let namespace = instance.namespace().ok_or(Error::NoNamespace)?;
     let name = instance.name_any();
     let params = PatchParams::apply(OPERATOR_FIELD_MANAGER).force();
@@ -45,7 +46,6 @@ pub async fn apply_children(
         Api::<Deployment>::namespaced(ctx.client.clone(), &namespace)
             .patch(&name, &params, &Patch::Apply(&deployment))
             .await
-            .map(drop)
     };
     let apply_service = async {
         Api::<Service>::namespaced(ctx.client.clone(), &namespace)
@@ -70,8 +70,8 @@ pub async fn apply_children(
             .await
             .map(drop)
     };
-    futures::try_join!(apply_deployment, apply_service, apply_policy)?;
-    Ok(())
+    let (deployment, (), ()) = futures::try_join!(apply_deployment, apply_service, apply_policy)?;
+    Ok(deployment)
 }
 
 /// The pods allowed to call managed servers: the operator's (it discovers tools, runs tasks and

@@ -29,7 +29,8 @@ use agentarea_crds::{McpServerInstance, McpServerInstanceSpec, McpServerInstance
 use self::discovery::{not_ready, record_discovery};
 use crate::context::Context;
 use crate::controllers::{
-    announce_ready_transition, get_named, in_namespace_where, run_observed, spec_driven,
+    announce_ready_transition, get_named, in_namespace_where, owned_changes, run_observed,
+    spec_driven,
 };
 use crate::error::{Error, Result};
 use crate::mcp::routing::remote_endpoint;
@@ -47,8 +48,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let store = controller.store();
     ctx.metrics.mcp.watch_instances(store.clone());
     let controller = controller
-        .owns(ctx.api::<Deployment>(), watcher::Config::default())
-        .owns(ctx.api::<Service>(), watcher::Config::default())
+        // A Deployment's rollout status (written by the controller-manager) matters only once its
+        // pods are available, when the server can be discovered; a Service only when it is changed.
+        .owns_stream(owned_changes(ctx.api::<Deployment>(), |d| {
+            (d.metadata.generation, available_replicas(d))
+        }))
+        .owns_stream(owned_changes(ctx.api::<Service>(), |s| s.spec.clone()))
         // A compound instance follows its members: a member's change reconciles the compounds
         // that name it.
         .watches(
@@ -77,25 +82,26 @@ async fn reconcile(instance: Arc<McpServerInstance>, ctx: Arc<Context>) -> Resul
         ..McpServerInstanceStatus::default()
     };
     let spec = &instance.spec;
-    if let Some(managed) = &spec.managed {
+    let pods_available = match &spec.managed {
         // Suspended ones too: their Deployment is scaled to zero.
-        children::apply_children(&ctx, &instance, managed).await?;
-    }
+        Some(managed) => {
+            let deployment = children::apply_children(&ctx, &instance, managed).await?;
+            available_replicas(&deployment)
+        }
+        None => 0,
+    };
     let action = if let Some((phase, problem)) = not_served(spec) {
         not_ready(&mut status, phase, problem, instance.metadata.generation);
         Action::await_change()
     } else if let Some(managed) = &spec.managed {
         let endpoint = managed_endpoint(&ctx, &instance, managed, &namespace);
         // Until its pods answer, a new managed server is starting rather than failed.
-        discover(
-            &ctx,
-            &instance,
-            &previous,
-            &mut status,
+        let found = Discovery {
             endpoint,
-            McpPhase::Starting,
-        )
-        .await
+            phase_on_first_failure: McpPhase::Starting,
+            retry_floor: managed_retry_floor(pods_available),
+        };
+        discover(&ctx, &instance, &previous, &mut status, found).await
     } else if let Some(remote) = &spec.remote {
         reconcile_remote(&ctx, &instance, remote, &namespace, &previous, &mut status).await
     } else if let Some(compound) = &spec.compound {
@@ -107,6 +113,15 @@ async fn reconcile(instance: Arc<McpServerInstance>, ctx: Arc<Context>) -> Resul
     announce_ready_transition(&ctx, &*instance, &previous.conditions, &status.conditions).await;
     apply_status(&ctx.client, &*instance, &status).await?;
     Ok(action)
+}
+
+/// How many of a Deployment's pods are available.
+fn available_replicas(deployment: &Deployment) -> i32 {
+    deployment
+        .status
+        .as_ref()
+        .and_then(|status| status.available_replicas)
+        .unwrap_or(0)
 }
 
 /// Why an instance is not to be reached at all, and the phase that says so: a suspended managed
@@ -142,7 +157,14 @@ async fn reconcile_remote(
     )
     .await
     {
-        Ok(endpoint) => discover(ctx, instance, previous, status, endpoint, McpPhase::Failed).await,
+        Ok(endpoint) => {
+            let found = Discovery {
+                endpoint,
+                phase_on_first_failure: McpPhase::Failed,
+                retry_floor: Duration::ZERO,
+            };
+            discover(ctx, instance, previous, status, found).await
+        }
         Err(problem) => {
             not_ready(
                 status,
@@ -176,16 +198,44 @@ fn managed_endpoint(
     }
 }
 
+/// How long a managed server whose discovery failed waits at least before it is tried again.
+/// While none of its pods is available there is nothing to reach, and the Deployment's watch
+/// wakes the instance as soon as one is (see `run`): retrying every few seconds would only
+/// repeat the reconcile's writes, which with many servers starting at once crowds out the
+/// first reconcile of the rest. The floor stays as a safety net for a missed watch event.
+fn managed_retry_floor(pods_available: i32) -> Duration {
+    if pods_available > 0 {
+        Duration::ZERO
+    } else {
+        PODS_PENDING_RECHECK
+    }
+}
+
+/// See [`managed_retry_floor`].
+const PODS_PENDING_RECHECK: Duration = Duration::from_secs(60);
+
+/// A server to list the tools of, and what its status says when it does not answer.
+struct Discovery {
+    endpoint: Endpoint,
+    phase_on_first_failure: McpPhase,
+    /// The least wait before trying again after a failure (the back-off decides above it).
+    retry_floor: Duration,
+}
+
 /// Lists the server's tools into `status`; looks again after the discovery interval, or after
-/// the instance's back-off when the server did not answer.
+/// the instance's back-off (at least the retry floor) when the server did not answer.
 async fn discover(
     ctx: &Context,
     instance: &McpServerInstance,
     previous: &McpServerInstanceStatus,
     status: &mut McpServerInstanceStatus,
-    endpoint: Endpoint,
-    phase_on_first_failure: McpPhase,
+    found: Discovery,
 ) -> Action {
+    let Discovery {
+        endpoint,
+        phase_on_first_failure,
+        retry_floor,
+    } = found;
     status.endpoint = Some(endpoint.url.clone());
     status.last_checked_time = Some(now());
     let started = std::time::Instant::now();
@@ -207,7 +257,7 @@ async fn discover(
             instance.spec.discovery_interval_seconds.max(10) as u64,
         ))
     } else {
-        Action::requeue(ctx.backoff(DISCOVERY_BACKOFF, instance))
+        Action::requeue(ctx.backoff(DISCOVERY_BACKOFF, instance).max(retry_floor))
     }
 }
 
@@ -261,6 +311,22 @@ mod tests {
 
     /// The phase, reason and message, when the instance is not to be reached.
     type Want = Option<(McpPhase, &'static str, &'static str)>;
+
+    #[test]
+    fn a_managed_server_without_available_pods_waits_for_them_rather_than_polling() {
+        let cases = [
+            (0, PODS_PENDING_RECHECK),
+            (1, Duration::ZERO),
+            (3, Duration::ZERO),
+        ];
+        for (available, floor) in cases {
+            assert_eq!(
+                managed_retry_floor(available),
+                floor,
+                "{available} available"
+            );
+        }
+    }
 
     #[test]
     fn suspended_and_sse_instances_are_not_reached() {
