@@ -293,7 +293,9 @@ mod tests {
 
     #[test]
     fn an_owner_wakes_for_changes_of_its_childs_key_and_deletions_not_for_appearances() {
-        let cases: &[(&str, Vec<Event<ConfigMap>>, &[&str])] = &[
+        /// A case: its name, the events in order, and the uids whose owner wakes.
+        type Case = (&'static str, Vec<Event<ConfigMap>>, &'static [&'static str]);
+        let cases: &[Case] = &[
             (
                 "made by the owner",
                 vec![Event::Apply(child("a", "1"))],

@@ -1,22 +1,25 @@
 //! Benchmark of the task executor: N Tasks, each two model turns (the scripted model) around one
 //! call of the real MCP reference server's `echo` tool, run by the operator through the
 //! apiserver; against a baseline measured in the same run: the same model and tool calls made
-//! directly with the operator's own clients, with the same concurrency and no Kubernetes. Then the
+//! directly with the operator's own clients, with the same concurrency and no Kubernetes; and the
+//! apiserver floor: the writes any executor that keeps runs as Task objects makes, without one.
+//! Then the
 //! operator's memory with the N finished Tasks kept, against its memory idle at start.
 //!
 //! Run by `scripts/bench-tasks.sh [count]`, which starts the control plane and builds in release.
 
 use std::time::{Duration, Instant};
 
-use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase};
+use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, TaskStatus};
 use agentarea_operator::mcp;
 use agentarea_operator::model::{self, Message, ModelEndpoint, ToolDefinition};
 use agentarea_tests::mcp_servers::{Operator, endpoint, everything_server};
 use agentarea_tests::model::{Reply, ScriptedModel, tool_results, user_input};
 use agentarea_tests::{TestNamespace, eventually, rss_kib};
 use futures::StreamExt;
-use kube::Api;
 use kube::api::{ListParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
 use serde_json::json;
 
 const CONCURRENCY: usize = 16;
@@ -48,10 +51,13 @@ async fn main() {
     let operator = start_operator(&ns.name).await;
     let idle_kib = rss_kib(operator.process.pid(), "VmRSS");
     prepare(&ns, &model.url, &server.url).await;
+    save_apiserver_metrics(&ns, "tasks-before").await;
     let executor = through_the_operator(&ns, count).await;
+    save_apiserver_metrics(&ns, "tasks-after").await;
     let kept_kib = rss_kib(operator.process.pid(), "VmRSS");
     let peak_kib = rss_kib(operator.process.pid(), "VmHWM");
     let storage = storage_per_task(&ns).await;
+    let floor = apiserver_floor(count, &finished_status(&ns).await).await;
 
     let per_second = |elapsed: Duration| count as f64 / elapsed.as_secs_f64();
     println!("\n{count} tasks: 2 model turns + 1 MCP echo each, concurrency {CONCURRENCY}");
@@ -68,8 +74,16 @@ async fn main() {
         per_second(executor)
     );
     println!(
-        "ratio operator/baseline time: {:.2}x",
-        executor.as_secs_f64() / baseline.as_secs_f64()
+        "{:<58} {:>8} ms {:>8.1} tasks/s",
+        "apiserver floor (create, claim, result; no operator)",
+        floor.as_millis(),
+        per_second(floor)
+    );
+    println!(
+        "ratio operator/baseline time: {:.2}x; operator/apiserver floor: {:.2}x; floor/baseline: {:.2}x",
+        executor.as_secs_f64() / baseline.as_secs_f64(),
+        executor.as_secs_f64() / floor.as_secs_f64(),
+        floor.as_secs_f64() / baseline.as_secs_f64(),
     );
     println!(
         "operator RSS idle: {} MiB; with {count} finished tasks kept: {} MiB ({:.2}x); peak {} MiB",
@@ -80,6 +94,73 @@ async fn main() {
     );
     println!("{storage}");
     ns.delete().await;
+}
+
+/// The status of one of the finished bench Tasks, to write in the floor's runs.
+async fn finished_status(ns: &TestNamespace) -> TaskStatus {
+    let tasks: Api<Task> = ns.api();
+    tasks
+        .get("task-0")
+        .await
+        .unwrap()
+        .status
+        .expect("a finished task has a status")
+}
+
+/// What any executor that keeps its runs as Task objects costs the apiserver at least, with no
+/// operator: per task, the create, a claim (a status write naming the runner) and the result
+/// (`finished`, as large as the operator's), each on the version last written, at the same
+/// concurrency as the operator's runs. In a namespace of its own, which no operator watches.
+async fn apiserver_floor(count: usize, finished: &TaskStatus) -> Duration {
+    let ns = TestNamespace::create("bench-floor").await;
+    let tasks: Api<Task> = ns.api();
+    let start = Instant::now();
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let tasks = tasks.clone();
+            async move {
+                let task: Task = serde_json::from_value(json!({
+                    "apiVersion": "agentarea.io/v1alpha1", "kind": "Task",
+                    "metadata": {"name": format!("task-{i}")},
+                    "spec": {"agent": "bench", "input": format!("task-{i}")}
+                }))
+                .unwrap();
+                let mut task = tasks.create(&PostParams::default(), &task).await.unwrap();
+                let claimed = TaskStatus {
+                    phase: Some(TaskPhase::Running),
+                    claim: finished.claim.clone(),
+                    ..TaskStatus::default()
+                };
+                for status in [claimed, finished.clone()] {
+                    task.status = Some(status);
+                    task = tasks
+                        .replace_status(&task.name_any(), &PostParams::default(), &task)
+                        .await
+                        .unwrap();
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+    let elapsed = start.elapsed();
+    ns.delete().await;
+    elapsed
+}
+
+/// Saves the apiserver's `/metrics` page as `name` in `$BENCH_STATE`, where
+/// `scripts/bench-tasks.sh` reads the writes made per Task from two of them.
+async fn save_apiserver_metrics(ns: &TestNamespace, name: &str) {
+    let Ok(dir) = std::env::var("BENCH_STATE") else {
+        return;
+    };
+    let request = http::Request::get("/metrics").body(vec![]).unwrap();
+    let page = ns
+        .client
+        .request_text(request)
+        .await
+        .expect("apiserver /metrics");
+    std::fs::write(std::path::Path::new(&dir).join(name), page).expect("metrics saved");
 }
 
 /// What keeping each Task costs in etcd: the Task object, and its conversation's chunks.
@@ -206,8 +287,12 @@ async fn prepare(ns: &TestNamespace, model_url: &str, mcp_url: &str) {
 }
 
 /// Creates `count` Tasks and waits until all have succeeded; the time from the first creation.
+/// Finished tasks are counted from a watch, not by listing them again and again: a list of
+/// thousands of Tasks every fraction of a second would cost the apiserver more CPU than the
+/// runs being measured.
 async fn through_the_operator(ns: &TestNamespace, count: usize) -> Duration {
     let tasks: Api<Task> = ns.api();
+    let finished = tokio::spawn(succeeded_tasks(tasks.clone(), count));
     let start = Instant::now();
     futures::stream::iter(0..count)
         .map(|i| {
@@ -225,26 +310,29 @@ async fn through_the_operator(ns: &TestNamespace, count: usize) -> Duration {
         .buffer_unordered(32)
         .collect::<Vec<()>>()
         .await;
-    loop {
-        let list = tasks.list(&ListParams::default()).await.unwrap();
-        let phases: Vec<Option<TaskPhase>> = list
-            .items
-            .iter()
-            .map(|t| t.status.as_ref().and_then(|s| s.phase))
-            .collect();
-        let failed = phases
-            .iter()
-            .filter(|p| **p == Some(TaskPhase::Failed))
-            .count();
-        assert_eq!(failed, 0, "a bench task failed");
-        if phases
-            .iter()
-            .filter(|p| **p == Some(TaskPhase::Succeeded))
-            .count()
-            == count
-        {
-            return start.elapsed();
+    finished.await.unwrap();
+    start.elapsed()
+}
+
+/// Resolves once `count` Tasks of `tasks` have succeeded; panics when one fails.
+async fn succeeded_tasks(tasks: Api<Task>, count: usize) {
+    let mut succeeded = std::collections::HashSet::new();
+    let mut events = std::pin::pin!(
+        watcher(tasks, watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+    );
+    while let Some(task) = events.next().await {
+        let task = task.expect("task watch");
+        match task.status.as_ref().and_then(|s| s.phase) {
+            Some(TaskPhase::Failed) => panic!("a bench task failed: {:?}", task.status),
+            Some(TaskPhase::Succeeded) => {
+                succeeded.insert(task.metadata.name.unwrap_or_default());
+                if succeeded.len() == count {
+                    return;
+                }
+            }
+            _ => {}
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

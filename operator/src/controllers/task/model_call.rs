@@ -75,6 +75,26 @@ fn choose_model_endpoint(
     })
 }
 
+/// How long a model call may take before what is staged (that it started) is written on its
+/// own. A model call has no effect to record ahead of it (unlike a tool call, which may not be
+/// repeated), so its start needs no write of its own when the answer comes soon: it goes out
+/// with the answer's write. A watcher sees a slow call's start this much late.
+const PROGRESS_DELAY: Duration = Duration::from_millis(250);
+
+/// Awaits `call`, writing the record's staged steps if it takes longer than [`PROGRESS_DELAY`].
+async fn written_if_slow<T>(
+    record: &SharedRecord,
+    call: impl Future<Output = T>,
+) -> Result<T, RecordError> {
+    let mut call = std::pin::pin!(call);
+    tokio::select! {
+        done = &mut call => return Ok(done),
+        () = tokio::time::sleep(PROGRESS_DELAY) => {}
+    }
+    record.lock().await.flush().await?;
+    Ok(call.await)
+}
+
 /// One model call, retried while the endpoint is down or overloaded. `Ok(Err(outcome))` when it
 /// failed for good; every failed attempt is a step.
 pub async fn call_model(
@@ -86,18 +106,16 @@ pub async fn call_model(
     tools: &Toolbox,
     step: i32,
 ) -> Result<Result<Completion, Outcome>, RecordError> {
-    record
-        .lock()
-        .await
-        .append(&[Step::new(
-            steps::LLM_CALL_STARTED,
-            format!("step {step}: asking {}", endpoint.model),
-        )
-        .with_data(json!({ "step": step, "model": endpoint.model, "messages": messages.len() }))])
-        .await?;
+    let started = Step::new(
+        steps::LLM_CALL_STARTED,
+        format!("step {step}: asking {}", endpoint.model),
+    )
+    .with_data(json!({ "step": step, "model": endpoint.model, "messages": messages.len() }));
+    record.lock().await.stage_step(started);
     let mut attempt = 1;
     loop {
-        match complete_observed(ctx, namespace, endpoint, messages, tools, step, attempt).await {
+        let call = complete_observed(ctx, namespace, endpoint, messages, tools, step, attempt);
+        match written_if_slow(record, call).await? {
             Ok(completion) => return Ok(Ok(completion)),
             Err(error) => {
                 let retry = error.is_transient() && attempt < MODEL_ATTEMPTS;

@@ -111,6 +111,19 @@ impl TaskRecord {
         self.staged.push(Box::new(change));
     }
 
+    /// Keeps `step` for the next write.
+    pub fn stage_step(&mut self, step: Step) {
+        self.stage(move |status| push_step(status, &step));
+    }
+
+    /// Writes what is staged, if anything.
+    pub async fn flush(&mut self) -> Result<(), RecordError> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        self.update(|_| {}).await
+    }
+
     /// Applies the staged changes and `change` to the status, renews the claim, and writes it. On
     /// a conflict, re-reads the task; if the claim is still this runner's, applies them to the
     /// fresh status and writes again.
