@@ -16,6 +16,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+use agentarea_crds::common::without_field_sets;
+
 use crate::metrics::CacheMetrics;
 
 /// How long a writer waits for the watch to catch up before answering anyway.
@@ -68,9 +70,10 @@ impl<K: CachedResource> ResourceCache<K> {
         let (store, writer) = reflector::store();
         let cache = Arc::new(Self::over(store, metrics));
         let api: Api<K> = Api::all(client);
+        // Without managedFields' field sets: the api reads who wrote and when, not which fields.
         let stream = reflector::reflector(
             writer,
-            watcher(api, watcher::Config::default().any_semantic()),
+            watcher(api, watcher::Config::default().any_semantic()).modify(without_field_sets),
         )
         .default_backoff();
         let weak = Arc::downgrade(&cache);

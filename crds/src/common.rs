@@ -199,6 +199,16 @@ const TRACE_CONTEXT: [(&str, &str); 2] = [
     ("tracestate", TRACESTATE_ANNOTATION),
 ];
 
+/// Drops from an object what no cache of ours reads: the field sets of its `managedFields`
+/// (which fields each manager owns), often as large as the rest of the object. Which manager
+/// wrote, when and to which subresource stay: the api derives `updated_at` and "new" from them.
+/// For the `modify` step of a watch whose objects are kept in a store.
+pub fn without_field_sets<K: kube::Resource>(object: &mut K) {
+    for entry in object.meta_mut().managed_fields.iter_mut().flatten() {
+        entry.fields_v1 = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +250,31 @@ mod tests {
             assert_eq!(back.len(), want.len());
             assert!(back.iter().all(|(k, v)| headers.get(k) == Some(v)));
         }
+    }
+
+    #[test]
+    fn a_stored_object_keeps_who_wrote_it_and_when_but_not_which_fields() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+        let entry = |manager: &str| ManagedFieldsEntry {
+            manager: Some(manager.into()),
+            operation: Some("Apply".into()),
+            subresource: Some("status".into()),
+            fields_v1: Some(FieldsV1(serde_json::json!({"f:status": {}}))),
+            ..Default::default()
+        };
+        let mut object = ConfigMap::default();
+        object.metadata.managed_fields = Some(vec![entry("agentarea-operator"), entry("kubectl")]);
+        without_field_sets(&mut object);
+        let kept = object.metadata.managed_fields.unwrap();
+        assert_eq!(kept.len(), 2);
+        for (entry, manager) in kept.iter().zip(["agentarea-operator", "kubectl"]) {
+            assert_eq!(entry.manager.as_deref(), Some(manager));
+            assert_eq!(entry.subresource.as_deref(), Some("status"));
+            assert!(entry.fields_v1.is_none());
+        }
+        let mut bare = ConfigMap::default();
+        without_field_sets(&mut bare);
+        assert!(bare.metadata.managed_fields.is_none());
     }
 }

@@ -24,7 +24,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use agentarea_crds::common::{condition, set_ready};
+use agentarea_crds::common::{condition, set_ready, without_field_sets};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -88,14 +88,23 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let changed = reflector::reflector(
-        writer,
-        watcher(api, watcher::Config::default().any_semantic()),
-    )
-    .default_backoff()
-    .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
+    let changed = reflector::reflector(writer, stored_watch(api))
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
     Controller::for_stream(changed, reader)
+}
+
+/// The watch of every object of `api` that a controller keeps in its store, as it is to be kept
+/// (without the field sets of its managedFields: with thousands of objects they would be a good
+/// part of the operator's memory).
+pub fn stored_watch<K>(
+    api: Api<K>,
+) -> impl Stream<Item = std::result::Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    watcher(api, watcher::Config::default().any_semantic()).modify(without_field_sets)
 }
 
 /// The events of objects owned by a controller's kind that its reconcile has to see: a change of

@@ -33,8 +33,8 @@ use futures::channel::mpsc;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::Instrument;
@@ -47,7 +47,7 @@ use self::decide::{all_decided, wait_timed_out};
 use self::ending::{expire, finish, finish_unclaimed, hand_back, replace_if_unchanged, suspend};
 use self::record::{RecordError, Step, TaskRecord, claim_expired, new_claim, until_expiry};
 use crate::context::Context;
-use crate::controllers::{HasContext, in_namespace_where, run_observed};
+use crate::controllers::{HasContext, in_namespace_where, run_observed, stored_watch};
 use crate::error::Result;
 
 /// Runners a task may lose before the next loss fails it instead of continuing it.
@@ -229,8 +229,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         wake,
         ctx: ctx.clone(),
     });
-    let controller = Controller::new(ctx.api::<Task>(), watcher::Config::default().any_semantic());
-    let store = controller.store();
+    // Every change, not only the spec's: a run reacts to claims other replicas write.
+    let (store, writer) = reflector::store();
+    let changes = reflector::reflector(writer, stored_watch(ctx.api::<Task>()))
+        .default_backoff()
+        .applied_objects();
+    let controller = Controller::for_stream(changes, store.clone());
     // A task waiting for its agent to become Ready starts when it does.
     let controller = controller
         .watches(

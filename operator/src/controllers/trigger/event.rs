@@ -25,6 +25,7 @@ use agentarea_crds::trigger::{Firing, WatchedKind, WatchedTaskPhase};
 use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, Trigger, reasons};
 
 use crate::context::Context;
+use crate::controllers::stored_watch;
 
 /// A transition older than this is history, not news: it does not fire (after a restart, say).
 const FRESHNESS: SignedDuration = SignedDuration::from_secs(300);
@@ -101,13 +102,10 @@ impl Observed {
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let (triggers, writer) = reflector::store::<Trigger>();
-    let trigger_watch = reflector::reflector(
-        writer,
-        watcher(ctx.api::<Trigger>(), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects()
-    .for_each(|_| futures::future::ready(()));
+    let trigger_watch = reflector::reflector(writer, stored_watch(ctx.api::<Trigger>()))
+        .default_backoff()
+        .touched_objects()
+        .for_each(|_| futures::future::ready(()));
     let observe = async {
         // Until the triggers are known, a change could be matched against none of them.
         if triggers.wait_until_ready().await.is_err() {
