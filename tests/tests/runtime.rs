@@ -109,6 +109,31 @@ async fn a_task_calls_two_tools_on_two_instances_and_every_step_is_in_status() {
     assert_eq!((usage.prompt_tokens, usage.total_tokens), (20, 30));
     assert!(task_status.start_time.is_some() && task_status.completion_time.is_some());
     assert_eq!(task_status.claim.unwrap().attempt, 1);
+
+    // The operator wrote that status from the copy its store keeps, which lacks the field sets
+    // of managedFields: the apiserver still knows which fields each writer owns.
+    let owned: Vec<(Option<&str>, String)> = task
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .map(|entry| {
+            let fields = entry.fields_v1.as_ref().map(|f| f.0.to_string());
+            (entry.subresource.as_deref(), fields.unwrap_or_default())
+        })
+        .collect();
+    assert!(
+        owned
+            .iter()
+            .any(|(sub, f)| sub.is_none() && f.contains("f:spec")),
+        "{owned:?}"
+    );
+    assert!(
+        owned
+            .iter()
+            .any(|(sub, f)| *sub == Some("status") && f.contains("f:steps")),
+        "{owned:?}"
+    );
     world.ns.delete().await;
 }
 

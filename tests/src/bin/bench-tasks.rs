@@ -107,6 +107,16 @@ async fn finished_status(ns: &TestNamespace) -> TaskStatus {
         .expect("a finished task has a status")
 }
 
+/// The `i`th Task of a run: the bench agent, an input of its own.
+fn bench_task(i: usize) -> Task {
+    serde_json::from_value(json!({
+        "apiVersion": "agentarea.io/v1alpha1", "kind": "Task",
+        "metadata": {"name": format!("task-{i}")},
+        "spec": {"agent": "bench", "input": format!("task-{i}")}
+    }))
+    .unwrap()
+}
+
 /// What any executor that keeps its runs as Task objects costs the apiserver at least, with no
 /// operator: per task, the create, a claim (a status write naming the runner) and the result
 /// (`finished`, as large as the operator's), each on the version last written, at the same
@@ -119,13 +129,10 @@ async fn apiserver_floor(count: usize, finished: &TaskStatus) -> Duration {
         .map(|i| {
             let tasks = tasks.clone();
             async move {
-                let task: Task = serde_json::from_value(json!({
-                    "apiVersion": "agentarea.io/v1alpha1", "kind": "Task",
-                    "metadata": {"name": format!("task-{i}")},
-                    "spec": {"agent": "bench", "input": format!("task-{i}")}
-                }))
-                .unwrap();
-                let mut task = tasks.create(&PostParams::default(), &task).await.unwrap();
+                let mut task = tasks
+                    .create(&PostParams::default(), &bench_task(i))
+                    .await
+                    .unwrap();
                 let claimed = TaskStatus {
                     phase: Some(TaskPhase::Running),
                     claim: finished.claim.clone(),
@@ -298,13 +305,10 @@ async fn through_the_operator(ns: &TestNamespace, count: usize) -> Duration {
         .map(|i| {
             let tasks = tasks.clone();
             async move {
-                let task: Task = serde_json::from_value(json!({
-                    "apiVersion": "agentarea.io/v1alpha1", "kind": "Task",
-                    "metadata": {"name": format!("task-{i}")},
-                    "spec": {"agent": "bench", "input": format!("task-{i}")}
-                }))
-                .unwrap();
-                tasks.create(&PostParams::default(), &task).await.unwrap();
+                tasks
+                    .create(&PostParams::default(), &bench_task(i))
+                    .await
+                    .unwrap();
             }
         })
         .buffer_unordered(32)
