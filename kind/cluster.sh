@@ -2,7 +2,10 @@
 # Brings up a kind cluster from kind-config.yaml, on a laptop with Docker or on a machine with no
 # Docker engine and no image registry at all:
 #
-#   kind/cluster.sh [--name NAME] [--kubeconfig FILE] [--recreate]
+#   kind/cluster.sh [--name NAME] [--kubeconfig FILE] [--recreate] [--prepare]
+#
+# --prepare stops after steps 1-3 (everything that takes long on a new machine), so a CI run can
+# do them in the background while it compiles and tests, and bring the cluster up later in seconds.
 #
 # 1. a Docker engine (kind/engine.sh: nothing to do where one runs);
 # 2. the kind CLI: the one on PATH, else built once from its Go module into the cache;
@@ -21,12 +24,14 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 name=agentarea
 kubeconfig=${KUBECONFIG:-}
 recreate=false
+prepare=false
 while (($#)); do
   case $1 in
     --name) name=$2; shift 2 ;;
     --kubeconfig) kubeconfig=$2; shift 2 ;;
     --recreate) recreate=true; shift ;;
-    *) echo "usage: $0 [--name NAME] [--kubeconfig FILE] [--recreate]" >&2; exit 2 ;;
+    --prepare) prepare=true; shift ;;
+    *) echo "usage: $0 [--name NAME] [--kubeconfig FILE] [--recreate] [--prepare]" >&2; exit 2 ;;
   esac
 done
 
@@ -65,6 +70,11 @@ elif stock=$(stock_image) && [[ -n $stock ]] && timeout 600 docker pull -q "$sto
 else
   log "kind's stock node image cannot be pulled here: using a node image built locally"
   node_image_args=(--image "$(bash "$here/node/build.sh")")
+fi
+
+if $prepare; then
+  echo "$kind"
+  exit 0
 fi
 
 kubeconfig_args=()

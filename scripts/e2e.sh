@@ -21,18 +21,15 @@ bash scripts/setup-test-deps.sh
 kubectl="$(control_plane_bin_dir)/kubectl"
 helm="$(helm_bin_dir)/helm"
 
-# The cluster (engine, node image, kind) and the Rust binaries do not depend on each other: build
-# them side by side, since the cluster's part is largely waiting on downloads and Docker.
+# The engine, node image, static binaries and images: waits for .ci/run's background build of them
+# if one is under way, else builds what is missing (cached, so seconds when nothing is).
+stage "preparing the engine, node image, static binaries and images (scripts/e2e-prepare.sh)"
+flock "$e2e_prepare_lock" bash scripts/e2e-prepare.sh
 stage "bringing up the kind cluster $cluster (log: $state/cluster.log)"
-bash kind/cluster.sh --name "$cluster" --kubeconfig "$kubeconfig" --recreate >"$state/kind-path" 2>"$state/cluster.log" &
-cluster_pid=$!
-stage "building the static binaries (operator, api, scripted model)"
-musl_binaries agentarea-operator agentarea-api scripted-model >/dev/null
-if ! wait "$cluster_pid"; then
+if ! kind=$(bash kind/cluster.sh --name "$cluster" --kubeconfig "$kubeconfig" --recreate 2>"$state/cluster.log"); then
   cat "$state/cluster.log" >&2
   exit 1
 fi
-kind=$(cat "$state/kind-path")
 if [[ ${AGENTAREA_E2E_KEEP:-0} != 1 ]]; then
   trap '"$kind" delete cluster --name "$cluster" --kubeconfig "$kubeconfig" >/dev/null 2>&1 || true' EXIT
 fi

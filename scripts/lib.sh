@@ -184,6 +184,7 @@ helm_bin_dir() {
 # profile, the Dockerfile's flags) and prints the directory that holds them. Images built from
 # host binaries (Dockerfile.prebuilt, the end-to-end suite's images) use it.
 musl_target=x86_64-unknown-linux-musl
+musl_target_dir=$AGENTAREA_CACHE/target-musl
 musl_binaries() {
   local bins=() b
   for b in "$@"; do bins+=(--bin "$b"); done
@@ -197,6 +198,14 @@ musl_binaries() {
     flock /tmp/agentarea-apt.lock apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive flock /tmp/agentarea-apt.lock apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends musl-tools >/dev/null
   fi
-  (cd "$repo_root" && cargo build --quiet --release --locked --target "$musl_target" "${bins[@]}") >&2
-  echo "$CARGO_TARGET_DIR/$musl_target/release"
+  # A target directory of its own: cargo locks a target directory for the whole of a build, and a
+  # CI run builds these in the background (scripts/e2e-prepare.sh) while it compiles the tests.
+  (cd "$repo_root" && CARGO_TARGET_DIR=$musl_target_dir cargo build --quiet --release --locked \
+    --target "$musl_target" "${bins[@]}") >&2
+  echo "$musl_target_dir/$musl_target/release"
 }
+
+# Everything the end-to-end suite builds before it brings a cluster up (scripts/e2e-prepare.sh)
+# happens under this lock, so a run that started it in the background and scripts/e2e.sh, which
+# asks for it again, never build the same thing twice at once.
+e2e_prepare_lock=$AGENTAREA_CACHE/e2e-prepare.lock

@@ -12,7 +12,16 @@ if [[ -x $out/agentarea-cp && -L $out/kubectl ]]; then
   echo "$out"
   exit 0
 fi
-mkdir -p "$out.tmp"
+# One build at a time: a CI run builds the control plane for the tests while it prepares the kind
+# node image (which holds the same binary) in the background; the second caller waits and reuses.
+mkdir -p "$cache/controlplane"
+exec 9>"$cache/controlplane/.build.lock"
+flock 9
+if [[ -x $out/agentarea-cp && -L $out/kubectl ]]; then
+  echo "$out"
+  exit 0
+fi
+rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 pkg=k8s.io/component-base/version
 minor=${k8s_version#v1.}; minor=${minor%%.*}
 ldflags="-s -w -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
