@@ -45,8 +45,12 @@ fi
 
 mkdir -p "$cache"
 log "starting dockerd (log: $cache/dockerd.log)"
-# setsid: the engine outlives this script, as a system service would.
-setsid dockerd "${args[@]}" >"$cache/dockerd.log" 2>&1 < /dev/null &
+# setsid: the engine outlives this script, as a system service would; so it closes every descriptor
+# it inherited beyond stdio first, or it would hold its callers' locks and pipes open for good (a CI
+# run's lock on scripts/e2e-prepare.sh, a caller's $(...) capture).
+# shellcheck disable=SC2016
+setsid bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null; done; exec dockerd "$@"' \
+  dockerd "${args[@]}" >"$cache/dockerd.log" 2>&1 < /dev/null &
 for _ in $(seq 1 120); do
   docker info >/dev/null 2>&1 && exit 0
   sleep 0.5

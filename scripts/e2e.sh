@@ -24,7 +24,7 @@ helm="$(helm_bin_dir)/helm"
 # The engine, node image, static binaries and images: waits for .ci/run's background build of them
 # if one is under way, else builds what is missing (cached, so seconds when nothing is).
 stage "preparing the engine, node image, static binaries and images (scripts/e2e-prepare.sh)"
-flock "$e2e_prepare_lock" bash scripts/e2e-prepare.sh
+flock --close "$e2e_prepare_lock" bash scripts/e2e-prepare.sh
 stage "bringing up the kind cluster $cluster (log: $state/cluster.log)"
 if ! kind=$(bash kind/cluster.sh --name "$cluster" --kubeconfig "$kubeconfig" --recreate 2>"$state/cluster.log"); then
   cat "$state/cluster.log" >&2

@@ -207,5 +207,6 @@ musl_binaries() {
 
 # Everything the end-to-end suite builds before it brings a cluster up (scripts/e2e-prepare.sh)
 # happens under this lock, so a run that started it in the background and scripts/e2e.sh, which
-# asks for it again, never build the same thing twice at once.
+# asks for it again, never build the same thing twice at once. Take it with `flock --close`: the
+# preparation may start dockerd, which must not inherit (and so hold forever) the lock.
 e2e_prepare_lock=$AGENTAREA_CACHE/e2e-prepare.lock

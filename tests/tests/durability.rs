@@ -68,11 +68,13 @@ async fn a_rolling_restart_fails_no_task_and_a_crash_fails_only_calls_in_flight(
     for name in &rolled {
         world.task(name, "toggler", name).await;
     }
-    // SIGTERM once replica A is running some of them (a fixed sleep was too short on a loaded
-    // machine, where A had not claimed any yet).
+    // SIGTERM once replica A is in the first turn of one of them: its next boundary is then the
+    // tool call, where it hands the task back. (A fixed sleep was too short on a loaded machine,
+    // where A had not claimed any yet; any running task was too late there, when A's only one was
+    // in its last turn and finished instead.)
     let tasks = world.ns.api::<Task>();
     eventually(
-        "replica A running a task",
+        "replica A in the first turn of a task",
         Duration::from_secs(60),
         || async {
             let listed = tasks.list(&Default::default()).await.ok()?;
@@ -81,6 +83,7 @@ async fn a_rolling_restart_fails_no_task_and_a_crash_fails_only_calls_in_flight(
                 .iter()
                 .any(|t| {
                     phase(t) == Some(TaskPhase::Running)
+                        && started_calls(t).is_empty()
                         && t.status
                             .as_ref()
                             .and_then(|s| s.claim.as_ref())
