@@ -2,21 +2,34 @@
 //! to lookup address information"), without the wrappers' words or Rust type names. Status
 //! conditions, events and tool results all use it.
 
+/// An error and, through `source`, its causes.
+pub type Cause<'a> = &'a (dyn std::error::Error + 'static);
+
 /// The message of the last error in `error`'s source chain, as a person would say it.
-pub fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn innermost(error: Cause<'_>) -> String {
+    let last = chain(error).last().unwrap_or(error);
+    plain_words(&last.to_string())
+}
+
+/// Whether the peer refused the connection: nothing was sent, so trying again is safe.
+pub fn refused(error: Cause<'_>) -> bool {
+    chain(error).any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
+}
+
+/// `error` and its sources, outermost first.
+fn chain(error: Cause<'_>) -> impl Iterator<Item = Cause<'_>> {
     type HttpError = rmcp::transport::streamable_http_client::StreamableHttpError<reqwest::Error>;
-    let mut cause = error;
-    loop {
+    std::iter::successors(Some(error), |cause| {
         // rmcp wraps the HTTP client's error without naming it as the source.
-        let next = match cause.downcast_ref::<HttpError>() {
-            Some(HttpError::Client(client)) => Some(client as &(dyn std::error::Error + 'static)),
+        match cause.downcast_ref::<HttpError>() {
+            Some(HttpError::Client(client)) => Some(client as Cause<'_>),
             _ => cause.source(),
-        };
-        match next {
-            Some(next) => cause = next,
-            None => return plain_words(&cause.to_string()),
         }
-    }
+    })
 }
 
 /// Drops what only a programmer reads from an error message: the OS error number and any Rust
@@ -75,6 +88,31 @@ mod tests {
         let wrapped = Wrapper("error sending request for url (http://x/)", &*REFUSED);
         assert_eq!(innermost(&wrapped), "connection refused");
         assert_eq!(innermost(&*REFUSED), "connection refused");
+    }
+
+    #[test]
+    fn a_refusal_is_found_anywhere_in_the_chain_and_nothing_else_is_one() {
+        static REFUSED: std::sync::LazyLock<std::io::Error> =
+            std::sync::LazyLock::new(|| std::io::ErrorKind::ConnectionRefused.into());
+        static RESET: std::sync::LazyLock<std::io::Error> =
+            std::sync::LazyLock::new(|| std::io::ErrorKind::ConnectionReset.into());
+        let cases: [(&str, Cause<'_>, bool); 4] = [
+            ("refused", &*REFUSED, true),
+            (
+                "refused, wrapped",
+                &Wrapper("error sending request", &*REFUSED),
+                true,
+            ),
+            ("reset (the request may have been read)", &*RESET, false),
+            (
+                "reset, wrapped",
+                &Wrapper("error sending request", &*RESET),
+                false,
+            ),
+        ];
+        for (case, error, want) in cases {
+            assert_eq!(refused(error), want, "{case}");
+        }
     }
 
     #[derive(Debug)]

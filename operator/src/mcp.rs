@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use agentarea_support::egress::{EgressDenied, EgressPolicy, Refusals};
 
-use crate::cause;
+use crate::cause::{self, Cause};
 use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo, ToolAnnotations, Transport};
 use agentarea_crds::reasons;
 
@@ -76,7 +76,12 @@ pub enum McpError {
     #[error("invalid header {0:?}")]
     InvalidHeader(String),
     #[error("could not connect to {url}: {message}")]
-    Connect { url: String, message: String },
+    Connect {
+        url: String,
+        message: String,
+        /// The server's side refused the connection (nothing was sent).
+        refused: bool,
+    },
     #[error("{url} did not answer within {seconds}s")]
     Timeout { url: String, seconds: u64 },
     #[error("{url} answered {operation} with an error: {message}")]
@@ -140,10 +145,12 @@ pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
         .map_err(|e| McpError::Connect {
             url: endpoint.url.clone(),
             message: e.to_string(),
+            refused: false,
         })?;
-    let connect_error = |message: String| McpError::Connect {
+    let connect_error = |error: Cause<'_>| McpError::Connect {
         url: endpoint.url.clone(),
-        message,
+        message: cause::innermost(error),
+        refused: cause::refused(error),
     };
     let session = match endpoint.wire {
         Wire::StreamableHttp => {
@@ -157,14 +164,23 @@ pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
             let opened = within(endpoint, sse::SseTransport::connect(http, &endpoint.url)).await?;
             let transport = opened.map_err(|e| match refused() {
                 Some(denied) => McpError::EgressDenied(denied),
-                None => connect_error(cause::innermost(&e)),
+                None => connect_error(&e),
             })?;
             within(endpoint, client.serve(transport)).await?
         }
     };
     session.map_err(|e| match refused() {
         Some(denied) => McpError::EgressDenied(denied),
-        None => connect_error(initialize_cause(&e)),
+        None => match &e {
+            rmcp::service::ClientInitializeError::TransportError { error, .. } => {
+                connect_error(error.error.as_ref())
+            }
+            other => McpError::Connect {
+                url: endpoint.url.clone(),
+                message: other.to_string(),
+                refused: false,
+            },
+        },
     })
 }
 
@@ -301,18 +317,6 @@ fn hints(annotations: &rmcp::model::ToolAnnotations) -> Option<ToolAnnotations> 
         open_world_hint: annotations.open_world_hint,
     };
     (hints != ToolAnnotations::default()).then_some(hints)
-}
-
-/// Why `initialize` failed, in the words of whatever refused: the OS ("connection refused"), the
-/// resolver, or the server's HTTP answer. rmcp's own message names the Rust types of its
-/// transport, which tell a user nothing.
-fn initialize_cause(error: &rmcp::service::ClientInitializeError) -> String {
-    match error {
-        rmcp::service::ClientInitializeError::TransportError { error, .. } => {
-            cause::innermost(error.error.as_ref())
-        }
-        other => other.to_string(),
-    }
 }
 
 /// Why a request failed: the server's own error message, or the transport's innermost cause.

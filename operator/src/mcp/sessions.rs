@@ -67,16 +67,52 @@ pub async fn session(endpoint: &Endpoint) -> Result<(Session, bool), McpError> {
     // Opened in a task of its own, outside the caller's span: the session's own tasks (rmcp's)
     // live as long as the session, and as children of a tool call's span they would hold it,
     // and the run's root span, open (and unexported) until the session closed.
-    let connecting = endpoint.clone();
-    let opened = tokio::spawn(async move { super::connect_as(&connecting, ()).await })
-        .await
-        .map_err(|error| McpError::Connect {
-            url: endpoint.url.clone(),
-            message: error.to_string(),
-        })??;
+    let mut attempt = 0;
+    let opened = loop {
+        let connecting = endpoint.clone();
+        let opened = tokio::spawn(async move { super::connect_as(&connecting, ()).await })
+            .await
+            .map_err(|error| McpError::Connect {
+                url: endpoint.url.clone(),
+                message: error.to_string(),
+                refused: false,
+            })?;
+        match opened {
+            Ok(opened) => break opened,
+            Err(error) => match reopen_after(attempt, &error) {
+                Some(delay) => {
+                    tracing::debug!(%error, ?delay, "opening the session again");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                None => return Err(error),
+            },
+        }
+    };
     let opened = Arc::new(opened);
     POOL.keep(key, opened.clone());
     Ok((opened, false))
+}
+
+/// The waits before opening a session again after a refused connection: about 8 s in all.
+const REOPEN_DELAYS: [Duration; 5] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+/// How long to wait before trying again after the `attempt`th (from 0) open of a session failed
+/// with `error`, if at all. Only a refused connection is tried again, for a few seconds: nothing
+/// was sent, and the refusal is often a moment's (a server's pod restarting, or a NetworkPolicy
+/// engine that has not yet learnt the address of a new operator pod that took a task over).
+/// Anything else is told at once.
+fn reopen_after(attempt: usize, error: &McpError) -> Option<Duration> {
+    match error {
+        McpError::Connect { refused: true, .. } => REOPEN_DELAYS.get(attempt).copied(),
+        _ => None,
+    }
 }
 
 /// Forgets the session with `endpoint` (it failed); the next call opens a new one.
@@ -147,6 +183,39 @@ fn expired(last_used: Instant, now: Instant, closed: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_refused_connection_is_tried_again_and_for_a_bounded_time() {
+        let connect = |refused| McpError::Connect {
+            url: "http://x/mcp".into(),
+            message: "m".into(),
+            refused,
+        };
+        let timeout = McpError::Timeout {
+            url: "http://x/mcp".into(),
+            seconds: 5,
+        };
+        let cases = [
+            ("refused, first", connect(true), 0, Some(REOPEN_DELAYS[0])),
+            (
+                "refused, last wait",
+                connect(true),
+                4,
+                Some(REOPEN_DELAYS[4]),
+            ),
+            ("refused, waits used up", connect(true), 5, None),
+            (
+                "not refused (a name that does not resolve)",
+                connect(false),
+                0,
+                None,
+            ),
+            ("a timeout (the request may have arrived)", timeout, 0, None),
+        ];
+        for (case, error, attempt, want) in cases {
+            assert_eq!(reopen_after(attempt, &error), want, "{case}");
+        }
+    }
 
     #[test]
     fn sessions_expire_when_idle_or_closed() {

@@ -109,6 +109,7 @@ mod tests {
         McpError::Connect {
             url: "http://x/mcp".into(),
             message: "connection refused".into(),
+            refused: true,
         }
     }
 
