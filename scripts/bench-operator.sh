@@ -101,6 +101,12 @@ for kind in "${kinds[@]}"; do
   while (( $(with_status "$kind") < want )); do
     if (( $(date +%s) > deadline )); then
       echo "not every $kind has a status after 10 minutes: $(with_status "$kind") of $want" >&2
+      # What is needed to find out why outlives the run's state directory.
+      kept=$AGENTAREA_CACHE/bench-operator-failed
+      rm -rf "$kept" && mkdir -p "$kept"
+      cp "$state/operator.log" "$kept/"
+      $kubectl get "$kind" -A -o json >"$kept/$kind.json"
+      echo "the operator's log and the $kind are kept in $kept" >&2
       exit 1
     fi
     sleep 2
