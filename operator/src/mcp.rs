@@ -355,6 +355,12 @@ mod tests {
                 format!("could not connect to {url}: connection refused")
             );
             assert_eq!(error.reason(), reasons::UNREACHABLE);
+            // Known as a refusal from the error itself, so a tool call's session may be opened
+            // again (mcp::sessions).
+            assert!(
+                matches!(error, McpError::Connect { refused: true, .. }),
+                "{wire:?}: {error:?}"
+            );
         }
     }
 
