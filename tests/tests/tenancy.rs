@@ -149,6 +149,17 @@ async fn a_full_quota_refuses_in_the_error_shape_and_nothing_is_half_made() {
     assert_eq!(names.len(), 2, "{agents}");
     assert!(!names.contains(&"three"));
 
+    // The api counted the new namespace's quota itself (as empty) so its first write did not wait
+    // for the quota controller; the controller then took the count over and agrees with it.
+    let quotas =
+        Api::<ResourceQuota>::namespaced(control_plane().client().await, &namespace_for(&ws));
+    let used = eventually("the quota controller's count", WAIT, || async {
+        let used = quotas.get("agentarea").await.ok()?.status?.used?;
+        (!used.contains_key("agentarea.io/counted-by-api")).then_some(used)
+    })
+    .await;
+    assert_eq!(used["count/agents.agentarea.io"].0, "2", "{used:?}");
+
     // A webhook trigger is a Trigger and its key's Secret: with no room for the Secret, neither
     // stays.
     let (status, body) = api

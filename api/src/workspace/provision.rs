@@ -33,6 +33,14 @@ const POLICY_NAME: &str = "agentarea";
 /// How long the first write of a new workspace waits for the quota controller to count its
 /// quota (until then the apiserver refuses what the quota covers).
 const QUOTA_COUNTED_WITHIN: Duration = Duration::from_secs(60);
+/// How long the first write of a namespace the api has just made waits for the quota controller
+/// to take over the count the api wrote. Normally a few milliseconds; the controller only takes
+/// longer while it pauses to watch newly installed kinds, and then the api's count stands alone.
+const QUOTA_HANDED_OVER_WITHIN: Duration = Duration::from_secs(3);
+/// A use the api writes beside its own count of a new namespace's quota. The quota controller
+/// keeps only the uses of the quota's limits, so its first count drops this one: while it is
+/// there, the controller has not counted the quota yet.
+const COUNTED_BY_API: &str = "agentarea.io/counted-by-api";
 
 /// Object counts every workspace may hold, unless the administrator says otherwise. Generous
 /// enough for real use; the point is that one workspace cannot fill etcd for everyone.
@@ -181,8 +189,8 @@ impl WorkspaceArgs {
     /// The apiserver refuses what a quota covers until the quota's status holds its limits. The
     /// quota controller writes that status, but it can take many seconds (it pauses while it
     /// starts watching newly installed kinds). A namespace this process has just made is empty,
-    /// so its count is known, zero, and written here at once; the controller keeps it from then
-    /// on. A namespace that was there before waits for the controller's count.
+    /// so its count is known, zero, and written here at once. A namespace that was there before
+    /// waits for the controller's count.
     pub async fn provision(&self, client: &Client, namespace: &str, empty: bool) -> ApiResult<()> {
         apply(client, namespace, &self.role_binding(namespace)).await?;
         if let Some(limit_range) = self.limit_range(namespace) {
@@ -190,8 +198,8 @@ impl WorkspaceArgs {
         }
         if let Some(quota) = self.resource_quota(namespace) {
             let applied = apply(client, namespace, &quota).await?;
-            if empty && !is_counted(&applied) {
-                count_as_empty(client, namespace, &applied).await?;
+            if empty {
+                count_new_namespace(client, namespace, applied).await?;
             } else {
                 wait_until_counted(client, namespace, applied).await?;
             }
@@ -234,8 +242,49 @@ where
     Ok(applied)
 }
 
-/// Writes the count of an empty namespace into its new quota: every limit, nothing used.
-async fn count_as_empty(client: &Client, namespace: &str, quota: &ResourceQuota) -> ApiResult<()> {
+/// Counts the quota of a namespace this process has just made (so empty), then waits a moment
+/// for the quota controller to take the count over.
+///
+/// The wait closes a race in the controller: its first count of a quota is taken from its own
+/// watch caches, and a write admitted just before can be missing from them. Were that first count
+/// to come after the workspace's first creates, it would put their use back to what its caches
+/// hold, and a create past the limit would be admitted. Counts after the first one are taken the
+/// same way, but only on a resync or a delete, not in the burst of a workspace's first writes.
+async fn count_new_namespace(
+    client: &Client,
+    namespace: &str,
+    mut quota: ResourceQuota,
+) -> ApiResult<()> {
+    let quotas = Api::<ResourceQuota>::namespaced(client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + QUOTA_HANDED_OVER_WITHIN;
+    loop {
+        match QuotaCount::of(&quota) {
+            QuotaCount::ByController => return Ok(()),
+            QuotaCount::ByApi if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(
+                    namespace,
+                    "the quota controller has not counted the new workspace's quota yet; the api's count stands"
+                );
+                return Ok(());
+            }
+            QuotaCount::ByApi => tokio::time::sleep(Duration::from_millis(20)).await,
+            QuotaCount::None => match count_as_empty(&quotas, &quota).await {
+                Ok(()) => {}
+                // The controller (or another replica) wrote the status first: read what it wrote.
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(error) => {
+                    tracing::error!(%error, namespace, "counting a new quota failed");
+                    return Err(error.into());
+                }
+            },
+        }
+        quota = quotas.get(POLICY_NAME).await?;
+    }
+}
+
+/// Writes the count of an empty namespace into its new quota: every limit, nothing used, and
+/// [`COUNTED_BY_API`]. Only over the status `quota` holds, so a count written meanwhile stays.
+async fn count_as_empty(quotas: &Api<ResourceQuota>, quota: &ResourceQuota) -> kube::Result<()> {
     let hard = quota
         .spec
         .as_ref()
@@ -243,13 +292,17 @@ async fn count_as_empty(client: &Client, namespace: &str, quota: &ResourceQuota)
         .unwrap_or_default();
     let used: BTreeMap<String, Quantity> = hard
         .keys()
-        .map(|k| (k.clone(), Quantity("0".to_string())))
+        .map(String::as_str)
+        .chain([COUNTED_BY_API])
+        .map(|k| (k.to_string(), Quantity("0".to_string())))
         .collect();
-    let status = serde_json::json!({ "status": { "hard": hard, "used": used } });
-    Api::<ResourceQuota>::namespaced(client.clone(), namespace)
+    let status = serde_json::json!({
+        "metadata": { "resourceVersion": quota.metadata.resource_version },
+        "status": { "hard": hard, "used": used },
+    });
+    quotas
         .patch_status(POLICY_NAME, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .inspect_err(|error| tracing::error!(%error, namespace, "counting a new quota failed"))?;
+        .await?;
     Ok(())
 }
 
@@ -262,7 +315,7 @@ async fn wait_until_counted(
 ) -> ApiResult<()> {
     let quotas = Api::<ResourceQuota>::namespaced(client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + QUOTA_COUNTED_WITHIN;
-    while !is_counted(&quota) {
+    while QuotaCount::of(&quota) == QuotaCount::None {
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!(namespace, "the workspace quota was not counted in time");
             return Err(ApiError::service_unavailable(
@@ -282,18 +335,38 @@ pub fn is_quota_settling(error: &kube::Error) -> bool {
         if status.code == 403 && status.message.contains("status unknown for quota"))
 }
 
-/// Whether the quota's status has a limit and a use for each of its limits: until it has, the
-/// apiserver refuses what the quota covers ("status unknown for quota"). The quota controller
-/// counts a kind only once it watches it, some time after the kind is installed.
-fn is_counted(quota: &ResourceQuota) -> bool {
-    let Some(spec) = quota.spec.as_ref().and_then(|s| s.hard.as_ref()) else {
-        return true;
-    };
-    let status = quota.status.as_ref();
-    let has_all = |counted: Option<&BTreeMap<String, Quantity>>| {
-        counted.is_some_and(|counted| spec.keys().all(|k| counted.contains_key(k)))
-    };
-    has_all(status.and_then(|s| s.hard.as_ref())) && has_all(status.and_then(|s| s.used.as_ref()))
+/// Who has counted a quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuotaCount {
+    /// Nobody: the status lacks a limit or a use of one, and the apiserver refuses what the
+    /// quota covers ("status unknown for quota"). The quota controller counts a kind only once
+    /// it watches it, some time after the kind is installed.
+    None,
+    /// The api, as an empty namespace's; the controller has not counted it since.
+    ByApi,
+    /// The quota controller (or a quota without limits, which needs no count).
+    ByController,
+}
+
+impl QuotaCount {
+    fn of(quota: &ResourceQuota) -> Self {
+        let Some(spec) = quota.spec.as_ref().and_then(|s| s.hard.as_ref()) else {
+            return Self::ByController;
+        };
+        let status = quota.status.as_ref();
+        let used = status.and_then(|s| s.used.as_ref());
+        let has_all = |counted: Option<&BTreeMap<String, Quantity>>| {
+            spec.keys()
+                .all(|k| counted.is_some_and(|counted| counted.contains_key(k)))
+        };
+        if !(has_all(status.and_then(|s| s.hard.as_ref())) && has_all(used)) {
+            Self::None
+        } else if used.is_some_and(|used| used.contains_key(COUNTED_BY_API)) {
+            Self::ByApi
+        } else {
+            Self::ByController
+        }
+    }
 }
 
 #[cfg(test)]
@@ -395,29 +468,52 @@ mod tests {
         };
         type Names<'a> = &'a [&'a str];
         let agents = "count/agents.agentarea.io";
-        // (limits, status (limits copied, uses counted), counted)
+        // (limits, status (limits copied, uses counted), who counted)
         type Status<'a> = Option<(Names<'a>, Names<'a>)>;
-        let cases: [(Names, Status, bool); 6] = [
-            (&["pods"], None, false),
-            (&["pods"], Some((&[], &[])), false),
-            (&["pods", agents], Some((&["pods"], &["pods"])), false),
+        let cases: [(Names, Status, QuotaCount); 9] = [
+            (&["pods"], None, QuotaCount::None),
+            (&["pods"], Some((&[], &[])), QuotaCount::None),
+            (
+                &["pods", agents],
+                Some((&["pods"], &["pods"])),
+                QuotaCount::None,
+            ),
             // Limits copied, but the kind not counted yet: the controller does not watch it.
             (
                 &["pods", agents],
                 Some((&["pods", agents], &["pods"])),
-                false,
+                QuotaCount::None,
             ),
             (
                 &["pods", agents],
                 Some((&["pods", agents], &["pods", agents])),
-                true,
+                QuotaCount::ByController,
             ),
-            (&["pods"], Some((&["pods"], &["pods"])), true),
+            (
+                &["pods"],
+                Some((&["pods"], &["pods"])),
+                QuotaCount::ByController,
+            ),
+            // The api's count of a new namespace, until the controller's first count drops the
+            // use that marks it.
+            (
+                &["pods", agents],
+                Some((&["pods", agents], &["pods", agents, COUNTED_BY_API])),
+                QuotaCount::ByApi,
+            ),
+            // The mark alone does not count a quota.
+            (
+                &["pods", agents],
+                Some((&["pods", agents], &["pods", COUNTED_BY_API])),
+                QuotaCount::None,
+            ),
+            // A quota without limits needs no count.
+            (&[], None, QuotaCount::ByController),
         ];
-        for (spec, status, counted) in cases {
+        for (spec, status, count) in cases {
             assert_eq!(
-                is_counted(&quota(spec, status)),
-                counted,
+                QuotaCount::of(&quota(spec, status)),
+                count,
                 "{spec:?} {status:?}"
             );
         }
