@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
@@ -12,7 +12,11 @@ use crate::backoff::Backoffs;
 use crate::budget::Ledger;
 use crate::config::Config;
 use crate::egress::WorkspaceEgress;
+use crate::events::{Occurrence, Recorder};
 use crate::metrics::Metrics;
+
+/// The operator's name as the reporting controller of its Events.
+const CONTROLLER: &str = "agentarea-operator";
 
 pub struct Context {
     pub client: Client,
@@ -35,10 +39,6 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, config: Config) -> Arc<Self> {
-        let reporter = Reporter {
-            controller: "agentarea-operator".into(),
-            instance: config.instance_name.clone(),
-        };
         let replica = config
             .instance_name
             .clone()
@@ -51,7 +51,11 @@ impl Context {
         let http = crate::model::http_client();
         let egress = WorkspaceEgress::new(config.egress.policy());
         Arc::new(Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(
+                client.clone(),
+                CONTROLLER,
+                config.instance_name.as_deref().unwrap_or(CONTROLLER),
+            ),
             budget: Ledger::new(
                 client.clone(),
                 &config.own_namespace(),
@@ -83,14 +87,14 @@ impl Context {
     where
         K: Resource<DynamicType = ()>,
     {
-        let event = Event {
+        let note = truncate(&note, 1000);
+        let occurrence = Occurrence {
+            regarding: object.object_ref(&()),
             type_,
-            reason: reason.into(),
-            note: Some(truncate(&note, 1000)),
-            action: "Reconcile".into(),
-            secondary: None,
+            reason,
+            note: &note,
         };
-        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+        if let Err(error) = self.recorder.publish(&occurrence).await {
             tracing::warn!(%error, "could not publish event");
         }
     }

@@ -26,6 +26,7 @@ pub mod context;
 pub mod controllers;
 pub mod egress;
 pub mod error;
+pub mod events;
 #[cfg(test)]
 mod fixtures;
 pub mod gateway;

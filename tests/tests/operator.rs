@@ -5,14 +5,17 @@
 use std::time::Duration;
 
 use agentarea_crds::{Agent, McpServerInstance, Skill, reasons};
+use agentarea_operator::events::{Occurrence, Recorder};
 use agentarea_tests::mcp_servers::{Operator, everything_server};
 use agentarea_tests::objects::pod_spec;
 use agentarea_tests::objects::ready_of;
 use agentarea_tests::{TestNamespace, create, eventually, free_port, merge_patch};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Secret, Service, ServiceAccount};
-use kube::Api;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret, Service, ServiceAccount};
+use k8s_openapi::api::events::v1::Event as SeriesEvent;
 use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::runtime::events::EventType;
+use kube::{Api, Resource};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -918,5 +921,54 @@ async fn one_leader_runs_the_controllers_and_another_takes_over_when_it_dies() {
         holder().await.is_none().then_some(())
     })
     .await;
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn a_repeated_event_is_counted_on_the_event_it_repeats() {
+    let ns = TestNamespace::create("op-events").await;
+    let regarded = create(
+        &ns.api::<ConfigMap>(),
+        json!({"metadata": {"name": "regarded"}}),
+    )
+    .await;
+    let recorder = Recorder::new(ns.client.clone(), "agentarea-operator", "test");
+    let occurrence = |note: &'static str| Occurrence {
+        regarding: regarded.object_ref(&()),
+        type_: EventType::Warning,
+        reason: "Unreachable",
+        note,
+    };
+    let events = Api::<SeriesEvent>::namespaced(ns.client.clone(), &ns.name);
+    let written = || async {
+        let mut all = events.list(&ListParams::default()).await.unwrap().items;
+        all.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
+        all.into_iter()
+            .map(|e| {
+                let count = e.series.map_or(1, |s| s.count);
+                (e.metadata.name.unwrap(), e.note.unwrap(), count)
+            })
+            .collect::<Vec<_>>()
+    };
+
+    for _ in 0..3 {
+        recorder.publish(&occurrence("refused")).await.unwrap();
+    }
+    recorder.publish(&occurrence("timed out")).await.unwrap();
+    let after = written().await;
+    let notes: Vec<(&str, i32)> = after.iter().map(|(_, n, c)| (n.as_str(), *c)).collect();
+    assert_eq!(notes, [("refused", 3), ("timed out", 1)], "{after:?}");
+
+    // An Event deleted meanwhile (the apiserver expires them after an hour): the next repeat is
+    // written as a new one.
+    events
+        .delete(&after[0].0, &DeleteParams::default())
+        .await
+        .unwrap();
+    recorder.publish(&occurrence("refused")).await.unwrap();
+    let again = written().await;
+    let notes: Vec<(&str, i32)> = again.iter().map(|(_, n, c)| (n.as_str(), *c)).collect();
+    assert_eq!(notes, [("timed out", 1), ("refused", 1)], "{again:?}");
+    assert_ne!(again[1].0, after[0].0);
     ns.delete().await;
 }
