@@ -16,7 +16,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-use agentarea_crds::common::without_field_sets;
+use agentarea_crds::common::trim_for_store;
 
 use crate::metrics::CacheMetrics;
 
@@ -70,10 +70,10 @@ impl<K: CachedResource> ResourceCache<K> {
         let (store, writer) = reflector::store();
         let cache = Arc::new(Self::over(store, metrics));
         let api: Api<K> = Api::all(client);
-        // Without managedFields' field sets: the api reads who wrote and when, not which fields.
+        // Trimmed (see `trim_for_store`): the api reads who wrote and when, not which fields.
         let stream = reflector::reflector(
             writer,
-            watcher(api, watcher::Config::default().any_semantic()).modify(without_field_sets),
+            watcher(api, watcher::Config::default().any_semantic()).modify(trim_for_store),
         )
         .default_backoff();
         let weak = Arc::downgrade(&cache);

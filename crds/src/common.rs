@@ -199,13 +199,22 @@ const TRACE_CONTEXT: [(&str, &str); 2] = [
     ("tracestate", TRACESTATE_ANNOTATION),
 ];
 
-/// Drops from an object what no cache of ours reads: the field sets of its `managedFields`
-/// (which fields each manager owns), often as large as the rest of the object. Which manager
-/// wrote, when and to which subresource stay: the api derives `updated_at` and "new" from them.
-/// For the `modify` step of a watch whose objects are kept in a store.
-pub fn without_field_sets<K: kube::Resource>(object: &mut K) {
-    for entry in object.meta_mut().managed_fields.iter_mut().flatten() {
+/// The annotation in which a client-side `kubectl apply` (and Argo CD's default sync) keeps a
+/// whole copy of what it applied.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops from an object what no cache of ours reads, and what would otherwise be a good part of
+/// it: the field sets of its `managedFields` (which fields each manager owns) and the copy a
+/// client-side apply keeps in [`LAST_APPLIED_ANNOTATION`]. Which manager wrote, when and to which
+/// subresource stay: the api derives `updated_at` and "new" from them. For the `modify` step of
+/// a watch whose objects are kept in a store.
+pub fn trim_for_store<K: kube::Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    for entry in meta.managed_fields.iter_mut().flatten() {
         entry.fields_v1 = None;
+    }
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
     }
 }
 
@@ -253,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_object_keeps_who_wrote_it_and_when_but_not_which_fields() {
+    fn a_stored_object_keeps_who_wrote_it_and_when_but_not_which_fields_nor_a_copy() {
         use k8s_openapi::api::core::v1::ConfigMap;
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
         let entry = |manager: &str| ManagedFieldsEntry {
@@ -265,7 +274,7 @@ mod tests {
         };
         let mut object = ConfigMap::default();
         object.metadata.managed_fields = Some(vec![entry("agentarea-operator"), entry("kubectl")]);
-        without_field_sets(&mut object);
+        trim_for_store(&mut object);
         let kept = object.metadata.managed_fields.unwrap();
         assert_eq!(kept.len(), 2);
         for (entry, manager) in kept.iter().zip(["agentarea-operator", "kubectl"]) {
@@ -274,7 +283,22 @@ mod tests {
             assert!(entry.fields_v1.is_none());
         }
         let mut bare = ConfigMap::default();
-        without_field_sets(&mut bare);
+        trim_for_store(&mut bare);
         assert!(bare.metadata.managed_fields.is_none());
+
+        // A client-side apply's copy goes; the object's own annotations stay.
+        let mut applied = ConfigMap::default();
+        applied.metadata.annotations = Some(
+            [
+                (LAST_APPLIED_ANNOTATION, "{\"kind\":\"ConfigMap\"}"),
+                ("team", "a"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        );
+        trim_for_store(&mut applied);
+        let kept = applied.metadata.annotations.unwrap();
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["team"]);
     }
 }

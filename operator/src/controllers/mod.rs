@@ -24,7 +24,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use agentarea_crds::common::{condition, set_ready, without_field_sets};
+use agentarea_crds::common::{condition, set_ready, trim_for_store};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -96,15 +96,23 @@ where
 }
 
 /// The watch of every object of `api` that a controller keeps in its store, as it is to be kept
-/// (without the field sets of its managedFields: with thousands of objects they would be a good
-/// part of the operator's memory).
+/// ([`trim_for_controller`]: with thousands of objects what it drops would be a good part of the
+/// operator's memory).
 pub fn stored_watch<K>(
     api: Api<K>,
 ) -> impl Stream<Item = std::result::Result<watcher::Event<K>, watcher::Error>> + Send + 'static
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    watcher(api, watcher::Config::default().any_semantic()).modify(without_field_sets)
+    watcher(api, watcher::Config::default().any_semantic()).modify(trim_for_controller)
+}
+
+/// What a controller's store keeps of an object: less than [`trim_for_store`] leaves, as no
+/// reconcile reads who wrote what (the api does, from its own cache). Without managedFields, a
+/// status written from the stored copy leaves the apiserver's record as it is.
+pub fn trim_for_controller<K: Resource>(object: &mut K) {
+    trim_for_store(object);
+    object.meta_mut().managed_fields = None;
 }
 
 /// The events of objects owned by a controller's kind that its reconcile has to see: a change of
@@ -286,6 +294,26 @@ mod tests {
     use kube::runtime::watcher::Event;
 
     use super::*;
+
+    #[test]
+    fn a_controllers_copy_keeps_neither_managed_fields_nor_an_applied_copy() {
+        use agentarea_crds::common::LAST_APPLIED_ANNOTATION;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let mut object = ConfigMap::default();
+        object.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        object.metadata.annotations = Some(
+            [(LAST_APPLIED_ANNOTATION, "{}"), ("team", "a")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        object.data = Some([("k".to_string(), "v".to_string())].into());
+        trim_for_controller(&mut object);
+        assert!(object.metadata.managed_fields.is_none());
+        let annotations = object.metadata.annotations.unwrap();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
+        assert_eq!(object.data.unwrap()["k"], "v");
+    }
 
     /// A child with a uid and the one value its owner cares about.
     fn child(uid: &str, value: &str) -> ConfigMap {

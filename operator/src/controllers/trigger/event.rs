@@ -102,7 +102,9 @@ impl Observed {
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let (triggers, writer) = reflector::store::<Trigger>();
-    let trigger_watch = reflector::reflector(writer, stored_watch(ctx.api::<Trigger>()))
+    // Matching reads a trigger's spec alone: its status (the last firings) is not kept.
+    let spec_only = stored_watch(ctx.api::<Trigger>()).modify(|trigger| trigger.status = None);
+    let trigger_watch = reflector::reflector(writer, spec_only)
         .default_backoff()
         .touched_objects()
         .for_each(|_| futures::future::ready(()));
