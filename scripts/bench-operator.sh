@@ -9,6 +9,8 @@
 # this measures what the operator holds, not what it runs (scripts/bench-tasks.sh does that).
 #
 #   scripts/bench-operator.sh [objects] [workspaces]        (default 10000 100)
+#   BENCH_STATIC=1 scripts/bench-operator.sh                 the static musl binary the image ships
+#                                                            (musl's allocator), not the local build
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
@@ -17,8 +19,14 @@ objects=${1:-10000}
 workspaces=${2:-100}
 kinds=(mcpserverinstances skills agents triggers tasks)
 per_kind=$(( objects / ${#kinds[@]} / workspaces ))
-log "building the operator (release)"
-cargo build --release --quiet -p agentarea-operator
+if [[ ${BENCH_STATIC:-0} == 1 ]]; then
+  log "building the operator (static, musl, as in the image)"
+  operator=$(musl_binaries agentarea-operator)/agentarea-operator
+else
+  log "building the operator (release)"
+  cargo build --release --quiet -p agentarea-operator
+  operator=$CARGO_TARGET_DIR/release/agentarea-operator
+fi
 bin=$(control_plane_bin_dir)
 kubectl=$bin/kubectl
 state=$(mktemp -d /tmp/agentarea-bench-operator-XXXXXX)
@@ -32,7 +40,7 @@ log "operator idle, watching every namespace"
 AGENTAREA_HEALTH_ADDR=127.0.0.1:0 RUST_LOG=warn AGENTAREA_POD_NAMESPACE=agentarea-system \
   AGENTAREA_MANAGED_ENDPOINT_TEMPLATE='http://127.0.0.1:9{path}' AGENTAREA_MCP_TIMEOUT_SECONDS=2 \
   AGENTAREA_MCP_INGRESS_FROM_LABELS=app.kubernetes.io/name=agentarea,app.kubernetes.io/component=operator \
-  "$CARGO_TARGET_DIR/release/agentarea-operator" >"$state/operator.log" 2>&1 &
+  "$operator" >"$state/operator.log" 2>&1 &
 operator_pid=$!
 sleep 5
 idle_kib=$(awk '/VmRSS/ {print $2}' "/proc/$operator_pid/status")
@@ -122,6 +130,7 @@ children=$($kubectl get serviceaccounts,deployments,services,networkpolicies -A 
 printf '\n%d objects (%d of each kind) in %d workspaces, and %d children of the instances\n' \
   "$(( want * ${#kinds[@]} ))" "$want" "$workspaces" "$children"
 echo "kubectl apply of them: $applied_ms ms; until the operator had written every status: $settled_ms ms"
+echo "operator binary: $operator"
 printf '%-44s %8d MiB\n' "operator RSS idle (baseline)" "$((idle_kib / 1024))"
 printf '%-44s %8d MiB\n' "operator RSS with every object reconciled" "$((kept_kib / 1024))"
 printf '%-44s %8d MiB\n' "operator peak RSS" "$((peak_kib / 1024))"
