@@ -106,9 +106,10 @@ const REOPEN_DELAYS: [Duration; 5] = [
 /// How long to wait before trying again after the `attempt`th (from 0) open of a session failed
 /// with `error`, if at all. Only a refused connection is tried again, for a few seconds: nothing
 /// was sent, and the refusal is often a moment's (a server's pod restarting, or a NetworkPolicy
-/// engine that has not yet learnt the address of a new operator pod that took a task over).
-/// Anything else is told at once.
-fn reopen_after(attempt: usize, error: &McpError) -> Option<Duration> {
+/// engine that has not yet learnt the address of a new operator pod that took a task over, or
+/// is rebuilding its rules as the operator's pods change). Anything else is told at once. Also
+/// the policy of a discovery of a server that was answering.
+pub(crate) fn reopen_after(attempt: usize, error: &McpError) -> Option<Duration> {
     match error {
         McpError::Connect { refused: true, .. } => REOPEN_DELAYS.get(attempt).copied(),
         _ => None,
