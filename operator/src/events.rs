@@ -27,7 +27,7 @@ pub const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
 /// How often expired entries are swept out, at most.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// What the operator reports itself as, in every Event.
+/// The action of every Event the operator publishes (events.k8s.io requires one).
 const ACTION: &str = "Reconcile";
 
 /// Publishes Events, counting repeats on the Event they repeat.

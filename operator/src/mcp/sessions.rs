@@ -67,34 +67,47 @@ pub async fn session(endpoint: &Endpoint) -> Result<(Session, bool), McpError> {
     // Opened in a task of its own, outside the caller's span: the session's own tasks (rmcp's)
     // live as long as the session, and as children of a tool call's span they would hold it,
     // and the run's root span, open (and unexported) until the session closed.
-    let mut attempt = 0;
-    let opened = loop {
+    let opened = retrying_refusals(|| async {
         let connecting = endpoint.clone();
-        let opened = tokio::spawn(async move { super::connect_as(&connecting, ()).await })
+        tokio::spawn(async move { super::connect_as(&connecting, ()).await })
             .await
             .map_err(|error| McpError::Connect {
                 url: endpoint.url.clone(),
                 message: error.to_string(),
                 refused: false,
-            })?;
-        match opened {
-            Ok(opened) => break opened,
+            })?
+    })
+    .await?;
+    let opened = Arc::new(opened);
+    POOL.keep(key, opened.clone());
+    Ok((opened, false))
+}
+
+/// Runs `connect` (which opens a connection to a server) until it succeeds, fails otherwise than
+/// by a refused connection, or has been refused for about 8 s ([`reopen_after`]). For opening a
+/// tool call's session, and for discovering a server that was answering.
+pub async fn retrying_refusals<T, F, Fut>(mut connect: F) -> Result<T, McpError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, McpError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match connect().await {
+            Ok(connected) => return Ok(connected),
             Err(error) => match reopen_after(attempt, &error) {
                 Some(delay) => {
-                    tracing::debug!(%error, ?delay, "opening the session again");
+                    tracing::debug!(%error, ?delay, "refused: connecting again");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
                 None => return Err(error),
             },
         }
-    };
-    let opened = Arc::new(opened);
-    POOL.keep(key, opened.clone());
-    Ok((opened, false))
+    }
 }
 
-/// The waits before opening a session again after a refused connection: about 8 s in all.
+/// The waits before connecting again after a refused connection: about 8 s in all.
 const REOPEN_DELAYS: [Duration; 5] = [
     Duration::from_millis(250),
     Duration::from_millis(500),
@@ -107,9 +120,8 @@ const REOPEN_DELAYS: [Duration; 5] = [
 /// with `error`, if at all. Only a refused connection is tried again, for a few seconds: nothing
 /// was sent, and the refusal is often a moment's (a server's pod restarting, or a NetworkPolicy
 /// engine that has not yet learnt the address of a new operator pod that took a task over, or
-/// is rebuilding its rules as the operator's pods change). Anything else is told at once. Also
-/// the policy of a discovery of a server that was answering.
-pub(crate) fn reopen_after(attempt: usize, error: &McpError) -> Option<Duration> {
+/// is rebuilding its rules as the operator's pods change). Anything else is told at once.
+fn reopen_after(attempt: usize, error: &McpError) -> Option<Duration> {
     match error {
         McpError::Connect { refused: true, .. } => REOPEN_DELAYS.get(attempt).copied(),
         _ => None,
@@ -184,6 +196,37 @@ fn expired(last_used: Instant, now: Instant, closed: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_connection_is_retried_while_refused_and_no_longer() {
+        let error = |refused| McpError::Connect {
+            url: "http://server/mcp".into(),
+            message: "no".into(),
+            refused,
+        };
+        // (refusals before the outcome, the outcome, attempts made, connected)
+        let cases = [
+            (0, Ok(()), 1, true),
+            (2, Ok(()), 3, true),
+            (0, Err(false), 1, false),
+            (1, Err(false), 2, false),
+        ];
+        for (refusals, outcome, attempts, connected) in cases {
+            let made = std::sync::atomic::AtomicUsize::new(0);
+            let result = retrying_refusals(|| {
+                let n = made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let result = if n < refusals {
+                    Err(error(true))
+                } else {
+                    outcome.map_err(error)
+                };
+                async move { result }
+            })
+            .await;
+            assert_eq!(made.into_inner(), attempts, "{refusals} {outcome:?}");
+            assert_eq!(result.is_ok(), connected, "{refusals} {outcome:?}");
+        }
+    }
 
     #[test]
     fn only_a_refused_connection_is_tried_again_and_for_a_bounded_time() {

@@ -239,27 +239,15 @@ async fn discover(
     status.endpoint = Some(endpoint.url.clone());
     status.last_checked_time = Some(now());
     let started = std::time::Instant::now();
-    let mut discovered = mcp::discover(&endpoint).await;
     // A server that was answering and now refuses the connection is tried again for a few seconds
     // before it is told unhealthy: such a refusal is often a moment's, and telling it would take
     // its tools from every agent, and from their running tasks, meanwhile. A server that never
-    // answered is not: it is told at once, and a reconcile is not held for it.
-    if previous.phase == Some(McpPhase::Running) {
-        let mut attempt = 0;
-        while let Some(delay) = discovered
-            .as_ref()
-            .err()
-            .and_then(|error| mcp::sessions::reopen_after(attempt, error))
-        {
-            tracing::debug!(
-                ?delay,
-                "a server that was answering refused: discovering again"
-            );
-            tokio::time::sleep(delay).await;
-            discovered = mcp::discover(&endpoint).await;
-            attempt += 1;
-        }
-    }
+    // answered is told at once, and holds no reconcile.
+    let discovered = if previous.phase == Some(McpPhase::Running) {
+        mcp::sessions::retrying_refusals(|| mcp::discover(&endpoint)).await
+    } else {
+        mcp::discover(&endpoint).await
+    };
     ctx.metrics
         .mcp
         .discovered(started.elapsed(), discovered.is_ok());
