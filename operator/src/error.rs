@@ -10,6 +10,9 @@ pub enum Error {
     Serialize(#[from] serde_json::Error),
     #[error("the object has no namespace")]
     NoNamespace,
+    /// A reconcile that reads an index kept from a watch came before the watch's first list.
+    #[error("the watch of {0} has not listed them yet")]
+    NotYetListed(&'static str),
 }
 
 impl Error {
@@ -32,6 +35,7 @@ impl Error {
             Self::Kube(_) => "ClientError",
             Self::Serialize(_) => "Serialize",
             Self::NoNamespace => "NoNamespace",
+            Self::NotYetListed(_) => "NotYetListed",
         }
     }
 }

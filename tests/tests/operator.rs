@@ -423,6 +423,64 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
     ns.delete().await;
 }
 
+#[tokio::test]
+async fn a_skill_counts_the_agents_that_name_it_as_they_come_change_and_go() {
+    let ns = TestNamespace::create("op-skill-users").await;
+    let _operator = Operator::start(&ns.name, &default_model()).await;
+    let agents = ns.api::<Agent>();
+    let skills = ns.api::<Skill>();
+    let agent = |name: &str, skills: &[&str]| {
+        let skills: Vec<_> = skills.iter().map(|s| json!({"name": s})).collect();
+        json!({
+            "apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": name},
+            "spec": {"instruction": "Help.", "model": {"name": "m"}, "skills": skills}
+        })
+    };
+    let used_by = |want: &'static [&'static str]| {
+        let skills = skills.clone();
+        async move {
+            eventually(&format!("skill used by {want:?}"), WAIT, || async {
+                let status = skills.get("echoing").await.ok()?.status?;
+                (status.used_by == want && status.used_by_count == Some(want.len() as i32))
+                    .then_some(())
+            })
+            .await
+        }
+    };
+    // Agents that name the skill before it exists are counted when it comes.
+    create(&agents, agent("writer", &["echoing"])).await;
+    create(&agents, agent("plain", &[])).await;
+    create(
+        &skills,
+        json!({
+            "apiVersion": "agentarea.io/v1alpha1", "kind": "Skill", "metadata": {"name": "echoing"},
+            "spec": {"instructions": "Echo things.", "tools": []}
+        }),
+    )
+    .await;
+    used_by(&["writer"]).await;
+
+    create(&agents, agent("reader", &["other", "echoing"])).await;
+    used_by(&["reader", "writer"]).await;
+    merge_patch(
+        &agents,
+        "writer",
+        json!({"spec": {"skills": [{"name": "other"}]}}),
+    )
+    .await;
+    used_by(&["reader"]).await;
+    merge_patch(
+        &agents,
+        "plain",
+        json!({"spec": {"skills": [{"name": "echoing"}]}}),
+    )
+    .await;
+    used_by(&["plain", "reader"]).await;
+    agents.delete("reader", &Default::default()).await.unwrap();
+    used_by(&["plain"]).await;
+    ns.delete().await;
+}
+
 /// `(name, requires approval, why)` of each tool `agent` resolved to, once it resolved
 /// generation `generation` or later with every tool it names.
 async fn approvals_once_resolved(

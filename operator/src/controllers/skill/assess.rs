@@ -1,12 +1,10 @@
-//! Whether a skill's tools are offered, and which agents use it, decided from the instances it
-//! names and the agents of its namespace.
+//! Whether a skill's tools are offered, decided from the instances it names. Which agents use it
+//! is kept by [`users`](super::users).
 
 use std::collections::HashMap;
 
-use kube::ResourceExt;
-
 use agentarea_crds::common::{condition, is_condition_true};
-use agentarea_crds::{Agent, McpServerInstance, Skill, reasons};
+use agentarea_crds::{McpServerInstance, Skill, reasons};
 
 use crate::problem::Problem;
 
@@ -19,17 +17,10 @@ pub struct Assessment {
     pub missing: Vec<String>,
     /// Why tools are missing, one per missing tool with repeats in a row dropped.
     pub problems: Vec<Problem>,
-    /// The agents that name the skill, by name.
-    pub used_by: Vec<String>,
 }
 
-/// Assesses `skill` given the instances it names that exist (by name) and the agents of its
-/// namespace.
-pub fn assess(
-    skill: &Skill,
-    instances: &HashMap<String, McpServerInstance>,
-    agents: &[Agent],
-) -> Assessment {
+/// Assesses `skill` given the instances it names that exist (by name).
+pub fn assess(skill: &Skill, instances: &HashMap<String, McpServerInstance>) -> Assessment {
     let mut resolved = Vec::new();
     let mut missing = Vec::new();
     let mut problems = Vec::new();
@@ -62,18 +53,10 @@ pub fn assess(
         }
     }
     problems.dedup();
-    let mut used_by: Vec<String> = agents
-        .iter()
-        .filter(|a| a.spec.skills.iter().any(|s| s.name == skill.name_any()))
-        .map(|a| a.name_any())
-        .collect();
-    // As a list of the namespace returns them.
-    used_by.sort();
     Assessment {
         resolved,
         missing,
         problems,
-        used_by,
     }
 }
 
@@ -88,15 +71,6 @@ mod tests {
         let spec =
             serde_json::from_value(json!({"instructions": "Echo.", "tools": tools})).unwrap();
         Skill::new("echoing", spec)
-    }
-
-    fn agent(name: &str, skills: &[&str]) -> Agent {
-        let skills: Vec<Value> = skills.iter().map(|s| json!({"name": s})).collect();
-        let spec = serde_json::from_value(
-            json!({"instruction": "Help.", "model": {"name": "m"}, "skills": skills}),
-        )
-        .unwrap();
-        Agent::new(name, spec)
     }
 
     struct Case {
@@ -211,36 +185,10 @@ mod tests {
             },
         ];
         for case in cases {
-            let assessment = assess(
-                &skill(case.tools),
-                &case.instances.into_iter().collect(),
-                &[],
-            );
+            let assessment = assess(&skill(case.tools), &case.instances.into_iter().collect());
             assert_eq!(assessment.resolved, case.resolved, "{}", case.name);
             assert_eq!(assessment.missing, case.missing, "{}", case.name);
             assert_eq!(told(&assessment.problems), case.problems, "{}", case.name);
-        }
-    }
-
-    #[test]
-    fn the_agents_that_name_a_skill_use_it() {
-        type Case = (&'static str, Vec<Agent>, &'static [&'static str]);
-        let cases: &[Case] = &[
-            ("no agents", vec![], &[]),
-            (
-                "only those that name it, by name",
-                vec![
-                    agent("writer", &["echoing"]),
-                    agent("plain", &[]),
-                    agent("reader", &["other", "echoing"]),
-                ],
-                &["reader", "writer"],
-            ),
-            ("none names it", vec![agent("plain", &["other"])], &[]),
-        ];
-        for (case, agents, want) in cases {
-            let assessment = assess(&skill(json!([])), &HashMap::new(), agents);
-            assert_eq!(assessment.used_by, *want, "{case}");
         }
     }
 }

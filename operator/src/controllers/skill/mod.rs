@@ -1,32 +1,35 @@
 //! Skill: says whether the tools it needs are offered, and which agents use it.
 //!
-//! The reconcile gathers the instances the skill names and the agents of its namespace, and
-//! hands them to [`assess`](assess::assess), which decides.
+//! The reconcile gathers the instances the skill names and hands them to
+//! [`assess`](assess::assess), which decides; the agents that name it come from
+//! [`users`](users::AgentSkills), an index kept from a watch of Agents.
 
 pub mod assess;
+pub mod users;
 
 use std::sync::Arc;
 
-use kube::api::ListParams;
 use kube::runtime::controller::Action;
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, Config, watcher};
 use kube::{Api, ResourceExt};
 
 use agentarea_crds::{Agent, McpServerInstance, Skill, SkillStatus};
 
 use self::assess::assess;
+use self::users::AgentSkills;
 use crate::context::Context;
 use crate::controllers::{
-    announce_ready_transition, get_named, in_namespace_where, run_observed, set_readiness,
-    spec_driven,
+    HasContext, announce_ready_transition, get_named, in_namespace_where, run_observed,
+    set_readiness, spec_driven,
 };
 use crate::error::{Error, Result};
 use crate::status::apply_status;
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let controller = spec_driven(ctx.api::<Skill>());
-    let store = controller.store();
-    let (by_instance, by_agent) = (store.clone(), store);
+    let by_instance = controller.store();
+    let agent_skills = AgentSkills::default();
+    let agents = watcher(ctx.api::<Agent>(), Config::default().any_semantic());
     let controller = controller
         .watches(
             ctx.api::<McpServerInstance>(),
@@ -40,19 +43,26 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 })
             },
         )
-        .watches(
-            ctx.api::<Agent>(),
-            watcher::Config::default(),
-            move |agent| {
-                // The agent may have dropped a skill too, so every skill of the namespace re-counts.
-                in_namespace_where(&by_agent, &agent.namespace(), |_| true)
-            },
-        )
+        .reconcile_on(agent_skills.follow(agents))
         .graceful_shutdown_on(shutdown);
-    run_observed("skill", controller, reconcile, ctx).await;
+    let state = Arc::new(SkillState { ctx, agent_skills });
+    run_observed("skill", controller, reconcile, state).await;
 }
 
-async fn reconcile(skill: Arc<Skill>, ctx: Arc<Context>) -> Result<Action> {
+/// What the Skill reconcile is handed: the operator's context and who names which skill.
+struct SkillState {
+    ctx: Arc<Context>,
+    agent_skills: AgentSkills,
+}
+
+impl HasContext for SkillState {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+async fn reconcile(skill: Arc<Skill>, state: Arc<SkillState>) -> Result<Action> {
+    let ctx = &state.ctx;
     let namespace = skill.namespace().ok_or(Error::NoNamespace)?;
     let instance_names: Vec<&str> = skill
         .spec
@@ -65,17 +75,17 @@ async fn reconcile(skill: Arc<Skill>, ctx: Arc<Context>) -> Result<Action> {
         &instance_names,
     )
     .await?;
-    let agents = Api::<Agent>::namespaced(ctx.client.clone(), &namespace)
-        .list(&ListParams::default())
-        .await?
-        .items;
-    let assessment = assess(&skill, &instances, &agents);
+    let assessment = assess(&skill, &instances);
+    let used_by = state
+        .agent_skills
+        .users_of(&namespace, &skill.name_any())
+        .await?;
     let previous = skill.status.clone().unwrap_or_default();
     let mut status = SkillStatus {
         observed_generation: skill.metadata.generation,
         conditions: previous.conditions.clone(),
-        used_by_count: Some(assessment.used_by.len() as i32),
-        used_by: assessment.used_by,
+        used_by_count: Some(used_by.len() as i32),
+        used_by,
         resolved_tools: assessment.resolved,
         missing_tools: assessment.missing,
     };
@@ -85,7 +95,7 @@ async fn reconcile(skill: Arc<Skill>, ctx: Arc<Context>) -> Result<Action> {
         format!("{} tools resolved", status.resolved_tools.len()),
         skill.metadata.generation,
     );
-    announce_ready_transition(&ctx, &*skill, &previous.conditions, &status.conditions).await;
+    announce_ready_transition(ctx, &*skill, &previous.conditions, &status.conditions).await;
     apply_status(&ctx.client, &*skill, &status).await?;
     Ok(Action::await_change())
 }
