@@ -28,14 +28,21 @@ export AGENTAREA_CONTRACT_VENV
 AGENTAREA_TYPESCRIPT_DIR=$(bash tests/console/install.sh)
 export AGENTAREA_TYPESCRIPT_DIR
 
-log "building the workspace"
-cargo build --workspace --bins --tests --quiet
-
 state=$(mktemp -d /tmp/agentarea-test-run-XXXXXX)
 trap 'stop_control_plane; rm -rf "$state" "${results:-}"' EXIT
 log "starting the local control plane"
 start_control_plane "$state"
 export AGENTAREA_TEST_KUBECONFIG=$state/kubeconfig
+# The controller-manager counts AgentArea's kinds in quotas some 30 s after they are installed, and
+# a workspace quota refuses them until then: install them now and wait for that while the
+# workspace builds, so no test's first write lands in that window (the tests re-apply them).
+install_crds "$AGENTAREA_TEST_KUBECONFIG"
+wait_for_quota_counting "$AGENTAREA_TEST_KUBECONFIG" &
+quota_counting=$!
+
+log "building the workspace"
+cargo build --workspace --bins --tests --quiet
+wait "$quota_counting"
 
 log "running the tests"
 # Outside $state: the control plane removes its directory when it stops.

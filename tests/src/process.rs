@@ -118,6 +118,8 @@ impl Drop for ChildProcess {
         if std::thread::panicking() {
             eprintln!("---- output of {} ----\n{}", self.name, self.output());
         }
+        // A failing test has printed it above; every run would otherwise leave one more file.
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
