@@ -130,7 +130,35 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     Key: PartialEq + Send + 'static,
 {
-    let mut seen = SeenChildren::new(key);
+    keyed_changes(api, key, FirstSight::Ignore)
+}
+
+/// The events of objects that a controller's objects name (a `watches` relation) which can change
+/// what their reconcile decides: an object's first appearance, a change of what `key` picks from
+/// it, and its deletion. Rewrites that change nothing `key` picks go no further: an MCP server's
+/// health check rewrites its status, and re-resolving every agent of the namespace for each one
+/// would be most of the operator's work. For [`Controller::watches_stream`].
+pub fn named_changes<K, Key>(
+    api: Api<K>,
+    key: fn(&K) -> Key,
+) -> impl Stream<Item = std::result::Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    Key: PartialEq + Send + 'static,
+{
+    keyed_changes(api, key, FirstSight::Wake)
+}
+
+fn keyed_changes<K, Key>(
+    api: Api<K>,
+    key: fn(&K) -> Key,
+    first_sight: FirstSight,
+) -> impl Stream<Item = std::result::Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    Key: PartialEq + Send + 'static,
+{
+    let mut seen = SeenObjects::new(key, first_sight);
     watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .filter_map(move |event| {
@@ -141,25 +169,37 @@ where
         })
 }
 
-/// The keys last seen of owned objects, by uid, and whether an event should wake their owner.
-struct SeenChildren<K, Key> {
+/// Whether an object seen for the first time wakes the objects related to it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum FirstSight {
+    /// An owned object: its owner's reconcile made it.
+    Ignore,
+    /// A named object: those that name it may have been waiting for it.
+    Wake,
+}
+
+/// The keys last seen of watched objects, by uid, and whether an event should wake the objects
+/// related to it.
+struct SeenObjects<K, Key> {
     key: fn(&K) -> Key,
+    first_sight: FirstSight,
     current: HashMap<String, Key>,
     /// While the watch lists again: what was known before, to compare the listed objects with.
     /// Dropped when the list is done, which forgets objects deleted while the watch was down.
     before_relist: Option<HashMap<String, Key>>,
 }
 
-impl<K: Resource, Key: PartialEq> SeenChildren<K, Key> {
-    fn new(key: fn(&K) -> Key) -> Self {
+impl<K: Resource, Key: PartialEq> SeenObjects<K, Key> {
+    fn new(key: fn(&K) -> Key, first_sight: FirstSight) -> Self {
         Self {
             key,
+            first_sight,
             current: HashMap::new(),
             before_relist: None,
         }
     }
 
-    /// The object whose owner should reconcile after `event`, if any.
+    /// The object whose related objects should reconcile after `event`, if any.
     fn on(&mut self, event: watcher::Event<K>) -> Option<K> {
         match event {
             watcher::Event::Init => {
@@ -178,7 +218,10 @@ impl<K: Resource, Key: PartialEq> SeenChildren<K, Key> {
                         .as_mut()
                         .and_then(|before| before.remove(&uid))
                 });
-                let changed = known.is_some_and(|known| known != key);
+                let changed = match known {
+                    Some(known) => known != key,
+                    None => self.first_sight == FirstSight::Wake,
+                };
                 self.current.insert(uid, key);
                 changed.then_some(object)
             }
@@ -398,14 +441,70 @@ mod tests {
             ),
         ];
         for (case, events, want) in cases {
-            let mut seen = SeenChildren::new(value);
-            let woke: Vec<String> = events
-                .iter()
-                .cloned()
-                .filter_map(|event| seen.on(event))
-                .filter_map(|child| child.metadata.uid)
-                .collect();
-            assert_eq!(woke, *want, "{case}");
+            assert_eq!(woken(FirstSight::Ignore, events), *want, "{case}");
+        }
+    }
+
+    /// The uids of the objects whose related objects wake, event by event.
+    fn woken(first_sight: FirstSight, events: &[Event<ConfigMap>]) -> Vec<String> {
+        let mut seen = SeenObjects::new(value, first_sight);
+        events
+            .iter()
+            .cloned()
+            .filter_map(|event| seen.on(event))
+            .filter_map(|object| object.metadata.uid)
+            .collect()
+    }
+
+    #[test]
+    fn those_that_name_an_object_wake_when_it_appears_changes_its_key_or_goes() {
+        type Case = (&'static str, Vec<Event<ConfigMap>>, &'static [&'static str]);
+        let cases: &[Case] = &[
+            ("appears", vec![Event::Apply(child("a", "1"))], &["a"]),
+            (
+                "rewritten with the same key (a health check's time)",
+                vec![Event::Apply(child("a", "1")), Event::Apply(child("a", "1"))],
+                &["a"],
+            ),
+            (
+                "key changed",
+                vec![Event::Apply(child("a", "1")), Event::Apply(child("a", "2"))],
+                &["a", "a"],
+            ),
+            (
+                "deleted",
+                vec![
+                    Event::Apply(child("a", "1")),
+                    Event::Delete(child("a", "1")),
+                ],
+                &["a", "a"],
+            ),
+            (
+                "the first list of a watch: everything appears",
+                vec![
+                    Event::Init,
+                    Event::InitApply(child("a", "1")),
+                    Event::InitApply(child("b", "1")),
+                    Event::InitDone,
+                ],
+                &["a", "b"],
+            ),
+            (
+                "listed again: only what changed or is new",
+                vec![
+                    Event::Apply(child("a", "1")),
+                    Event::Apply(child("b", "1")),
+                    Event::Init,
+                    Event::InitApply(child("a", "2")),
+                    Event::InitApply(child("b", "1")),
+                    Event::InitApply(child("c", "1")),
+                    Event::InitDone,
+                ],
+                &["a", "b", "a", "c"],
+            ),
+        ];
+        for (case, events, want) in cases {
+            assert_eq!(woken(FirstSight::Wake, events), *want, "{case}");
         }
     }
 }

@@ -13,24 +13,24 @@ pub mod compound;
 pub mod deployment;
 pub mod discovery;
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::runtime::controller::Action;
-use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
-use agentarea_crds::common::{now, set_ready};
+use agentarea_crds::common::{condition, is_condition_true, now, set_ready};
 use agentarea_crds::mcp_server_instance::{CompoundServer, ManagedServer, McpPhase, RemoteServer};
 use agentarea_crds::{McpServerInstance, McpServerInstanceSpec, McpServerInstanceStatus, reasons};
 
 use self::discovery::{not_ready, record_discovery};
 use crate::context::Context;
 use crate::controllers::{
-    announce_ready_transition, get_named, in_namespace_where, owned_changes, run_observed,
-    spec_driven,
+    announce_ready_transition, get_named, in_namespace_where, named_changes, owned_changes,
+    run_observed, spec_driven,
 };
 use crate::error::{Error, Result};
 use crate::mcp::routing::remote_endpoint;
@@ -56,9 +56,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .owns_stream(owned_changes(ctx.api::<Service>(), |s| s.spec.clone()))
         // A compound instance follows its members: a member's change reconciles the compounds
         // that name it.
-        .watches(
-            ctx.api::<McpServerInstance>(),
-            watcher::Config::default(),
+        .watches_stream(
+            named_changes(ctx.api::<McpServerInstance>(), offer),
             move |member| {
                 let name = member.name_any();
                 in_namespace_where(&store, &member.namespace(), |c| {
@@ -113,6 +112,24 @@ async fn reconcile(instance: Arc<McpServerInstance>, ctx: Arc<Context>) -> Resul
     announce_ready_transition(&ctx, &*instance, &previous.conditions, &status.conditions).await;
     apply_status(&ctx.client, &*instance, &status).await?;
     Ok(action)
+}
+
+/// What an instance offers those that name it (agents, skills, compound instances), as a digest:
+/// its spec's generation, whether it is Ready, where it answers and its tools. A status rewrite
+/// that changes none of these (a health check's time) concerns none of them.
+pub fn offer(instance: &McpServerInstance) -> u64 {
+    let status = instance.status.as_ref();
+    let mut digest = DefaultHasher::new();
+    instance.metadata.generation.hash(&mut digest);
+    status
+        .map(|s| is_condition_true(Some(&s.conditions), condition::READY))
+        .hash(&mut digest);
+    status.and_then(|s| s.endpoint.as_deref()).hash(&mut digest);
+    // Tools hold JSON schemas, which have no Hash of their own.
+    status
+        .map(|s| serde_json::to_vec(&s.tools).unwrap_or_default())
+        .hash(&mut digest);
+    digest.finish()
 }
 
 /// How many of a Deployment's pods are available.
@@ -316,6 +333,61 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::fixtures::{instance, tool};
+
+    #[test]
+    fn an_instances_offer_changes_with_what_its_namers_read_and_nothing_else() {
+        let (_, before) = instance("everything", true, &["echo"]);
+        type Change = fn(&mut McpServerInstance);
+        let cases: &[(&str, Change, bool)] = &[
+            ("nothing", |_| {}, false),
+            (
+                "a health check's time",
+                |i| i.status.as_mut().unwrap().last_checked_time = Some(now()),
+                false,
+            ),
+            (
+                "a ready condition's message",
+                |i| i.status.as_mut().unwrap().conditions[0].message = "checked again".into(),
+                false,
+            ),
+            (
+                "readiness",
+                |i| {
+                    set_ready(
+                        &mut i.status.as_mut().unwrap().conditions,
+                        false,
+                        "Down",
+                        "",
+                        None,
+                    )
+                },
+                true,
+            ),
+            (
+                "a tool added",
+                |i| i.status.as_mut().unwrap().tools.push(tool("add")),
+                true,
+            ),
+            (
+                "a tool's description",
+                |i| i.status.as_mut().unwrap().tools[0].description = Some("Echoes.".into()),
+                true,
+            ),
+            (
+                "the endpoint",
+                |i| i.status.as_mut().unwrap().endpoint = Some("http://elsewhere".into()),
+                true,
+            ),
+            ("the spec", |i| i.metadata.generation = Some(2), true),
+            ("the status gone", |i| i.status = None, true),
+        ];
+        for (case, change, changes_offer) in cases {
+            let mut after = before.clone();
+            change(&mut after);
+            assert_eq!(offer(&before) != offer(&after), *changes_offer, "{case}");
+        }
+    }
 
     /// The phase, reason and message, when the instance is not to be reached.
     type Want = Option<(McpPhase, &'static str, &'static str)>;

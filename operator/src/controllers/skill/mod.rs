@@ -10,7 +10,7 @@ pub mod users;
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
-use kube::runtime::watcher::{self, Config, watcher};
+use kube::runtime::watcher::{Config, watcher};
 use kube::{Api, ResourceExt};
 
 use agentarea_crds::{Agent, McpServerInstance, Skill, SkillStatus};
@@ -18,9 +18,10 @@ use agentarea_crds::{Agent, McpServerInstance, Skill, SkillStatus};
 use self::assess::assess;
 use self::users::AgentSkills;
 use crate::context::Context;
+use crate::controllers::mcp_server_instance::offer;
 use crate::controllers::{
-    HasContext, announce_ready_transition, get_named, in_namespace_where, run_observed,
-    set_readiness, spec_driven,
+    HasContext, announce_ready_transition, get_named, in_namespace_where, named_changes,
+    run_observed, set_readiness, spec_driven,
 };
 use crate::error::{Error, Result};
 use crate::status::apply_status;
@@ -31,9 +32,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let agent_skills = AgentSkills::default();
     let agents = watcher(ctx.api::<Agent>(), Config::default().any_semantic());
     let controller = controller
-        .watches(
-            ctx.api::<McpServerInstance>(),
-            watcher::Config::default(),
+        .watches_stream(
+            named_changes(ctx.api::<McpServerInstance>(), offer),
             move |instance| {
                 in_namespace_where(&by_instance, &instance.namespace(), |s| {
                     s.spec
