@@ -118,23 +118,28 @@ install_crds() {
 }
 
 # wait_for_quota_counting KUBECONFIG: waits until the controller-manager counts AgentArea's kinds
-# in ResourceQuotas. It starts doing so some 30 s after the kinds are installed; until then a
-# workspace quota refuses what it covers, and the api answers 503 "still being set up".
+# in ResourceQuotas. It starts doing so some 30 s after the kinds are installed (its discovery
+# period); until then a workspace quota refuses what it covers, and the api answers 503 "still being
+# set up". A quota it first counted without them is counted again only at its full resync (5 min),
+# so the probe is made anew every 10 s: a new quota is counted at once.
 wait_for_quota_counting() {
-  local kubectl probe=agentarea-quota-probe used=
+  local kubectl probe=agentarea-quota-probe used= attempt
   kubectl="$(control_plane_bin_dir)/kubectl"
-  KUBECONFIG=$1 "$kubectl" -n default create quota "$probe" \
-    --hard=count/agents.agentarea.io=1000000 >/dev/null
-  for _ in $(seq 1 240); do
-    used=$(KUBECONFIG=$1 "$kubectl" -n default get quota "$probe" \
-      -o 'jsonpath={.status.used.count/agents\.agentarea\.io}' 2>/dev/null || true)
-    [[ -n $used ]] && break
-    sleep 0.5
+  for attempt in $(seq 1 12); do
+    KUBECONFIG=$1 "$kubectl" -n default delete quota "$probe" --ignore-not-found >/dev/null
+    KUBECONFIG=$1 "$kubectl" -n default create quota "$probe" \
+      --hard=count/agents.agentarea.io=1000000 >/dev/null
+    for _ in $(seq 1 20); do
+      used=$(KUBECONFIG=$1 "$kubectl" -n default get quota "$probe" \
+        -o 'jsonpath={.status.used.count/agents\.agentarea\.io}' 2>/dev/null || true)
+      [[ -n $used ]] && break 2
+      sleep 0.5
+    done
   done
   KUBECONFIG=$1 "$kubectl" -n default delete quota "$probe" --wait=false >/dev/null
   # Not fatal: the api answers 503 "still being set up" until the count is there.
-  [[ -n $used ]] || echo "the controller-manager has not counted AgentArea's kinds yet;" \
-    "a workspace's first writes may be refused for a minute" >&2
+  [[ -n $used ]] || echo "the controller-manager has not counted AgentArea's kinds after" \
+    "$attempt probes; a workspace's first writes may be refused for a while" >&2
 }
 
 # install_workspace_role KUBECONFIG API_BINARY: applies the ClusterRole the api binds in every

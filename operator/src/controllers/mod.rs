@@ -115,41 +115,13 @@ pub fn trim_for_controller<K: Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;
 }
 
-/// The events of objects owned by a controller's kind that its reconcile has to see: a change of
-/// what `key` picks from the object (its spec, or how many of a Deployment's pods are available),
-/// and its deletion. Not its first appearance: an owner's own reconcile made it, so reconciling
-/// the owner again for it would only repeat every write of that reconcile; after a restart of
-/// the watch, owners are reconciled anyway. Status updates of others (the controller-manager
-/// rewrites a Deployment's status several times as it rolls out) pass only when they change the
-/// key. For [`Controller::owns_stream`].
-pub fn owned_changes<K, Key>(
-    api: Api<K>,
-    key: fn(&K) -> Key,
-) -> impl Stream<Item = std::result::Result<K, watcher::Error>> + Send + 'static
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    Key: PartialEq + Send + 'static,
-{
-    keyed_changes(api, key, FirstSight::Ignore)
-}
-
-/// The events of objects that a controller's objects name (a `watches` relation) which can change
-/// what their reconcile decides: an object's first appearance, a change of what `key` picks from
-/// it, and its deletion. Rewrites that change nothing `key` picks go no further: an MCP server's
-/// health check rewrites its status, and re-resolving every agent of the namespace for each one
-/// would be most of the operator's work. For [`Controller::watches_stream`].
-pub fn named_changes<K, Key>(
-    api: Api<K>,
-    key: fn(&K) -> Key,
-) -> impl Stream<Item = std::result::Result<K, watcher::Error>> + Send + 'static
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    Key: PartialEq + Send + 'static,
-{
-    keyed_changes(api, key, FirstSight::Wake)
-}
-
-fn keyed_changes<K, Key>(
+/// The events of objects a controller's reconcile depends on that it has to see: a change of what
+/// `key` picks from the object, and its deletion; its first appearance as `first_sight` says.
+/// Rewrites that change nothing `key` picks go no further: the controller-manager rewrites a
+/// Deployment's status several times as it rolls out, and an MCP server's health check rewrites
+/// its status, and re-resolving every agent of the namespace for each would be most of the
+/// operator's work. For [`Controller::owns_stream`] and [`Controller::watches_stream`].
+pub fn keyed_changes<K, Key>(
     api: Api<K>,
     key: fn(&K) -> Key,
     first_sight: FirstSight,
@@ -171,10 +143,12 @@ where
 
 /// Whether an object seen for the first time wakes the objects related to it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum FirstSight {
-    /// An owned object: its owner's reconcile made it.
+pub enum FirstSight {
+    /// An owned object: its owner's reconcile made it, so reconciling the owner again for it would
+    /// only repeat every write of that reconcile; after a restart of the watch, owners are
+    /// reconciled anyway.
     Ignore,
-    /// A named object: those that name it may have been waiting for it.
+    /// A named object (a `watches` relation): those that name it may have been waiting for it.
     Wake,
 }
 

@@ -22,8 +22,8 @@ use self::resolve::{Related, resolve};
 use crate::context::Context;
 use crate::controllers::mcp_server_instance::offer;
 use crate::controllers::{
-    announce_ready_transition, get_named, in_namespace_where, named_changes, run_observed,
-    set_readiness, spec_driven,
+    FirstSight, announce_ready_transition, get_named, in_namespace_where, keyed_changes,
+    run_observed, set_readiness, spec_driven,
 };
 use crate::error::{Error, Result};
 use crate::problem::Problem;
@@ -36,9 +36,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let (by_skill, by_instance, by_secret) = (store.clone(), store.clone(), store);
     let controller = controller
         .watches_stream(
-            named_changes(ctx.api::<Skill>(), |skill: &Skill| {
-                skill.metadata.generation
-            }),
+            keyed_changes(
+                ctx.api::<Skill>(),
+                |skill: &Skill| skill.metadata.generation,
+                FirstSight::Wake,
+            ),
             move |skill| {
                 in_namespace_where(&by_skill, &skill.namespace(), |a| {
                     a.spec.skills.iter().any(|s| s.name == skill.name_any())
@@ -48,7 +50,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         // An instance's tools reach an agent directly or through a skill; re-resolving every agent
         // of the namespace is cheaper than tracking which skills name which instance.
         .watches_stream(
-            named_changes(ctx.api::<McpServerInstance>(), offer),
+            keyed_changes(ctx.api::<McpServerInstance>(), offer, FirstSight::Wake),
             move |instance| in_namespace_where(&by_instance, &instance.namespace(), |_| true),
         )
         // Not the Tasks' conversation chunks: they are many, large, and never an API key.

@@ -29,7 +29,7 @@ use agentarea_crds::{McpServerInstance, McpServerInstanceSpec, McpServerInstance
 use self::discovery::{not_ready, record_discovery};
 use crate::context::Context;
 use crate::controllers::{
-    announce_ready_transition, get_named, in_namespace_where, named_changes, owned_changes,
+    FirstSight, announce_ready_transition, get_named, in_namespace_where, keyed_changes,
     run_observed, spec_driven,
 };
 use crate::error::{Error, Result};
@@ -50,14 +50,20 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let controller = controller
         // A Deployment's rollout status (written by the controller-manager) matters only once its
         // pods are available, when the server can be discovered; a Service only when it is changed.
-        .owns_stream(owned_changes(ctx.api::<Deployment>(), |d| {
-            (d.metadata.generation, available_replicas(d))
-        }))
-        .owns_stream(owned_changes(ctx.api::<Service>(), |s| s.spec.clone()))
+        .owns_stream(keyed_changes(
+            ctx.api::<Deployment>(),
+            |d| (d.metadata.generation, available_replicas(d)),
+            FirstSight::Ignore,
+        ))
+        .owns_stream(keyed_changes(
+            ctx.api::<Service>(),
+            |s| s.spec.clone(),
+            FirstSight::Ignore,
+        ))
         // A compound instance follows its members: a member's change reconciles the compounds
         // that name it.
         .watches_stream(
-            named_changes(ctx.api::<McpServerInstance>(), offer),
+            keyed_changes(ctx.api::<McpServerInstance>(), offer, FirstSight::Wake),
             move |member| {
                 let name = member.name_any();
                 in_namespace_where(&store, &member.namespace(), |c| {

@@ -20,8 +20,8 @@ use self::users::AgentSkills;
 use crate::context::Context;
 use crate::controllers::mcp_server_instance::offer;
 use crate::controllers::{
-    HasContext, announce_ready_transition, get_named, in_namespace_where, named_changes,
-    run_observed, set_readiness, spec_driven,
+    FirstSight, HasContext, announce_ready_transition, get_named, in_namespace_where,
+    keyed_changes, run_observed, set_readiness, spec_driven,
 };
 use crate::error::{Error, Result};
 use crate::status::apply_status;
@@ -33,7 +33,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let agents = watcher(ctx.api::<Agent>(), Config::default().any_semantic());
     let controller = controller
         .watches_stream(
-            named_changes(ctx.api::<McpServerInstance>(), offer),
+            keyed_changes(ctx.api::<McpServerInstance>(), offer, FirstSight::Wake),
             move |instance| {
                 in_namespace_where(&by_instance, &instance.namespace(), |s| {
                     s.spec
