@@ -345,80 +345,6 @@ mod tests {
         child.data.as_ref()?.get("key").cloned()
     }
 
-    #[test]
-    fn an_owner_wakes_for_changes_of_its_childs_key_and_deletions_not_for_appearances() {
-        /// A case: its name, the events in order, and the uids whose owner wakes.
-        type Case = (&'static str, Vec<Event<ConfigMap>>, &'static [&'static str]);
-        let cases: &[Case] = &[
-            (
-                "made by the owner",
-                vec![Event::Apply(child("a", "1"))],
-                &[],
-            ),
-            (
-                "unchanged key (status written by others)",
-                vec![Event::Apply(child("a", "1")), Event::Apply(child("a", "1"))],
-                &[],
-            ),
-            (
-                "key changed",
-                vec![Event::Apply(child("a", "1")), Event::Apply(child("a", "2"))],
-                &["a"],
-            ),
-            (
-                "deleted",
-                vec![
-                    Event::Apply(child("a", "1")),
-                    Event::Delete(child("a", "1")),
-                ],
-                &["a"],
-            ),
-            (
-                "deleted, then made again under a new uid",
-                vec![
-                    Event::Apply(child("a", "1")),
-                    Event::Delete(child("a", "1")),
-                    Event::Apply(child("b", "1")),
-                ],
-                &["a"],
-            ),
-            (
-                "the first list of a watch",
-                vec![
-                    Event::Init,
-                    Event::InitApply(child("a", "1")),
-                    Event::InitDone,
-                ],
-                &[],
-            ),
-            (
-                "listed again: changed while the watch was down, and unchanged",
-                vec![
-                    Event::Apply(child("a", "1")),
-                    Event::Apply(child("b", "1")),
-                    Event::Init,
-                    Event::InitApply(child("a", "2")),
-                    Event::InitApply(child("b", "1")),
-                    Event::InitDone,
-                ],
-                &["a"],
-            ),
-            (
-                "deleted while the watch was down, then made again: forgotten, so not a change",
-                vec![
-                    Event::Apply(child("a", "1")),
-                    Event::Init,
-                    Event::InitDone,
-                    Event::Apply(child("a", "2")),
-                ],
-                &[],
-            ),
-        ];
-        for (case, events, want) in cases {
-            assert_eq!(woken(FirstSight::Ignore, events), *want, "{case}");
-        }
-    }
-
     /// The uids of the objects whose related objects wake, event by event.
     fn woken(first_sight: FirstSight, events: &[Event<ConfigMap>]) -> Vec<String> {
         let mut seen = SeenObjects::new(value, first_sight);
@@ -431,54 +357,81 @@ mod tests {
     }
 
     #[test]
-    fn those_that_name_an_object_wake_when_it_appears_changes_its_key_or_goes() {
-        type Case = (&'static str, Vec<Event<ConfigMap>>, &'static [&'static str]);
+    fn related_objects_wake_for_key_changes_and_deletions_and_named_ones_for_appearances() {
+        use Event::{Apply, Delete, Init, InitApply, InitDone};
+        /// A case: its name, the events in order, and the uids that wake the related objects of
+        /// an owned child ([`FirstSight::Ignore`]) and of a named object ([`FirstSight::Wake`]).
+        type Case = (
+            &'static str,
+            Vec<Event<ConfigMap>>,
+            &'static [&'static str],
+            &'static [&'static str],
+        );
         let cases: &[Case] = &[
-            ("appears", vec![Event::Apply(child("a", "1"))], &["a"]),
+            ("appears", vec![Apply(child("a", "1"))], &[], &["a"]),
             (
-                "rewritten with the same key (a health check's time)",
-                vec![Event::Apply(child("a", "1")), Event::Apply(child("a", "1"))],
+                "rewritten with the same key (status written by others, a health check's time)",
+                vec![Apply(child("a", "1")), Apply(child("a", "1"))],
+                &[],
                 &["a"],
             ),
             (
                 "key changed",
-                vec![Event::Apply(child("a", "1")), Event::Apply(child("a", "2"))],
+                vec![Apply(child("a", "1")), Apply(child("a", "2"))],
+                &["a"],
                 &["a", "a"],
             ),
             (
                 "deleted",
-                vec![
-                    Event::Apply(child("a", "1")),
-                    Event::Delete(child("a", "1")),
-                ],
+                vec![Apply(child("a", "1")), Delete(child("a", "1"))],
+                &["a"],
                 &["a", "a"],
             ),
             (
-                "the first list of a watch: everything appears",
+                "deleted, then made again under a new uid",
                 vec![
-                    Event::Init,
-                    Event::InitApply(child("a", "1")),
-                    Event::InitApply(child("b", "1")),
-                    Event::InitDone,
+                    Apply(child("a", "1")),
+                    Delete(child("a", "1")),
+                    Apply(child("b", "1")),
                 ],
-                &["a", "b"],
+                &["a"],
+                &["a", "a", "b"],
             ),
             (
-                "listed again: only what changed or is new",
+                "the first list of a watch",
+                vec![Init, InitApply(child("a", "1")), InitDone],
+                &[],
+                &["a"],
+            ),
+            (
+                "listed again: changed while the watch was down, unchanged, and new",
                 vec![
-                    Event::Apply(child("a", "1")),
-                    Event::Apply(child("b", "1")),
-                    Event::Init,
-                    Event::InitApply(child("a", "2")),
-                    Event::InitApply(child("b", "1")),
-                    Event::InitApply(child("c", "1")),
-                    Event::InitDone,
+                    Apply(child("a", "1")),
+                    Apply(child("b", "1")),
+                    Init,
+                    InitApply(child("a", "2")),
+                    InitApply(child("b", "1")),
+                    InitApply(child("c", "1")),
+                    InitDone,
                 ],
+                &["a"],
                 &["a", "b", "a", "c"],
             ),
+            (
+                "deleted while the watch was down, then made again: forgotten, so new",
+                vec![
+                    Apply(child("a", "1")),
+                    Init,
+                    InitDone,
+                    Apply(child("a", "2")),
+                ],
+                &[],
+                &["a", "a"],
+            ),
         ];
-        for (case, events, want) in cases {
-            assert_eq!(woken(FirstSight::Wake, events), *want, "{case}");
+        for (case, events, owned, named) in cases {
+            assert_eq!(woken(FirstSight::Ignore, events), *owned, "owned: {case}");
+            assert_eq!(woken(FirstSight::Wake, events), *named, "named: {case}");
         }
     }
 }

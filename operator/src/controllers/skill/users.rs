@@ -144,7 +144,7 @@ impl AgentSkills {
         let index = self.clone();
         agents
             .default_backoff()
-            .filter_map(move |event| {
+            .flat_map(move |event| {
                 let changed = match event {
                     Ok(event) => index.apply(&event),
                     Err(error) => {
@@ -152,11 +152,8 @@ impl AgentSkills {
                         Vec::new()
                     }
                 };
-                futures::future::ready(
-                    (!changed.is_empty()).then(|| futures::stream::iter(changed)),
-                )
+                futures::stream::iter(changed)
             })
-            .flatten()
             .map(|(namespace, skill)| ObjectRef::new(&skill).within(&namespace))
     }
 
@@ -287,6 +284,30 @@ mod tests {
         assert_eq!(woken(users.on(&InitDone)), ["a/s2"]);
         assert_eq!(users.users_of("a", "s1"), ["kept"]);
         assert!(users.users_of("a", "s2").is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn users_are_told_once_the_first_list_is_in_and_a_watch_that_never_lists_is_an_error() {
+        let index = AgentSkills::default();
+        let before = index.users_of("a", "echoing").await;
+        assert!(
+            matches!(before, Err(Error::NotYetListed("Agents"))),
+            "{before:?}"
+        );
+
+        index.apply(&watcher::Event::Init);
+        index.apply(&watcher::Event::InitApply(agent(
+            "a",
+            "writer",
+            &["echoing"],
+        )));
+        let waiting = tokio::spawn({
+            let index = index.clone();
+            async move { index.users_of("a", "echoing").await }
+        });
+        tokio::task::yield_now().await;
+        index.apply(&watcher::Event::InitDone);
+        assert_eq!(waiting.await.unwrap().unwrap(), ["writer"]);
     }
 
     #[test]
