@@ -116,7 +116,6 @@ async fn run_controllers(
         when_leading!(controllers::agent::run),
         when_leading!(controllers::skill::run),
         when_leading!(controllers::trigger::run),
-        when_leading!(controllers::trigger::event::run),
         controllers::task::run(ctx.clone(), wait_for(stop.clone())),
     );
 }

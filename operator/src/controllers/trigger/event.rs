@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::PostParams;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
@@ -25,7 +25,6 @@ use agentarea_crds::trigger::{Firing, WatchedKind, WatchedTaskPhase};
 use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, Trigger, reasons};
 
 use crate::context::Context;
-use crate::controllers::stored_watch;
 
 /// A transition older than this is history, not news: it does not fire (after a restart, say).
 const FRESHNESS: SignedDuration = SignedDuration::from_secs(300);
@@ -100,14 +99,13 @@ impl Observed {
     }
 }
 
-pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let (triggers, writer) = reflector::store::<Trigger>();
-    // Matching reads a trigger's spec alone: its status (the last firings) is not kept.
-    let spec_only = stored_watch(ctx.api::<Trigger>()).modify(|trigger| trigger.status = None);
-    let trigger_watch = reflector::reflector(writer, spec_only)
-        .default_backoff()
-        .touched_objects()
-        .for_each(|_| futures::future::ready(()));
+/// Fires the event triggers in `triggers` (the Trigger controller's store) that the changes of
+/// Tasks, Agents and instances match, until `shutdown`.
+pub async fn run(
+    ctx: Arc<Context>,
+    triggers: Store<Trigger>,
+    shutdown: impl Future<Output = ()> + Send,
+) {
     let observe = async {
         // Until the triggers are known, a change could be matched against none of them.
         if triggers.wait_until_ready().await.is_err() {
@@ -147,7 +145,6 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             .await;
     };
     tokio::select! {
-        _ = trigger_watch => {}
         _ = observe => {}
         _ = shutdown => {}
     }

@@ -14,6 +14,7 @@ pub mod schedule;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams};
@@ -38,15 +39,22 @@ use crate::status::apply_status;
 /// Firings kept in `status.executions`, newest first.
 const MAX_EXECUTIONS: usize = 20;
 
+/// Runs the Trigger controller and the event triggers' matcher, which reads the triggers from the
+/// controller's store: one copy of every Trigger in the operator, not one per reader.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let shutdown = shutdown.shared();
     let controller = spec_driven(ctx.api::<Trigger>())
         // Every Task a trigger fires is owned by it: its creation and its end are firings to record.
         .owns(
             ctx.api::<Task>(),
             watcher::Config::default().labels(TRIGGER_LABEL),
         )
-        .graceful_shutdown_on(shutdown);
-    run_observed("trigger", controller, reconcile, ctx).await;
+        .graceful_shutdown_on(shutdown.clone());
+    let triggers = controller.store();
+    tokio::join!(
+        run_observed("trigger", controller, reconcile, ctx.clone()),
+        event::run(ctx, triggers, shutdown),
+    );
 }
 
 async fn reconcile(trigger: Arc<Trigger>, ctx: Arc<Context>) -> Result<Action> {
