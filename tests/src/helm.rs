@@ -45,7 +45,7 @@ fn cached_helm() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()).join("helm")
 }
 
-/// Runs helm with `args`, with its state (config, cache, data) in a directory of this test run
+/// Runs helm with `args`, with its state (config, cache, data) in a directory of the tests' own
 /// and, when `kubeconfig` is given, against that cluster.
 pub fn helm<I, S>(args: I, kubeconfig: Option<&std::path::Path>) -> Output
 where
@@ -53,11 +53,11 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
+    // Apart from the user's own helm, and one for every run (in the project's cache, not a new
+    // directory in /tmp per test process): the tests add no repositories or plugins, so helm only
+    // reads it, and processes sharing it do not collide.
     let home = HOME.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!(
-            "agentarea-helm-home-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let dir = crate::cache_dir().join("helm-home");
         std::fs::create_dir_all(&dir).expect("create helm home");
         dir
     });

@@ -37,6 +37,16 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where the scripts keep what they build and fetch (`$AGENTAREA_CACHE`, as `scripts/lib.sh`
+/// sets it).
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("AGENTAREA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/agentarea")
+        })
+}
+
 /// Creates the object `manifest` describes (a JSON literal of kind `K`) through `api`.
 pub async fn create<K>(api: &kube::Api<K>, manifest: serde_json::Value) -> K
 where

@@ -15,14 +15,6 @@ pub struct McpServer {
     pub port: u16,
 }
 
-fn cache_dir() -> PathBuf {
-    std::env::var_os("AGENTAREA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/agentarea")
-        })
-}
-
 /// Starts `@modelcontextprotocol/server-everything` in streamable HTTP mode on a free port.
 pub fn everything_server() -> McpServer {
     everything_server_on("streamableHttp", "/mcp", free_port())
@@ -39,7 +31,7 @@ pub fn everything_sse_server() -> McpServer {
 }
 
 fn everything_server_on(transport: &str, path: &str, port: u16) -> McpServer {
-    let binary = cache_dir().join("mcp-servers/node_modules/.bin/mcp-server-everything");
+    let binary = crate::cache_dir().join("mcp-servers/node_modules/.bin/mcp-server-everything");
     assert!(
         binary.exists(),
         "{} is missing: run scripts/setup-test-deps.sh",
@@ -80,7 +72,7 @@ fn wait_for_port(port: u16, process: &ChildProcess) {
 
 /// The stdio command of the PyPI reference server `mcp-server-time`.
 pub fn time_server_command() -> PathBuf {
-    let binary = cache_dir().join("mcp-servers/venv/bin/mcp-server-time");
+    let binary = crate::cache_dir().join("mcp-servers/venv/bin/mcp-server-time");
     assert!(
         binary.exists(),
         "{} is missing: run scripts/setup-test-deps.sh",
@@ -91,7 +83,7 @@ pub fn time_server_command() -> PathBuf {
 
 /// The stdio command of `server-everything` (its default mode is stdio).
 pub fn everything_command() -> PathBuf {
-    cache_dir().join("mcp-servers/node_modules/.bin/mcp-server-everything")
+    crate::cache_dir().join("mcp-servers/node_modules/.bin/mcp-server-everything")
 }
 
 /// Runs `agentarea-operator mcp-bridge` on a free port in front of a stdio server.

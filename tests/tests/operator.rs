@@ -7,13 +7,14 @@ use std::time::Duration;
 use agentarea_crds::{Agent, McpServerInstance, Skill, reasons};
 use agentarea_operator::events::{Occurrence, Recorder};
 use agentarea_tests::mcp_servers::{Operator, everything_server};
+use agentarea_tests::metrics::sample;
 use agentarea_tests::objects::pod_spec;
 use agentarea_tests::objects::ready_of;
 use agentarea_tests::{TestNamespace, create, eventually, free_port, merge_patch};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret, Service, ServiceAccount};
 use k8s_openapi::api::events::v1::Event as SeriesEvent;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
 use kube::{Api, Resource};
 use serde_json::{Value, json};
@@ -420,6 +421,97 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
     merge_patch(&agents, "helper", json!({"spec": {"mcpServers": [{"name": "everything", "allowedTools": [{"name": "no-such-tool"}]}]}})).await;
     let (_, message) = agent_reason(reasons::TOOL_NOT_FOUND).await;
     assert!(message.contains("no-such-tool"), "{message}");
+    ns.delete().await;
+}
+
+/// A health check rewrites its instance's status (`lastCheckedTime`) on every check. Agents read
+/// nothing of that, and with many agents per server re-resolving every agent of the namespace on
+/// every check would be most of the operator's work; what they do read (the tools) still wakes them.
+#[tokio::test]
+async fn an_instances_health_check_rewrites_wake_no_agent_but_its_tools_do() {
+    let ns = TestNamespace::create("op-wake").await;
+    let server = everything_server();
+    let operator = Operator::start(&ns.name, &default_model()).await;
+    let instances = ns.api::<McpServerInstance>();
+    let agents = ns.api::<Agent>();
+    // No check of the operator's own in the test's time: every status rewrite is the test's.
+    create(
+        &instances,
+        instance(
+            "everything",
+            json!({"remote": {"url": server.url}, "discoveryIntervalSeconds": 86400}),
+        ),
+    )
+    .await;
+    instance_ready_is(&instances, "everything", "True").await;
+    create(
+        &agents,
+        json!({
+            "apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "helper"},
+            "spec": {"instruction": "Help.", "model": {"name": "m"},
+                     "mcpServers": [{"name": "everything", "allowedTools": [{"name": "echo"}]}]}
+        }),
+    )
+    .await;
+    let agent_reason = |reason: &'static str| {
+        let agents = agents.clone();
+        async move {
+            eventually(&format!("agent reason {reason}"), WAIT, || async {
+                let agent = agents.get("helper").await.ok()?;
+                let (_, r, message) = ready_of(&agent.status?.conditions)?;
+                (r == reason).then_some(message)
+            })
+            .await
+        }
+    };
+    agent_reason(reasons::RESOLVED).await;
+    let agent_reconciles = || async {
+        let page = operator.metrics().await;
+        sample(
+            &page,
+            r#"agentarea_operator_reconciles_total{controller="agent"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    let settled = eventually("the agent's reconciles settled", WAIT, || async {
+        let before = agent_reconciles().await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        (agent_reconciles().await == before).then_some(before)
+    })
+    .await;
+
+    for second in 1..=5 {
+        let checked = k8s_openapi::jiff::Timestamp::now()
+            + k8s_openapi::jiff::SignedDuration::from_secs(second);
+        instances
+            .patch_status(
+                "everything",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"lastCheckedTime": checked.to_string()}})),
+            )
+            .await
+            .unwrap();
+    }
+    // The watch brings each rewrite within milliseconds; a reconcile it woke would long be counted.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        agent_reconciles().await,
+        settled,
+        "a health check's rewrite reconciled the agent"
+    );
+
+    // The server no longer offering the agent's tool is what the agent reads: it wakes and says so.
+    instances
+        .patch_status(
+            "everything",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"tools": [], "toolCount": 0}})),
+        )
+        .await
+        .unwrap();
+    let message = agent_reason(reasons::TOOL_NOT_FOUND).await;
+    assert!(message.contains("echo"), "{message}");
+    assert!(agent_reconciles().await > settled);
     ns.delete().await;
 }
 
