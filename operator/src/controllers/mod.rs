@@ -9,6 +9,7 @@ pub mod trigger;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +20,7 @@ use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -88,10 +89,19 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
+    // What kube's `predicate_filter(predicates::generation)` does, on the one record of what was
+    // seen that `keyed_changes` keeps too: a compact uid and the generation per object, where the
+    // predicate's cache keeps the name, namespace and uid as strings (with 10,000 objects, about
+    // 2 MB of the operator's memory).
+    let mut seen = SeenObjects::new(|object: &K| object.meta().generation, FirstSight::Wake);
     let changed = reflector::reflector(writer, stored_watch(api))
         .default_backoff()
-        .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .filter_map(move |event| {
+            futures::future::ready(match event {
+                Ok(event) => seen.on_own(event).map(Ok),
+                Err(error) => Some(Err(error)),
+            })
+        });
     Controller::for_stream(changed, reader)
 }
 
@@ -157,10 +167,30 @@ pub enum FirstSight {
 struct SeenObjects<K, Key> {
     key: fn(&K) -> Key,
     first_sight: FirstSight,
-    current: HashMap<String, Key>,
+    current: HashMap<CompactUid, Key>,
     /// While the watch lists again: what was known before, to compare the listed objects with.
     /// Dropped when the list is done, which forgets objects deleted while the watch was down.
-    before_relist: Option<HashMap<String, Key>>,
+    before_relist: Option<HashMap<CompactUid, Key>>,
+}
+
+/// An object's uid as a number: the apiserver's uids are UUIDs, 16 bytes instead of a string of
+/// 36, and a watch of thousands of objects keeps one for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct CompactUid(u128);
+
+impl CompactUid {
+    fn of(object: &impl Resource) -> Option<Self> {
+        let uid = object.meta().uid.as_deref()?;
+        Some(match uuid::Uuid::parse_str(uid) {
+            Ok(uuid) => Self(uuid.as_u128()),
+            // No apiserver makes such a uid; hashed, it is still one key per object.
+            Err(_) => {
+                let mut hasher = DefaultHasher::new();
+                uid.hash(&mut hasher);
+                Self(u128::from(hasher.finish()))
+            }
+        })
+    }
 }
 
 impl<K: Resource, Key: PartialEq> SeenObjects<K, Key> {
@@ -171,6 +201,15 @@ impl<K: Resource, Key: PartialEq> SeenObjects<K, Key> {
             current: HashMap::new(),
             before_relist: None,
         }
+    }
+
+    /// The object that should reconcile itself after `event`, if any: as [`Self::on`], but a
+    /// deleted object has nothing left to reconcile (it is gone from the store, and what has to
+    /// happen before it goes is a finalizer's, which comes as a change).
+    fn on_own(&mut self, event: watcher::Event<K>) -> Option<K> {
+        let deleted = matches!(event, watcher::Event::Delete(_));
+        let woken = self.on(event);
+        woken.filter(|_| !deleted)
     }
 
     /// The object whose related objects should reconcile after `event`, if any.
@@ -185,7 +224,7 @@ impl<K: Resource, Key: PartialEq> SeenObjects<K, Key> {
                 None
             }
             watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
-                let uid = object.meta().uid.clone()?;
+                let uid = CompactUid::of(&object)?;
                 let key = (self.key)(&object);
                 let known = self.current.remove(&uid).or_else(|| {
                     self.before_relist
@@ -200,8 +239,8 @@ impl<K: Resource, Key: PartialEq> SeenObjects<K, Key> {
                 changed.then_some(object)
             }
             watcher::Event::Delete(object) => {
-                if let Some(uid) = &object.meta().uid {
-                    self.current.remove(uid);
+                if let Some(uid) = CompactUid::of(&object) {
+                    self.current.remove(&uid);
                 }
                 Some(object)
             }
@@ -345,13 +384,28 @@ mod tests {
         child.data.as_ref()?.get("key").cloned()
     }
 
-    /// The uids of the objects whose related objects wake, event by event.
-    fn woken(first_sight: FirstSight, events: &[Event<ConfigMap>]) -> Vec<String> {
+    /// Who is woken: the objects related to the watched one, as an owned child's or a named
+    /// object's, or (a controller's own watch) the watched object itself.
+    #[derive(Clone, Copy)]
+    enum Woken {
+        RelatedTo(FirstSight),
+        Itself,
+    }
+
+    /// The uids of the objects that wake, event by event.
+    fn woken(who: Woken, events: &[Event<ConfigMap>]) -> Vec<String> {
+        let first_sight = match who {
+            Woken::RelatedTo(first_sight) => first_sight,
+            Woken::Itself => FirstSight::Wake,
+        };
         let mut seen = SeenObjects::new(value, first_sight);
         events
             .iter()
             .cloned()
-            .filter_map(|event| seen.on(event))
+            .filter_map(|event| match who {
+                Woken::RelatedTo(_) => seen.on(event),
+                Woken::Itself => seen.on_own(event),
+            })
             .filter_map(|object| object.metadata.uid)
             .collect()
     }
@@ -360,19 +414,22 @@ mod tests {
     fn related_objects_wake_for_key_changes_and_deletions_and_named_ones_for_appearances() {
         use Event::{Apply, Delete, Init, InitApply, InitDone};
         /// A case: its name, the events in order, and the uids that wake the related objects of
-        /// an owned child ([`FirstSight::Ignore`]) and of a named object ([`FirstSight::Wake`]).
+        /// an owned child ([`FirstSight::Ignore`]) and of a named object ([`FirstSight::Wake`]),
+        /// and that wake themselves in a controller's own watch (keyed by generation there).
         type Case = (
             &'static str,
             Vec<Event<ConfigMap>>,
             &'static [&'static str],
             &'static [&'static str],
+            &'static [&'static str],
         );
         let cases: &[Case] = &[
-            ("appears", vec![Apply(child("a", "1"))], &[], &["a"]),
+            ("appears", vec![Apply(child("a", "1"))], &[], &["a"], &["a"]),
             (
                 "rewritten with the same key (status written by others, a health check's time)",
                 vec![Apply(child("a", "1")), Apply(child("a", "1"))],
                 &[],
+                &["a"],
                 &["a"],
             ),
             (
@@ -380,12 +437,14 @@ mod tests {
                 vec![Apply(child("a", "1")), Apply(child("a", "2"))],
                 &["a"],
                 &["a", "a"],
+                &["a", "a"],
             ),
             (
                 "deleted",
                 vec![Apply(child("a", "1")), Delete(child("a", "1"))],
                 &["a"],
                 &["a", "a"],
+                &["a"],
             ),
             (
                 "deleted, then made again under a new uid",
@@ -396,11 +455,13 @@ mod tests {
                 ],
                 &["a"],
                 &["a", "a", "b"],
+                &["a", "b"],
             ),
             (
                 "the first list of a watch",
                 vec![Init, InitApply(child("a", "1")), InitDone],
                 &[],
+                &["a"],
                 &["a"],
             ),
             (
@@ -416,6 +477,7 @@ mod tests {
                 ],
                 &["a"],
                 &["a", "b", "a", "c"],
+                &["a", "b", "a", "c"],
             ),
             (
                 "deleted while the watch was down, then made again: forgotten, so new",
@@ -427,11 +489,32 @@ mod tests {
                 ],
                 &[],
                 &["a", "a"],
+                &["a", "a"],
             ),
         ];
-        for (case, events, owned, named) in cases {
-            assert_eq!(woken(FirstSight::Ignore, events), *owned, "owned: {case}");
-            assert_eq!(woken(FirstSight::Wake, events), *named, "named: {case}");
+        for (case, events, owned, named, itself) in cases {
+            let ignore = Woken::RelatedTo(FirstSight::Ignore);
+            assert_eq!(woken(ignore, events), *owned, "owned: {case}");
+            let wake = Woken::RelatedTo(FirstSight::Wake);
+            assert_eq!(woken(wake, events), *named, "named: {case}");
+            assert_eq!(woken(Woken::Itself, events), *itself, "itself: {case}");
         }
+    }
+
+    #[test]
+    fn a_uid_is_kept_as_a_number() {
+        let with_uid = |uid: &str| {
+            let mut object = ConfigMap::default();
+            object.metadata.uid = Some(uid.into());
+            CompactUid::of(&object)
+        };
+        let uuid = "0a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9";
+        assert_eq!(
+            with_uid(uuid),
+            Some(CompactUid(0x0a1b2c3d_4e5f_4071_8293_a4b5c6d7e8f9))
+        );
+        assert_eq!(with_uid("a"), with_uid("a"));
+        assert_ne!(with_uid("a"), with_uid("b"));
+        assert_eq!(CompactUid::of(&ConfigMap::default()), None);
     }
 }
