@@ -326,6 +326,16 @@ async fn a_compound_instance_merges_its_members_tools() {
 
 /// A default model endpoint for the operator: agents resolve without naming one (nothing here
 /// calls a model).
+/// Waits until agent `name`'s Ready condition gives `reason`; its status and message.
+async fn agent_reason_is(agents: &Api<Agent>, name: &str, reason: &str) -> (String, String) {
+    eventually(&format!("{name}'s reason {reason}"), WAIT, || async {
+        let agent = agents.get(name).await.ok()?;
+        let (status, r, message) = ready_of(&agent.status?.conditions)?;
+        (r == reason).then_some((status, message))
+    })
+    .await
+}
+
 fn default_model() -> [(&'static str, String); 1] {
     [(
         "AGENTAREA_DEFAULT_MODEL_ENDPOINT",
@@ -351,18 +361,7 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
     }))
     .await;
 
-    let agent_reason = |reason: &'static str| {
-        let agents = agents.clone();
-        async move {
-            eventually(&format!("agent reason {reason}"), WAIT, || async {
-                let agent = agents.get("helper").await.ok()?;
-                let (status, r, message) = ready_of(&agent.status?.conditions)?;
-                (r == reason).then_some((status, message))
-            })
-            .await
-        }
-    };
-    let (status, message) = agent_reason(reasons::SKILL_NOT_FOUND).await;
+    let (status, message) = agent_reason_is(&agents, "helper", reasons::SKILL_NOT_FOUND).await;
     assert_eq!(status, "False");
     assert!(message.contains("skill echoing not found"), "{message}");
 
@@ -371,14 +370,14 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
         "spec": {"instructions": "Echo things.", "tools": [{"instance": "everything", "tools": ["echo"]}]}
     }))
     .await;
-    agent_reason(reasons::INSTANCE_NOT_FOUND).await;
+    agent_reason_is(&agents, "helper", reasons::INSTANCE_NOT_FOUND).await;
 
     create(
         &instances,
         instance("everything", json!({"remote": {"url": server.url}})),
     )
     .await;
-    let (_, message) = agent_reason(reasons::SECRET_NOT_FOUND).await;
+    let (_, message) = agent_reason_is(&agents, "helper", reasons::SECRET_NOT_FOUND).await;
     assert!(message.contains("model-key"), "{message}");
 
     let secret: Secret = serde_json::from_value(
@@ -389,7 +388,7 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    agent_reason(reasons::RESOLVED).await;
+    agent_reason_is(&agents, "helper", reasons::RESOLVED).await;
     let agent = agents.get("helper").await.unwrap();
     let status = agent.status.unwrap();
     let tools: Vec<_> = status
@@ -419,7 +418,7 @@ async fn an_agent_is_ready_only_when_everything_it_names_resolves_and_recovers_b
 
     // Asking for a tool the server does not offer is named.
     merge_patch(&agents, "helper", json!({"spec": {"mcpServers": [{"name": "everything", "allowedTools": [{"name": "no-such-tool"}]}]}})).await;
-    let (_, message) = agent_reason(reasons::TOOL_NOT_FOUND).await;
+    let (_, message) = agent_reason_is(&agents, "helper", reasons::TOOL_NOT_FOUND).await;
     assert!(message.contains("no-such-tool"), "{message}");
     ns.delete().await;
 }
@@ -453,18 +452,7 @@ async fn an_instances_health_check_rewrites_wake_no_agent_but_its_tools_do() {
         }),
     )
     .await;
-    let agent_reason = |reason: &'static str| {
-        let agents = agents.clone();
-        async move {
-            eventually(&format!("agent reason {reason}"), WAIT, || async {
-                let agent = agents.get("helper").await.ok()?;
-                let (_, r, message) = ready_of(&agent.status?.conditions)?;
-                (r == reason).then_some(message)
-            })
-            .await
-        }
-    };
-    agent_reason(reasons::RESOLVED).await;
+    agent_reason_is(&agents, "helper", reasons::RESOLVED).await;
     let agent_reconciles = || async {
         let page = operator.metrics().await;
         sample(
@@ -509,7 +497,7 @@ async fn an_instances_health_check_rewrites_wake_no_agent_but_its_tools_do() {
         )
         .await
         .unwrap();
-    let message = agent_reason(reasons::TOOL_NOT_FOUND).await;
+    let (_, message) = agent_reason_is(&agents, "helper", reasons::TOOL_NOT_FOUND).await;
     assert!(message.contains("echo"), "{message}");
     assert!(agent_reconciles().await > settled);
     ns.delete().await;
