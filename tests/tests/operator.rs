@@ -14,6 +14,7 @@ use agentarea_tests::{TestNamespace, create, eventually, free_port, merge_patch}
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret, Service, ServiceAccount};
 use k8s_openapi::api::events::v1::Event as SeriesEvent;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
 use kube::{Api, Resource};
@@ -469,8 +470,7 @@ async fn an_instances_health_check_rewrites_wake_no_agent_but_its_tools_do() {
     .await;
 
     for second in 1..=5 {
-        let checked = k8s_openapi::jiff::Timestamp::now()
-            + k8s_openapi::jiff::SignedDuration::from_secs(second);
+        let checked = Timestamp::now() + SignedDuration::from_secs(second);
         instances
             .patch_status(
                 "everything",
