@@ -3,6 +3,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`run`] | start-up: client, CRD check, controllers, health server, shutdown |
+//! | [`approval`] | which tool calls wait for a person, and what becomes of them: one home for the Agent controller and a task's run |
 //! | [`config`] | flags and environment |
 //! | [`context`] | what controllers share: client, config, events, back-off |
 //! | [`controllers`] | one controller per kind |
@@ -17,6 +18,7 @@
 //! | [`problem`] | problems a user can fix: the reason and message of a condition or a failure |
 //! | [`secrets`] | reading a key of a Secret |
 
+pub mod approval;
 pub mod backoff;
 pub mod bridge;
 pub mod budget;

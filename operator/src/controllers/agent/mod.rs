@@ -5,7 +5,6 @@
 //! The reconcile gathers what the agent names and hands it to [`resolve`](resolve::resolve),
 //! which decides.
 
-pub mod approval;
 pub mod resolve;
 
 use std::sync::Arc;

@@ -15,10 +15,9 @@ use agentarea_crds::{Task, TaskPhase, TaskStatus, reasons, steps};
 use agentarea_crds::task::PendingApproval;
 use serde_json::json;
 
-use super::agent_loop::{Outcome, SuspendedFor, Suspension};
 use super::children::cancel_children;
-use super::record::{self, RecordError, Step, TaskRecord, write_if_unchanged};
-use super::tasks_namespace;
+use super::record::{self, RecordError, Step, TaskRecord, tasks_namespace, write_if_unchanged};
+use super::run::outcome::{Outcome, SuspendedFor, Suspension};
 use crate::context::Context;
 use crate::error::Result;
 

@@ -9,14 +9,19 @@
 //! A conflict is also how a runner learns of changes to the spec (a cancel bumps the
 //! resourceVersion): it re-reads, checks that the claim is still its own, and writes again.
 
+use std::sync::Arc;
+
 use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use serde_json::Value;
+use tokio::sync::Mutex;
 
 use agentarea_crds::common::now;
 use agentarea_crds::task::{TaskClaim, TaskStep};
 use agentarea_crds::{Task, TaskStatus};
+
+use crate::context::Context;
 
 /// Steps kept in status; older ones are dropped (and counted) first.
 pub const MAX_KEPT_STEPS: usize = 150;
@@ -55,6 +60,18 @@ impl Step {
         self.data = Some(data);
         self
     }
+}
+
+/// The record of a run, shared by the run and the heartbeat that renews its claim.
+pub type SharedRecord = Arc<Mutex<TaskRecord>>;
+
+/// An `Api` of kind `K` in `task`'s namespace: where its agent, its child tasks and its kept
+/// conversation live.
+pub fn tasks_namespace<K>(ctx: &Context, task: &Task) -> Api<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+{
+    Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default())
 }
 
 /// A change to the status that waits for the next write.

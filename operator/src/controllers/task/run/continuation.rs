@@ -1,15 +1,17 @@
-//! The decisions of a run that need no I/O, apart from the loop that acts on them: where a
-//! continued run picks up, which tool calls may be made, which wait for a person and which were
-//! rejected, and whether a call interrupted by a lost runner may be made again.
+//! Where a continued run picks up, decided without I/O: which calls of the model's last answer
+//! are still to be settled, which were in flight when a runner was lost, and whether those may be
+//! made again. Also the uniqueness of call ids, on which approvals, steps and idempotency keys
+//! rest.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
-use agentarea_crds::steps;
-use agentarea_crds::task::{Decision, PendingApproval, TaskStep, ToolCallDecision};
+use agentarea_crds::task::TaskStep;
+use agentarea_crds::{TaskStatus, reasons, steps};
 
+use super::outcome::Outcome;
+use crate::controllers::task::conversation::Conversation;
 use crate::model::{Message, ToolCall};
 
 /// Gives each tool call of `answer` an id that no earlier tool call of `conversation` has. Models
@@ -119,80 +121,52 @@ pub fn answer_recorded(steps: &[TaskStep], call_ids: &[String]) -> Option<Messag
     })
 }
 
-/// What the run does with one tool call the model asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CallPlan {
-    /// Make it (no approval needed, or approved).
-    Make,
-    /// Do not make it; this text goes back to the model as its result.
-    Reject(String),
-    /// Wait for a person's decision, for this reason.
-    Wait(String),
+/// When the previous runner died during tool calls it had not kept the model's answer that asked
+/// for them; it is rebuilt from the run's record, so the calls can be settled.
+pub fn recover_answer(conversation: &mut Conversation, status: &TaskStatus) {
+    let doubtful = calls_in_doubt(&conversation.messages, &status.steps);
+    if doubtful.is_empty() || !unanswered_calls(&conversation.messages).is_empty() {
+        return;
+    }
+    if let Some(answer) = answer_recorded(&status.steps, &doubtful) {
+        conversation.push(answer);
+    }
 }
 
-/// What happens when nobody decides on a tool call in time (the Agent's `approval.onTimeout`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnTimeout {
-    /// The call is rejected and the model told so.
-    Reject,
-    /// The Task fails with `ApprovalTimedOut`.
-    Fail,
-}
-
-/// The plan for `call`: `needs_approval` says why a person must decide (none: free to make),
-/// `decision` is theirs if given, and `timed_out` whether the wait's deadline has passed.
-pub fn plan_call(
-    needs_approval: Option<&str>,
-    decision: Option<&ToolCallDecision>,
-    timed_out: bool,
-) -> CallPlan {
-    let Some(because) = needs_approval else {
-        return CallPlan::Make;
-    };
-    match decision {
-        Some(d) if d.decision == Decision::Approved => CallPlan::Make,
-        Some(d) => CallPlan::Reject(rejection_text(d)),
-        None if timed_out => CallPlan::Reject(
-            "The call was not made: nobody approved it in time. Do not try it again.".into(),
+/// A continued run whose previous runner stopped with tool calls in flight fails, unless every
+/// such call is still unanswered in the kept conversation and its tool declares that repeating it
+/// is harmless (`readOnlyHint` or `idempotentHint`): then the calls are made again, with the same
+/// idempotency key. A call that may or may not have happened is never repeated silently.
+pub fn doubt_outcome(
+    conversation: &Conversation,
+    status: &TaskStatus,
+    may_repeat: impl Fn(&str) -> bool,
+) -> Option<Outcome> {
+    let doubtful = calls_in_doubt(&conversation.messages, &status.steps);
+    if doubtful.is_empty() {
+        return None;
+    }
+    let unanswered = unanswered_calls(&conversation.messages);
+    let unsafe_calls: Vec<String> = doubtful
+        .iter()
+        .filter(|id| {
+            !unanswered
+                .iter()
+                .any(|c| &c.id == *id && may_repeat(&c.function.name))
+        })
+        .cloned()
+        .collect();
+    if unsafe_calls.is_empty() {
+        return None;
+    }
+    Some(Outcome::failed(
+        reasons::RUNNER_LOST,
+        format!(
+            "its runner stopped while tool call(s) {} were in flight; they may or may not have \
+             happened, and making them again could repeat their effects",
+            unsafe_calls.join(", ")
         ),
-        None => CallPlan::Wait(because.to_string()),
-    }
-}
-
-/// What the model reads for a rejected call.
-fn rejection_text(decision: &ToolCallDecision) -> String {
-    let by = decision
-        .decided_by
-        .as_deref()
-        .map_or(String::new(), |who| format!(" by {who}"));
-    match decision.reason.as_deref().filter(|r| !r.trim().is_empty()) {
-        Some(reason) => format!("The call was rejected{by} and not made. Reason: {reason}"),
-        None => format!("The call was rejected{by} and not made."),
-    }
-}
-
-/// The decisions in `approvals` by tool call id.
-pub fn decisions(approvals: &[ToolCallDecision]) -> HashMap<&str, &ToolCallDecision> {
-    approvals
-        .iter()
-        .map(|d| (d.tool_call_id.as_str(), d))
-        .collect()
-}
-
-/// The earliest deadline among `pending` that has passed by `at`, if any.
-pub fn wait_timed_out(pending: &[PendingApproval], at: Timestamp) -> bool {
-    pending
-        .iter()
-        .filter_map(|p| p.deadline.as_ref())
-        .any(|deadline| deadline.0 <= at)
-}
-
-/// Whether every call `pending` names has a decision in `approvals`.
-pub fn all_decided(pending: &[PendingApproval], approvals: &[ToolCallDecision]) -> bool {
-    let decided = decisions(approvals);
-    pending
-        .iter()
-        .all(|p| decided.contains_key(p.tool_call_id.as_str()))
+    ))
 }
 
 #[cfg(test)]
@@ -316,81 +290,26 @@ mod tests {
     }
 
     #[test]
-    fn a_call_is_made_rejected_or_waits_as_its_approval_says() {
-        let decided = |decision, reason: Option<&str>| ToolCallDecision {
-            tool_call_id: "a".into(),
-            decision,
-            reason: reason.map(Into::into),
-            decided_by: Some("ana".into()),
+    fn a_call_in_doubt_is_made_again_only_when_its_tool_may_repeat() {
+        let conversation = Conversation::new(vec![answer(&["a", "b"]), Message::tool("a", "r")]);
+        let status = |started_ids: &[&str]| TaskStatus {
+            steps: started_ids.iter().map(|id| started(id)).collect(),
+            ..TaskStatus::default()
         };
-        let approved = decided(Decision::Approved, None);
-        let rejected = decided(Decision::Rejected, Some("not today"));
-        let bare = ToolCallDecision {
-            decided_by: None,
-            ..decided(Decision::Rejected, Some(" "))
-        };
-        let cases = [
-            (None, None, false, CallPlan::Make),
-            (Some("listed"), None, false, CallPlan::Wait("listed".into())),
-            (Some("listed"), Some(&approved), false, CallPlan::Make),
-            // A decision counts even after the deadline.
-            (Some("listed"), Some(&approved), true, CallPlan::Make),
-            (
-                Some("listed"),
-                Some(&rejected),
-                false,
-                CallPlan::Reject(
-                    "The call was rejected by ana and not made. Reason: not today".into(),
-                ),
-            ),
-            (
-                Some("listed"),
-                Some(&bare),
-                false,
-                CallPlan::Reject("The call was rejected and not made.".into()),
-            ),
-            (
-                Some("listed"),
-                None,
-                true,
-                CallPlan::Reject(
-                    "The call was not made: nobody approved it in time. Do not try it again."
-                        .into(),
-                ),
-            ),
-        ];
-        for (needs, decision, timed_out, want) in cases {
-            assert_eq!(
-                plan_call(needs, decision, timed_out),
-                want,
-                "{needs:?} {decision:?} {timed_out}"
-            );
+        for (started_ids, may_repeat, fails) in [
+            (vec![], false, false),
+            // Answered before the runner was lost: nothing in doubt.
+            (vec!["a"], false, false),
+            (vec!["a", "b"], true, false),
+            (vec!["a", "b"], false, true),
+            // Started, but no longer among the unanswered calls: never repeated.
+            (vec!["z"], true, true),
+        ] {
+            let outcome = doubt_outcome(&conversation, &status(&started_ids), |_| may_repeat);
+            assert_eq!(outcome.is_some(), fails, "{started_ids:?} {may_repeat}");
+            if let Some(outcome) = outcome {
+                assert_eq!(outcome.reason, reasons::RUNNER_LOST);
+            }
         }
-    }
-
-    #[test]
-    fn a_wait_ends_when_all_are_decided_or_a_deadline_passes() {
-        let pending = |id: &str, deadline: Option<Timestamp>| PendingApproval {
-            tool_call_id: id.into(),
-            tool: "echo".into(),
-            arguments: "{}".into(),
-            because: "listed".into(),
-            requested_at: now(),
-            deadline: deadline.map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time),
-        };
-        let at = Timestamp::now();
-        let later = at + k8s_openapi::jiff::SignedDuration::from_secs(60);
-        let waits = vec![pending("a", Some(later)), pending("b", None)];
-        assert!(!wait_timed_out(&waits, at));
-        assert!(wait_timed_out(&waits, later));
-        let decision = |id: &str| ToolCallDecision {
-            tool_call_id: id.into(),
-            decision: Decision::Approved,
-            reason: None,
-            decided_by: None,
-        };
-        assert!(!all_decided(&waits, &[decision("a")]));
-        assert!(all_decided(&waits, &[decision("b"), decision("a")]));
-        assert!(all_decided(&[], &[]));
     }
 }

@@ -8,14 +8,12 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use agentarea_crds::agent::{ApprovalTimeoutAction, ResolvedTool};
+use agentarea_crds::agent::ResolvedTool;
 use agentarea_crds::{Agent, McpServerInstance, Task, steps};
 
-use super::agent_loop::SharedRecord;
-use super::children::{agent_tool_name, agent_tool_parameters};
-use super::decide::OnTimeout;
-use super::record::{RecordError, Step};
 use crate::context::{Context, truncate};
+use crate::controllers::task::children::{agent_tool_name, agent_tool_parameters};
+use crate::controllers::task::record::{RecordError, SharedRecord, Step, push_step};
 use crate::mcp;
 use crate::mcp::routing::route_tool;
 use crate::metrics::ToolLabels;
@@ -195,7 +193,7 @@ impl Toolbox {
         // Written with the next model call, which follows at once.
         record.lock().await.stage(move |status| {
             for step in &finished {
-                super::record::push_step(status, step);
+                push_step(status, step);
             }
         });
         Ok(results)
@@ -302,21 +300,6 @@ impl Toolbox {
             }
         }
     }
-}
-
-/// How long a call waits for approval, and what happens after (the Agent's `toolApproval`).
-pub fn approval_timeout(agent: &Agent) -> (Option<u64>, OnTimeout) {
-    let Some(settings) = &agent.spec.tool_approval else {
-        return (None, OnTimeout::Reject);
-    };
-    let on_timeout = match settings.on_timeout {
-        ApprovalTimeoutAction::Reject => OnTimeout::Reject,
-        ApprovalTimeoutAction::Fail => OnTimeout::Fail,
-    };
-    (
-        settings.timeout_seconds.map(|s| s.max(1) as u64),
-        on_timeout,
-    )
 }
 
 /// The text of an MCP `CallToolResult`: its text items, and other items as JSON.

@@ -11,10 +11,10 @@ use agentarea_crds::agent::ModelSpec;
 use agentarea_crds::task::Usage;
 use agentarea_crds::{Agent, reasons, steps};
 
-use super::agent_loop::{Outcome, SharedRecord};
-use super::record::{RecordError, Step};
+use super::outcome::Outcome;
 use super::toolbox::Toolbox;
 use crate::context::Context;
+use crate::controllers::task::record::{RecordError, SharedRecord, Step, push_step};
 use crate::model::{self, Completion, Message, ModelEndpoint};
 use crate::problem::Problem;
 use crate::secrets::secret_value;
@@ -254,7 +254,7 @@ pub async fn record_completion(
     }));
     let usage = usage.clone();
     record.lock().await.stage(move |status| {
-        super::record::push_step(status, &step);
+        push_step(status, &step);
         status.usage = Some(usage.clone());
     });
 }

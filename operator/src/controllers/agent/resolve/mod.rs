@@ -6,7 +6,7 @@ use agentarea_crds::agent::{AgentSpec, ResolvedTool, ToolApprovalPolicy};
 use agentarea_crds::common::{condition, is_condition_true};
 use agentarea_crds::{McpServerInstance, Skill, reasons};
 
-use super::approval::approval_for;
+use crate::approval::policy::approval_for;
 use crate::problem::Problem;
 
 /// What an agent names, as it is now.

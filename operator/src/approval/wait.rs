@@ -1,19 +1,16 @@
-//! Which tool calls of a run wait for a person, what the wait records, and what the decisions
-//! taken on it record; decided without I/O, so the loop only acts.
+//! Which tool calls of one run wait for a person, what the wait records, and which decisions were
+//! taken on it; decided without I/O, so the run only acts.
 
 use std::collections::HashMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::SignedDuration;
-use serde_json::json;
 
-use agentarea_crds::steps;
+use agentarea_crds::agent::ApprovalTimeoutAction;
 use agentarea_crds::task::{Decision, PendingApproval, ToolCallDecision};
 use agentarea_crds::{Agent, Task};
 
-use super::decide::{CallPlan, OnTimeout};
-use super::record::Step;
-use super::toolbox::{Toolbox, approval_timeout};
+use super::plan::CallPlan;
 use crate::context::truncate;
 use crate::model::ToolCall;
 
@@ -26,25 +23,29 @@ pub struct ApprovalPolicy {
     every_call: bool,
     /// Seconds a call waits before `on_timeout` applies; none waits for ever.
     pub timeout: Option<u64>,
-    pub on_timeout: OnTimeout,
+    /// What a wait nobody answered in time ends with (the Agent's `toolApproval.onTimeout`).
+    pub on_timeout: ApprovalTimeoutAction,
 }
 
 impl ApprovalPolicy {
     pub fn of(agent: &Agent, task: &Task) -> Self {
-        let (timeout, on_timeout) = approval_timeout(agent);
+        let settings = agent.spec.tool_approval.as_ref();
         Self {
             every_call: task.spec.requires_human_approval == Some(true),
-            timeout,
-            on_timeout,
+            timeout: settings
+                .and_then(|s| s.timeout_seconds)
+                .map(|s| s.max(1) as u64),
+            on_timeout: settings.map(|s| s.on_timeout).unwrap_or_default(),
         }
     }
 
-    /// Why a call of `tool` needs a person's approval, if it does.
-    pub fn needs(&self, tools: &Toolbox, tool: &str) -> Option<String> {
+    /// Why a call needs a person's approval, if it does: every call when the task asks for it,
+    /// else what the Agent controller decided for the tool (`declared`, from [`super::policy`]).
+    pub fn needs(&self, declared: Option<String>) -> Option<String> {
         if self.every_call {
             return Some("the task requires human approval of every tool call".into());
         }
-        tools.approval_reason(tool)
+        declared
     }
 }
 
@@ -76,51 +77,31 @@ pub fn pending_approvals(
 }
 
 /// For each of `calls` that waited (`pending`) and has a decision (a person's in `decided`, or a
-/// rejection by the time-out when `timed_out`): its `HumanApprovalReceived` step, and the
-/// decision to keep in `status.approvals`.
-pub fn decisions_received(
-    calls: &[ToolCall],
+/// rejection by the time-out when `timed_out`): the call with the decision to keep in
+/// `status.approvals`, in the order of `calls`.
+pub fn decisions_taken<'a>(
+    calls: &'a [ToolCall],
     pending: &[PendingApproval],
     decided: &HashMap<&str, &ToolCallDecision>,
     timed_out: bool,
-) -> (Vec<Step>, Vec<ToolCallDecision>) {
-    let mut received = Vec::new();
-    let mut kept = Vec::new();
-    for call in calls {
-        if !pending.iter().any(|p| p.tool_call_id == call.id) {
-            continue;
-        }
-        let decision = match decided.get(call.id.as_str()) {
-            Some(decision) => (*decision).clone(),
-            None if timed_out => ToolCallDecision {
-                tool_call_id: call.id.clone(),
-                decision: Decision::Rejected,
-                reason: Some("nobody decided in time".into()),
-                decided_by: None,
-            },
-            None => continue,
-        };
-        let word = match decision.decision {
-            Decision::Approved => "approved",
-            Decision::Rejected => "rejected",
-        };
-        let by = decision.decided_by.as_deref().unwrap_or("the time-out");
-        received.push(
-            Step::new(
-                steps::HUMAN_APPROVAL_RECEIVED,
-                format!("{} {word} by {by}", call.function.name),
-            )
-            .with_data(json!({
-                "tool_call_id": call.id,
-                "tool": call.function.name,
-                "approved": decision.decision == Decision::Approved,
-                "reason": decision.reason,
-                "decided_by": decision.decided_by,
-            })),
-        );
-        kept.push(decision);
-    }
-    (received, kept)
+) -> Vec<(&'a ToolCall, ToolCallDecision)> {
+    calls
+        .iter()
+        .filter(|call| pending.iter().any(|p| p.tool_call_id == call.id))
+        .filter_map(|call| {
+            let decision = match decided.get(call.id.as_str()) {
+                Some(decision) => (*decision).clone(),
+                None if timed_out => ToolCallDecision {
+                    tool_call_id: call.id.clone(),
+                    decision: Decision::Rejected,
+                    reason: Some("nobody decided in time".into()),
+                    decided_by: None,
+                },
+                None => return None,
+            };
+            Some((call, decision))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -175,21 +156,51 @@ mod tests {
             decided_by: Some("ana".into()),
         };
         let decided = HashMap::from([("a", &ana)]);
+        let ids = |taken: &[(&ToolCall, ToolCallDecision)]| {
+            taken
+                .iter()
+                .map(|(call, decision)| (call.id.clone(), decision.clone()))
+                .collect::<Vec<_>>()
+        };
         // In time: only the decided call; "c" never waited.
-        let (steps, kept) = decisions_received(&calls, &pending, &decided, false);
-        assert_eq!(kept, vec![ana.clone()]);
-        assert_eq!(
-            steps[0].message.as_deref(),
-            Some("delete_file approved by ana")
-        );
+        let taken = decisions_taken(&calls, &pending, &decided, false);
+        assert_eq!(ids(&taken), vec![("a".to_string(), ana.clone())]);
         // Past the deadline the undecided one is rejected by the time-out.
-        let (steps, kept) = decisions_received(&calls, &pending, &decided, true);
-        assert_eq!(kept.len(), 2);
-        assert_eq!(kept[1].decision, Decision::Rejected);
-        assert_eq!(kept[1].decided_by, None);
+        let taken = decisions_taken(&calls, &pending, &decided, true);
+        assert_eq!(taken.len(), 2);
+        assert_eq!(taken[1].0.id, "b");
+        assert_eq!(taken[1].1.decision, Decision::Rejected);
+        assert_eq!(taken[1].1.decided_by, None);
+    }
+
+    #[test]
+    fn the_policy_of_a_run_comes_from_the_task_and_the_agents_settings() {
+        use agentarea_crds::agent::ToolApproval;
+        use agentarea_crds::{AgentSpec, TaskSpec};
+        let mut agent = Agent::new("a", AgentSpec::default());
+        let mut task = Task::new("t", TaskSpec::default());
+        let unset = ApprovalPolicy::of(&agent, &task);
         assert_eq!(
-            steps[1].message.as_deref(),
-            Some("delete_file rejected by the time-out")
+            (unset.timeout, unset.on_timeout),
+            (None, ApprovalTimeoutAction::Reject)
         );
+        assert_eq!(unset.needs(None), None);
+        assert_eq!(
+            unset.needs(Some("listed".into())).as_deref(),
+            Some("listed")
+        );
+        agent.spec.tool_approval = Some(ToolApproval {
+            timeout_seconds: Some(0),
+            on_timeout: ApprovalTimeoutAction::Fail,
+            ..ToolApproval::default()
+        });
+        task.spec.requires_human_approval = Some(true);
+        let set = ApprovalPolicy::of(&agent, &task);
+        // A zero timeout waits a second rather than rejecting before anyone could look.
+        assert_eq!(
+            (set.timeout, set.on_timeout),
+            (Some(1), ApprovalTimeoutAction::Fail)
+        );
+        assert!(set.needs(None).unwrap().contains("every tool call"));
     }
 }
