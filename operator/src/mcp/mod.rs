@@ -11,6 +11,7 @@
 //! | [`error`] | why a server could not be used ([`McpError`]) |
 //! | [`routing`] | where a call of an instance's tool goes: the instance, or a compound's member |
 //! | [`relay`] | a transparent relay of one client session to one server session |
+//! | [`gateway`] | serves compound instances as one MCP endpoint each, relaying to their members |
 //!
 //! The client's public face is re-exported here: `mcp::discover`, `mcp::call_tool`,
 //! `mcp::Endpoint` and the rest.
@@ -19,6 +20,7 @@ pub mod client;
 pub mod connect;
 pub mod endpoint;
 pub mod error;
+pub mod gateway;
 pub mod relay;
 pub mod routing;
 pub mod sessions;

@@ -314,7 +314,7 @@ async fn reconcile_compound(
         .config
         .mcp_gateway_url
         .as_deref()
-        .map(|base| crate::gateway::endpoint(base, namespace, &instance.name_any()));
+        .map(|base| crate::mcp::gateway::endpoint(base, namespace, &instance.name_any()));
     status.last_checked_time = Some(now());
     let generation = instance.metadata.generation;
     match merged.readiness {
