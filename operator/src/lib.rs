@@ -8,16 +8,14 @@
 //! | [`controllers`] | one controller per kind |
 //! | [`egress`] | each workspace's egress policy: the platform's and its namespace's allowances |
 //! | [`status`] | the one way status is written (server-side apply on the subresource) |
-//! | [`mcp`] | MCP: the client (discovery, tool calls, where a call of a tool goes) and the compound gateway |
+//! | [`mcp`] | MCP: the client (discovery, tool calls, where a call of a tool goes), the compound gateway, and `mcp-bridge` |
 //! | [`model`] | the model client: OpenAI-compatible chat completions with tools |
 //! | [`leader`] | leader election (a Lease) for the controllers that must not run twice |
-//! | [`bridge`] | `mcp-bridge`: a stdio MCP server served over streamable HTTP |
 //! | [`error`] | reconcile errors |
 //! | [`problem`] | problems a user can fix: the reason and message of a condition or a failure |
 //! | [`secrets`] | reading a key of a Secret |
 
 pub mod backoff;
-pub mod bridge;
 pub mod budget;
 pub mod cause;
 pub mod config;

@@ -1,5 +1,5 @@
 //! MCP, both ways: the operator as a client of MCP servers (discovery of their tools, and tool
-//! calls), and as a server (the compound gateway).
+//! calls), and as a server (the compound gateway, and the bridge in front of stdio servers).
 //!
 //! | module | what |
 //! | --- | --- |
@@ -11,11 +11,13 @@
 //! | [`error`] | why a server could not be used ([`McpError`]) |
 //! | [`routing`] | where a call of an instance's tool goes: the instance, or a compound's member |
 //! | [`relay`] | a transparent relay of one client session to one server session |
+//! | [`bridge`] | `mcp-bridge`: a stdio MCP server served over streamable HTTP, a server per session |
 //! | [`gateway`] | serves compound instances as one MCP endpoint each, relaying to their members |
 //!
 //! The client's public face is re-exported here: `mcp::discover`, `mcp::call_tool`,
 //! `mcp::Endpoint` and the rest.
 
+pub mod bridge;
 pub mod client;
 pub mod connect;
 pub mod endpoint;

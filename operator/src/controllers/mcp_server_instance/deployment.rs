@@ -20,7 +20,7 @@ use agentarea_crds::McpServerInstance;
 use agentarea_crds::mcp_server_instance::{self as crd, ManagedServer, Transport};
 
 use super::children::{PORT_NAME, labels, metadata, selector};
-use crate::bridge::BRIDGE_PATH;
+use crate::mcp::bridge::BRIDGE_PATH;
 
 /// The unprivileged user and group ("nonroot" of distroless images) the pods run as.
 const NONROOT: i64 = 65532;
