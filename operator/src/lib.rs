@@ -14,6 +14,7 @@
 //! | [`error`] | reconcile errors |
 //! | [`problem`] | problems a user can fix: the reason and message of a condition or a failure |
 //! | [`secrets`] | reading a key of a Secret |
+//! | [`text`] | cutting text to a size, marking the cut |
 
 pub mod backoff;
 pub mod budget;
@@ -34,3 +35,4 @@ pub mod problem;
 pub mod run;
 pub mod secrets;
 pub mod status;
+pub mod text;

@@ -14,8 +14,8 @@ use agentarea_crds::{Agent, Task};
 use super::decide::{CallPlan, OnTimeout};
 use super::record::Step;
 use super::toolbox::{Toolbox, approval_timeout};
-use crate::context::truncate;
 use crate::model::ToolCall;
+use crate::text::truncate;
 
 /// Bytes of a waiting call's arguments shown in `status.pendingApprovals`.
 const MAX_PENDING_ARGUMENT_BYTES: usize = 4096;

@@ -15,11 +15,12 @@ use super::agent_loop::SharedRecord;
 use super::children::{agent_tool_name, agent_tool_parameters};
 use super::decide::OnTimeout;
 use super::record::{RecordError, Step};
-use crate::context::{Context, truncate};
+use crate::context::Context;
 use crate::mcp;
 use crate::mcp::routing::route_tool;
 use crate::metrics::ToolLabels;
 use crate::model::{ToolCall, ToolDefinition};
+use crate::text::truncate;
 
 /// Bytes of one tool result given back to the model; more would crowd out the conversation.
 const MAX_TOOL_RESULT_BYTES: usize = 32 * 1024;
