@@ -8,7 +8,7 @@
 //! | [`controllers`] | one controller per kind |
 //! | [`egress`] | each workspace's egress policy: the platform's and its namespace's allowances |
 //! | [`status`] | the one way status is written (server-side apply on the subresource) |
-//! | [`mcp`] | MCP: the client (discovery, tool calls, where a call of a tool goes), the compound gateway, and `mcp-bridge` |
+//! | [`mcp`] | MCP: the client (discovery, tool calls), the compound gateway, `mcp-bridge` |
 //! | [`model`] | the model client: OpenAI-compatible chat completions with tools |
 //! | [`leader`] | leader election (a Lease) for the controllers that must not run twice |
 //! | [`error`] | reconcile errors |

@@ -6,7 +6,7 @@
 //! | [`agent`] | Agents: what they name, resolved into the tools the model is offered |
 //! | [`mcp_server_instance`] | MCP server instances: managed, remote and compound |
 //! | [`skill`] | Skills: whether the tools they need are offered, and which agents use them |
-//! | [`task`] | Tasks: claimed and run on every replica, continued, cancelled, deleted after their TTL |
+//! | [`task`] | Tasks: claimed and run on any replica, continued, cancelled, cleaned up |
 //! | [`trigger`] | Triggers: schedules and events fired as Tasks, every firing recorded |
 //! | [`watch`] | what a controller watches, and which events wake a reconcile |
 //!

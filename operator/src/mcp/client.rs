@@ -1,6 +1,6 @@
 //! The operator as an MCP client: discovery of a server's tools, and tool calls on kept sessions
-//! ([`sessions`](super::sessions)). Every call is bounded by the endpoint's timeout, so a hung
-//! server never holds a reconcile.
+//! ([`sessions`]). Every call is bounded by the endpoint's timeout, so a hung server never holds a
+//! reconcile.
 
 use std::collections::HashMap;
 

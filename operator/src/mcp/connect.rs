@@ -1,6 +1,6 @@
-//! Opening a session with a server, over streamable HTTP or the older HTTP+SSE transport
-//! ([`sse`](super::sse)), under the egress policy when a workspace named the URL. Every step is
-//! bounded by the endpoint's timeout, so a hung server never holds a reconcile.
+//! Opening a session with a server, over streamable HTTP or the older HTTP+SSE transport ([`sse`]),
+//! under the egress policy when a workspace named the URL. Every step is bounded by the endpoint's
+//! timeout, so a hung server never holds a reconcile.
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::ServiceExt;

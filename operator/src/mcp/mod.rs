@@ -11,7 +11,7 @@
 //! | [`error`] | why a server could not be used ([`McpError`]) |
 //! | [`routing`] | where a call of an instance's tool goes: the instance, or a compound's member |
 //! | [`relay`] | a transparent relay of one client session to one server session |
-//! | [`bridge`] | `mcp-bridge`: a stdio MCP server served over streamable HTTP, a server per session |
+//! | [`bridge`] | `mcp-bridge`: a stdio MCP server over streamable HTTP, one per session |
 //! | [`gateway`] | serves compound instances as one MCP endpoint each, relaying to their members |
 //!
 //! The client's public face is re-exported here: `mcp::discover`, `mcp::call_tool`,

@@ -16,8 +16,8 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`policy`] | the policy: the rules, the administrator's flags, a workspace's allowances, and judging an address or a URL |
-//! | [`guard`] | an HTTP client under the policy: its resolver and redirects, and the refusals it made |
+//! | [`policy`] | the rules, the flags, a workspace's allowances; judging an address or a URL |
+//! | [`guard`] | an HTTP client under the policy, and the refusals it made |
 
 pub mod guard;
 pub mod policy;

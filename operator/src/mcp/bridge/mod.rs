@@ -13,7 +13,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`servers`] | starting stdio servers, a spare ahead of the next session, at most so many at once |
+//! | [`servers`] | starting stdio servers, a spare ahead, at most `--max-sessions` at once |
 //! | [`session`] | one MCP session, relayed to a stdio server of its own |
 //! | [`metrics`] | the bridge's own `/metrics` |
 

@@ -1,6 +1,6 @@
 //! One MCP session of the bridge: a stdio server of its own, started at the session's
 //! `initialize` and initialized with the client's own parameters, every message relayed
-//! ([`relay`](crate::mcp::relay)). Dropping the session stops its server.
+//! ([`relay`]). Dropping the session stops its server.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -22,8 +22,8 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`paths`] | the path of each compound's endpoint |
-//! | [`session`] | a client's session with a compound: joining its members, and where each request goes |
-//! | [`members`] | the members of one session: who offers which prompt and resource, and the merged capabilities |
+//! | [`session`] | a client's session with a compound, and where each request goes |
+//! | [`members`] | a session's members: who offers what, and the merged capabilities |
 
 pub mod members;
 pub mod paths;

@@ -22,9 +22,9 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`upstream`] | the upstream half (the client role towards the server) and the forwarding of a client's requests and notifications |
-//! | [`progress`] | what the two halves share: progress tokens renamed, and the client's requests in flight |
-//! | [`transparent`] | a [`Relay`] (the bridge's or the gateway's handling of a session) served as an MCP server |
+//! | [`upstream`] | the client role towards the server, and a client's messages passed on |
+//! | [`progress`] | what the two halves share: renamed progress tokens, requests in flight |
+//! | [`transparent`] | a [`Relay`] (the bridge's, the gateway's) served as an MCP server |
 
 pub mod progress;
 pub mod transparent;
