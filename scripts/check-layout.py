@@ -45,7 +45,7 @@ def is_test_file(path: Path) -> bool:
 
 def production_text(text: str) -> str:
     """The file without its inline test module (at the bottom, from `#[cfg(test)] mod tests {`)."""
-    match = re.search(r"^#\[cfg\(test\)\]\s*mod tests \{", text, re.MULTILINE)
+    match = re.search(r"^#\[cfg\(test\)\]\s*(?:pub(?:\(\w+\))? )?mod tests \{", text, re.MULTILINE)
     return text[: match.start()] if match else text
 
 

@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use agentarea_support::LogFormat;
 use clap::{Args, Parser, Subcommand};
 
-use crate::bridge::BridgeArgs;
-
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "agentarea-operator",
@@ -32,6 +30,24 @@ pub enum Command {
         /// Where to put the binary, e.g. /agentarea/bin/agentarea-operator.
         path: std::path::PathBuf,
     },
+}
+
+// The arguments of `mcp-bridge` (crate::mcp::bridge).
+#[derive(Args, Debug, Clone)]
+pub struct BridgeArgs {
+    /// Address the streamable HTTP endpoint listens on.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// HTTP path of the MCP endpoint.
+    #[arg(long, default_value = "/mcp")]
+    pub path: String,
+    /// At most this many sessions, each with its own stdio server, at once; `initialize` beyond
+    /// it is refused, so that clients cannot start servers until the pod runs out of memory.
+    #[arg(long, env = "AGENTAREA_BRIDGE_MAX_SESSIONS", default_value_t = 32)]
+    pub max_sessions: usize,
+    /// The stdio server: its command and arguments, after `--`.
+    #[arg(required = true, last = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

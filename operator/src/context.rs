@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::egress::WorkspaceEgress;
 use crate::events::{Occurrence, Recorder};
 use crate::metrics::Metrics;
+use crate::text::truncate;
 
 /// The operator's name as the reporting controller of its Events.
 const CONTROLLER: &str = "agentarea-operator";
@@ -137,16 +138,4 @@ fn key<K: Resource<DynamicType = ()>>(controller: &str, object: &K) -> String {
         ObjectRef::from_obj(object),
         object.uid().unwrap_or_default()
     )
-}
-
-/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… [truncated]", &text[..end])
 }

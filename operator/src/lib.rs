@@ -9,18 +9,16 @@
 //! | [`controllers`] | one controller per kind |
 //! | [`egress`] | each workspace's egress policy: the platform's and its namespace's allowances |
 //! | [`status`] | the one way status is written (server-side apply on the subresource) |
-//! | [`mcp`] | the MCP client: discovery, tool calls, and where a call of a tool goes |
+//! | [`mcp`] | MCP: the client (discovery, tool calls), the compound gateway, `mcp-bridge` |
 //! | [`model`] | the model client: OpenAI-compatible chat completions with tools |
 //! | [`leader`] | leader election (a Lease) for the controllers that must not run twice |
-//! | [`gateway`] | serves compound instances as one MCP endpoint each |
-//! | [`bridge`] | `mcp-bridge`: a stdio MCP server served over streamable HTTP |
 //! | [`error`] | reconcile errors |
 //! | [`problem`] | problems a user can fix: the reason and message of a condition or a failure |
 //! | [`secrets`] | reading a key of a Secret |
+//! | [`text`] | cutting text to a size, marking the cut |
 
 pub mod approval;
 pub mod backoff;
-pub mod bridge;
 pub mod budget;
 pub mod cause;
 pub mod config;
@@ -31,7 +29,6 @@ pub mod error;
 pub mod events;
 #[cfg(test)]
 mod fixtures;
-pub mod gateway;
 pub mod leader;
 pub mod mcp;
 pub mod metrics;
@@ -40,3 +37,4 @@ pub mod problem;
 pub mod run;
 pub mod secrets;
 pub mod status;
+pub mod text;

@@ -1,5 +1,6 @@
 use agentarea_operator::config::{Cli, Command};
-use agentarea_operator::{bridge, run::run};
+use agentarea_operator::mcp::bridge;
+use agentarea_operator::run::run;
 use agentarea_support::telemetry;
 use clap::Parser;
 

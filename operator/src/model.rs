@@ -280,7 +280,7 @@ pub async fn complete(
         return Err(ModelError::Status {
             url,
             status: status.as_u16(),
-            message: crate::context::truncate(&error_message(&body), 500),
+            message: crate::text::truncate(&error_message(&body), 500),
         });
     }
     let invalid = |message: String| ModelError::Invalid {

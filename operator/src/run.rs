@@ -31,7 +31,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         wait_for(stop_rx.clone()),
     ));
     let gateway = gateway_addr.map(|addr| {
-        tokio::spawn(crate::gateway::serve(
+        tokio::spawn(crate::mcp::gateway::serve(
             ctx.clone(),
             addr,
             wait_for(stop_rx.clone()),

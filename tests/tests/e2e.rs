@@ -423,7 +423,7 @@ async fn a_stdio_server_runs_behind_the_bridge_copied_into_its_pod_and_answers_a
     let command = server.command.clone().unwrap_or_default();
     assert_eq!(
         command.first().map(String::as_str),
-        Some(agentarea_operator::bridge::BRIDGE_PATH),
+        Some(agentarea_operator::mcp::bridge::BRIDGE_PATH),
         "the server's container runs the copied bridge: {command:?}"
     );
     assert!(

@@ -11,8 +11,8 @@ use agentarea_crds::task::{Decision, PendingApproval, ToolCallDecision};
 use agentarea_crds::{Agent, Task};
 
 use super::plan::CallPlan;
-use crate::context::truncate;
 use crate::model::ToolCall;
+use crate::text::truncate;
 
 /// Bytes of a waiting call's arguments shown in `status.pendingApprovals`.
 const MAX_PENDING_ARGUMENT_BYTES: usize = 4096;

@@ -11,7 +11,7 @@ use agentarea_crds::McpServerInstance;
 use agentarea_crds::mcp_server_instance::{Header, RemoteServer};
 use agentarea_crds::reasons;
 
-use super::Endpoint;
+use super::endpoint::Endpoint;
 use crate::context::Context;
 use crate::problem::Problem;
 use crate::secrets::secret_value;

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use rmcp::RoleClient;
 use rmcp::service::RunningService;
 
-use super::{Endpoint, McpError, Wire};
+use super::connect::connect_as;
+use super::endpoint::{Endpoint, Wire};
+use super::error::McpError;
 
 /// How long an unused session stays open.
 pub const IDLE: Duration = Duration::from_secs(60);
@@ -69,7 +71,7 @@ pub async fn session(endpoint: &Endpoint) -> Result<(Session, bool), McpError> {
     // and the run's root span, open (and unexported) until the session closed.
     let opened = retrying_refusals(|| async {
         let connecting = endpoint.clone();
-        tokio::spawn(async move { super::connect_as(&connecting, ()).await })
+        tokio::spawn(async move { connect_as(&connecting, ()).await })
             .await
             .map_err(|error| McpError::Connect {
                 url: endpoint.url.clone(),

@@ -10,21 +10,18 @@ use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 
 use agentarea_crds::McpServerInstance;
-use agentarea_crds::common::{MANAGED_BY_LABEL, OPERATOR_FIELD_MANAGER};
+use agentarea_crds::common::OPERATOR_FIELD_MANAGER;
 use agentarea_crds::mcp_server_instance::ManagedServer;
 
 use super::deployment::deployment;
+use super::meta::{PORT_NAME, match_labels, metadata, selector};
 use crate::context::Context;
 use crate::error::{Error, Result};
-
-/// The name of the port the server listens on, in the pod and in the Service.
-pub const PORT_NAME: &str = "mcp";
 
 /// Server-side applies the ServiceAccount, Deployment, Service and NetworkPolicy of a managed
 /// instance; returns the Deployment as the apiserver answered the apply (with its status).
@@ -147,44 +144,6 @@ pub fn network_policy(
     }
 }
 
-fn match_labels(labels: BTreeMap<String, String>) -> LabelSelector {
-    LabelSelector {
-        match_labels: Some(labels),
-        match_expressions: None,
-    }
-}
-
-/// The metadata of every child: the instance's name and namespace, its labels, and the instance as
-/// controlling owner (so the garbage collector removes the children with it).
-pub fn metadata(instance: &McpServerInstance) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(instance.name_any()),
-        namespace: instance.namespace(),
-        labels: Some(labels(instance)),
-        owner_references: Some(vec![
-            instance
-                .controller_owner_ref(&())
-                .expect("a stored instance has a uid"),
-        ]),
-        ..ObjectMeta::default()
-    }
-}
-
-/// The labels of everything made for `instance`.
-pub fn labels(instance: &McpServerInstance) -> BTreeMap<String, String> {
-    let mut labels = selector(instance);
-    labels.insert(MANAGED_BY_LABEL.into(), OPERATOR_FIELD_MANAGER.into());
-    labels
-}
-
-/// The selector of `instance`'s pods.
-pub fn selector(instance: &McpServerInstance) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("app.kubernetes.io/name".into(), "mcp-server".into()),
-        ("app.kubernetes.io/instance".into(), instance.name_any()),
-    ])
-}
-
 /// The pods' own identity, which mounts no token: an MCP server has no business with the
 /// Kubernetes API.
 pub fn service_account(instance: &McpServerInstance) -> ServiceAccount {
@@ -215,45 +174,11 @@ pub fn service(instance: &McpServerInstance, managed: &ManagedServer) -> Service
 }
 
 #[cfg(test)]
-pub mod tests {
-    use agentarea_crds::McpServerInstanceSpec;
+mod tests {
     use serde_json::{Value, json};
 
+    use super::super::meta::tests::{expected_metadata, stored};
     use super::*;
-
-    /// A stored managed instance `everything` in `ws-acme`.
-    pub fn stored(managed: ManagedServer) -> McpServerInstance {
-        let mut instance = McpServerInstance::new(
-            "everything",
-            McpServerInstanceSpec {
-                managed: Some(managed),
-                ..Default::default()
-            },
-        );
-        instance.metadata.namespace = Some("ws-acme".into());
-        instance.metadata.uid = Some("0b7c6f1e-uid".into());
-        instance
-    }
-
-    /// The metadata every child carries, as the apiserver receives it.
-    pub fn expected_metadata() -> Value {
-        json!({
-            "name": "everything",
-            "namespace": "ws-acme",
-            "labels": {
-                "app.kubernetes.io/name": "mcp-server",
-                "app.kubernetes.io/instance": "everything",
-                "app.kubernetes.io/managed-by": "agentarea-operator",
-            },
-            "ownerReferences": [{
-                "apiVersion": "agentarea.io/v1alpha1",
-                "kind": "McpServerInstance",
-                "name": "everything",
-                "uid": "0b7c6f1e-uid",
-                "controller": true,
-            }],
-        })
-    }
 
     #[test]
     fn the_service_account_mounts_no_token() {

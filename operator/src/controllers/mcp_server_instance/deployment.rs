@@ -19,8 +19,8 @@ use kube::ResourceExt;
 use agentarea_crds::McpServerInstance;
 use agentarea_crds::mcp_server_instance::{self as crd, ManagedServer, Transport};
 
-use super::children::{PORT_NAME, labels, metadata, selector};
-use crate::bridge::BRIDGE_PATH;
+use super::meta::{PORT_NAME, labels, metadata, selector};
+use crate::mcp::bridge::BRIDGE_PATH;
 
 /// The unprivileged user and group ("nonroot" of distroless images) the pods run as.
 const NONROOT: i64 = 65532;
@@ -283,7 +283,7 @@ fn container_security() -> SecurityContext {
 mod tests {
     use serde_json::{Value, json};
 
-    use super::super::children::tests::{expected_metadata, stored};
+    use super::super::meta::tests::{expected_metadata, stored};
     use super::*;
 
     fn managed(spec: Value) -> ManagedServer {

@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`children`] | the ServiceAccount and Service of a managed instance, and applying its children |
 //! | [`deployment`] | the Deployment of a managed instance |
+//! | [`meta`] | the name, labels, owner and port name every child of a managed instance carries |
 //! | [`discovery`] | status from listing a server's tools |
 //! | [`compound`] | a compound instance's tools, merged from its members' |
 
@@ -12,6 +13,7 @@ pub mod children;
 pub mod compound;
 pub mod deployment;
 pub mod discovery;
+pub mod meta;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -314,7 +316,7 @@ async fn reconcile_compound(
         .config
         .mcp_gateway_url
         .as_deref()
-        .map(|base| crate::gateway::endpoint(base, namespace, &instance.name_any()));
+        .map(|base| crate::mcp::gateway::endpoint(base, namespace, &instance.name_any()));
     status.last_checked_time = Some(now());
     let generation = instance.metadata.generation;
     match merged.readiness {

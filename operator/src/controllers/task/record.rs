@@ -237,7 +237,7 @@ pub fn push_step(status: &mut TaskStatus, step: &Step) {
         message: step
             .message
             .as_deref()
-            .map(|m| crate::context::truncate(m, MAX_STEP_BYTES)),
+            .map(|m| crate::text::truncate(m, MAX_STEP_BYTES)),
         data: step.data.clone().map(bounded_data),
     });
     status.step_count = Some(seq);
@@ -257,7 +257,7 @@ fn bounded_data(data: Value) -> Value {
     serde_json::json!({
         "truncated": true,
         "bytes": text.len(),
-        "preview": crate::context::truncate(&text, MAX_STEP_BYTES),
+        "preview": crate::text::truncate(&text, MAX_STEP_BYTES),
     })
 }
 

@@ -13,8 +13,8 @@ use serde_json::json;
 use agentarea_crds::trigger::{ConcurrencyPolicy, Firing, ScheduleTrigger};
 use agentarea_crds::{Task, Trigger, TriggerStatus, reasons};
 
+use super::executions::{execution, finished, push_execution};
 use super::schedule::Schedule;
-use super::{execution, finished, push_execution};
 use crate::context::Context;
 use crate::error::Result;
 

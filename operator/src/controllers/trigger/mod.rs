@@ -2,12 +2,14 @@
 //! starting deadline and history limits), checks webhook triggers' Secrets, and records every
 //! firing (the Tasks a trigger owns, however they were created) in status and as an Event.
 //! Event triggers fire from [`event`], which watches the resources they filter on; a schedule's
-//! due run is found by [`schedule`] and fired by [`firing`].
+//! due run is found by [`schedule`] and fired by [`firing`]; both record it in the trigger's
+//! [`executions`].
 //!
 //! Firing is safe with several operator replicas: a scheduled Task is named after its trigger and
 //! scheduled time, so two replicas firing the same run collide on the name and one Task exists.
 
 pub mod event;
+pub mod executions;
 pub mod firing;
 pub mod schedule;
 
@@ -27,6 +29,7 @@ use agentarea_crds::common::{CREATED_AT_ANNOTATION, TRIGGER_LABEL};
 use agentarea_crds::trigger::{ScheduleTrigger, TriggerExecution};
 use agentarea_crds::{Task, TaskPhase, Trigger, TriggerSpec, TriggerStatus, reasons};
 
+use self::executions::{execution, finished, push_execution};
 use self::firing::ScheduleRun;
 use self::schedule::Schedule;
 use crate::context::Context;
@@ -35,9 +38,6 @@ use crate::error::{Error, Result};
 use crate::problem::Problem;
 use crate::secrets::secret_value;
 use crate::status::apply_status;
-
-/// Firings kept in `status.executions`, newest first.
-const MAX_EXECUTIONS: usize = 20;
 
 /// Runs the Trigger controller and the event triggers' matcher, which reads the triggers from the
 /// controller's store: one copy of every Trigger in the operator, not one per reader.
@@ -138,39 +138,12 @@ fn problems(
     problems
 }
 
-fn finished(task: &Task) -> bool {
-    task.status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .is_some_and(TaskPhase::is_finished)
-}
-
 /// When the task was created: the product's microsecond annotation, else the object's timestamp.
 fn created(task: &Task) -> Option<Timestamp> {
     task.annotations()
         .get(CREATED_AT_ANNOTATION)
         .and_then(|t| t.parse().ok())
         .or_else(|| task.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
-fn execution(
-    time: Time,
-    status: &str,
-    task: Option<String>,
-    message: Option<String>,
-) -> TriggerExecution {
-    TriggerExecution {
-        time,
-        status: status.into(),
-        task,
-        message,
-        execution_time_ms: None,
-    }
-}
-
-fn push_execution(status: &mut TriggerStatus, execution: TriggerExecution) {
-    status.executions.insert(0, execution);
-    status.executions.truncate(MAX_EXECUTIONS);
 }
 
 /// Records each Task of the trigger not yet in `executions` as a firing (with an Event), and

@@ -11,13 +11,14 @@ use tracing::Instrument;
 use agentarea_crds::agent::ResolvedTool;
 use agentarea_crds::{Agent, McpServerInstance, Task, steps};
 
-use crate::context::{Context, truncate};
+use crate::context::Context;
 use crate::controllers::task::children::{agent_tool_name, agent_tool_parameters};
 use crate::controllers::task::record::{RecordError, SharedRecord, Step, push_step};
 use crate::mcp;
 use crate::mcp::routing::route_tool;
 use crate::metrics::ToolLabels;
 use crate::model::{ToolCall, ToolDefinition};
+use crate::text::truncate;
 
 /// Bytes of one tool result given back to the model; more would crowd out the conversation.
 const MAX_TOOL_RESULT_BYTES: usize = 32 * 1024;

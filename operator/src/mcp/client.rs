@@ -1,65 +1,25 @@
-//! The operator as an MCP client (rmcp over streamable HTTP): discovery of a server's tools, and
-//! tool calls. Every call is bounded by a timeout, so a hung server never holds a reconcile.
-//! [`routing`] says where a call of an instance's tool goes.
-
-pub mod relay;
-pub mod routing;
-pub mod sessions;
-pub mod sse;
+//! The operator as an MCP client: discovery of a server's tools, and tool calls on kept sessions
+//! ([`sessions`]). Every call is bounded by the endpoint's timeout, so a hung server never holds a
+//! reconcile.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, Tool};
 use rmcp::service::RunningService;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use agentarea_support::egress::{EgressDenied, EgressPolicy, Refusals};
+use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo, ToolAnnotations};
 
-use crate::cause::{self, Cause};
-use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo, ToolAnnotations, Transport};
-use agentarea_crds::reasons;
+use super::connect::{connect_as, within};
+use super::endpoint::Endpoint;
+use super::error::McpError;
+use super::sessions;
+use crate::cause;
 
 /// Input schemas larger than this are left out of status (the digest stays), so that one server
 /// with huge schemas cannot push its object towards etcd's size limit.
 pub const MAX_SCHEMA_BYTES: usize = 8 * 1024;
-
-/// Where and how to reach a server.
-#[derive(Clone, Debug)]
-pub struct Endpoint {
-    pub url: String,
-    pub wire: Wire,
-    /// Sent with every request (bearer tokens, API keys).
-    pub headers: Vec<(String, String)>,
-    pub timeout: Duration,
-    /// The policy a URL a workspace named is called under; `None` for the operator's own
-    /// endpoints (managed servers, reached through the Services it made).
-    pub egress: Option<EgressPolicy>,
-}
-
-/// The HTTP transport a server speaks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Wire {
-    #[default]
-    StreamableHttp,
-    /// The older HTTP+SSE transport ([`sse`]).
-    Sse,
-}
-
-impl From<Transport> for Wire {
-    /// A stdio server is reached through its bridge, which speaks streamable HTTP.
-    fn from(transport: Transport) -> Self {
-        match transport {
-            Transport::Sse => Self::Sse,
-            Transport::StreamableHttp | Transport::Stdio => Self::StreamableHttp,
-        }
-    }
-}
 
 /// What `initialize` and `tools/list` said.
 #[derive(Clone, Debug)]
@@ -68,129 +28,10 @@ pub struct Discovery {
     pub tools: Vec<DiscoveredTool>,
 }
 
-/// Why a server could not be used, in words a person can act on.
-#[derive(thiserror::Error, Debug)]
-pub enum McpError {
-    #[error(transparent)]
-    EgressDenied(#[from] EgressDenied),
-    #[error("invalid header {0:?}")]
-    InvalidHeader(String),
-    #[error("could not connect to {url}: {message}")]
-    Connect {
-        url: String,
-        message: String,
-        /// The server's side refused the connection (nothing was sent).
-        refused: bool,
-    },
-    #[error("{url} did not answer within {seconds}s")]
-    Timeout { url: String, seconds: u64 },
-    #[error("{url} answered {operation} with an error: {message}")]
-    Protocol {
-        url: String,
-        operation: &'static str,
-        message: String,
-    },
-}
-
-impl McpError {
-    /// The CamelCase reason for a condition or an event.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::EgressDenied(_) => reasons::EGRESS_DENIED,
-            Self::InvalidHeader(_) => reasons::INVALID_HEADER,
-            Self::Connect { .. } | Self::Timeout { .. } => reasons::UNREACHABLE,
-            Self::Protocol { .. } => reasons::SERVER_ERROR,
-        }
-    }
-}
-
 type Client = RunningService<rmcp::RoleClient, ()>;
 
 async fn connect(endpoint: &Endpoint) -> Result<Client, McpError> {
     connect_as(endpoint, ()).await
-}
-
-/// Opens a session with the server at `endpoint`, `client` answering what the server sends.
-pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
-    endpoint: &Endpoint,
-    client: S,
-) -> Result<RunningService<rmcp::RoleClient, S>, McpError> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in &endpoint.headers {
-        let name = HeaderName::try_from(name.as_str())
-            .map_err(|_| McpError::InvalidHeader(name.clone()))?;
-        let value = HeaderValue::try_from(value.as_str())
-            .map_err(|_| McpError::InvalidHeader(name.to_string()))?;
-        headers.insert(name, value);
-    }
-    let mut builder = reqwest::Client::builder();
-    let mut refusals = None;
-    if let Some(policy) = &endpoint.egress {
-        // A literal address never reaches the resolver: it is judged here. Names are judged by
-        // the guarded client's resolver as it connects, once.
-        if let Ok(url) = reqwest::Url::parse(&endpoint.url) {
-            policy.check_url(&url)?;
-        }
-        let (guarded, recorded) = policy.guard_recording(builder);
-        builder = guarded;
-        refusals = Some(recorded);
-    }
-    // rmcp reports the HTTP client's errors as text; what the policy refused is known from the
-    // client itself.
-    let refused = || refusals.as_ref().and_then(Refusals::last);
-    let http = builder
-        .default_headers(headers)
-        .connect_timeout(endpoint.timeout)
-        .build()
-        .map_err(|e| McpError::Connect {
-            url: endpoint.url.clone(),
-            message: e.to_string(),
-            refused: false,
-        })?;
-    let connect_error = |error: Cause<'_>| McpError::Connect {
-        url: endpoint.url.clone(),
-        message: cause::innermost(error),
-        refused: cause::refused(error),
-    };
-    let session = match endpoint.wire {
-        Wire::StreamableHttp => {
-            let transport = StreamableHttpClientTransport::with_client(
-                http,
-                StreamableHttpClientTransportConfig::with_uri(endpoint.url.clone()),
-            );
-            within(endpoint, client.serve(transport)).await?
-        }
-        Wire::Sse => {
-            let opened = within(endpoint, sse::SseTransport::connect(http, &endpoint.url)).await?;
-            let transport = opened.map_err(|e| match refused() {
-                Some(denied) => McpError::EgressDenied(denied),
-                None => connect_error(&e),
-            })?;
-            within(endpoint, client.serve(transport)).await?
-        }
-    };
-    session.map_err(|e| match refused() {
-        Some(denied) => McpError::EgressDenied(denied),
-        None => match &e {
-            rmcp::service::ClientInitializeError::TransportError { error, .. } => {
-                connect_error(error.error.as_ref())
-            }
-            other => McpError::Connect {
-                url: endpoint.url.clone(),
-                message: other.to_string(),
-                refused: false,
-            },
-        },
-    })
-}
-
-async fn within<T>(endpoint: &Endpoint, future: impl Future<Output = T>) -> Result<T, McpError> {
-    tokio::time::timeout(endpoint.timeout, future)
-        .await
-        .map_err(|_| McpError::Timeout {
-            url: endpoint.url.clone(),
-            seconds: endpoint.timeout.as_secs(),
-        })
 }
 
 /// Ends the session. Closing sends a request of its own (DELETE of the session), which a server may
@@ -331,7 +172,12 @@ fn service_cause(error: &rmcp::ServiceError) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use agentarea_crds::reasons;
+
     use super::*;
+    use crate::mcp::endpoint::Wire;
 
     /// A real connection to a closed port, on either transport: the status message a user reads
     /// says why.

@@ -1,0 +1,267 @@
+//! A client's session with a compound instance: joined to a session with each member, opened with
+//! the client's own `initialize` parameters, and each request sent where it belongs: `tools/call`
+//! to the member that owns the tool, `tools/list` from the compound's status, the rest to the
+//! members that offer it ([`members`](super::members)).
+
+use std::sync::{Arc, Mutex};
+
+use kube::Api;
+use rmcp::RoleServer;
+use rmcp::model::*;
+use rmcp::service::RequestContext;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use agentarea_crds::McpServerInstance;
+use agentarea_crds::mcp_server_instance::DiscoveredTool;
+
+use super::members::{Joined, Member, merged_capabilities};
+use super::paths::compound_of;
+use crate::context::Context;
+use crate::mcp::connect::connect_as;
+use crate::mcp::relay::{self, Relay, Shared, ToClient};
+use crate::mcp::routing::{self, Route};
+
+fn not_found(namespace: &str, name: &str) -> ErrorData {
+    ErrorData::invalid_request(
+        format!("no compound MCP server instance {namespace}/{name}"),
+        None,
+    )
+}
+
+fn tools_of(instance: &McpServerInstance) -> Vec<DiscoveredTool> {
+    instance
+        .status
+        .as_ref()
+        .map(|s| s.tools.clone())
+        .unwrap_or_default()
+}
+
+pub(super) struct CompoundSession {
+    ctx: Arc<Context>,
+    joined: OnceCell<Joined>,
+}
+
+impl CompoundSession {
+    pub(super) fn new(ctx: Arc<Context>) -> Self {
+        Self {
+            ctx,
+            joined: OnceCell::new(),
+        }
+    }
+
+    /// The compound instance `namespace/name`, read anew (its status changes).
+    async fn instance(&self, namespace: &str, name: &str) -> Result<McpServerInstance, ErrorData> {
+        if let Some(watched) = &self.ctx.config.watch_namespace
+            && watched != namespace
+        {
+            return Err(not_found(namespace, name));
+        }
+        let instance = Api::<McpServerInstance>::namespaced(self.ctx.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+            .ok_or_else(|| not_found(namespace, name))?;
+        if instance.spec.compound.is_none() {
+            return Err(not_found(namespace, name));
+        }
+        Ok(instance)
+    }
+
+    /// Opens a session with each member, with `client`'s parameters. A member that cannot be
+    /// reached is left out of this session (and logged): the others still serve.
+    async fn join(
+        &self,
+        client: ClientConfig,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Joined, ErrorData> {
+        let path = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .map(|parts| parts.uri.path().to_string())
+            .unwrap_or_default();
+        let (namespace, name) = compound_of(&path).ok_or_else(|| {
+            ErrorData::invalid_request(format!("not a compound endpoint: {path}"), None)
+        })?;
+        let instance = self.instance(namespace, name).await?;
+        let mut members = Vec::new();
+        for member in instance.spec.compound.iter().flat_map(|c| &c.members) {
+            let shared = Shared::default();
+            let relay = ToClient::new(context.peer.clone(), client.clone(), shared.clone());
+            let session = async {
+                let fetched =
+                    Api::<McpServerInstance>::namespaced(self.ctx.client.clone(), namespace)
+                        .get_opt(&member.name)
+                        .await;
+                let object = routing::found(fetched, &member.name).map_err(|p| p.message)?;
+                let endpoint = routing::endpoint_of(&self.ctx, namespace, &object)
+                    .await
+                    .map_err(|p| p.message)?;
+                connect_as(&endpoint, relay)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            match session.await {
+                Ok(session) => members.push(Member {
+                    name: member.name.clone(),
+                    prefix: member.prefix.clone().unwrap_or_default(),
+                    session,
+                    shared,
+                }),
+                Err(error) => {
+                    tracing::warn!(compound = %name, member = %member.name, %error, "member left out of the session")
+                }
+            }
+        }
+        Ok(Joined {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            members,
+            prompts: Mutex::default(),
+            resources: Mutex::default(),
+            templates: Mutex::default(),
+        })
+    }
+
+    /// The session's members; a client that skips `initialize` gets them joined with rmcp's
+    /// default client parameters.
+    async fn joined(&self, context: &RequestContext<RoleServer>) -> Result<&Joined, ErrorData> {
+        self.joined
+            .get_or_try_init(|| self.join(ClientConfig::default(), context))
+            .await
+    }
+
+    async fn route(
+        &self,
+        request: ClientRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
+        let joined = self.joined(&context).await?;
+        match request {
+            ClientRequest::PingRequest(_) => Ok(ServerResult::empty(())),
+            ClientRequest::ListToolsRequest(_) => self.merged_tools(joined).await,
+            ClientRequest::CallToolRequest(call) => self.call_tool(joined, call, context).await,
+            ClientRequest::ListPromptsRequest(_) => joined.list_prompts().await,
+            ClientRequest::GetPromptRequest(mut get) => {
+                let (member, own) = joined.prompt_owner(&get.params.name).await?;
+                get.params.name = own;
+                member.forward(get.into(), context).await
+            }
+            ClientRequest::ListResourcesRequest(_) => joined.list_resources().await,
+            ClientRequest::ListResourceTemplatesRequest(_) => joined.list_templates().await,
+            ClientRequest::ReadResourceRequest(read) => {
+                let uri = read.params.uri.clone();
+                joined.by_uri(&uri, read.into(), context).await
+            }
+            ClientRequest::SubscribeRequest(subscribe) => {
+                let uri = subscribe.params.uri.clone();
+                joined.by_uri(&uri, subscribe.into(), context).await
+            }
+            ClientRequest::UnsubscribeRequest(unsubscribe) => {
+                let uri = unsubscribe.params.uri.clone();
+                joined.by_uri(&uri, unsubscribe.into(), context).await
+            }
+            ClientRequest::SetLevelRequest(set) => joined.set_level(set, context).await,
+            ClientRequest::CompleteRequest(complete) => joined.complete(complete, context).await,
+            other => Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("a compound MCP server does not serve {}", other.method()),
+                None,
+            )),
+        }
+    }
+
+    /// `tools/list`: the members' tools as the compound's status has them.
+    async fn merged_tools(&self, joined: &Joined) -> Result<ServerResult, ErrorData> {
+        let instance = self.instance(&joined.namespace, &joined.name).await?;
+        let tools = tools_of(&instance)
+            .into_iter()
+            .map(|t| {
+                let schema = match t.input_schema {
+                    Some(Value::Object(schema)) => schema,
+                    _ => serde_json::Map::from_iter([("type".to_string(), Value::from("object"))]),
+                };
+                let tool = Tool::new(t.name, t.description.unwrap_or_default(), Arc::new(schema));
+                match t.annotations {
+                    Some(hints) => tool.with_annotations(ToolAnnotations::from_raw(
+                        None,
+                        hints.read_only_hint,
+                        hints.destructive_hint,
+                        hints.idempotent_hint,
+                        hints.open_world_hint,
+                    )),
+                    None => tool,
+                }
+            })
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools).into())
+    }
+
+    /// `tools/call`: to the member that owns the tool, under the member's name for it. An unknown
+    /// tool is a failed call the model can read (as the reference SDKs answer it), not a protocol
+    /// error.
+    async fn call_tool(
+        &self,
+        joined: &Joined,
+        mut call: CallToolRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
+        let instance = self.instance(&joined.namespace, &joined.name).await?;
+        let (member_name, member_tool) = match routing::route(&instance, &call.params.name) {
+            Ok(Route::Member { member, tool }) => (member.to_string(), tool.to_string()),
+            Ok(Route::Itself) | Err(_) => {
+                let message = format!("Tool {} not found", call.params.name);
+                return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
+            }
+        };
+        let member = joined.member(&member_name)?;
+        tracing::debug!(compound = %joined.name, member = %member_name, tool = %member_tool, "routed tool call");
+        call.params.name = member_tool.into();
+        member.forward(call.into(), context).await
+    }
+}
+
+impl Relay for CompoundSession {
+    async fn initialize(
+        &self,
+        client: ClientConfig,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ServerConfig, ErrorData> {
+        let joined = self
+            .joined
+            .get_or_try_init(|| self.join(client, &context))
+            .await?;
+        let capabilities: Vec<ServerCapabilities> =
+            joined.members.iter().map(Member::capabilities).collect();
+        let mut config = ServerConfig::new(merged_capabilities(&capabilities));
+        config.server_info = Implementation::new(
+            format!("{}/{}", joined.namespace, joined.name),
+            env!("CARGO_PKG_VERSION"),
+        );
+        Ok(config)
+    }
+
+    async fn request(
+        &self,
+        request: ClientRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
+        let method = request.method().to_string();
+        let result = self.route(request, context).await;
+        self.ctx
+            .metrics
+            .mcp
+            .gateway_request(&method, result.is_ok());
+        result
+    }
+
+    async fn notification(&self, notification: ClientNotification) {
+        for member in self.joined.get().iter().flat_map(|j| &j.members) {
+            relay::forward_notification(member.session.peer(), notification.clone()).await;
+        }
+    }
+
+    fn info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
