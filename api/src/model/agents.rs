@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use agentarea_crds::agent::{
     AgentEvent, AgentMcpServer, AgentTool, AllowedTool, ApprovalTimeoutAction, BuiltinTool,
-    ModelSpec, ToolApproval, ToolApprovalPolicy as StoredPolicy,
+    ModelSpec, ToolApproval, ToolApprovalPolicy,
 };
 use agentarea_crds::common::{DISPLAY_NAME_ANNOTATION, LocalRef, condition, is_condition_true};
 use agentarea_crds::{Agent, AgentSpec, McpServerInstance, Skill};
@@ -110,65 +110,25 @@ pub struct ToolApprovalConfig {
     /// `Reject` (the default): the model is told the call was not made. `Fail`: the task fails
     /// with `ApprovalTimedOut`.
     #[serde(default)]
-    pub on_timeout: OnApprovalTimeout,
-}
-
-/// What a wait for approval that nobody answered in time ends with.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, ToSchema)]
-pub enum OnApprovalTimeout {
-    #[default]
-    Reject,
-    Fail,
-}
-
-/// Which tools need approval. `None`: no tool (only those listed with
-/// `requires_user_confirmation`). `Destructive`: all but those whose server declares
-/// `readOnlyHint: true` or `destructiveHint: false`. `NotReadOnly`: all but those with
-/// `readOnlyHint: true`. `All`: every tool. A hint the server leaves out counts as MCP's default
-/// (not read-only, destructive).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, ToSchema)]
-pub enum ToolApprovalPolicy {
-    #[default]
-    None,
-    Destructive,
-    NotReadOnly,
-    All,
+    pub on_timeout: ApprovalTimeoutAction,
 }
 
 impl From<ToolApprovalConfig> for ToolApproval {
     fn from(config: ToolApprovalConfig) -> Self {
-        let policy = match config.policy {
-            ToolApprovalPolicy::None => StoredPolicy::None,
-            ToolApprovalPolicy::Destructive => StoredPolicy::Destructive,
-            ToolApprovalPolicy::NotReadOnly => StoredPolicy::NotReadOnly,
-            ToolApprovalPolicy::All => StoredPolicy::All,
-        };
         ToolApproval {
-            policy,
+            policy: config.policy,
             timeout_seconds: config.timeout_seconds,
-            on_timeout: match config.on_timeout {
-                OnApprovalTimeout::Reject => ApprovalTimeoutAction::Reject,
-                OnApprovalTimeout::Fail => ApprovalTimeoutAction::Fail,
-            },
+            on_timeout: config.on_timeout,
         }
     }
 }
 
 impl From<&ToolApproval> for ToolApprovalConfig {
     fn from(stored: &ToolApproval) -> Self {
-        let policy = match stored.policy {
-            StoredPolicy::None => ToolApprovalPolicy::None,
-            StoredPolicy::Destructive => ToolApprovalPolicy::Destructive,
-            StoredPolicy::NotReadOnly => ToolApprovalPolicy::NotReadOnly,
-            StoredPolicy::All => ToolApprovalPolicy::All,
-        };
         ToolApprovalConfig {
-            policy,
+            policy: stored.policy,
             timeout_seconds: stored.timeout_seconds,
-            on_timeout: match stored.on_timeout {
-                ApprovalTimeoutAction::Reject => OnApprovalTimeout::Reject,
-                ApprovalTimeoutAction::Fail => OnApprovalTimeout::Fail,
-            },
+            on_timeout: stored.on_timeout,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::auth::Identity;
 use crate::cache::ResourceCache;
 use crate::constraints::Name;
 use crate::error::{ApiError, ApiResult};
-use crate::model::{from_json, not_ready_message};
+use crate::model::{crd_word, from_json, not_ready_message};
 use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
 
 /// AgentArea's server description: `{"type": "docker", "image", "port", "environment", "cmd"}`,
@@ -39,6 +39,7 @@ pub enum JsonSpec {
         #[serde(default)]
         cmd: Vec<String>,
         /// `streamable-http` (default), `sse`, or `stdio` (run behind the bridge).
+        // A plain string on the wire, read into the CRD's `Transport` with the api's message.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         transport: Option<String>,
     },
@@ -88,6 +89,8 @@ pub struct InstanceUpdate {
 }
 
 /// The state an update can ask a managed server for (the others are the operator's to reach).
+// Not the CRD's `McpPhase`: the wire's word is lower case, and it is stored as `spec.suspend`
+// (`stopped`: true), not as a phase.
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DesiredState {
@@ -294,9 +297,7 @@ fn transport(value: Option<&str>, field: &str) -> ApiResult<Transport> {
 fn transport_name(transport: Transport) -> Option<String> {
     match transport {
         Transport::StreamableHttp => None,
-        other => serde_json::to_value(other)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from)),
+        other => crd_word(other),
     }
 }
 
@@ -372,7 +373,8 @@ fn json_spec(spec: &McpServerInstanceSpec) -> JsonSpec {
     }
 }
 
-/// AgentArea's status word; a suspended server is `stopped` whatever its phase says.
+/// AgentArea's status word; a suspended server is `stopped` whatever its phase says. The wire
+/// spells the phases in lower case (`running`), the CRD's `McpPhase` capitalised (`Running`).
 fn status_word(instance: &McpServerInstance) -> &'static str {
     let phase = instance.status.as_ref().and_then(|s| s.phase);
     match (instance.spec.suspend, phase) {

@@ -65,6 +65,14 @@ pub fn ready_state(conditions: Option<&Vec<Condition>>) -> Option<String> {
         .map(|c| c.status.clone())
 }
 
+/// How the CRD spells a value of one of its enums (the variant's serde name), for the REST fields
+/// that carry the CRD's word as a plain string.
+pub fn crd_word<T: Serialize>(value: T) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+}
+
 /// RFC 3339 time of now, as every timestamp the api writes.
 pub fn now() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()

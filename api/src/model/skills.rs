@@ -12,7 +12,7 @@ use agentarea_crds::{Skill, SkillSpec};
 use crate::auth::Identity;
 use crate::constraints::Name;
 use crate::error::{ApiError, ApiResult};
-use crate::model::{from_json, not_ready_message};
+use crate::model::{crd_word, from_json, not_ready_message};
 use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
 
 /// The MCP tools a skill needs from one server instance.
@@ -29,6 +29,7 @@ pub struct SkillParameterBody {
     #[serde(default)]
     pub description: Option<String>,
     /// `string`, `number`, `integer`, `boolean`, `object` or `array`.
+    // A plain string on the wire, read into the CRD's `ParameterType` after the api's own check.
     #[serde(default = "string_type", rename = "type")]
     pub type_: String,
     #[serde(default)]
@@ -42,6 +43,8 @@ fn string_type() -> String {
     "string".into()
 }
 
+/// The CRD's `ParameterType` words, checked here first so that a wrong one is refused with a
+/// message that lists them.
 const PARAMETER_TYPES: [&str; 6] = ["string", "number", "integer", "boolean", "object", "array"];
 
 #[derive(Deserialize, Debug, ToSchema)]
@@ -185,10 +188,7 @@ fn parameter_body(parameter: &SkillParameter) -> SkillParameterBody {
     SkillParameterBody {
         name: parameter.name.clone(),
         description: parameter.description.clone(),
-        type_: serde_json::to_value(parameter.type_)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
+        type_: crd_word(parameter.type_).unwrap_or_default(),
         required: parameter.required,
         default: parameter.default.clone(),
     }

@@ -133,6 +133,7 @@ pub struct ApprovalCreate {
     /// The `tool_call_id` of one of the task's `pending_approvals`.
     pub tool_call_id: String,
     /// True to let the call be made; false to refuse it (the model is told, with the reason).
+    // The wire says yes or no; the CRD stores a `Decision` (`Approved`, `Rejected`).
     pub approved: bool,
     #[serde(default)]
     pub reason: Option<Reason>,
@@ -260,6 +261,9 @@ pub struct TaskEventParams {
 
 /// The task statuses a list can be filtered by; `submitted` is AgentArea's older word for
 /// `pending`, still accepted.
+// Not the CRD's `TaskPhase`: the wire spells these `completed`, `awaiting_approval` (and
+// `submitted`), the CRD `Succeeded`, `AwaitingApproval`; `AwaitingAgents` has no word of its own
+// here (it is `running`). [`rest_status`] is the one mapping from phases to these words.
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusFilter {
@@ -353,7 +357,8 @@ pub fn phase(task: &Task) -> TaskPhase {
         .unwrap_or(TaskPhase::Pending)
 }
 
-/// AgentArea's status words for the phases.
+/// AgentArea's status words for the phases: the REST wire's spelling of a task's state, which is
+/// not the CRD's (`completed` for `Succeeded`, `running` also for `AwaitingAgents`).
 pub fn rest_status(phase: TaskPhase) -> &'static str {
     match phase {
         TaskPhase::Pending => "pending",

@@ -16,8 +16,8 @@ use crate::auth::Identity;
 use crate::cache::ResourceCache;
 use crate::constraints::{Cursor, Limit, Name, Offset};
 use crate::error::{ApiError, ApiResult};
-use crate::model::from_json;
-use crate::model::webhooks::{WEBHOOK_SECRET_KEY, random_key};
+use crate::model::webhooks::{WEBHOOK_SECRET_KEY, method_name, random_key};
+use crate::model::{crd_word, from_json};
 use crate::resources::{
     PageParams, created_by, display_name, new_metadata, object_name_for, timestamps,
 };
@@ -49,6 +49,10 @@ pub struct TriggerCreate {
     pub cron_expression: Option<String>,
     pub timezone: Option<String>,
     /// For `cron`: `Allow`, `Forbid` or `Replace`.
+    // `concurrency_policy`, `allowed_methods` and `webhook_type` are plain strings on the wire
+    // (the document copies the CRD's enums onto them, see `docs::stored`), read into the CRD's
+    // `ConcurrencyPolicy`, `HttpMethod` and `WebhookType` with the api's own messages; methods in
+    // any case (`post`), where the CRD takes `POST` only.
     pub concurrency_policy: Option<String>,
     /// For `webhook`: the path segment; generated when absent.
     pub webhook_id: Option<String>,
@@ -65,6 +69,8 @@ pub struct TriggerCreate {
 }
 
 /// What starts a trigger's tasks: a schedule, a signed webhook request or an event.
+// The CRD has no enum of these: a trigger is of the kind whose section its spec sets (`schedule`,
+// `webhook`, `event`), and the CRD calls the first `schedule` where the wire says `cron`.
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TriggerType {
@@ -395,6 +401,8 @@ fn event_config(value: Option<Value>) -> ApiResult<EventTrigger> {
     from_json(value).map_err(|e| ApiError::unprocessable(format!("event_config.{}", e.detail)))
 }
 
+/// The wire's [`TriggerType`] word for the kind of trigger `spec` is (`cron` where the CRD's
+/// section is `schedule`).
 pub fn trigger_type(spec: &TriggerSpec) -> &'static str {
     if spec.schedule.is_some() {
         "cron"
@@ -459,18 +467,16 @@ pub fn present(
         concurrency_policy: spec
             .schedule
             .as_ref()
-            .map(|s| format!("{:?}", s.concurrency_policy)),
+            .and_then(|s| crd_word(s.concurrency_policy)),
         webhook_id: webhook.map(|w| w.webhook_id.clone()),
         webhook_url: webhook.map(|w| format!("/v1/webhooks/{}", w.webhook_id)),
         webhook_secret,
         allowed_methods: webhook
             .iter()
             .flat_map(|w| &w.allowed_methods)
-            .map(|m| format!("{m:?}").to_uppercase())
+            .map(|m| method_name(m).to_string())
             .collect(),
-        webhook_type: webhook
-            .and_then(|w| serde_json::to_value(w.webhook_type).ok())
-            .and_then(|v| v.as_str().map(String::from)),
+        webhook_type: webhook.and_then(|w| crd_word(w.webhook_type)),
         validation_rules: webhook.and_then(|w| w.validation_rules.clone()),
         webhook_config: webhook.and_then(|w| w.webhook_config.clone()),
         event_config: spec
