@@ -350,7 +350,7 @@ where
         let caller = Arc::<Authenticator>::from_ref(state)
             .authenticate(&parts.headers)
             .await?;
-        Arc::<Limits>::from_ref(state).admit(&caller)?;
+        Arc::<Limits>::from_ref(state).admit(&caller.workspace, &caller.subject)?;
         Ok(caller)
     }
 }

@@ -13,7 +13,6 @@ use clap::Args;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::metrics::OpenStream;
 use crate::workspace::namespace_for;
@@ -102,16 +101,17 @@ impl Limits {
         }
     }
 
-    /// Takes one request of `caller`'s allowance and of their workspace's, or says how long to
-    /// wait.
-    pub fn admit(&self, caller: &Identity) -> Result<(), ApiError> {
+    /// Takes one request of the allowance of the caller `subject` of `workspace` and of the
+    /// workspace's, or says how long to wait. Plain keys rather than the caller's identity, so
+    /// that the limits know nothing of authentication.
+    pub fn admit(&self, workspace: &str, subject: &str) -> Result<(), ApiError> {
         if let Some(callers) = &self.callers {
-            let key = (caller.workspace.clone(), caller.subject.clone());
+            let key = (workspace.to_string(), subject.to_string());
             callers
                 .check_key(&key)
                 .map_err(|wait| too_many("caller", wait.wait_time_from(self.clock.now())))?;
         }
-        self.admit_workspace(&namespace_for(&caller.workspace))
+        self.admit_workspace(&namespace_for(workspace))
     }
 
     /// Takes one webhook call of the workspace in `namespace`. Webhook calls have a bucket of
@@ -230,11 +230,11 @@ mod tests {
     use super::*;
     use crate::metrics::ApiMetrics;
 
-    fn caller(workspace: &str, subject: &str) -> Identity {
-        Identity {
-            subject: subject.into(),
-            workspace: workspace.into(),
-        }
+    /// A caller: its workspace and subject.
+    type Caller<'a> = (&'a str, &'a str);
+
+    fn caller<'a>(workspace: &'a str, subject: &'a str) -> Caller<'a> {
+        (workspace, subject)
     }
 
     fn limits(workspace: (u32, u32), caller: (u32, u32), streams: usize) -> Limits {
@@ -249,16 +249,18 @@ mod tests {
 
     /// How many of `n` back-to-back requests of `who` are admitted (within one second, so no
     /// refill beyond the burst at 1/s).
-    fn admitted(limits: &Limits, who: &Identity, n: usize) -> usize {
-        (0..n).filter(|_| limits.admit(who).is_ok()).count()
+    fn admitted(limits: &Limits, (workspace, subject): Caller, n: usize) -> usize {
+        (0..n)
+            .filter(|_| limits.admit(workspace, subject).is_ok())
+            .count()
     }
 
     #[test]
     fn a_caller_gets_its_burst_and_then_429_with_retry_after() {
         let limits = limits((0, 0), (1, 3), 0);
         let ada = caller("acme", "ada");
-        assert_eq!(admitted(&limits, &ada, 10), 3);
-        let refused = limits.admit(&ada).unwrap_err();
+        assert_eq!(admitted(&limits, ada, 10), 3);
+        let refused = limits.admit(ada.0, ada.1).unwrap_err();
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(refused.detail.contains("this caller"), "{}", refused.detail);
         assert_eq!(refused.retry_after, Some(Duration::from_secs(1)));
@@ -291,7 +293,7 @@ mod tests {
             let limits = limits(workspace, per_caller, 0);
             let got: Vec<usize> = callers
                 .iter()
-                .map(|(ws, who)| admitted(&limits, &caller(ws, who), 5))
+                .map(|(ws, who)| admitted(&limits, caller(ws, who), 5))
                 .collect();
             assert_eq!(
                 got, expected,
@@ -308,13 +310,13 @@ mod tests {
             .filter(|_| limits.admit_webhook(&namespace).is_ok())
             .count();
         assert_eq!(webhooks, 2, "webhook calls have a bucket of their own");
-        assert_eq!(admitted(&limits, &caller("a", "ada"), 5), 2);
+        assert_eq!(admitted(&limits, caller("a", "ada"), 5), 2);
     }
 
     #[test]
     fn zero_means_no_limit() {
         let limits = limits((0, 0), (0, 0), 0);
-        assert_eq!(admitted(&limits, &caller("a", "ada"), 1000), 1000);
+        assert_eq!(admitted(&limits, caller("a", "ada"), 1000), 1000);
     }
 
     #[test]

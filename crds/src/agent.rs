@@ -132,7 +132,16 @@ pub struct ToolApproval {
 }
 
 /// What ends a wait for approval that nobody answered in time.
+// The REST document has always named this enum `OnApprovalTimeout` and worded it its own way.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        as = OnApprovalTimeout,
+        description = "What a wait for approval that nobody answered in time ends with."
+    )
+)]
 pub enum ApprovalTimeoutAction {
     /// The call is rejected, and the model told so.
     #[default]
@@ -165,7 +174,19 @@ pub struct AgentTool {
 }
 
 /// A preset of [`ToolApproval`]: which tools need a person's approval, from their hints.
+// The REST document describes the policy in the REST field names (`requires_user_confirmation`).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        description = "Which tools need approval. `None`: no tool (only those listed with\n\
+        `requires_user_confirmation`). `Destructive`: all but those whose server declares\n\
+        `readOnlyHint: true` or `destructiveHint: false`. `NotReadOnly`: all but those with\n\
+        `readOnlyHint: true`. `All`: every tool. A hint the server leaves out counts as MCP's default\n\
+        (not read-only, destructive)."
+    )
+)]
 pub enum ToolApprovalPolicy {
     /// No tool, beyond those the agent lists with `requiresUserConfirmation`.
     #[default]

@@ -1,281 +1,45 @@
-//! Agents on the wire: AgentArea's agent bodies and their mapping onto `Agent` resources.
+//! Agent bodies -> the `Agent` to create or the merge patch of an update, checked against the
+//! workspace's skills, MCP server instances and agents; an `Agent` -> its REST shape.
 
 use kube::ResourceExt;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use utoipa::{IntoParams, ToSchema};
+use serde_json::{Map, Value, json};
 
 use agentarea_crds::agent::{
-    AgentEvent, AgentMcpServer, AgentTool, AllowedTool, ApprovalTimeoutAction, BuiltinTool,
-    ModelSpec, ToolApproval, ToolApprovalPolicy as StoredPolicy,
+    AgentEvent, AgentMcpServer, AgentStatus, AgentTool, AllowedTool, BuiltinTool, ModelSpec,
+    ResolvedTool, ToolApproval,
 };
 use agentarea_crds::common::{DISPLAY_NAME_ANNOTATION, LocalRef, condition, is_condition_true};
 use agentarea_crds::{Agent, AgentSpec, McpServerInstance, Skill};
 
+use super::wire::{
+    AgentCreate, AgentResponse, AgentUpdate, AllowedToolConfig, BuiltinToolConfig,
+    CallableAgentConfig, EventConfigItem, EventsConfig, McpServerConfig, ToolApprovalConfig,
+    ToolsConfig,
+};
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
-use crate::constraints::{Name, Text};
+use crate::constraints::Text;
 use crate::error::{ApiError, ApiResult};
-use crate::model::not_ready_message;
+use crate::model::{id_or_name, not_ready_message};
 use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
-
-/// Which tools of which MCP servers the agent may use.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, ToSchema)]
-pub struct ToolsConfig {
-    #[serde(default)]
-    pub mcp_server_configs: Vec<McpServerConfig>,
-    #[serde(default)]
-    pub builtin_tools: Vec<BuiltinToolConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub planning: Option<bool>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
-pub struct McpServerConfig {
-    /// The id (or name) of an MCP server instance of the workspace.
-    pub mcp_server_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub config: Option<Value>,
-    /// Empty: every tool of the server.
-    #[serde(default)]
-    pub allowed_tools: Vec<AllowedToolConfig>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
-pub struct AllowedToolConfig {
-    pub tool_name: String,
-    #[serde(default)]
-    pub requires_user_confirmation: bool,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
-pub struct BuiltinToolConfig {
-    pub tool_name: String,
-    #[serde(default)]
-    pub requires_user_confirmation: bool,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Another agent of the workspace that this agent may call as a tool: the model sees it as
-/// `agent_<name>(input)`, and a call runs it as a child task.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, ToSchema)]
-pub struct CallableAgentConfig {
-    /// Id or name of the agent. Responses give its id, or its name while no such agent exists.
-    #[schema(example = "researcher")]
-    pub agent_id: String,
-    /// What the model is told the agent is good for; the agent's own description when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, Default, ToSchema)]
-pub struct EventsConfig {
-    #[serde(default)]
-    pub events: Vec<EventConfigItem>,
-}
-
-/// An event the agent publishes; older clients send just its name.
-#[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
-#[serde(untagged)]
-pub enum EventConfigItem {
-    Full {
-        event_type: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(value_type = Option<Object>)]
-        config: Option<Value>,
-        #[serde(default = "yes")]
-        enabled: bool,
-    },
-    Name(String),
-}
-
-/// When calls to the agent's MCP tools wait for a person's approval, decided from the hints
-/// (MCP `annotations`) each tool's server declares. A tool listed in `allowed_tools` with
-/// `requires_user_confirmation` always needs approval, whatever the policy.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, ToSchema)]
-pub struct ToolApprovalConfig {
-    #[serde(default)]
-    pub policy: ToolApprovalPolicy,
-    /// Seconds a call waits for a decision before `on_timeout` applies; none waits until someone
-    /// decides.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 31536000)]
-    pub timeout_seconds: Option<i64>,
-    /// `Reject` (the default): the model is told the call was not made. `Fail`: the task fails
-    /// with `ApprovalTimedOut`.
-    #[serde(default)]
-    pub on_timeout: OnApprovalTimeout,
-}
-
-/// What a wait for approval that nobody answered in time ends with.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, ToSchema)]
-pub enum OnApprovalTimeout {
-    #[default]
-    Reject,
-    Fail,
-}
-
-/// Which tools need approval. `None`: no tool (only those listed with
-/// `requires_user_confirmation`). `Destructive`: all but those whose server declares
-/// `readOnlyHint: true` or `destructiveHint: false`. `NotReadOnly`: all but those with
-/// `readOnlyHint: true`. `All`: every tool. A hint the server leaves out counts as MCP's default
-/// (not read-only, destructive).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, ToSchema)]
-pub enum ToolApprovalPolicy {
-    #[default]
-    None,
-    Destructive,
-    NotReadOnly,
-    All,
-}
 
 impl From<ToolApprovalConfig> for ToolApproval {
     fn from(config: ToolApprovalConfig) -> Self {
-        let policy = match config.policy {
-            ToolApprovalPolicy::None => StoredPolicy::None,
-            ToolApprovalPolicy::Destructive => StoredPolicy::Destructive,
-            ToolApprovalPolicy::NotReadOnly => StoredPolicy::NotReadOnly,
-            ToolApprovalPolicy::All => StoredPolicy::All,
-        };
         ToolApproval {
-            policy,
+            policy: config.policy,
             timeout_seconds: config.timeout_seconds,
-            on_timeout: match config.on_timeout {
-                OnApprovalTimeout::Reject => ApprovalTimeoutAction::Reject,
-                OnApprovalTimeout::Fail => ApprovalTimeoutAction::Fail,
-            },
+            on_timeout: config.on_timeout,
         }
     }
 }
 
 impl From<&ToolApproval> for ToolApprovalConfig {
     fn from(stored: &ToolApproval) -> Self {
-        let policy = match stored.policy {
-            StoredPolicy::None => ToolApprovalPolicy::None,
-            StoredPolicy::Destructive => ToolApprovalPolicy::Destructive,
-            StoredPolicy::NotReadOnly => ToolApprovalPolicy::NotReadOnly,
-            StoredPolicy::All => ToolApprovalPolicy::All,
-        };
         ToolApprovalConfig {
-            policy,
+            policy: stored.policy,
             timeout_seconds: stored.timeout_seconds,
-            on_timeout: match stored.on_timeout {
-                ApprovalTimeoutAction::Reject => OnApprovalTimeout::Reject,
-                ApprovalTimeoutAction::Fail => OnApprovalTimeout::Fail,
-            },
+            on_timeout: stored.on_timeout,
         }
-    }
-}
-
-#[derive(Deserialize, Debug, ToSchema)]
-#[schema(example = json!({
-    "name": "support-bot", "instruction": "Answer support questions briefly.",
-    "model_id": "gpt-4o-mini", "description": "First-line support",
-}))]
-pub struct AgentCreate {
-    #[schema(example = "support-bot")]
-    pub name: Name,
-    #[serde(default)]
-    pub description: Option<String>,
-    /// The system prompt.
-    #[schema(example = "Answer support questions briefly.")]
-    pub instruction: Text,
-    /// The model name at the endpoint, e.g. `gpt-4o-mini`.
-    #[schema(example = "gpt-4o-mini")]
-    pub model_id: Text,
-    /// OpenAI-compatible base URL; the operator's default when absent.
-    #[serde(default)]
-    pub model_endpoint: Option<String>,
-    #[serde(default)]
-    pub tools_config: Option<ToolsConfig>,
-    #[serde(default)]
-    pub events_config: Option<EventsConfig>,
-    #[serde(default)]
-    pub planning: Option<bool>,
-    #[serde(default)]
-    pub capabilities: Option<Vec<String>>,
-    /// Ids or names of skills the agent takes on.
-    #[serde(default)]
-    pub skills: Option<Vec<String>>,
-    /// Which tool calls wait for a person's approval; policy `None` when absent.
-    #[serde(default)]
-    pub tool_approval: Option<ToolApprovalConfig>,
-    /// Other agents of the workspace this agent may call as tools.
-    #[serde(default)]
-    pub agents: Option<Vec<CallableAgentConfig>>,
-}
-
-#[derive(Deserialize, Debug, Default, ToSchema)]
-pub struct AgentUpdate {
-    pub name: Option<Name>,
-    pub description: Option<String>,
-    pub instruction: Option<Text>,
-    pub model_id: Option<Text>,
-    pub model_endpoint: Option<String>,
-    pub tools_config: Option<ToolsConfig>,
-    pub events_config: Option<EventsConfig>,
-    pub planning: Option<bool>,
-    pub capabilities: Option<Vec<String>>,
-    pub skills: Option<Vec<String>>,
-    /// Replaces the approval policy.
-    pub tool_approval: Option<ToolApprovalConfig>,
-    /// Replaces the agents it may call; `[]` removes them all.
-    pub agents: Option<Vec<CallableAgentConfig>>,
-}
-
-#[derive(Serialize, Debug, ToSchema)]
-pub struct AgentResponse {
-    /// The agent's id (its Kubernetes uid).
-    pub id: String,
-    pub name: String,
-    /// `active` (AgentArea's default).
-    pub status: String,
-    pub description: Option<String>,
-    pub instruction: String,
-    pub model_id: String,
-    pub model_endpoint: Option<String>,
-    pub tools_config: ToolsConfig,
-    pub events_config: EventsConfig,
-    pub planning: Option<bool>,
-    pub capabilities: Vec<String>,
-    pub skills: Vec<String>,
-    /// Whether every skill, server, tool and secret the agent names resolves.
-    pub ready: bool,
-    /// Why not, when it is not.
-    pub status_message: Option<String>,
-    /// The tools the model is offered.
-    pub tools: Vec<String>,
-    /// The approval policy in effect (`None` when the agent sets none).
-    pub tool_approval: ToolApprovalConfig,
-    /// The offered tools whose calls wait for a person's approval, under the policy, the
-    /// tools' hints and `requires_user_confirmation`.
-    pub tools_requiring_approval: Vec<String>,
-    /// Other agents of the workspace it may call as tools.
-    pub agents: Vec<CallableAgentConfig>,
-    /// The Kubernetes object name (`kubectl get agent <k8s_name>`).
-    pub k8s_name: String,
-    pub created_by: Option<String>,
-    pub created_at: Option<String>,
-    pub updated_at: Option<String>,
-}
-
-#[derive(Deserialize, Debug, Default, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AgentListParams {
-    /// `me`: only agents the caller created.
-    pub created_by: Option<String>,
-}
-
-impl AgentListParams {
-    pub fn matches(&self, agent: &Agent, caller: &Identity) -> bool {
-        self.created_by.as_deref() != Some("me")
-            || created_by(&agent.metadata).as_deref() == Some(caller.subject.as_str())
     }
 }
 
@@ -324,7 +88,7 @@ impl AgentCreate {
 impl AgentUpdate {
     /// A merge patch of the fields given; the rest stay. `name` is the agent's object name.
     pub fn into_patch(self, refs: &References, name: &str) -> ApiResult<Value> {
-        let mut spec = serde_json::Map::new();
+        let mut spec = Map::new();
         if let Some(agents) = self.agents {
             spec.insert("agents".into(), json!(refs.resolve_agents(agents, name)?));
         }
@@ -338,19 +102,12 @@ impl AgentUpdate {
             spec.insert("model".into(), model);
         }
         if let Some(tools) = &self.tools_config {
-            let servers = refs.resolve_mcp_servers(&tools.mcp_server_configs)?;
-            spec.insert("mcpServers".into(), json!(servers));
-            spec.insert(
-                "builtinTools".into(),
-                json!(builtin_tools(&tools.builtin_tools)),
-            );
-            if let Some(planning) = tools.planning {
-                spec.insert("planning".into(), json!(planning));
-            }
+            insert_tools(&mut spec, refs, tools)?;
         }
         if let Some(events_config) = self.events_config {
             spec.insert("events".into(), json!(events(events_config)));
         }
+        // After the tools' `planning`: the body's own field wins, as on create.
         if let Some(planning) = self.planning {
             spec.insert("planning".into(), json!(planning));
         }
@@ -374,8 +131,27 @@ impl AgentUpdate {
     }
 }
 
+/// The spec fields a `tools_config` replaces: the MCP servers, the built-in tools, and
+/// `planning` when it says.
+fn insert_tools(
+    spec: &mut Map<String, Value>,
+    refs: &References,
+    tools: &ToolsConfig,
+) -> ApiResult<()> {
+    let servers = refs.resolve_mcp_servers(&tools.mcp_server_configs)?;
+    spec.insert("mcpServers".into(), json!(servers));
+    spec.insert(
+        "builtinTools".into(),
+        json!(builtin_tools(&tools.builtin_tools)),
+    );
+    if let Some(planning) = tools.planning {
+        spec.insert("planning".into(), json!(planning));
+    }
+    Ok(())
+}
+
 fn model_patch(model_id: Option<Text>, endpoint: Option<String>) -> Option<Value> {
-    let mut model = serde_json::Map::new();
+    let mut model = Map::new();
     if let Some(model_id) = model_id {
         model.insert("name".into(), json!(model_id));
     }
@@ -516,12 +292,6 @@ pub fn present(
     let status = agent.status.as_ref();
     let conditions = status.map(|s| &s.conditions);
     let (created_at, updated_at) = timestamps(&agent.metadata);
-    let instance_id = |name: &str| {
-        instances
-            .get(&namespace, name)
-            .and_then(|i| i.uid())
-            .unwrap_or_else(|| name.to_string())
-    };
     AgentResponse {
         id: agent.uid().unwrap_or_default(),
         name: display_name(&agent.metadata),
@@ -530,46 +300,60 @@ pub fn present(
         instruction: spec.instruction.clone(),
         model_id: spec.model.name.clone(),
         model_endpoint: spec.model.endpoint.clone(),
-        tools_config: tools_config(spec, instance_id),
+        tools_config: tools_config(spec, |name| id_or_name(instances, &namespace, name)),
         events_config: events_config(spec),
         planning: spec.planning,
         capabilities: spec.capabilities.clone(),
         skills: spec.skills.iter().map(|s| s.name.clone()).collect(),
         ready: is_condition_true(conditions, condition::READY),
         status_message: not_ready_message(conditions),
-        tools: status
-            .map(|s| s.tools.iter().map(|t| t.name.clone()).collect())
-            .unwrap_or_default(),
+        tools: offered_tools(status, |_| true),
         tool_approval: spec
             .tool_approval
             .as_ref()
             .map(Into::into)
             .unwrap_or_default(),
-        tools_requiring_approval: status
-            .map(|s| {
-                s.tools
-                    .iter()
-                    .filter(|t| t.requires_approval)
-                    .map(|t| t.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default(),
-        agents: spec
-            .agents
-            .iter()
-            .map(|callee| CallableAgentConfig {
-                agent_id: agents
-                    .and_then(|cache| cache.get(&namespace, &callee.name))
-                    .and_then(|a| a.uid())
-                    .unwrap_or_else(|| callee.name.clone()),
-                description: callee.description.clone(),
-            })
-            .collect(),
+        tools_requiring_approval: offered_tools(status, |t| t.requires_approval),
+        agents: callable_agents(spec, &namespace, agents),
         k8s_name: agent.name_any(),
         created_by: created_by(&agent.metadata),
         created_at,
         updated_at,
     }
+}
+
+/// The names of the tools the model is offered that pass `filter`.
+fn offered_tools(
+    status: Option<&AgentStatus>,
+    filter: impl Fn(&&ResolvedTool) -> bool,
+) -> Vec<String> {
+    status
+        .map(|s| {
+            s.tools
+                .iter()
+                .filter(filter)
+                .map(|t| t.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The agents `spec` may call, by id; by name while `agents` is not there or lacks one.
+fn callable_agents(
+    spec: &AgentSpec,
+    namespace: &str,
+    agents: Option<&ResourceCache<Agent>>,
+) -> Vec<CallableAgentConfig> {
+    spec.agents
+        .iter()
+        .map(|callee| CallableAgentConfig {
+            agent_id: agents.map_or_else(
+                || callee.name.clone(),
+                |cache| id_or_name(cache, namespace, &callee.name),
+            ),
+            description: callee.description.clone(),
+        })
+        .collect()
 }
 
 fn tools_config(spec: &AgentSpec, instance_id: impl Fn(&str) -> String) -> ToolsConfig {

@@ -1,56 +1,18 @@
-//! Webhook requests on the wire, and the key they are signed with. They carry no bearer token;
-//! instead every request is signed with the trigger's HMAC key, which the api generates and keeps
-//! in a Secret the trigger owns:
-//!
-//! ```text
-//! X-AgentArea-Timestamp: <unix seconds>
-//! X-AgentArea-Signature: sha256=<hex of HMAC-SHA256(key, "<timestamp>.<body>")>
-//! ```
-//!
-//! A timestamp outside the trigger's replay window, or a signature already seen inside it, is
-//! refused, so a captured request cannot be replayed.
+//! The signature of a webhook request: checking it, making it, and refusing it a second time
+//! inside the replay window.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use hmac::{Hmac, KeyInit, Mac};
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::{Resource, ResourceExt};
-use serde::Serialize;
-use serde_json::Value;
 use sha2::Sha256;
-use utoipa::ToSchema;
-
-use agentarea_crds::Trigger;
-use agentarea_crds::common::TRIGGER_LABEL;
-use agentarea_crds::trigger::HttpMethod;
 
 use crate::error::{ApiError, ApiResult};
 
-/// The key of the HMAC secret in the Secret the api makes for a webhook trigger.
-pub const WEBHOOK_SECRET_KEY: &str = "hmac-key";
-
 pub const TIMESTAMP_HEADER: &str = "x-agentarea-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-agentarea-signature";
-
-#[derive(Serialize, Debug, ToSchema)]
-pub struct WebhookAccepted {
-    pub status: String,
-    pub task_id: String,
-}
-
-impl WebhookAccepted {
-    pub fn new(task_id: String) -> Self {
-        Self {
-            status: "accepted".into(),
-            task_id,
-        }
-    }
-}
 
 /// Signatures seen recently, to refuse a replay inside the window.
 #[derive(Default)]
@@ -63,22 +25,6 @@ impl SeenSignatures {
         let now = Instant::now();
         seen.retain(|_, at| now.duration_since(*at) < window);
         seen.insert(signature.to_string(), now).is_none()
-    }
-}
-
-pub fn method_allowed(allowed: &[HttpMethod], method: &Method) -> bool {
-    allowed
-        .iter()
-        .any(|allowed| method_name(allowed) == method.as_str())
-}
-
-/// The HTTP name of a method a webhook can allow.
-pub fn method_name(method: &HttpMethod) -> &'static str {
-    match method {
-        HttpMethod::Get => "GET",
-        HttpMethod::Post => "POST",
-        HttpMethod::Put => "PUT",
-        HttpMethod::Patch => "PATCH",
     }
 }
 
@@ -124,52 +70,6 @@ fn mac(key: &[u8], timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
     mac.update(b".");
     mac.update(body);
     mac
-}
-
-/// The Secret that keeps a webhook trigger's HMAC key, owned by the trigger so it goes when the
-/// trigger does.
-pub fn webhook_secret(trigger: &Trigger, name: &str, key: &str) -> Secret {
-    let owner = OwnerReference {
-        api_version: Trigger::api_version(&()).into_owned(),
-        kind: Trigger::kind(&()).into_owned(),
-        name: trigger.name_any(),
-        uid: trigger.uid().unwrap_or_default(),
-        controller: Some(false),
-        block_owner_deletion: Some(false),
-    };
-    Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: trigger.namespace(),
-            owner_references: Some(vec![owner]),
-            labels: Some([(TRIGGER_LABEL.to_string(), trigger.name_any())].into()),
-            ..Default::default()
-        },
-        data: Some(
-            [(
-                WEBHOOK_SECRET_KEY.to_string(),
-                ByteString(key.as_bytes().to_vec()),
-            )]
-            .into(),
-        ),
-        type_: Some("Opaque".into()),
-        ..Default::default()
-    }
-}
-
-/// A new HMAC key: 64 hex digits from two random UUIDs (244 random bits).
-pub fn random_key() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
-/// The payload a task's input template sees: the body as JSON, or as text when it is not JSON.
-pub fn payload(body: &[u8]) -> Value {
-    serde_json::from_slice(body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 #[cfg(test)]

@@ -1,94 +1,22 @@
-//! Skills on the wire: AgentArea's skill bodies and their mapping onto `Skill` resources.
+//! Skill bodies -> the `Skill` to create and the merge patches of updates; a `Skill` -> its REST
+//! shape.
 
 use kube::ResourceExt;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use utoipa::ToSchema;
+use serde_json::{Map, Value, json};
 
 use agentarea_crds::common::{DISPLAY_NAME_ANNOTATION, condition, is_condition_true};
 use agentarea_crds::skill::{SkillParameter, SkillTools};
 use agentarea_crds::{Skill, SkillSpec};
 
+use super::wire::{SkillCreate, SkillParameterBody, SkillResponse, SkillToolsBody, SkillUpdate};
 use crate::auth::Identity;
-use crate::constraints::Name;
 use crate::error::{ApiError, ApiResult};
-use crate::model::{from_json, not_ready_message};
+use crate::model::{crd_word, from_json, not_ready_message};
 use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
 
-/// The MCP tools a skill needs from one server instance.
-#[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
-pub struct SkillToolsBody {
-    /// Name of the MCP server instance.
-    pub instance: String,
-    pub tools: Vec<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
-pub struct SkillParameterBody {
-    pub name: String,
-    #[serde(default)]
-    pub description: Option<String>,
-    /// `string`, `number`, `integer`, `boolean`, `object` or `array`.
-    #[serde(default = "string_type", rename = "type")]
-    pub type_: String,
-    #[serde(default)]
-    pub required: bool,
-    /// Any JSON value.
-    #[serde(default)]
-    pub default: Option<Value>,
-}
-
-fn string_type() -> String {
-    "string".into()
-}
-
+/// The CRD's `ParameterType` words, checked here first so that a wrong one is refused with a
+/// message that lists them.
 const PARAMETER_TYPES: [&str; 6] = ["string", "number", "integer", "boolean", "object", "array"];
-
-#[derive(Deserialize, Debug, ToSchema)]
-#[schema(example = json!({
-    "name": "summarize", "instructions": "Summarize in three bullet points.",
-    "parameters": [{ "name": "audience", "type": "string" }],
-}))]
-pub struct SkillCreate {
-    pub name: Name,
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Instructions added to an agent's instruction when it takes the skill on.
-    pub instructions: String,
-    #[serde(default)]
-    pub tools: Vec<SkillToolsBody>,
-    #[serde(default)]
-    pub parameters: Vec<SkillParameterBody>,
-}
-
-#[derive(Deserialize, Debug, ToSchema)]
-pub struct SkillUpdate {
-    pub name: Option<Name>,
-    pub description: Option<String>,
-    pub instructions: Option<String>,
-    pub tools: Option<Vec<SkillToolsBody>>,
-    pub parameters: Option<Vec<SkillParameterBody>>,
-}
-
-#[derive(Serialize, Debug, ToSchema)]
-pub struct SkillResponse {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub instructions: String,
-    pub tools: Vec<SkillToolsBody>,
-    pub parameters: Vec<SkillParameterBody>,
-    /// Whether every tool the skill needs is offered.
-    pub ready: bool,
-    pub status_message: Option<String>,
-    /// Agents that use the skill.
-    pub used_by: Vec<String>,
-    pub missing_tools: Vec<String>,
-    pub k8s_name: String,
-    pub created_by: Option<String>,
-    pub created_at: Option<String>,
-    pub updated_at: Option<String>,
-}
 
 impl SkillCreate {
     /// The Skill to create, after checking the body.
@@ -110,7 +38,7 @@ impl SkillCreate {
 impl SkillUpdate {
     /// A merge patch of the fields given; the rest stay.
     pub fn into_patch(self) -> ApiResult<Value> {
-        let mut spec = serde_json::Map::new();
+        let mut spec = Map::new();
         if let Some(description) = self.description {
             spec.insert("description".into(), json!(description));
         }
@@ -185,10 +113,7 @@ fn parameter_body(parameter: &SkillParameter) -> SkillParameterBody {
     SkillParameterBody {
         name: parameter.name.clone(),
         description: parameter.description.clone(),
-        type_: serde_json::to_value(parameter.type_)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
+        type_: crd_word(parameter.type_).unwrap_or_default(),
         required: parameter.required,
         default: parameter.default.clone(),
     }

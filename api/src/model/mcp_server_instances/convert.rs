@@ -1,145 +1,27 @@
-//! MCP server instances on the wire. AgentArea's `json_spec` maps onto the instance kinds:
-//! `docker` -> `managed`, `url` -> `remote`, `compound` -> `compound`.
+//! Instance bodies -> the `McpServerInstance` to create and the merge patches of updates (the
+//! `json_spec` kinds onto `managed`, `remote` and `compound`); an instance -> its REST shape.
 
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
 use agentarea_crds::common::DISPLAY_NAME_ANNOTATION;
 use agentarea_crds::mcp_server_instance::{
-    CompoundMember, CompoundServer, EnvVar, ManagedServer, McpPhase, RemoteServer, Transport,
+    CompoundMember, CompoundServer, EnvVar, ManagedServer, McpPhase, McpServerInstanceStatus,
+    RemoteServer, Transport,
 };
 use agentarea_crds::{McpServerInstance, McpServerInstanceSpec};
 
+use super::wire::{
+    CompoundMemberBody, DesiredState, InstanceCreate, InstanceResponse, InstanceUpdate, JsonSpec,
+    ToolAnnotationsResponse, ToolResponse,
+};
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
-use crate::constraints::Name;
 use crate::error::{ApiError, ApiResult};
-use crate::model::{from_json, not_ready_message};
+use crate::model::{crd_word, from_json, not_ready_message};
 use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
-
-/// AgentArea's server description: `{"type": "docker", "image", "port", "environment", "cmd"}`,
-/// `{"type": "url", "endpoint"}` or `{"type": "compound", "members": [...]}`.
-#[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum JsonSpec {
-    Docker {
-        image: String,
-        #[serde(
-            default,
-            skip_serializing_if = "Option::is_none",
-            deserialize_with = "crate::constraints::whole_number"
-        )]
-        port: Option<i32>,
-        #[serde(default)]
-        environment: BTreeMap<String, String>,
-        #[serde(default)]
-        cmd: Vec<String>,
-        /// `streamable-http` (default), `sse`, or `stdio` (run behind the bridge).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        transport: Option<String>,
-    },
-    Url {
-        endpoint: String,
-        /// `streamable-http` (default) or `sse`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        transport: Option<String>,
-    },
-    Compound {
-        members: Vec<CompoundMemberBody>,
-    },
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
-pub struct CompoundMemberBody {
-    /// Id or name of a member instance.
-    pub instance: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub include: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exclude: Vec<String>,
-}
-
-#[derive(Deserialize, Debug, ToSchema)]
-#[schema(example = json!({
-    "name": "time", "json_spec": { "type": "url", "endpoint": "http://mcp-time:8080/mcp" },
-}))]
-pub struct InstanceCreate {
-    pub name: Name,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub server_spec_id: Option<String>,
-    pub json_spec: JsonSpec,
-}
-
-#[derive(Deserialize, Debug, ToSchema)]
-pub struct InstanceUpdate {
-    pub name: Option<Name>,
-    pub description: Option<String>,
-    pub json_spec: Option<JsonSpec>,
-    /// `stopped` stops a managed server; `running` starts it again.
-    pub status: Option<DesiredState>,
-}
-
-/// The state an update can ask a managed server for (the others are the operator's to reach).
-#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DesiredState {
-    Running,
-    Stopped,
-}
-
-#[derive(Serialize, Debug, ToSchema)]
-pub struct ToolResponse {
-    pub name: String,
-    pub description: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub input_schema: Option<Value>,
-    /// The behaviour hints the server declared for the tool, with MCP's names; absent when it
-    /// declared none. They are hints from the server, not guarantees.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<ToolAnnotationsResponse>,
-}
-
-/// MCP tool annotations as the server gave them: a hint it left out is absent (MCP's defaults:
-/// not read-only, destructive, not idempotent, open world).
-#[derive(Serialize, Debug, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ToolAnnotationsResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_only_hint: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub destructive_hint: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub idempotent_hint: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub open_world_hint: Option<bool>,
-}
-
-#[derive(Serialize, Debug, ToSchema)]
-pub struct InstanceResponse {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub server_spec_id: Option<String>,
-    pub json_spec: JsonSpec,
-    /// `pending`, `starting`, `running`, `unhealthy`, `stopped` or `failed`.
-    pub status: String,
-    pub status_message: Option<String>,
-    /// Where agents reach the server.
-    pub endpoint: Option<String>,
-    pub tools: Vec<ToolResponse>,
-    pub k8s_name: String,
-    pub created_by: Option<String>,
-    pub created_at: Option<String>,
-    pub updated_at: Option<String>,
-}
 
 /// The workspace's instances, which a compound `json_spec` names as members by id or name.
 pub struct Members<'a> {
@@ -202,6 +84,7 @@ pub fn suspend_patch(suspend: bool) -> Value {
     json!({ "spec": { "suspend": if suspend { json!(true) } else { Value::Null } } })
 }
 
+/// Sets the section of `spec` that `json_spec`'s kind maps onto.
 fn apply_json_spec(
     spec: &mut McpServerInstanceSpec,
     json_spec: JsonSpec,
@@ -218,15 +101,7 @@ fn apply_json_spec(
             spec.managed = Some(ManagedServer {
                 image,
                 command: cmd,
-                env: environment
-                    .into_iter()
-                    .map(|(name, value)| EnvVar {
-                        name,
-                        value: Some(value),
-                        secret_key_ref: None,
-                        config_map_key_ref: None,
-                    })
-                    .collect(),
+                env: env_vars(environment),
                 port: port.unwrap_or(8080),
                 transport: transport(t.as_deref(), "json_spec.transport")?,
                 path: "/mcp".into(),
@@ -252,6 +127,19 @@ fn apply_json_spec(
         }
     }
     Ok(())
+}
+
+/// A docker server's `environment` as the container's variables, with their values.
+fn env_vars(environment: BTreeMap<String, String>) -> Vec<EnvVar> {
+    environment
+        .into_iter()
+        .map(|(name, value)| EnvVar {
+            name,
+            value: Some(value),
+            secret_key_ref: None,
+            config_map_key_ref: None,
+        })
+        .collect()
 }
 
 impl Members<'_> {
@@ -294,9 +182,7 @@ fn transport(value: Option<&str>, field: &str) -> ApiResult<Transport> {
 fn transport_name(transport: Transport) -> Option<String> {
     match transport {
         Transport::StreamableHttp => None,
-        other => serde_json::to_value(other)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from)),
+        other => crd_word(other),
     }
 }
 
@@ -314,27 +200,32 @@ impl From<&McpServerInstance> for InstanceResponse {
             status: status_word(instance).into(),
             status_message: not_ready_message(status.map(|s| &s.conditions)),
             endpoint: status.and_then(|s| s.endpoint.clone()),
-            tools: status
-                .into_iter()
-                .flat_map(|s| &s.tools)
-                .map(|t| ToolResponse {
-                    name: t.name.clone(),
-                    description: t.description.clone(),
-                    input_schema: t.input_schema.clone(),
-                    annotations: t.annotations.as_ref().map(|a| ToolAnnotationsResponse {
-                        read_only_hint: a.read_only_hint,
-                        destructive_hint: a.destructive_hint,
-                        idempotent_hint: a.idempotent_hint,
-                        open_world_hint: a.open_world_hint,
-                    }),
-                })
-                .collect(),
+            tools: tools(status),
             k8s_name: instance.name_any(),
             created_by: created_by(&instance.metadata),
             created_at,
             updated_at,
         }
     }
+}
+
+/// The tools the server was found to offer, with the hints it declared for them.
+fn tools(status: Option<&McpServerInstanceStatus>) -> Vec<ToolResponse> {
+    status
+        .into_iter()
+        .flat_map(|s| &s.tools)
+        .map(|t| ToolResponse {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            input_schema: t.input_schema.clone(),
+            annotations: t.annotations.as_ref().map(|a| ToolAnnotationsResponse {
+                read_only_hint: a.read_only_hint,
+                destructive_hint: a.destructive_hint,
+                idempotent_hint: a.idempotent_hint,
+                open_world_hint: a.open_world_hint,
+            }),
+        })
+        .collect()
 }
 
 fn json_spec(spec: &McpServerInstanceSpec) -> JsonSpec {
@@ -372,7 +263,8 @@ fn json_spec(spec: &McpServerInstanceSpec) -> JsonSpec {
     }
 }
 
-/// AgentArea's status word; a suspended server is `stopped` whatever its phase says.
+/// AgentArea's status word; a suspended server is `stopped` whatever its phase says. The wire
+/// spells the phases in lower case (`running`), the CRD's `McpPhase` capitalised (`Running`).
 fn status_word(instance: &McpServerInstance) -> &'static str {
     let phase = instance.status.as_ref().and_then(|s| s.phase);
     match (instance.spec.suspend, phase) {

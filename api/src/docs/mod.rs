@@ -85,9 +85,9 @@ impl Modify for Security {
     }
 }
 
-const SWAGGER_JS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js");
-const SWAGGER_CSS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui.css");
-const FAVICON: &[u8] = include_bytes!("../assets/swagger-ui/favicon-32x32.png");
+const SWAGGER_JS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js");
+const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.css");
+const FAVICON: &[u8] = include_bytes!("../../assets/swagger-ui/favicon-32x32.png");
 
 const DOCS_PAGE: &str = r##"<!doctype html>
 <html lang="en">
@@ -145,4 +145,59 @@ fn asset(content_type: &'static str, body: &'static [u8]) -> impl IntoResponse {
         ],
         body,
     )
+}
+
+// Tests of the whole document live here rather than beside the parts they check: the parts
+// (`contract`, `stored`) are what `document()` is built from, so they do not import it.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contract::LINKS;
+    use stored::{STORED, crd_node, crd_rules, rest_node};
+
+    /// Every link goes from an operation that creates (answers 201) to one that exists.
+    #[test]
+    fn links_join_operations_of_the_document() {
+        let document = document();
+        let mut ids = std::collections::BTreeMap::new();
+        for item in document["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                if let Some(id) = operation["operationId"].as_str() {
+                    ids.insert(id.to_string(), operation.clone());
+                }
+            }
+        }
+        for link in LINKS {
+            let from = ids
+                .get(link.from)
+                .unwrap_or_else(|| panic!("no {}", link.from));
+            assert!(
+                from["responses"]["201"]["links"][link.to].is_object(),
+                "{} -> {}",
+                link.from,
+                link.to
+            );
+            assert!(ids.contains_key(link.to), "no {}", link.to);
+        }
+    }
+
+    /// Every entry names a REST field of the document and a field of its CRD, so the table
+    /// cannot drift from either silently.
+    #[test]
+    fn every_stored_field_resolves_on_both_sides() {
+        let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for entry in STORED {
+            assert!(
+                crd_node(&entry.kind.schema(), entry.crd).is_some(),
+                "{} not in the CRD",
+                entry.crd
+            );
+            assert!(!crd_rules(entry).is_empty(), "{} has no rule", entry.crd);
+            assert!(
+                rest_node(&mut document, entry.rest).is_some(),
+                "{} not in the document",
+                entry.rest
+            );
+        }
+    }
 }

@@ -1,0 +1,21 @@
+//! Tasks on the wire: AgentArea's task bodies, their run events, and the mapping onto `Task`
+//! resources.
+//!
+//! The bodies are in `wire.rs`; what they become in a `Task` (the task to create, the patches
+//! of approving, pausing and cancelling) and what a `Task` looks like as a response
+//! ([`present`], [`rest_status`], [`event_page`]) in `convert.rs`; the list's query parameters
+//! in `filter.rs`.
+
+mod convert;
+mod filter;
+mod wire;
+
+pub use convert::{
+    TaskIds, approval_patch, cancel_patch, check_cancellable, event_page, pause_patch, phase,
+    present, rest_status, steps,
+};
+pub use filter::{StatusFilter, TaskListParams};
+pub use wire::{
+    AgentTaskCreate, ApprovalCreate, ApprovalResponse, PendingApprovalResponse, TaskCreate,
+    TaskEventPage, TaskEventParams, TaskEventResponse, TaskResponse,
+};

@@ -1,0 +1,138 @@
+//! The trigger bodies of `/v1/triggers`, as clients send and receive them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::constraints::Name;
+
+// No `#[serde(default)]` on the `Option` fields: serde's derive already reads a missing
+// `Option` as `None`, and utoipa leaves it out of `required` either way.
+#[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({
+    "name": "nightly-report", "agent_id": "support-bot", "trigger_type": "cron",
+    "cron_expression": "0 3 * * *", "timezone": "Europe/Berlin",
+    "task_description": "Summarize the day's tickets.",
+}))]
+pub struct TriggerCreate {
+    pub name: Name,
+    pub description: Option<String>,
+    /// Id or name of the agent whose tasks the trigger starts.
+    pub agent_id: String,
+    pub trigger_type: TriggerType,
+    /// Template of each task's description; `{{ payload.x }}`, `{{ event.x }}`, `{{ time }}`.
+    pub task_description: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub task_parameters: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub conditions: Option<Value>,
+    /// 1 to 100 (default 5): failures in a row after which the trigger disables itself.
+    #[serde(default, deserialize_with = "crate::constraints::whole_number")]
+    pub failure_threshold: Option<i32>,
+    /// For `cron`: 5 fields, or 6 with seconds first.
+    pub cron_expression: Option<String>,
+    pub timezone: Option<String>,
+    /// For `cron`: `Allow`, `Forbid` or `Replace`.
+    // `concurrency_policy`, `allowed_methods` and `webhook_type` are plain strings on the wire
+    // (the document copies the CRD's enums onto them, see `docs::stored`), read into the CRD's
+    // `ConcurrencyPolicy`, `HttpMethod` and `WebhookType` with the api's own messages; methods in
+    // any case (`post`), where the CRD takes `POST` only.
+    pub concurrency_policy: Option<String>,
+    /// For `webhook`: the path segment; generated when absent.
+    pub webhook_id: Option<String>,
+    pub allowed_methods: Option<Vec<String>>,
+    pub webhook_type: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub validation_rules: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub webhook_config: Option<Value>,
+    /// For `event`: `{"kind": "Task", "agent": "...", "phases": ["Succeeded"]}` and the like.
+    #[schema(value_type = Option<Object>)]
+    pub event_config: Option<Value>,
+    pub is_active: Option<bool>,
+}
+
+/// What starts a trigger's tasks: a schedule, a signed webhook request or an event.
+// The CRD has no enum of these: a trigger is of the kind whose section its spec sets (`schedule`,
+// `webhook`, `event`), and the CRD calls the first `schedule` where the wire says `cron`.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerType {
+    Cron,
+    Webhook,
+    Event,
+}
+
+#[derive(Deserialize, Debug, Default, ToSchema)]
+pub struct TriggerUpdate {
+    pub name: Option<Name>,
+    pub description: Option<String>,
+    pub task_description: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub task_parameters: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub conditions: Option<Value>,
+    #[serde(default, deserialize_with = "crate::constraints::whole_number")]
+    pub failure_threshold: Option<i32>,
+    pub cron_expression: Option<String>,
+    pub timezone: Option<String>,
+    pub concurrency_policy: Option<String>,
+    pub allowed_methods: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub validation_rules: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub webhook_config: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub event_config: Option<Value>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Serialize, Debug, ToSchema)]
+pub struct TriggerResponse {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub agent_id: String,
+    pub trigger_type: String,
+    pub task_description: Option<String>,
+    #[schema(value_type = Object)]
+    pub task_parameters: Value,
+    #[schema(value_type = Object)]
+    pub conditions: Value,
+    pub failure_threshold: i32,
+    pub cron_expression: Option<String>,
+    pub timezone: Option<String>,
+    pub concurrency_policy: Option<String>,
+    pub webhook_id: Option<String>,
+    /// Where to send webhook requests.
+    pub webhook_url: Option<String>,
+    /// The HMAC key, shown once, when the trigger is created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    pub allowed_methods: Vec<String>,
+    pub webhook_type: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub validation_rules: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub webhook_config: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub event_config: Option<Value>,
+    pub is_active: bool,
+    pub consecutive_failures: i32,
+    pub last_execution_at: Option<String>,
+    pub next_run_time: Option<String>,
+    pub k8s_name: String,
+    pub created_by: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Serialize, Debug, ToSchema)]
+pub struct ExecutionResponse {
+    pub executed_at: String,
+    /// `fired`, `skipped` or `failed`.
+    pub status: String,
+    pub task_id: Option<String>,
+    pub execution_time_ms: Option<i64>,
+    pub error_message: Option<String>,
+}
