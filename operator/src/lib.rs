@@ -15,6 +15,7 @@
 //! | [`error`] | reconcile errors |
 //! | [`problem`] | problems a user can fix: the reason and message of a condition or a failure |
 //! | [`secrets`] | reading a key of a Secret |
+//! | [`sync`] | locking a mutex whose holder panicked |
 //! | [`text`] | cutting text to a size, marking the cut |
 
 pub mod approval;
@@ -37,4 +38,5 @@ pub mod problem;
 pub mod run;
 pub mod secrets;
 pub mod status;
+pub mod sync;
 pub mod text;

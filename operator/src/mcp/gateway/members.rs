@@ -10,6 +10,7 @@ use rmcp::model::*;
 use rmcp::service::RequestContext;
 
 use crate::mcp::relay::{self, Shared, UpstreamSession};
+use crate::sync::lock;
 
 /// A member of the compound, as one client session sees it.
 pub(super) struct Member {
@@ -288,12 +289,6 @@ pub(super) fn merged_capabilities(members: &[ServerCapabilities]) -> ServerCapab
         }
     }
     merged
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

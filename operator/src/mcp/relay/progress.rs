@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::sync::lock;
 use rmcp::model::{ProgressToken, RequestId};
 
 /// How long a request's progress token keeps its client token after the request ended. rmcp
@@ -68,13 +69,6 @@ impl Shared {
     pub(super) fn newest_in_flight(&self) -> Option<RequestId> {
         lock(&self.in_flight).last().cloned()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding these maps leaves them consistent (single inserts and removals).
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
