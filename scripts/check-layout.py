@@ -9,6 +9,7 @@
 3. one module-file style: `foo/mod.rs`, never `foo.rs` beside a folder `foo/`.
 
     scripts/check-layout.py [crate-src ...]     (default: every crate's src of the workspace)
+    scripts/check-layout.py --self-test         (the checks against small made-up crates)
 
 Prints each breach and exits 1 if there is any. It reads text, not the compiler's view: a path
 written in a macro or a string is not seen, which errs towards passing.
@@ -195,7 +196,58 @@ def check_crate(src: Path) -> list:
     return problems
 
 
+def self_test() -> int:
+    """Each rule against a made-up crate that breaks it, and one that keeps them all."""
+    import tempfile
+
+    cases = {
+        "kept": {
+            "lib.rs": "pub mod a;\npub mod leaf;\n",
+            "a/mod.rs": "pub mod b;\nuse crate::leaf::X;\n",
+            "a/b.rs": "use super::super::leaf::X;\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
+            "leaf.rs": "pub struct X;\n",
+        },
+        "circle through a parent": {
+            "lib.rs": "pub mod a;\n",
+            "a/mod.rs": "mod b;\nuse b::Y;\npub struct X;\n",
+            "a/b.rs": "use super::X;\npub struct Y;\n",
+        },
+        "circle of three, in a use tree and a written path": {
+            "lib.rs": "pub mod a;\npub mod b;\npub mod c;\n",
+            "a.rs": "use crate::{b::{Y}, leaf};\n",
+            "b.rs": "fn f() { crate::c::z(); }\n",
+            "c.rs": "use crate::a as _;\n",
+        },
+        "too long": {"lib.rs": "//\n" * (MAX_LINES + 1)},
+        "foo.rs beside foo/": {"lib.rs": "pub mod a;\n", "a.rs": "pub mod b;\n", "a/b.rs": ""},
+    }
+    expected = {
+        "kept": [],
+        "circle through a parent": ["import circle"],
+        "circle of three, in a use tree and a written path": ["import circle"],
+        "too long": ["lines (at most"],
+        "foo.rs beside foo/": ["beside the folder"],
+    }
+    failures = 0
+    for name, files in cases.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp)
+            for rel, text in files.items():
+                (src / rel).parent.mkdir(parents=True, exist_ok=True)
+                (src / rel).write_text(text)
+            found = check_crate(src)
+        want = expected[name]
+        ok = len(found) == len(want) and all(w in f for w, f in zip(want, found))
+        if not ok:
+            failures += 1
+            print(f"self-test {name!r}: expected {want}, found {found}")
+    print(f"check-layout self-test: {len(cases) - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
     root = Path(__file__).resolve().parent.parent
     crates = [Path(a) for a in sys.argv[1:]] or [root / c for c in DEFAULT_CRATES]
     problems = [p for src in crates for p in check_crate(src)]
