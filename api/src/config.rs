@@ -76,6 +76,11 @@ pub struct Config {
     /// offers only a token field.
     #[arg(long, env = "AGENTAREA_CONSOLE_LOGIN_URL")]
     pub console_login_url: Option<String>,
+
+    /// Origins whose web pages may call the api from a browser (comma separated,
+    /// `scheme://host[:port]` exactly as browsers send them; credentials allowed). None by default.
+    #[arg(long, env = "AGENTAREA_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = crate::cors::parse_origin)]
+    pub cors_allowed_origins: Vec<axum::http::HeaderValue>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -5,9 +5,10 @@ use agentarea_support::{Readiness, health_routes, serve, shutdown_signal};
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
 use kube::Client;
+use tower::ServiceExt as _;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
@@ -17,7 +18,7 @@ use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::metrics::observe_requests;
 use crate::state::AppState;
-use crate::{docs, routes};
+use crate::{cors, docs, paths, routes};
 
 /// Runs the api until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -39,10 +40,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await?;
     let metrics = metrics_routes(state.metrics.registry.clone());
     let console = console::router(console_settings);
-    let app = router(state)
+    let routes = router(state)
         .merge(console)
         .merge(health_routes(readiness.clone()))
         .merge(metrics);
+    let app = edge(routes, &config.cors_allowed_origins);
     readiness.set(true);
     serve(config.listen_addr, app, shutdown_signal()).await?;
     tracing::info!("api stopped");
@@ -66,6 +68,18 @@ pub fn router(state: AppState) -> Router {
             observe_requests,
         ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+}
+
+/// What every request meets before it is routed: the CORS answers for the listed `cors_origins`
+/// (a preflight is answered here, whatever the path), and `/v1` paths without their trailing
+/// slash (`crate::paths`).
+pub fn edge(routes: Router, cors_origins: &[HeaderValue]) -> Router {
+    let routed_without_slash = routes.map_request(paths::trim_trailing_slash);
+    let edge = Router::new().fallback_service(routed_without_slash);
+    match cors::layer(cors_origins) {
+        Some(cors) => edge.layer(cors),
+        None => edge,
+    }
 }
 
 /// The span of one request: a server span named after its route template, continuing the

@@ -10,7 +10,9 @@ use axum::routing::get;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agents, events, mcp_server_instances, me, skills, tasks, triggers, webhooks};
+use crate::routes::{
+    agent_tasks, agents, events, mcp_server_instances, me, skills, tasks, triggers, webhooks,
+};
 
 mod contract;
 mod stored;
@@ -36,10 +38,11 @@ pub fn document() -> serde_json::Value {
         agents::list_agents, agents::create_agent, agents::get_agent, agents::update_agent, agents::delete_agent,
         skills::list_skills, skills::create_skill, skills::get_skill, skills::update_skill, skills::delete_skill,
         tasks::list_tasks, tasks::create_task, tasks::get_task, tasks::stream_task_events, tasks::cancel_task,
-        tasks::delete_task, tasks::pause_task, tasks::resume_task, tasks::decide_tool_call,
-        tasks::pause_agent_task, tasks::resume_agent_task,
-        tasks::list_agent_tasks, tasks::create_agent_task_streaming, tasks::create_agent_task_sync,
-        tasks::get_agent_task, tasks::cancel_agent_task, tasks::list_agent_task_events, tasks::stream_agent_task_events,
+        tasks::delete_task, tasks::pause_task, tasks::resume_task, tasks::decide_tool_call, tasks::task_status,
+        agent_tasks::pause_agent_task, agent_tasks::resume_agent_task, agent_tasks::agent_task_status,
+        agent_tasks::list_agent_tasks, agent_tasks::create_agent_task_streaming, agent_tasks::create_agent_task_sync,
+        agent_tasks::get_agent_task, agent_tasks::cancel_agent_task, agent_tasks::list_agent_task_events,
+        agent_tasks::stream_agent_task_events,
         mcp_server_instances::list_instances, mcp_server_instances::create_instance, mcp_server_instances::get_instance,
         mcp_server_instances::update_instance, mcp_server_instances::delete_instance, mcp_server_instances::list_tools,
         mcp_server_instances::environment_names, mcp_server_instances::start_instance, mcp_server_instances::stop_instance,

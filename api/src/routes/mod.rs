@@ -1,5 +1,6 @@
 //! The `/v1` routes, one module per resource group, and the router that joins them.
 
+pub mod agent_tasks;
 pub mod agents;
 pub mod events;
 pub mod mcp_server_instances;
@@ -19,6 +20,7 @@ pub fn v1() -> Router<AppState> {
         .merge(agents::router())
         .merge(skills::router())
         .merge(tasks::router())
+        .merge(agent_tasks::router())
         .merge(mcp_server_instances::router())
         .merge(triggers::router())
         .merge(webhooks::router())

@@ -2,8 +2,6 @@
 //! results, their run events as JSON pages and as SSE, and cancellation.
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -12,20 +10,20 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use futures::Stream;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
 use agentarea_crds::{Agent, Task};
 
 use crate::auth::Identity;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::tasks::{
-    AgentTaskCreate, ApprovalCreate, TaskCreate, TaskEventPage, TaskEventParams, TaskIds,
-    TaskListParams, TaskResponse, approval_patch, cancel_patch, check_cancellable, event_page,
-    pause_patch, phase, present,
+    AgentTaskCreate, ApprovalCreate, TaskCreate, TaskListParams, TaskResponse, TaskStatusResponse,
+    approval_patch, cancel_patch, check_cancellable, pause_patch, present, status_report,
 };
 use crate::resources::{PageParams, paginate};
-use crate::state::{AppState, Served};
+use crate::state::AppState;
 use crate::stream::task::{resume_after, stream};
 
 pub fn router() -> Router<AppState> {
@@ -33,38 +31,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tasks", get(list_tasks).post(create_task))
         .route("/v1/tasks/{id}", get(get_task).delete(delete_task))
         .route("/v1/tasks/{id}/events", get(stream_task_events))
+        .route("/v1/tasks/{id}/status", get(task_status))
         .route("/v1/tasks/{id}/cancel", post(cancel_task))
         .route("/v1/tasks/{id}/pause", post(pause_task))
         .route("/v1/tasks/{id}/resume", post(resume_task))
         .route("/v1/tasks/{id}/approvals", post(decide_tool_call))
-        .route(
-            "/v1/agents/{agent_id}/tasks",
-            get(list_agent_tasks).post(create_agent_task_streaming),
-        )
-        .route(
-            "/v1/agents/{agent_id}/tasks/sync",
-            post(create_agent_task_sync),
-        )
-        .route(
-            "/v1/agents/{agent_id}/tasks/{task_id}",
-            get(get_agent_task).delete(cancel_agent_task),
-        )
-        .route(
-            "/v1/agents/{agent_id}/tasks/{task_id}/pause",
-            post(pause_agent_task),
-        )
-        .route(
-            "/v1/agents/{agent_id}/tasks/{task_id}/resume",
-            post(resume_agent_task),
-        )
-        .route(
-            "/v1/agents/{agent_id}/tasks/{task_id}/events",
-            get(list_agent_task_events),
-        )
-        .route(
-            "/v1/agents/{agent_id}/tasks/{task_id}/events/stream",
-            get(stream_agent_task_events),
-        )
 }
 
 /// Create a task and start it.
@@ -128,6 +99,20 @@ pub async fn stream_task_events(
     let task = state.find::<Task>(&caller, &id)?;
     let open = state.open_stream(&caller, "task")?;
     Ok(stream(state, &task, open, resume_after(&headers), false))
+}
+
+/// The state of a task's execution: its status word, times, error and result (AgentArea's status
+/// route, which its CLI calls without an agent).
+#[utoipa::path(get, path = "/v1/tasks/{id}/status", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = TaskStatusResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn task_status(
+    State(state): State<AppState>,
+    caller: Identity,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<TaskStatusResponse>> {
+    let task = state.find::<Task>(&caller, &id)?;
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    Ok(Json(status_report(&task, &state.agents, &now)))
 }
 
 /// Cancel a task: a running task stops at its next step. `DELETE /v1/tasks/{id}` does the same,
@@ -223,170 +208,7 @@ pub async fn decide_tool_call(
     Ok(Json(present(&updated, &state.agents)))
 }
 
-/// Pause one of the agent's tasks, as `POST /v1/tasks/{id}/pause` does.
-#[utoipa::path(post, path = "/v1/agents/{agent_id}/tasks/{task_id}/pause", tag = "tasks",
-    params(("agent_id" = String, Path), ("task_id" = String, Path)),
-    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn pause_agent_task(
-    State(state): State<AppState>,
-    caller: Identity,
-    PathParams((agent_id, task_id)): PathParams<(String, String)>,
-) -> ApiResult<Json<TaskResponse>> {
-    let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
-    Ok(Json(set_paused(&state, &caller, &task, true).await?))
-}
-
-/// Resume one of the agent's tasks, as `POST /v1/tasks/{id}/resume` does.
-#[utoipa::path(post, path = "/v1/agents/{agent_id}/tasks/{task_id}/resume", tag = "tasks",
-    params(("agent_id" = String, Path), ("task_id" = String, Path)),
-    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn resume_agent_task(
-    State(state): State<AppState>,
-    caller: Identity,
-    PathParams((agent_id, task_id)): PathParams<(String, String)>,
-) -> ApiResult<Json<TaskResponse>> {
-    let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
-    Ok(Json(set_paused(&state, &caller, &task, false).await?))
-}
-
-/// Create a task for the agent and stream its run (SSE): `connected`, `task_created`, the run's
-/// events, then `task_completed`, `task_failed` or `task_cancelled`.
-#[utoipa::path(post, path = "/v1/agents/{agent_id}/tasks", tag = "tasks", params(("agent_id" = String, Path)),
-    request_body = AgentTaskCreate,
-    responses((status = 200, description = "text/event-stream of the run", content_type = "text/event-stream"),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_agent_task_streaming(
-    State(state): State<AppState>,
-    caller: Identity,
-    PathParams(agent_id): PathParams<String>,
-    JsonBody(body): JsonBody<AgentTaskCreate>,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let agent = state.find::<Agent>(&caller, &agent_id)?;
-    // The place for the stream first: a task whose stream is refused is not started.
-    let open = state.open_stream(&caller, "task")?;
-    let task = submit(&state, &caller, &agent, body).await?;
-    Ok(stream(state, &task, open, None, true))
-}
-
-/// Create a task for the agent, wait until it finishes, and answer the task.
-#[utoipa::path(post, path = "/v1/agents/{agent_id}/tasks/sync", tag = "tasks", params(("agent_id" = String, Path)),
-    request_body = AgentTaskCreate,
-    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_agent_task_sync(
-    State(state): State<AppState>,
-    caller: Identity,
-    PathParams(agent_id): PathParams<String>,
-    JsonBody(body): JsonBody<AgentTaskCreate>,
-) -> ApiResult<Json<TaskResponse>> {
-    let agent = state.find::<Agent>(&caller, &agent_id)?;
-    let task = submit(&state, &caller, &agent, body).await?;
-    let namespace = task.namespace().unwrap_or_default();
-    let name = task.name_any();
-    // The agent's own timeout bounds the run; a little more covers queueing.
-    let limit = Duration::from_secs(agent.spec.limits.timeout_seconds.max(1) as u64 + 30);
-    // A task that stops to wait (paused, or for approval) is answered as it stands.
-    state
-        .tasks
-        .wait_for(&namespace, &name, limit, |t| {
-            phase(t).is_finished() || phase(t).is_suspended()
-        })
-        .await;
-    let task = state.tasks.get(&namespace, &name).unwrap_or(Arc::new(task));
-    Ok(Json(present(&task, &state.agents)))
-}
-
-/// List the agent's tasks, newest first.
-#[utoipa::path(get, path = "/v1/agents/{agent_id}/tasks", tag = "tasks", params(("agent_id" = String, Path), TaskListParams, PageParams),
-    responses((status = 200, body = Vec<TaskResponse>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list_agent_tasks(
-    State(state): State<AppState>,
-    caller: Identity,
-    PathParams(agent_id): PathParams<String>,
-    QueryParams(filter): QueryParams<TaskListParams>,
-    QueryParams(page): QueryParams<PageParams>,
-) -> ApiResult<(HeaderMap, Json<Vec<TaskResponse>>)> {
-    let agent = state.find::<Agent>(&caller, &agent_id)?;
-    list(&state, &caller, Some(&agent.name_any()), &filter, &page)
-}
-
-/// Get one of the agent's tasks.
-#[utoipa::path(get, path = "/v1/agents/{agent_id}/tasks/{task_id}", tag = "tasks",
-    params(("agent_id" = String, Path), ("task_id" = String, Path)),
-    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_agent_task(
-    State(state): State<AppState>,
-    caller: Identity,
-    PathParams((agent_id, task_id)): PathParams<(String, String)>,
-) -> ApiResult<Json<TaskResponse>> {
-    let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
-    Ok(Json(present(&task, &state.agents)))
-}
-
-/// Cancel one of the agent's tasks.
-#[utoipa::path(delete, path = "/v1/agents/{agent_id}/tasks/{task_id}", tag = "tasks",
-    params(("agent_id" = String, Path), ("task_id" = String, Path)),
-    responses((status = 200, body = TaskResponse), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn cancel_agent_task(
-    State(state): State<AppState>,
-    caller: Identity,
-    PathParams((agent_id, task_id)): PathParams<(String, String)>,
-) -> ApiResult<Json<TaskResponse>> {
-    let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
-    Ok(Json(cancel(&state, &caller, &task).await?))
-}
-
-/// The stored events of a run, a page at a time.
-#[utoipa::path(get, path = "/v1/agents/{agent_id}/tasks/{task_id}/events", tag = "tasks",
-    params(("agent_id" = String, Path), ("task_id" = String, Path), TaskEventParams),
-    responses((status = 200, body = TaskEventPage), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn list_agent_task_events(
-    State(state): State<AppState>,
-    caller: Identity,
-    PathParams((agent_id, task_id)): PathParams<(String, String)>,
-    QueryParams(params): QueryParams<TaskEventParams>,
-) -> ApiResult<Json<TaskEventPage>> {
-    let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
-    let ids = TaskIds::of(&task, &state.agents);
-    Ok(Json(event_page(&task, &ids, &params)?))
-}
-
-/// Stream one of the agent's tasks (SSE), as `GET /v1/tasks/{id}/events`.
-#[utoipa::path(get, path = "/v1/agents/{agent_id}/tasks/{task_id}/events/stream", tag = "tasks",
-    params(("agent_id" = String, Path), ("task_id" = String, Path)),
-    responses((status = 200, description = "text/event-stream of run events", content_type = "text/event-stream"),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn stream_agent_task_events(
-    State(state): State<AppState>,
-    caller: Identity,
-    PathParams((agent_id, task_id)): PathParams<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let task = find_agent_task(&state, &caller, &agent_id, &task_id)?;
-    let open = state.open_stream(&caller, "task")?;
-    Ok(stream(state, &task, open, resume_after(&headers), false))
-}
-
-/// A task of the agent; a task of another agent is as missing as one that does not exist.
-fn find_agent_task(
-    state: &AppState,
-    caller: &Identity,
-    agent_id: &str,
-    task_id: &str,
-) -> ApiResult<Arc<Task>> {
-    let agent = state.find::<Agent>(caller, agent_id)?;
-    let task = state.find::<Task>(caller, task_id)?;
-    if task.spec.agent != agent.name_any() {
-        return Err(ApiError::not_found(Task::NOT_FOUND));
-    }
-    Ok(task)
-}
-
-async fn submit(
+pub(super) async fn submit(
     state: &AppState,
     caller: &Identity,
     agent: &Agent,
@@ -423,7 +245,7 @@ async fn set_paused(
     Ok(present(&updated, &state.agents))
 }
 
-fn list(
+pub(super) fn list(
     state: &AppState,
     caller: &Identity,
     agent: Option<&str>,

@@ -229,12 +229,10 @@ async fn a_task_of_another_agent_is_not_found_under_this_one() {
 
 #[tokio::test]
 async fn cancelling_a_finished_task_is_409() {
+    // (AgentArea's `DELETE /v1/agents/{agent_id}/tasks/{task_id}` answers 404: agentarea_clients.rs.)
     for request in [
         post("/v1/tasks/task-done/cancel", &json!({})),
         authed("DELETE", "/v1/tasks/task-done", &token())
-            .body(Body::empty())
-            .unwrap(),
-        authed("DELETE", "/v1/agents/helper/tasks/task-done", &token())
             .body(Body::empty())
             .unwrap(),
     ] {

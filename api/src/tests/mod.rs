@@ -5,6 +5,7 @@
 //! streams of tasks already in the cache); `tests/tests/api.rs` covers the rest against a real
 //! apiserver.
 
+mod agentarea_clients;
 mod auth;
 mod conversions;
 mod errors;
@@ -27,7 +28,7 @@ use agentarea_crds::{Agent, McpServerInstance, Skill, Task, Trigger, reasons, st
 
 use crate::auth::{AuthSettings, Authenticator, mint_hs256};
 use crate::cache::ResourceCache;
-use crate::run::router;
+use crate::run::{edge, router};
 use crate::state::AppState;
 use crate::workspace::namespace_for;
 
@@ -75,8 +76,9 @@ fn state_with(objects: Objects) -> AppState {
     state
 }
 
+/// The router as the api serves it: behind the edge (trailing slashes; no CORS origin listed).
 fn app_with(objects: Objects) -> Router {
-    router(state_with(objects))
+    edge(router(state_with(objects)), &[])
 }
 
 fn app() -> Router {

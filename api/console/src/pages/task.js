@@ -213,7 +213,8 @@ function result(task) {
   if (!isFinished(task.status)) {
     return [];
   }
-  const answer = task.result && typeof task.result === "object" && "content" in task.result ? task.result.content : task.result;
+  // `output` is the answer as the agent gave it (text, or a structured value).
+  const answer = task.result ? task.result.output : null;
   return [
     h("h2", {}, task.status === "completed" ? "Result" : "Outcome"),
     task.reason || task.message ? h("p", { class: task.status === "completed" ? "" : "error" }, [task.reason, task.message].filter(Boolean).join(": ")) : null,

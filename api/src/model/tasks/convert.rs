@@ -1,6 +1,7 @@
 //! Task bodies -> the `Task` to create and the patches of the task actions (approve, pause,
 //! cancel); a `Task` -> its REST shape, status word and pages of run events.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
@@ -8,9 +9,10 @@ use agentarea_crds::common::AGENT_LABEL;
 use agentarea_crds::task::{Decision, Requester, TaskStep, ToolCallDecision};
 use agentarea_crds::{Agent, Task, TaskPhase, TaskSpec, TaskStatus};
 
+use super::actions::{execution_seconds, failure, task_result};
 use super::wire::{
     AgentTaskCreate, ApprovalCreate, ApprovalResponse, PendingApprovalResponse, TaskEventPage,
-    TaskEventParams, TaskEventResponse, TaskResponse,
+    TaskEventParams, TaskEventResponse, TaskResponse, TaskStatusResponse,
 };
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
@@ -266,11 +268,9 @@ pub fn present(task: &Task, agents: &ResourceCache<Agent>) -> TaskResponse {
         status: rest_status(phase(task)).into(),
         reason: status.and_then(|s| s.reason.clone()),
         message: status.and_then(|s| s.message.clone()),
-        result: status.and_then(|s| s.result.clone()),
+        result: task_result(task),
         execution_id: status.and_then(|s| s.execution_id.clone()),
-        usage: status
-            .and_then(|s| s.usage.as_ref())
-            .and_then(|u| serde_json::to_value(u).ok()),
+        usage: usage(status),
         step_count: status
             .and_then(|s| s.step_count)
             .unwrap_or(steps(task).len() as i64),
@@ -283,6 +283,30 @@ pub fn present(task: &Task, agents: &ResourceCache<Agent>) -> TaskResponse {
         pending_approvals: pending_approvals(status),
         approvals: approvals(task),
     }
+}
+
+/// The state of a task's execution, as AgentArea's status route answers it.
+pub fn status_report(task: &Task, agents: &ResourceCache<Agent>, now: &Time) -> TaskStatusResponse {
+    let status = task.status.as_ref();
+    TaskStatusResponse {
+        task_id: task.uid().unwrap_or_default(),
+        agent_id: agent_id(task, agents),
+        execution_id: status.and_then(|s| s.execution_id.clone()),
+        status: rest_status(phase(task)).into(),
+        start_time: rfc3339(status.and_then(|s| s.start_time.as_ref())),
+        end_time: rfc3339(status.and_then(|s| s.completion_time.as_ref())),
+        execution_time: execution_seconds(task, now),
+        error: failure(task),
+        result: task_result(task),
+        message: status.and_then(|s| s.message.clone()),
+        usage_metadata: usage(status),
+    }
+}
+
+fn usage(status: Option<&TaskStatus>) -> Option<Value> {
+    status
+        .and_then(|s| s.usage.as_ref())
+        .and_then(|u| serde_json::to_value(u).ok())
 }
 
 fn pending_approvals(status: Option<&TaskStatus>) -> Vec<PendingApprovalResponse> {

@@ -75,8 +75,8 @@ pub struct TaskResponse {
     /// Why it ended as it did (`Completed`, `ModelError`, `Timeout`, ...).
     pub reason: Option<String>,
     pub message: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<Value>,
+    /// How the run ended, once it has; null while it runs.
+    pub result: Option<TaskResult>,
     pub execution_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub usage: Option<Value>,
@@ -92,6 +92,56 @@ pub struct TaskResponse {
     pub pending_approvals: Vec<PendingApprovalResponse>,
     /// The decisions taken on the task's tool calls, with who took them.
     pub approvals: Vec<ApprovalResponse>,
+}
+
+/// How a finished run ended, in the shape of AgentArea's execution result (its clients read
+/// `result` as an object: the CLI `output`, the frontend `final_response`).
+#[derive(Serialize, Debug, ToSchema)]
+pub struct TaskResult {
+    /// Whether the run completed with an answer.
+    pub success: bool,
+    /// The agent's final answer as text (a structured answer as its JSON text).
+    pub final_response: Option<String>,
+    /// The agent's final answer as it gave it: text, or a structured value.
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    /// Why the run did not complete (failed or cancelled).
+    pub error_message: Option<String>,
+    /// Seconds from the run's start to its end.
+    pub execution_duration_seconds: Option<f64>,
+}
+
+/// `GET /v1/agents/{agent_id}/tasks/{task_id}/status` and `GET /v1/tasks/{id}/status`: the state
+/// of a task's execution, as AgentArea's CLI and frontend read it.
+#[derive(Serialize, Debug, ToSchema)]
+pub struct TaskStatusResponse {
+    pub task_id: String,
+    pub agent_id: String,
+    pub execution_id: Option<String>,
+    /// The task's status word, as `TaskResponse.status`.
+    pub status: String,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    /// Seconds from start to end (or to now, while it runs).
+    pub execution_time: Option<f64>,
+    /// Why it failed or was cancelled.
+    pub error: Option<String>,
+    pub result: Option<TaskResult>,
+    pub message: Option<String>,
+    /// Tokens the run's model calls used.
+    #[schema(value_type = Option<Object>)]
+    pub usage_metadata: Option<Value>,
+}
+
+/// The answer of AgentArea's action routes on a task (`DELETE`, `pause`, `resume` under
+/// `/v1/agents/{agent_id}/tasks/{task_id}`): what was asked, not yet what the run has done.
+#[derive(Serialize, Debug, ToSchema)]
+pub struct TaskActionResponse {
+    /// `cancelled`, `paused`, or `running` (resumed).
+    pub status: String,
+    pub task_id: String,
+    pub execution_id: Option<String>,
+    pub message: String,
 }
 
 /// A tool call that waits for approval.
