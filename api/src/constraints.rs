@@ -212,8 +212,8 @@ checked_int!(
 );
 
 checked_int!(
-    /// Items per page of a task's stored events.
-    EventPageSize,
+    /// Items per page of a list paged by number (a task's stored events, a trigger's executions).
+    PageSize,
     IntRule { min: 1, max: 100 }
 );
 
@@ -338,8 +338,8 @@ mod tests {
             (Offset::RULE, MAX_INDEX, true),
             (Offset::RULE, MAX_INDEX + 1, false),
             (PageNumber::RULE, 0, false),
-            (EventPageSize::RULE, 100, true),
-            (EventPageSize::RULE, 101, false),
+            (PageSize::RULE, 100, true),
+            (PageSize::RULE, 101, false),
         ];
         for (rule, value, accepted) in cases {
             assert_eq!(rule.check(value).is_ok(), accepted, "{rule:?} {value}");

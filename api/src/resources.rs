@@ -97,6 +97,29 @@ fn sort_key<K: CachedResource>(object: &Arc<K>) -> Cursor {
     }
 }
 
+/// One page of a list paged by number, as AgentArea pages its events and executions (1-based
+/// `page`, `page_size` items, the `total` and whether another page follows).
+pub struct NumberedPage<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+    pub page: usize,
+    pub page_size: usize,
+    pub has_next: bool,
+}
+
+/// Page `page` of `items`, `page_size` to a page.
+pub fn numbered_page<T>(items: Vec<T>, page: usize, page_size: usize) -> NumberedPage<T> {
+    let total = items.len();
+    let skip = page.saturating_sub(1).saturating_mul(page_size);
+    NumberedPage {
+        items: items.into_iter().skip(skip).take(page_size).collect(),
+        total,
+        page,
+        page_size,
+        has_next: page.saturating_mul(page_size) < total,
+    }
+}
+
 /// When the object was made: the precise annotation when the product made it, else the
 /// apiserver's whole-second `creationTimestamp`.
 pub fn created_at(meta: &ObjectMeta) -> Option<k8s_openapi::jiff::Timestamp> {

@@ -12,6 +12,9 @@ pub const VERSION: &str = "v1alpha1";
 
 /// Annotation that keeps the name a REST client gave when it is not a valid Kubernetes name.
 pub const DISPLAY_NAME_ANNOTATION: &str = "agentarea.io/display-name";
+/// Annotation with an MCP server instance's tags (a JSON array of strings), as a REST client gave
+/// them in `json_spec.tags`.
+pub const TAGS_ANNOTATION: &str = "agentarea.io/tags";
 /// Annotation with the identity (JWT `sub` or Kratos identity id) that created the object via the API.
 pub const CREATED_BY_ANNOTATION: &str = "agentarea.io/created-by";
 /// Annotation with the identity that changed the object last via the API.

@@ -466,6 +466,9 @@ async fn triggers_crud_enable_disable_and_signed_webhooks() {
         .post(&t, &format!("/v1/triggers/{cron_id}/disable"), &json!({}))
         .await;
     assert_eq!(disabled["is_active"], false);
+    // AgentArea's answer: `{status, message, trigger_id, is_active}`.
+    assert_eq!(disabled["status"], "success");
+    assert_eq!(disabled["trigger_id"], cron_id);
     let (_, enabled) = api
         .post(&t, &format!("/v1/triggers/{cron_id}/enable"), &json!({}))
         .await;
@@ -486,7 +489,13 @@ async fn triggers_crud_enable_disable_and_signed_webhooks() {
     let (status, executions) = api
         .get(&t, &format!("/v1/triggers/{cron_id}/executions"))
         .await;
-    assert_eq!((status, executions), (200, json!([])));
+    assert_eq!(
+        (status, executions),
+        (
+            200,
+            json!({"executions": [], "total": 0, "page": 1, "page_size": 50, "has_next": false})
+        )
+    );
 
     let (status, hook) = api
         .post(&t, "/v1/triggers", &json!({"name": "alerts", "agent_id": agent_id, "trigger_type": "webhook", "task_description": "Handle alert {{ payload.title }} (severity {{ payload.severity }})"}))

@@ -427,6 +427,10 @@ fn production_values_map_to_env_ingress_and_service_monitor() {
         ("AGENTAREA_JWT_AUDIENCE", "agentarea"),
         ("AGENTAREA_WORKSPACE_CLAIM", "org"),
         ("AGENTAREA_KRATOS_URL", "http://kratos-public.identity.svc"),
+        (
+            "AGENTAREA_CORS_ALLOWED_ORIGINS",
+            "https://agents.example.com,http://localhost:3000",
+        ),
     ] {
         assert_eq!(env_value(api, name).as_deref(), Some(value), "{name}");
     }
@@ -964,6 +968,14 @@ fn bad_values_are_refused_by_the_schema() {
             "otlpEndpoint",
         ),
         (&["--set", "tracing.protocol=grpc"], "protocol"),
+        (
+            &[
+                "--set",
+                "api.cors.allowedOrigins={https://app.example.com/}",
+            ],
+            "allowedOrigins",
+        ),
+        (&["--set", "api.cors.allowedOrigins={*}"], "allowedOrigins"),
         (&["--set", "tracing.sampler=sometimes"], "sampler"),
         (&["--set", "tracing.samplerArg=2"], "samplerArg"),
         (&["--set-string", "tracing.samplerArg=half"], "samplerArg"),

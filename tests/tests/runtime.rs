@@ -1018,10 +1018,12 @@ async fn through_the_api_a_task_streams_its_steps_and_a_signed_webhook_starts_on
         let (_, executions) = api
             .get(&t, &format!("/v1/triggers/{trigger_id}/executions"))
             .await;
-        (executions[0]["status"] == "succeeded").then_some(executions)
+        (executions["executions"][0]["status"] == "succeeded").then_some(executions)
     })
     .await;
-    assert_eq!(executions.as_array().unwrap().len(), 1);
+    assert_eq!(executions["total"], 1);
+    let executions = &executions["executions"];
+    assert_eq!(executions[0]["trigger_id"], trigger_id);
     assert_eq!(
         executions[0]["task_id"].as_str(),
         task.metadata.uid.as_deref()

@@ -77,9 +77,28 @@ pub fn error_statuses(shape: Shape) -> Vec<(u16, &'static str)> {
     if shape.body || shape.query {
         statuses.push((422, "A value the api does not take; `detail` names it"));
     }
-    if shape.writes {
-        statuses.push((429, "The cluster asks to retry later"));
-        statuses.push((503, "The cluster is unavailable; retry later"));
+    // An authenticated request is admitted within the caller's and the workspace's request rates,
+    // and its credential may need the identity provider (JWKS, Kratos); a write needs the cluster.
+    match (shape.authenticated, shape.writes) {
+        (true, true) => {
+            statuses.push((429, "Over the caller's or the workspace's request rate, or the cluster asks to retry later"));
+            statuses.push((
+                503,
+                "The cluster or the identity provider is unavailable; retry later",
+            ));
+        }
+        (true, false) => {
+            statuses.push((
+                429,
+                "Over the caller's or the workspace's request rate (or open streams)",
+            ));
+            statuses.push((503, "The identity provider is unavailable; retry later"));
+        }
+        (false, true) => {
+            statuses.push((429, "The cluster asks to retry later"));
+            statuses.push((503, "The cluster is unavailable; retry later"));
+        }
+        (false, false) => {}
     }
     statuses
 }
@@ -115,7 +134,8 @@ fn shape(operation: &Operation, method: &str) -> Shape {
         body: operation.request_body.is_some(),
         query: takes(ParameterIn::Query),
         path: takes(ParameterIn::Path),
-        writes: method != "get",
+        // The signed webhook starts a task whatever method its trigger takes, GET included.
+        writes: method != "get" || open,
     }
 }
 
@@ -126,13 +146,20 @@ fn add_error_responses(operation: &mut Operation, method: &str) {
             .responses
             .responses
             .entry(status.to_string())
-            .or_insert_with(|| error_response(description));
+            .or_insert_with(|| error_response(status, description));
     }
 }
 
-fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
-    ResponseBuilder::new()
-        .description(description)
+fn error_response(status: u16, description: &str) -> RefOr<utoipa::openapi::Response> {
+    let mut response = ResponseBuilder::new().description(description);
+    if status == 429 {
+        let seconds = HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+            .description(Some("Seconds to wait before trying again"))
+            .build();
+        response = response.header("Retry-After", seconds);
+    }
+    response
         .content(
             "application/json",
             ContentBuilder::new()
@@ -353,20 +380,30 @@ mod tests {
         };
         let cases = [
             (Shape::default(), vec![]),
-            (authenticated, vec![401]),
+            (authenticated, vec![401, 429, 503]),
             (
                 Shape {
                     query: true,
                     ..authenticated
                 },
-                vec![401, 422],
+                vec![401, 422, 429, 503],
             ),
             (
                 Shape {
                     path: true,
                     ..authenticated
                 },
-                vec![400, 401, 404],
+                vec![400, 401, 404, 429, 503],
+            ),
+            // The signed webhook: no credential, a write.
+            (
+                Shape {
+                    body: true,
+                    path: true,
+                    writes: true,
+                    ..Shape::default()
+                },
+                vec![400, 403, 404, 413, 415, 422, 429, 503],
             ),
             (
                 Shape {
@@ -388,5 +425,30 @@ mod tests {
         for (shape, expected) in cases {
             assert_eq!(statuses(shape), expected, "{shape:?}");
         }
+    }
+
+    /// Whatever an operation takes, the request limits and the services it needs can turn it
+    /// away: every operation of the published document says so (a 429 with `Retry-After`).
+    #[test]
+    fn every_operation_lists_429_and_503() {
+        let document = crate::docs::document();
+        let mut operations = 0;
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = &operation["responses"];
+                for status in ["429", "503"] {
+                    assert!(
+                        responses.get(status).is_some(),
+                        "{method} {path}: no {status}"
+                    );
+                }
+                assert!(
+                    responses["429"]["headers"].get("Retry-After").is_some(),
+                    "{method} {path}"
+                );
+                operations += 1;
+            }
+        }
+        assert!(operations >= 50, "{operations}");
     }
 }

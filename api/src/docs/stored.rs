@@ -129,6 +129,18 @@ pub const STORED: &[Stored] = &[
         ..stored("JsonSpec[url].transport", M, "spec.remote.transport")
     },
     stored("JsonSpec[compound].members", M, "spec.compound.members"),
+    // What clients send (one object for every kind, as AgentArea's UI sends it).
+    stored("JsonSpecBody.image", M, "spec.managed.image"),
+    stored("JsonSpecBody.port", M, "spec.managed.port"),
+    stored("JsonSpecBody.cmd", M, "spec.managed.command"),
+    stored("JsonSpecBody.environment", M, "spec.managed.env"),
+    stored("JsonSpecBody.environment{}", M, "spec.managed.env[].name"),
+    stored("JsonSpecBody.transport", M, "spec.managed.transport"),
+    stored("JsonSpecBody.endpoint", M, "spec.remote.url"),
+    stored("JsonSpecBody.endpoint_url", M, "spec.remote.url"),
+    stored("JsonSpecBody.headers", M, "spec.remote.headers"),
+    stored("JsonSpecBody.headers{}", M, "spec.remote.headers[].name"),
+    stored("JsonSpecBody.members", M, "spec.compound.members"),
     stored(
         "CompoundMemberBody.prefix",
         M,

@@ -16,8 +16,9 @@ use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::triggers::{
-    ExecutionResponse, NewTrigger, TriggerCreate, TriggerListParams, TriggerResponse,
-    TriggerUpdate, enabled_patch, executions, present,
+    ExecutionHistoryResponse, ExecutionListParams, NewTrigger, TriggerCreate, TriggerListParams,
+    TriggerResponse, TriggerToggleResponse, TriggerUpdate, enabled_patch, executions, present,
+    toggled,
 };
 use crate::model::webhooks::webhook_secret;
 use crate::resources::paginate;
@@ -144,42 +145,51 @@ pub async fn delete_trigger(
 
 /// Enable a trigger (and reset its failure count).
 #[utoipa::path(post, path = "/v1/triggers/{id}/enable", tag = "triggers", params(("id" = String, Path)),
-    responses((status = 200, body = TriggerResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TriggerToggleResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn enable_trigger(
-    State(state): State<AppState>,
+    state: State<AppState>,
     caller: Identity,
-    PathParams(id): PathParams<String>,
-) -> ApiResult<Json<TriggerResponse>> {
-    let trigger = state.find::<Trigger>(&caller, &id)?;
-    patched(&state, &caller, &trigger, &enabled_patch(true))
-        .await
-        .map(Json)
+    id: PathParams<String>,
+) -> ApiResult<Json<TriggerToggleResponse>> {
+    set_enabled(state, caller, id, true).await
 }
 
 /// Disable a trigger: it does not fire until enabled again.
 #[utoipa::path(post, path = "/v1/triggers/{id}/disable", tag = "triggers", params(("id" = String, Path)),
-    responses((status = 200, body = TriggerResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TriggerToggleResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn disable_trigger(
-    State(state): State<AppState>,
+    state: State<AppState>,
     caller: Identity,
-    PathParams(id): PathParams<String>,
-) -> ApiResult<Json<TriggerResponse>> {
-    let trigger = state.find::<Trigger>(&caller, &id)?;
-    patched(&state, &caller, &trigger, &enabled_patch(false))
-        .await
-        .map(Json)
+    id: PathParams<String>,
+) -> ApiResult<Json<TriggerToggleResponse>> {
+    set_enabled(state, caller, id, false).await
 }
 
-/// The trigger's recent firings, newest first.
-#[utoipa::path(get, path = "/v1/triggers/{id}/executions", tag = "triggers", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<ExecutionResponse>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// The trigger's firings, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/triggers/{id}/executions", tag = "triggers", params(("id" = String, Path), ExecutionListParams),
+    responses((status = 200, body = ExecutionHistoryResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_executions(
     State(state): State<AppState>,
     caller: Identity,
     PathParams(id): PathParams<String>,
-) -> ApiResult<Json<Vec<ExecutionResponse>>> {
+    QueryParams(params): QueryParams<ExecutionListParams>,
+) -> ApiResult<Json<ExecutionHistoryResponse>> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
-    Ok(Json(executions(&trigger, &state.tasks)))
+    Ok(Json(executions(&trigger, &state.tasks, &params)))
+}
+
+async fn set_enabled(
+    State(state): State<AppState>,
+    caller: Identity,
+    PathParams(id): PathParams<String>,
+    enabled: bool,
+) -> ApiResult<Json<TriggerToggleResponse>> {
+    let trigger = state.find::<Trigger>(&caller, &id)?;
+    let updated = state
+        .writer::<Trigger>(&caller)
+        .merge_patch(&trigger.name_any(), &enabled_patch(enabled))
+        .await?;
+    Ok(Json(toggled(&updated, enabled)))
 }
 
 /// Webhook ids are global (the public URL carries no workspace), so one in use anywhere is taken.

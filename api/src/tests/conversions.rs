@@ -222,7 +222,10 @@ fn switching_an_instance_kind_clears_the_other_kinds() {
             "remote": null,
             "compound": { "members": [{ "name": "clock", "prefix": "c_" }] },
             "suspend": null,
-        } })
+          },
+          // A new json_spec replaces the tags (it gave none).
+          "metadata": { "annotations": { "agentarea.io/tags": null } },
+        })
     );
 }
 

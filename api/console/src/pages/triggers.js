@@ -42,7 +42,7 @@ export async function triggerPage(main, [id], signal) {
   const path = `/v1/triggers/${segment(id)}`;
   const [trigger, executions] = await Promise.all([get(path, signal), get(`${path}/executions`, signal)]);
   /** @type {any[]} */
-  const recent = (Array.isArray(executions) ? executions : executions?.executions ?? []).slice(0, 20);
+  const recent = executions.executions.slice(0, 20);
   // How each execution's task ended: one read per task, side by side.
   const outcomes = new Map(
     await Promise.all(

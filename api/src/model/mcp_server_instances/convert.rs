@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
-use agentarea_crds::common::DISPLAY_NAME_ANNOTATION;
+use agentarea_crds::common::{DISPLAY_NAME_ANNOTATION, TAGS_ANNOTATION};
 use agentarea_crds::mcp_server_instance::{
-    CompoundMember, CompoundServer, EnvVar, ManagedServer, McpPhase, McpServerInstanceStatus,
-    RemoteServer, Transport,
+    CompoundMember, CompoundServer, EnvVar, Header, ManagedServer, McpPhase,
+    McpServerInstanceStatus, RemoteServer, Transport,
 };
 use agentarea_crds::{McpServerInstance, McpServerInstanceSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::wire::{
     CompoundMemberBody, DesiredState, InstanceCreate, InstanceResponse, InstanceUpdate, JsonSpec,
@@ -43,9 +44,15 @@ impl InstanceCreate {
             discovery_interval_seconds: 300,
             ..McpServerInstanceSpec::default()
         };
-        apply_json_spec(&mut spec, self.json_spec, members)?;
+        let (json_spec, tags) = self.json_spec.resolve()?;
+        apply_json_spec(&mut spec, json_spec, members)?;
+        let mut metadata = new_metadata(name, display, members.namespace, caller);
+        if !tags.is_empty() {
+            let annotations = metadata.annotations.get_or_insert_default();
+            annotations.insert(TAGS_ANNOTATION.into(), json!(tags).to_string());
+        }
         Ok(McpServerInstance {
-            metadata: new_metadata(name, display, members.namespace, caller),
+            metadata,
             spec,
             status: None,
         })
@@ -59,9 +66,14 @@ impl InstanceUpdate {
         if let Some(description) = self.description {
             patch["spec"]["description"] = json!(description);
         }
-        if let Some(json_spec) = self.json_spec {
+        let mut annotations = serde_json::Map::new();
+        if let Some(body) = self.json_spec {
+            let (json_spec, tags) = body.resolve()?;
             let mut spec = McpServerInstanceSpec::default();
             apply_json_spec(&mut spec, json_spec, members)?;
+            // A new `json_spec` replaces the tags with its own (none: removed).
+            let tags = (!tags.is_empty()).then(|| json!(tags).to_string());
+            annotations.insert(TAGS_ANNOTATION.into(), json!(tags));
             // Switching kinds clears the other two (null deletes in a merge patch).
             patch["spec"]["managed"] = json!(spec.managed);
             patch["spec"]["remote"] = json!(spec.remote);
@@ -73,7 +85,10 @@ impl InstanceUpdate {
             Some(DesiredState::Running) => patch["spec"]["suspend"] = Value::Null,
         }
         if let Some(name) = self.name {
-            patch["metadata"] = json!({ "annotations": { DISPLAY_NAME_ANNOTATION: name } });
+            annotations.insert(DISPLAY_NAME_ANNOTATION.into(), json!(name.into_inner()));
+        }
+        if !annotations.is_empty() {
+            patch["metadata"] = json!({ "annotations": annotations });
         }
         Ok(patch)
     }
@@ -112,11 +127,19 @@ fn apply_json_spec(
         JsonSpec::Url {
             endpoint,
             transport: t,
+            headers,
         } => {
             spec.remote = Some(RemoteServer {
                 url: endpoint,
                 transport: transport(t.as_deref(), "json_spec.transport")?,
-                headers: vec![],
+                headers: headers
+                    .into_iter()
+                    .map(|(name, value)| Header {
+                        name,
+                        value: Some(value),
+                        secret_key_ref: None,
+                    })
+                    .collect(),
                 timeout_seconds: 10,
             });
         }
@@ -197,6 +220,7 @@ impl From<&McpServerInstance> for InstanceResponse {
             description: spec.description.clone(),
             server_spec_id: spec.server_spec_id.clone(),
             json_spec: json_spec(spec),
+            tags: tags(&instance.metadata),
             status: status_word(instance).into(),
             status_message: not_ready_message(status.map(|s| &s.conditions)),
             endpoint: status.and_then(|s| s.endpoint.clone()),
@@ -207,6 +231,15 @@ impl From<&McpServerInstance> for InstanceResponse {
             updated_at,
         }
     }
+}
+
+/// The tags a REST client gave the instance.
+fn tags(meta: &ObjectMeta) -> Vec<String> {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(TAGS_ANNOTATION))
+        .and_then(|tags| serde_json::from_str(tags).ok())
+        .unwrap_or_default()
 }
 
 /// The tools the server was found to offer, with the hints it declared for them.
@@ -245,6 +278,12 @@ fn json_spec(spec: &McpServerInstanceSpec) -> JsonSpec {
         JsonSpec::Url {
             endpoint: r.url.clone(),
             transport: transport_name(r.transport),
+            // Headers kept in Secrets (applied with kubectl) are not shown.
+            headers: r
+                .headers
+                .iter()
+                .filter_map(|h| Some((h.name.clone(), h.value.clone()?)))
+                .collect(),
         }
     } else {
         JsonSpec::Compound {

@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 
 use crate::constraints::Name;
 
-/// AgentArea's server description: `{"type": "docker", "image", "port", "environment", "cmd"}`,
-/// `{"type": "url", "endpoint"}` or `{"type": "compound", "members": [...]}`.
+/// AgentArea's server description as the api answers it: `{"type": "docker", "image", "port",
+/// "environment", "cmd"}`, `{"type": "url", "endpoint", "headers"}` or `{"type": "compound",
+/// "members": [...]}`. Clients send [`JsonSpecBody`].
 #[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum JsonSpec {
@@ -36,10 +37,67 @@ pub enum JsonSpec {
         /// `streamable-http` (default) or `sse`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         transport: Option<String>,
+        /// Headers sent with every request to the server, by name.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
     },
     Compound {
         members: Vec<CompoundMemberBody>,
     },
+}
+
+/// The kinds of server a `json_spec` describes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SpecKind {
+    Docker,
+    Url,
+    Compound,
+}
+
+impl SpecKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Url => "url",
+            Self::Compound => "compound",
+        }
+    }
+}
+
+/// `json_spec` as clients send it. `type` names the kind; without it the kind follows from the
+/// fields, as AgentArea's UI sends them: `image` for a managed (docker) server, `endpoint_url` (or
+/// `endpoint`) for a remote one, `members` for a compound one. A field of another kind is refused.
+#[derive(Deserialize, Debug, ToSchema)]
+#[schema(example = json!({ "image": "mcp/time:1.0.0", "port": 8000, "environment": { "TZ": "UTC" } }))]
+pub struct JsonSpecBody {
+    #[serde(rename = "type")]
+    pub kind: Option<SpecKind>,
+    /// docker: the container image.
+    pub image: Option<String>,
+    /// docker: the port the server listens on (default 8080).
+    #[serde(default, deserialize_with = "crate::constraints::whole_number")]
+    pub port: Option<i32>,
+    /// docker: environment variables, by name.
+    pub environment: Option<BTreeMap<String, String>>,
+    /// docker: the command, replacing the image's entrypoint.
+    pub cmd: Option<Vec<String>>,
+    /// docker: `streamable-http` (default), `sse`, or `stdio` (run behind the bridge); url:
+    /// `streamable-http` (default) or `sse`.
+    // A plain string on the wire, read into the CRD's `Transport` with the api's message.
+    pub transport: Option<String>,
+    /// url: where the server is.
+    pub endpoint: Option<String>,
+    /// url: where the server is (AgentArea's UI's name for `endpoint`).
+    pub endpoint_url: Option<String>,
+    /// url: headers sent with every request to the server, by name.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// compound: the member instances.
+    pub members: Option<Vec<CompoundMemberBody>>,
+    /// Only `false`: an instance belongs to its workspace.
+    pub is_public: Option<bool>,
+    /// Labels for finding the instance; answered as the instance's `tags`.
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, ToSchema)]
@@ -64,14 +122,14 @@ pub struct InstanceCreate {
     pub description: Option<String>,
     #[serde(default)]
     pub server_spec_id: Option<String>,
-    pub json_spec: JsonSpec,
+    pub json_spec: JsonSpecBody,
 }
 
 #[derive(Deserialize, Debug, ToSchema)]
 pub struct InstanceUpdate {
     pub name: Option<Name>,
     pub description: Option<String>,
-    pub json_spec: Option<JsonSpec>,
+    pub json_spec: Option<JsonSpecBody>,
     /// `stopped` stops a managed server; `running` starts it again.
     pub status: Option<DesiredState>,
 }
@@ -120,6 +178,8 @@ pub struct InstanceResponse {
     pub description: Option<String>,
     pub server_spec_id: Option<String>,
     pub json_spec: JsonSpec,
+    /// The `tags` its `json_spec` was given.
+    pub tags: Vec<String>,
     /// `pending`, `starting`, `running`, `unhealthy`, `stopped` or `failed`.
     pub status: String,
     pub status_message: Option<String>,

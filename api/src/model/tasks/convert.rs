@@ -16,10 +16,10 @@ use super::wire::{
 };
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
-use crate::constraints::{EventPageSize, PageNumber, Reason};
+use crate::constraints::{PageNumber, PageSize, Reason};
 use crate::error::{ApiError, ApiResult};
 use crate::model::{id_or_name, rfc3339};
-use crate::resources::{created_by, display_name, new_metadata, timestamps};
+use crate::resources::{created_by, display_name, new_metadata, numbered_page, timestamps};
 
 impl AgentTaskCreate {
     /// The Task to create for `agent`, after checking the body; the caller is recorded as its
@@ -206,24 +206,22 @@ pub fn event_page(
     params: &TaskEventParams,
 ) -> ApiResult<TaskEventPage> {
     let page = params.page.map_or(1, PageNumber::get);
-    let page_size = params.page_size.map_or(50, EventPageSize::get);
+    let page_size = params.page_size.map_or(50, PageSize::get);
     let steps: Vec<&TaskStep> = steps(task)
         .iter()
         .filter(|s| params.event_type.as_deref().is_none_or(|t| s.type_ == t))
         .collect();
-    let total = steps.len();
-    let events = steps
-        .into_iter()
-        .skip((page - 1) * page_size)
-        .take(page_size)
-        .map(|step| event(ids, step))
-        .collect();
+    let page = numbered_page(steps, page, page_size);
     Ok(TaskEventPage {
-        events,
-        total,
-        page,
-        page_size,
-        has_next: page * page_size < total,
+        events: page
+            .items
+            .into_iter()
+            .map(|step| event(ids, step))
+            .collect(),
+        total: page.total,
+        page: page.page,
+        page_size: page.page_size,
+        has_next: page.has_next,
     })
 }
 

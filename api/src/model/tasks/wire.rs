@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::constraints::{EventPageSize, PageNumber, Reason, Text};
+use crate::constraints::{PageNumber, PageSize, Reason, Text};
 
 /// The body of `POST /v1/tasks`: the per-agent body plus the agent. Its fields are spelled out
 /// rather than `#[serde(flatten)]`ed, so that an error names the field that has it.
@@ -210,6 +210,6 @@ pub struct TaskEventParams {
     pub page: Option<PageNumber>,
     /// Events per page (default 50).
     #[param(inline)]
-    pub page_size: Option<EventPageSize>,
+    pub page_size: Option<PageSize>,
     pub event_type: Option<String>,
 }

@@ -10,13 +10,19 @@ use agentarea_crds::trigger::{
 };
 use agentarea_crds::{Agent, Task, Trigger, TriggerSpec};
 
-use super::wire::{ExecutionResponse, TriggerCreate, TriggerResponse, TriggerType, TriggerUpdate};
+use super::filter::ExecutionListParams;
+use super::wire::{
+    ExecutionHistoryResponse, ExecutionResponse, TriggerCreate, TriggerResponse,
+    TriggerToggleResponse, TriggerType, TriggerUpdate,
+};
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
 use crate::error::{ApiError, ApiResult};
 use crate::model::webhooks::{WEBHOOK_SECRET_KEY, method_name, random_key};
 use crate::model::{crd_word, from_json, id_or_name, rfc3339};
-use crate::resources::{created_by, display_name, new_metadata, object_name_for, timestamps};
+use crate::resources::{
+    created_by, display_name, new_metadata, numbered_page, object_name_for, timestamps,
+};
 
 /// A trigger to create, and for a webhook trigger the HMAC key generated for it.
 pub struct NewTrigger {
@@ -265,24 +271,56 @@ pub fn trigger_type(spec: &TriggerSpec) -> &'static str {
     }
 }
 
-/// The trigger's recent firings, their tasks named by id while the tasks exist.
-pub fn executions(trigger: &Trigger, tasks: &ResourceCache<Task>) -> Vec<ExecutionResponse> {
+/// A page of the trigger's recent firings, newest first, their tasks named by id while the tasks
+/// exist.
+pub fn executions(
+    trigger: &Trigger,
+    tasks: &ResourceCache<Task>,
+    params: &ExecutionListParams,
+) -> ExecutionHistoryResponse {
     let namespace = trigger.namespace().unwrap_or_default();
-    trigger
+    let trigger_id = trigger.uid().unwrap_or_default();
+    let mut recorded: Vec<_> = trigger
         .status
         .iter()
         .flat_map(|s| &s.executions)
-        .map(|e| ExecutionResponse {
-            executed_at: e.time.0.to_string(),
-            status: e.status.clone(),
-            task_id: e
-                .task
-                .as_ref()
-                .map(|name| id_or_name(tasks, &namespace, name)),
-            execution_time_ms: e.execution_time_ms,
-            error_message: e.message.clone(),
-        })
-        .collect()
+        .filter(|e| params.matches(&e.status))
+        .collect();
+    recorded.sort_by(|a, b| b.time.0.cmp(&a.time.0));
+    let page = numbered_page(recorded, params.page(), params.page_size());
+    ExecutionHistoryResponse {
+        executions: page
+            .items
+            .into_iter()
+            .map(|e| ExecutionResponse {
+                trigger_id: trigger_id.clone(),
+                executed_at: e.time.0.to_string(),
+                status: e.status.clone(),
+                task_id: e
+                    .task
+                    .as_ref()
+                    .map(|name| id_or_name(tasks, &namespace, name)),
+                execution_time_ms: e.execution_time_ms,
+                error_message: e.message.clone(),
+            })
+            .collect(),
+        total: page.total,
+        page: page.page,
+        page_size: page.page_size,
+        has_next: page.has_next,
+    }
+}
+
+/// AgentArea's answer to enabling (`true`) or disabling a trigger.
+pub fn toggled(trigger: &Trigger, enabled: bool) -> TriggerToggleResponse {
+    let trigger_id = trigger.uid().unwrap_or_default();
+    let verb = if enabled { "enabled" } else { "disabled" };
+    TriggerToggleResponse {
+        status: "success".into(),
+        message: format!("Trigger {trigger_id} {verb} successfully"),
+        trigger_id,
+        is_active: trigger.spec.enabled,
+    }
 }
 
 /// The REST shape of a trigger; `webhook_secret` is given only in the answer to its creation.

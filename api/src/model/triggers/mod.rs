@@ -10,6 +10,9 @@ mod convert;
 mod filter;
 mod wire;
 
-pub use convert::{NewTrigger, enabled_patch, executions, present, trigger_type};
-pub use filter::TriggerListParams;
-pub use wire::{ExecutionResponse, TriggerCreate, TriggerResponse, TriggerType, TriggerUpdate};
+pub use convert::{NewTrigger, enabled_patch, executions, present, toggled, trigger_type};
+pub use filter::{ExecutionListParams, TriggerListParams};
+pub use wire::{
+    ExecutionHistoryResponse, ExecutionResponse, TriggerCreate, TriggerResponse,
+    TriggerToggleResponse, TriggerType, TriggerUpdate,
+};

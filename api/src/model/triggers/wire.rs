@@ -129,10 +129,35 @@ pub struct TriggerResponse {
 
 #[derive(Serialize, Debug, ToSchema)]
 pub struct ExecutionResponse {
+    /// The trigger that fired (its id).
+    pub trigger_id: String,
     pub executed_at: String,
-    /// `fired`, `skipped` or `failed`.
+    /// `fired` (its task runs), then `succeeded`, `failed` or `cancelled` as the task ended;
+    /// `skipped` (held back); `error` (no task could be made).
     pub status: String,
     pub task_id: Option<String>,
     pub execution_time_ms: Option<i64>,
     pub error_message: Option<String>,
+}
+
+/// `GET /v1/triggers/{id}/executions`: a page of the trigger's firings, newest first, as
+/// AgentArea pages them.
+#[derive(Serialize, Debug, ToSchema)]
+pub struct ExecutionHistoryResponse {
+    pub executions: Vec<ExecutionResponse>,
+    pub total: usize,
+    pub page: usize,
+    pub page_size: usize,
+    pub has_next: bool,
+}
+
+/// The answer of `POST /v1/triggers/{id}/enable` and `/disable`, as AgentArea gives it.
+#[derive(Serialize, Debug, ToSchema)]
+pub struct TriggerToggleResponse {
+    /// `success`.
+    pub status: String,
+    pub message: String,
+    pub trigger_id: String,
+    /// Whether the trigger fires now.
+    pub is_active: bool,
 }
