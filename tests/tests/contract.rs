@@ -19,6 +19,16 @@ use agentarea_tests::{cached_build, repo_root};
 
 /// Fixed, so that a run is repeatable: the same seed draws the same requests.
 const SEED: &str = "20261129";
+/// A second seed, run with the request limits on: other requests, and 429s among the answers.
+const SECOND_SEED: &str = "20261207";
+/// The limits of the second run: low enough that a stream of generated requests meets them
+/// (schemathesis sends one after another, tens a second), high enough that most get through.
+const LIMITS_ON: [(&str, &str); 4] = [
+    ("AGENTAREA_CALLER_REQUESTS_PER_SECOND", "40"),
+    ("AGENTAREA_CALLER_REQUEST_BURST", "20"),
+    ("AGENTAREA_WORKSPACE_REQUESTS_PER_SECOND", "60"),
+    ("AGENTAREA_WORKSPACE_MAX_STREAMS", "4"),
+];
 /// Requests per operation and phase. Bounded so the run fits CI (about 70 s on two cores).
 const MAX_EXAMPLES: &str = "100";
 
@@ -75,6 +85,34 @@ async fn run(what: &str, command: &mut tokio::process::Command) {
 #[tokio::test]
 async fn schemathesis_finds_the_api_as_its_document_says() {
     let api = ApiServer::start(&[]).await;
+    schemathesis(&api, SEED).await;
+}
+
+/// Another seed draws other requests; with the request limits on, some are answered 429, which
+/// every operation's document lists.
+#[tokio::test]
+async fn schemathesis_with_another_seed_and_the_limits_on_finds_nothing() {
+    let limits: Vec<(&str, String)> = LIMITS_ON.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let api = ApiServer::start(&limits).await;
+    schemathesis(&api, SECOND_SEED).await;
+    // The run met the limits: it is about 429s as much as anything.
+    let metrics = api.http.get(api.url("/metrics")).send().await.unwrap();
+    let limited: f64 = metrics
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            l.starts_with("agentarea_api_http_requests_total") && l.contains("status=\"429\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    println!("answered 429: {limited}");
+    assert!(limited > 0.0, "no request met the limits");
+}
+
+/// Runs schemathesis with `seed` against `api`, every check on, and fails on any finding.
+async fn schemathesis(api: &ApiServer, seed: &str) {
     let token = token(&workspace(), "contract-tester");
     let reports = scratch("schemathesis");
     let contract = repo_root().join("tests/contract");
@@ -86,7 +124,7 @@ async fn schemathesis_finds_the_api_as_its_document_says() {
         .arg(api.url("/openapi.json"))
         .args(["--header", &format!("Authorization: Bearer {token}")])
         // Every check: tests/contract/schemathesis.toml enables each by name.
-        .args(["--seed", SEED, "--max-examples", MAX_EXAMPLES])
+        .args(["--seed", seed, "--max-examples", MAX_EXAMPLES])
         // No example database: a run draws from the seed alone, not from what earlier runs found.
         .args(["--generation-database", "none"])
         // One worker: requests go out in the order the seed draws them, so a run can be replayed.
@@ -103,7 +141,7 @@ async fn schemathesis_finds_the_api_as_its_document_says() {
         .env("SCHEMATHESIS_HOOKS", "st_hooks")
         .env("PYTHONPATH", &contract)
         .current_dir(&reports);
-    run("schemathesis", &mut command).await;
+    run(&format!("schemathesis (seed {seed})"), &mut command).await;
 }
 
 /// Writes the api's `/openapi.json` into `dir`.
