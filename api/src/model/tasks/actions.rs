@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use agentarea_crds::{Task, TaskPhase};
 
-use super::convert::{phase, rest_status};
+use super::phase::{phase, rest_status};
 use super::wire::{TaskActionResponse, TaskResult};
 use crate::error::ApiError;
 
@@ -140,10 +140,13 @@ mod tests {
     use TaskAction::*;
     use TaskPhase::*;
 
-    /// (action, phase, pause asked) -> the refusal's status and detail, or None when allowed.
+    /// The refusal's status and detail, or None when the action is taken.
+    type Refusal = Option<(u16, &'static str)>;
+
+    /// (action, phase, pause asked) -> the refusal.
     #[test]
     fn actions_are_refused_as_agentarea_refuses_them() {
-        let cases: &[(TaskAction, TaskPhase, bool, Option<(u16, &str)>)] = &[
+        let cases: &[(TaskAction, TaskPhase, bool, Refusal)] = &[
             (Cancel, Pending, false, None),
             (Cancel, Running, false, None),
             (Cancel, Paused, true, None),

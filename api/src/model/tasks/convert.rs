@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use agentarea_crds::common::AGENT_LABEL;
 use agentarea_crds::task::{Decision, Requester, TaskStep, ToolCallDecision};
-use agentarea_crds::{Agent, Task, TaskPhase, TaskSpec, TaskStatus};
+use agentarea_crds::{Agent, Task, TaskSpec, TaskStatus};
 
 use super::actions::{execution_seconds, failure, task_result};
+use super::phase::{phase, rest_status};
 use super::wire::{
     AgentTaskCreate, ApprovalCreate, ApprovalResponse, PendingApprovalResponse, TaskEventPage,
     TaskEventParams, TaskEventResponse, TaskResponse, TaskStatusResponse,
@@ -134,28 +135,6 @@ fn not_ended(task: &Task) -> ApiResult<()> {
         )));
     }
     Ok(())
-}
-
-pub fn phase(task: &Task) -> TaskPhase {
-    task.status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .unwrap_or(TaskPhase::Pending)
-}
-
-/// AgentArea's status words for the phases: the REST wire's spelling of a task's state, which is
-/// not the CRD's (`completed` for `Succeeded`, `running` also for `AwaitingAgents`).
-pub fn rest_status(phase: TaskPhase) -> &'static str {
-    match phase {
-        TaskPhase::Pending => "pending",
-        // Waiting for agents it called is part of running, as a tool call is.
-        TaskPhase::Running | TaskPhase::AwaitingAgents => "running",
-        TaskPhase::Paused => "paused",
-        TaskPhase::AwaitingApproval => "awaiting_approval",
-        TaskPhase::Succeeded => "completed",
-        TaskPhase::Failed => "failed",
-        TaskPhase::Cancelled => "cancelled",
-    }
 }
 
 pub fn steps(task: &Task) -> &[TaskStep] {

@@ -5,7 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use agentarea_crds::{Task, TaskPhase};
 
-use super::convert::{phase, rest_status};
+use super::phase::{phase, rest_status};
 use crate::auth::Identity;
 use crate::resources::created_by;
 

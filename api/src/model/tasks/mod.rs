@@ -10,14 +10,16 @@
 mod actions;
 mod convert;
 mod filter;
+mod phase;
 mod wire;
 
 pub use actions::{TaskAction, acknowledgement, refusal};
 pub use convert::{
-    TaskIds, approval_patch, cancel_patch, check_cancellable, event_page, pause_patch, phase,
-    present, rest_status, status_report, steps,
+    TaskIds, approval_patch, cancel_patch, check_cancellable, event_page, pause_patch, present,
+    status_report, steps,
 };
 pub use filter::{StatusFilter, TaskListParams};
+pub use phase::{phase, rest_status};
 pub use wire::{
     AgentTaskCreate, ApprovalCreate, ApprovalResponse, PendingApprovalResponse, TaskActionResponse,
     TaskCreate, TaskEventPage, TaskEventParams, TaskEventResponse, TaskResponse, TaskResult,

@@ -10,10 +10,9 @@ use agentarea_crds::trigger::{
 };
 use agentarea_crds::{Agent, Task, Trigger, TriggerSpec};
 
-use super::filter::ExecutionListParams;
 use super::wire::{
-    ExecutionHistoryResponse, ExecutionResponse, TriggerCreate, TriggerResponse,
-    TriggerToggleResponse, TriggerType, TriggerUpdate,
+    ExecutionHistoryResponse, ExecutionListParams, ExecutionResponse, TriggerCreate,
+    TriggerResponse, TriggerToggleResponse, TriggerType, TriggerUpdate,
 };
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
@@ -286,7 +285,7 @@ pub fn executions(
         .flat_map(|s| &s.executions)
         .filter(|e| params.matches(&e.status))
         .collect();
-    recorded.sort_by(|a, b| b.time.0.cmp(&a.time.0));
+    recorded.sort_by_key(|e| std::cmp::Reverse(e.time.0));
     let page = numbered_page(recorded, params.page(), params.page_size());
     ExecutionHistoryResponse {
         executions: page

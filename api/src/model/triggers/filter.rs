@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 use agentarea_crds::Trigger;
 
 use super::convert::trigger_type;
-use crate::constraints::{Cursor, Limit, Offset, PageNumber, PageSize};
+use crate::constraints::{Cursor, Limit, Offset};
 use crate::resources::PageParams;
 
 #[derive(Deserialize, Debug, IntoParams)]
@@ -46,34 +46,5 @@ impl TriggerListParams {
             offset: self.offset,
             cursor: self.cursor,
         }
-    }
-}
-
-/// Which of a trigger's executions a page holds.
-#[derive(Deserialize, Debug, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExecutionListParams {
-    /// 1-based page number (default 1).
-    #[param(inline)]
-    pub page: Option<PageNumber>,
-    /// Executions per page (default 50).
-    #[param(inline)]
-    pub page_size: Option<PageSize>,
-    /// Only executions with this status (`fired`, `succeeded`, `failed`, `cancelled`, `skipped`,
-    /// `error`); another word matches none.
-    pub status: Option<String>,
-}
-
-impl ExecutionListParams {
-    pub fn page(&self) -> usize {
-        self.page.map_or(1, PageNumber::get)
-    }
-
-    pub fn page_size(&self) -> usize {
-        self.page_size.map_or(50, PageSize::get)
-    }
-
-    pub fn matches(&self, status: &str) -> bool {
-        self.status.as_deref().is_none_or(|wanted| wanted == status)
     }
 }

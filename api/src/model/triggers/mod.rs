@@ -11,8 +11,8 @@ mod filter;
 mod wire;
 
 pub use convert::{NewTrigger, enabled_patch, executions, present, toggled, trigger_type};
-pub use filter::{ExecutionListParams, TriggerListParams};
+pub use filter::TriggerListParams;
 pub use wire::{
-    ExecutionHistoryResponse, ExecutionResponse, TriggerCreate, TriggerResponse,
-    TriggerToggleResponse, TriggerType, TriggerUpdate,
+    ExecutionHistoryResponse, ExecutionListParams, ExecutionResponse, TriggerCreate,
+    TriggerResponse, TriggerToggleResponse, TriggerType, TriggerUpdate,
 };

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::constraints::Name;
+use crate::constraints::{Name, PageNumber, PageSize};
 
 // No `#[serde(default)]` on the `Option` fields: serde's derive already reads a missing
 // `Option` as `None`, and utoipa leaves it out of `required` either way.
@@ -160,4 +160,33 @@ pub struct TriggerToggleResponse {
     pub trigger_id: String,
     /// Whether the trigger fires now.
     pub is_active: bool,
+}
+
+/// Which of a trigger's executions a page holds.
+#[derive(Deserialize, Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExecutionListParams {
+    /// 1-based page number (default 1).
+    #[param(inline)]
+    pub page: Option<PageNumber>,
+    /// Executions per page (default 50).
+    #[param(inline)]
+    pub page_size: Option<PageSize>,
+    /// Only executions with this status (`fired`, `succeeded`, `failed`, `cancelled`, `skipped`,
+    /// `error`); another word matches none.
+    pub status: Option<String>,
+}
+
+impl ExecutionListParams {
+    pub fn page(&self) -> usize {
+        self.page.map_or(1, PageNumber::get)
+    }
+
+    pub fn page_size(&self) -> usize {
+        self.page_size.map_or(50, PageSize::get)
+    }
+
+    pub fn matches(&self, status: &str) -> bool {
+        self.status.as_deref().is_none_or(|wanted| wanted == status)
+    }
 }
