@@ -19,13 +19,17 @@ use tokio::sync::watch;
 use agentarea_crds::common::trim_for_store;
 
 use crate::metrics::CacheMetrics;
+use crate::relist::{Difference, differences};
 
 /// How long a writer waits for the watch to catch up before answering anyway.
 const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A change the cache saw after its initial list, handed to the event log.
 pub enum Change<K> {
+    /// An object the watch delivered (new or changed: the event log tells which).
     Applied(Arc<K>),
+    /// An object that a re-list found and the cache did not hold (`crate::relist`).
+    Created(Arc<K>),
     Deleted(Arc<K>),
 }
 
@@ -57,6 +61,9 @@ pub struct ResourceCache<K: CachedResource> {
     by_uid: RwLock<HashMap<String, ObjectRef<K>>>,
     /// Bumped on every watch event; waiters and SSE streams wake on it.
     version: watch::Sender<u64>,
+    /// What the cache held when a re-list began, until it is done and compared
+    /// ([`crate::relist::differences`]).
+    before_relist: std::sync::Mutex<Option<Vec<Arc<K>>>>,
     metrics: CacheMetrics,
 }
 
@@ -100,6 +107,7 @@ impl<K: CachedResource> ResourceCache<K> {
             store,
             by_uid: RwLock::new(HashMap::new()),
             version: watch::channel(0).0,
+            before_relist: std::sync::Mutex::new(None),
             metrics,
         }
     }
@@ -126,20 +134,52 @@ impl<K: CachedResource> ResourceCache<K> {
                 }
             }
             watcher::Event::InitApply(object) => self.index(&object),
+            // A watch that starts again lists again. The store keeps what it held until the list
+            // is done, so this is the moment to remember it (once, should lists restart).
+            watcher::Event::Init if *initialised => {
+                let mut before = self.before_relist.lock().unwrap();
+                if before.is_none() {
+                    *before = Some(self.store.state());
+                }
+            }
             watcher::Event::Init => {}
             watcher::Event::InitDone => {
-                // A re-list replaces the store; rebuild the index from it so nothing stale stays.
-                let mut index = self.by_uid.write().unwrap();
-                index.clear();
-                for object in self.store.state() {
-                    if let Some(uid) = object.uid() {
-                        index.insert(uid, ObjectRef::from_obj(&*object));
+                let listed = self.store.state();
+                {
+                    // A re-list replaces the store; rebuild the index from it so nothing stale
+                    // stays.
+                    let mut index = self.by_uid.write().unwrap();
+                    index.clear();
+                    for object in &listed {
+                        if let Some(uid) = object.uid() {
+                            index.insert(uid, ObjectRef::from_obj(&**object));
+                        }
                     }
+                }
+                let held = self.before_relist.lock().unwrap().take();
+                if let Some(held) = held {
+                    self.report_relist(&held, &listed, on_change);
                 }
                 *initialised = true;
             }
         }
         self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Tells `on_change` what the gap before a re-list held: no change is lost because a watch
+    /// broke.
+    fn report_relist(&self, held: &[Arc<K>], listed: &[Arc<K>], on_change: &impl Fn(Change<K>)) {
+        let differences = differences(held, listed);
+        if !differences.is_empty() {
+            tracing::info!(kind = %K::kind(&()), changes = differences.len(), "changes found by a re-list");
+        }
+        for difference in differences {
+            on_change(match difference {
+                Difference::Created(object) => Change::Created(object),
+                Difference::Updated(object) => Change::Applied(object),
+                Difference::Deleted(object) => Change::Deleted(object),
+            });
+        }
     }
 
     fn index(&self, object: &K) {
@@ -261,5 +301,95 @@ impl<K: CachedResource> ResourceCache<K> {
             cache.apply(event, &mut initialised, &|_| {});
         }
         Arc::new(cache)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+
+    fn object(uid: &str, resource_version: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(uid.into()),
+                namespace: Some("ws-a".into()),
+                uid: Some(uid.into()),
+                resource_version: Some(resource_version.into()),
+                ..ObjectMeta::default()
+            },
+            ..ConfigMap::default()
+        }
+    }
+
+    /// A watch that breaks and lists again: the changes of the gap reach the event log as the
+    /// changes they are, and the cache holds what the list gave.
+    #[test]
+    fn a_relist_reports_what_changed_while_the_watch_was_broken() {
+        let (store, mut writer) = reflector::store();
+        let cache = ResourceCache::over(store, CacheMetrics::unregistered(""));
+        let seen = Mutex::new(Vec::<String>::new());
+        let on_change = |change: Change<ConfigMap>| {
+            let said = match change {
+                Change::Applied(o) => format!("applied {}", o.name_any()),
+                Change::Created(o) => format!("created {}", o.name_any()),
+                Change::Deleted(o) => format!("deleted {}", o.name_any()),
+            };
+            seen.lock().unwrap().push(said);
+        };
+        let mut initialised = false;
+        let mut feed = |events: Vec<watcher::Event<ConfigMap>>| {
+            for event in events {
+                writer.apply_watcher_event(&event);
+                cache.apply(event, &mut initialised, &on_change);
+            }
+        };
+        use watcher::Event::{Apply, Init, InitApply, InitDone};
+        // The first list is what there is, not news.
+        feed(vec![
+            Init,
+            InitApply(object("kept", "1")),
+            InitApply(object("gone", "2")),
+            InitDone,
+        ]);
+        feed(vec![Apply(object("kept", "3"))]);
+        // The watch breaks; meanwhile `gone` is deleted, `kept` changes, `new` is made. The list
+        // may itself start over (a second Init) before it completes.
+        feed(vec![Init, InitApply(object("kept", "5")), Init]);
+        feed(vec![
+            InitApply(object("new", "4")),
+            InitApply(object("kept", "5")),
+            InitDone,
+        ]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "applied kept",
+                "deleted gone",
+                "created new",
+                "applied kept"
+            ]
+        );
+        assert!(cache.find("ws-a", "gone").is_none());
+        assert_eq!(
+            cache
+                .find("ws-a", "new")
+                .unwrap()
+                .resource_version()
+                .as_deref(),
+            Some("4")
+        );
+        // A further list that finds nothing new says nothing.
+        feed(vec![
+            Init,
+            InitApply(object("kept", "5")),
+            InitApply(object("new", "4")),
+            InitDone,
+        ]);
+        assert_eq!(seen.lock().unwrap().len(), 4);
     }
 }

@@ -43,6 +43,7 @@ pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod paths;
+pub mod relist;
 pub mod resources;
 pub mod routes;
 pub mod run;

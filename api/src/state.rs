@@ -259,6 +259,7 @@ fn recorder<K: Recorded, R: Serialize>(
     let events = events.clone();
     move |change| {
         let (object, change_kind) = match &change {
+            Change::Created(object) => (object, ChangeKind::Created),
             Change::Applied(object) if is_new(object.as_ref()) => (object, ChangeKind::Created),
             Change::Applied(object) => (object, ChangeKind::Updated),
             Change::Deleted(object) => (object, ChangeKind::Deleted),

@@ -7,6 +7,7 @@
 //! starts its own the first time a test asks for it, and stops it when the binary exits.
 
 pub mod api;
+pub mod apiserver;
 pub mod browser;
 pub mod control_plane;
 pub mod dashboard;
