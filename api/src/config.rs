@@ -71,6 +71,10 @@ pub struct Config {
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
 
+    /// Where the api finds how many replicas share those limits.
+    #[command(flatten)]
+    pub replicas: crate::replicas::ReplicaArgs,
+
     /// Where the web console sends people who are not signed in (e.g. Kratos' self-service browser
     /// login, `https://auth.example.com/self-service/login/browser`); without it the console
     /// offers only a token field.

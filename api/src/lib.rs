@@ -8,14 +8,17 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`run`] | start-up, the router and its layers, shutdown |
+//! | [`paths`], [`cors`] | what every request meets before routing: `/v1` paths without a trailing slash, CORS for listed origins |
 //! | [`config`] | flags and environment |
 //! | [`constraints`] | request values checked and documented from one declaration |
 //! | [`audit`] | who wrote what: the writer on the object, and an audit log line per write |
 //! | [`auth`] | JWT (HS256, JWKS) and Kratos session authentication -> [`auth::Identity`] |
 //! | [`workspace`] | workspace -> namespace, its identity (impersonation), quota and set-up |
-//! | [`limits`] | request rates per caller and workspace, open streams per workspace (429) |
+//! | [`limits`] | request rates per caller and workspace, open streams per workspace (429), each replica its share |
+//! | [`replicas`] | how many api replicas share the limits: the ready endpoints of the api's Service |
 //! | [`state`] | what handlers share: client, caches, event log; reads scoped to the workspace |
 //! | [`cache`] | reflector-backed caches with read-your-writes |
+//! | [`relist`] | what changed across a re-list, so a broken watch loses no change |
 //! | [`resources`] | REST names/ids, pagination, writes: the mechanics every route shares |
 //! | [`model`] | wire models: request and response bodies, and their conversions to/from the CRDs |
 //! | [`routes`] | the handlers, one module per resource group |
@@ -44,6 +47,7 @@ pub mod metrics;
 pub mod model;
 pub mod paths;
 pub mod relist;
+pub mod replicas;
 pub mod resources;
 pub mod routes;
 pub mod run;

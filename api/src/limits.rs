@@ -2,11 +2,17 @@
 //! caller and one per workspace, so neither a script with one token nor a workspace with many can
 //! starve the others) and a number of open event streams per workspace. Past a limit the answer
 //! is 429 with `Retry-After`, in the error shape.
+//!
+//! The configured limits are the Deployment's: each of `replicas` api processes enforces its share
+//! ([`share`]), and follows the replica count as it changes (`crate::replicas`). Rounding up, the
+//! whole Deployment admits at most `replicas - 1` requests a second (and streams) over a limit. A
+//! caller gets the whole rate when its requests are spread over the replicas (a Service spreads
+//! connections); one keep-alive connection stays on one replica and gets that replica's share.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use clap::Args;
@@ -65,11 +71,48 @@ impl Default for LimitArgs {
 
 /// The api's limits, shared by every request.
 pub struct Limits {
-    workspaces: Option<DefaultKeyedRateLimiter<String>>,
-    callers: Option<DefaultKeyedRateLimiter<(String, String)>>,
+    configured: LimitArgs,
+    /// This replica's buckets, made anew when the replica count changes.
+    buckets: RwLock<Arc<Buckets>>,
+    replicas: AtomicUsize,
     streams: Arc<OpenStreams>,
     admitted: AtomicU64,
     clock: DefaultClock,
+}
+
+/// The token buckets of one replica's share.
+struct Buckets {
+    workspaces: Option<DefaultKeyedRateLimiter<String>>,
+    callers: Option<DefaultKeyedRateLimiter<(String, String)>>,
+}
+
+impl Buckets {
+    fn for_share(args: &LimitArgs, replicas: usize) -> Self {
+        Self {
+            workspaces: bucket(
+                share(args.workspace_requests_per_second, replicas),
+                share(args.workspace_request_burst, replicas),
+            ),
+            callers: bucket(
+                share(args.caller_requests_per_second, replicas),
+                share(args.caller_request_burst, replicas),
+            ),
+        }
+    }
+}
+
+/// One replica's share of a Deployment-wide allowance `whole` (0: no limit stays no limit),
+/// rounded up so that no replica is left with nothing.
+pub fn share<N>(whole: N, replicas: usize) -> N
+where
+    N: Copy + TryFrom<usize> + Into<u64> + Default + PartialEq,
+{
+    if whole == N::default() {
+        return whole;
+    }
+    let replicas = replicas.max(1) as u64;
+    let part = whole.into().div_ceil(replicas).max(1);
+    N::try_from(part as usize).unwrap_or(whole)
 }
 
 /// A bucket of `per_second` refilling, `burst` deep; none when the rate is 0.
@@ -87,13 +130,11 @@ fn bucket<K: Clone + std::hash::Hash + Eq>(
 impl Limits {
     pub fn new(args: &LimitArgs) -> Self {
         Self {
-            workspaces: bucket(
-                args.workspace_requests_per_second,
-                args.workspace_request_burst,
-            ),
-            callers: bucket(args.caller_requests_per_second, args.caller_request_burst),
+            configured: args.clone(),
+            buckets: RwLock::new(Arc::new(Buckets::for_share(args, 1))),
+            replicas: AtomicUsize::new(1),
             streams: Arc::new(OpenStreams {
-                max: args.workspace_max_streams,
+                max: AtomicUsize::new(args.workspace_max_streams),
                 open: Mutex::default(),
             }),
             admitted: AtomicU64::new(0),
@@ -101,11 +142,33 @@ impl Limits {
         }
     }
 
+    /// Takes this replica's share of the limits among `replicas` (at least one). Buckets start
+    /// full again when the share changes; open streams stay open.
+    pub fn set_replicas(&self, replicas: usize) {
+        let replicas = replicas.max(1);
+        if self.replicas.swap(replicas, Ordering::Relaxed) == replicas {
+            return;
+        }
+        *self.buckets.write().unwrap() = Arc::new(Buckets::for_share(&self.configured, replicas));
+        self.streams.max.store(
+            share(self.configured.workspace_max_streams as u64, replicas) as usize,
+            Ordering::Relaxed,
+        );
+        tracing::info!(
+            replicas,
+            "the request limits are shared among the api's replicas"
+        );
+    }
+
+    fn buckets(&self) -> Arc<Buckets> {
+        self.buckets.read().unwrap().clone()
+    }
+
     /// Takes one request of the allowance of the caller `subject` of `workspace` and of the
     /// workspace's, or says how long to wait. Plain keys rather than the caller's identity, so
     /// that the limits know nothing of authentication.
     pub fn admit(&self, workspace: &str, subject: &str) -> Result<(), ApiError> {
-        if let Some(callers) = &self.callers {
+        if let Some(callers) = &self.buckets().callers {
             let key = (workspace.to_string(), subject.to_string());
             callers
                 .check_key(&key)
@@ -123,7 +186,7 @@ impl Limits {
 
     /// Takes one request of the allowance of the workspace in `namespace`.
     fn admit_workspace(&self, namespace: &str) -> Result<(), ApiError> {
-        if let Some(workspaces) = &self.workspaces {
+        if let Some(workspaces) = &self.buckets().workspaces {
             workspaces
                 .check_key(&namespace.to_string())
                 .map_err(|wait| too_many("workspace", wait.wait_time_from(self.clock.now())))?;
@@ -135,11 +198,12 @@ impl Limits {
     }
 
     fn forget_idle(&self) {
-        if let Some(callers) = &self.callers {
+        let buckets = self.buckets();
+        if let Some(callers) = &buckets.callers {
             callers.retain_recent();
             callers.shrink_to_fit();
         }
-        if let Some(workspaces) = &self.workspaces {
+        if let Some(workspaces) = &buckets.workspaces {
             workspaces.retain_recent();
             workspaces.shrink_to_fit();
         }
@@ -171,23 +235,21 @@ fn too_many(whose: &str, wait: Duration) -> ApiError {
 
 /// Open streams per workspace.
 struct OpenStreams {
-    max: usize,
+    max: AtomicUsize,
     open: Mutex<HashMap<String, usize>>,
 }
 
 impl OpenStreams {
     fn take(this: &Arc<Self>, workspace: &str) -> Result<StreamSlot, ApiError> {
-        if this.max == 0 {
+        let max = this.max.load(Ordering::Relaxed);
+        if max == 0 {
             return Ok(StreamSlot(None));
         }
         let mut open = this.open.lock().unwrap();
         let count = open.entry(workspace.to_string()).or_default();
-        if *count >= this.max {
+        if *count >= max {
             return Err(ApiError::too_many_requests(
-                format!(
-                    "This workspace has {} event streams open, the most it may; close one",
-                    this.max
-                ),
+                format!("This workspace has {max} event streams open, the most it may; close one"),
                 STREAM_RETRY_AFTER,
             ));
         }
@@ -253,6 +315,49 @@ mod tests {
         (0..n)
             .filter(|_| limits.admit(workspace, subject).is_ok())
             .count()
+    }
+
+    /// (whole, replicas) -> one replica's share: rounded up, never nothing, 0 stays unlimited.
+    #[test]
+    fn each_replica_takes_its_share() {
+        let cases: &[(u32, usize, u32)] = &[
+            (100, 1, 100),
+            (100, 2, 50),
+            (100, 3, 34),
+            (100, 0, 100),
+            (2, 3, 1),
+            (1, 5, 1),
+            (0, 3, 0),
+            (400, 7, 58),
+        ];
+        for (whole, replicas, part) in cases {
+            assert_eq!(share(*whole, *replicas), *part, "{whole} among {replicas}");
+            // The shares add up to the whole, at most one each over.
+            let total = u64::from(*part) * *replicas as u64;
+            if *replicas > 0 && *whole as usize >= *replicas {
+                assert!(total >= u64::from(*whole) && total < u64::from(*whole) + *replicas as u64);
+            }
+        }
+        assert_eq!(share(100u64, 3), 34);
+    }
+
+    #[test]
+    fn a_replica_enforces_its_share_and_follows_the_count() {
+        let limits = limits((0, 0), (1, 30), 9);
+        let ada = caller("acme", "ada");
+        limits.set_replicas(3);
+        assert_eq!(admitted(&limits, ada, 40), 10, "a third of the burst");
+        let streams: Vec<_> = (0..5)
+            .map_while(|_| OpenStreams::take(&limits.streams, "ws-acme").ok())
+            .collect();
+        assert_eq!(streams.len(), 3, "a third of the streams");
+        drop(streams);
+        // One replica left: it takes the whole, with full buckets.
+        limits.set_replicas(1);
+        assert_eq!(admitted(&limits, ada, 40), 30);
+        // The same count again changes nothing (the bucket stays as used).
+        limits.set_replicas(1);
+        assert_eq!(admitted(&limits, ada, 5), 0);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::metrics::observe_requests;
 use crate::state::AppState;
-use crate::{cors, docs, paths, routes};
+use crate::{cors, docs, paths, replicas, routes};
 
 /// Runs the api until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -31,13 +31,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let readiness = Readiness::default();
     let state = AppState::start(
-        client,
+        client.clone(),
         auth,
         config.egress.policy(),
         config.workspaces.clone(),
         &config.limits,
     )
     .await?;
+    replicas::follow(client, &config.replicas, state.limits.clone());
     let metrics = metrics_routes(state.metrics.registry.clone());
     let console = console::router(console_settings);
     let routes = router(state)

@@ -14,6 +14,7 @@ use agentarea_tests::{TestNamespace, control_plane, create, eventually};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, LimitRange, Namespace, Pod, ResourceQuota, Secret,
 };
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
@@ -252,6 +253,79 @@ async fn a_caller_past_its_rate_gets_429_with_retry_after_and_others_go_on() {
         status, 200,
         "after Retry-After the caller is served: {body}"
     );
+}
+
+/// The api's EndpointSlice with `ready` of its endpoints ready and the rest not.
+fn api_endpoints(ready: usize, not_ready: usize) -> EndpointSlice {
+    let endpoint = |i: usize, ready: bool| json!({"addresses": [format!("10.9.0.{i}")], "conditions": {"ready": ready}});
+    let endpoints: Vec<Value> = (0..ready)
+        .map(|i| endpoint(i, true))
+        .chain((ready..ready + not_ready).map(|i| endpoint(i, false)))
+        .collect();
+    serde_json::from_value(json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "api-abcde", "labels": {"kubernetes.io/service-name": "agentarea-api"}},
+        "addressType": "IPv4", "endpoints": endpoints, "ports": [{"name": "http", "port": 8000}],
+    }))
+    .unwrap()
+}
+
+/// How many of `n` requests in a row the caller gets answered.
+async fn answered(api: &ApiServer, bearer: &str, n: usize) -> usize {
+    let mut ok = 0;
+    for _ in 0..n {
+        ok += usize::from(get_with_retry_after(api, bearer, "/v1/agents").await.0 == 200);
+    }
+    ok
+}
+
+/// The limits are the Deployment's: with three ready replicas behind the api's Service, each takes
+/// a third of a caller's allowance, and the whole again when it is alone.
+#[tokio::test]
+async fn each_replica_enforces_its_share_of_the_limits() {
+    let ns = TestNamespace::create("api-replicas").await;
+    let slices = ns.api::<EndpointSlice>();
+    slices
+        .create(&PostParams::default(), &api_endpoints(3, 1))
+        .await
+        .unwrap();
+    let api = ApiServer::start(&[
+        ("AGENTAREA_CALLER_REQUESTS_PER_SECOND", "1".to_string()),
+        ("AGENTAREA_CALLER_REQUEST_BURST", "30".to_string()),
+        ("AGENTAREA_API_SERVICE", "agentarea-api".to_string()),
+        ("AGENTAREA_POD_NAMESPACE", ns.name.clone()),
+    ])
+    .await;
+    let ws = workspace("share");
+    // Three ready (one not): a third of the burst of 30, and perhaps one refilled meanwhile.
+    let ok = eventually("a third of the allowance", WAIT, || async {
+        let ok = answered(&api, &token(&ws, &uuid::Uuid::new_v4().to_string()), 15).await;
+        (ok <= 12).then_some(ok)
+    })
+    .await;
+    assert!((10..=12).contains(&ok), "{ok} of 15");
+
+    // Two go away: the one left takes the whole.
+    slices
+        .replace("api-abcde", &PostParams::default(), &{
+            let mut slice = api_endpoints(1, 0);
+            slice.metadata.resource_version = slices
+                .get("api-abcde")
+                .await
+                .unwrap()
+                .metadata
+                .resource_version;
+            slice
+        })
+        .await
+        .unwrap();
+    let ok = eventually("the whole allowance", WAIT, || async {
+        let ok = answered(&api, &token(&ws, &uuid::Uuid::new_v4().to_string()), 35).await;
+        (ok >= 30).then_some(ok)
+    })
+    .await;
+    assert!((30..=32).contains(&ok), "{ok} of 35");
+    ns.delete().await;
 }
 
 #[tokio::test]
