@@ -8,6 +8,9 @@
 #   make kind-install   helm install the chart (CRDs included) with charts/agentarea/ci/kind-values.yaml
 #   make kind-examples  create workspace namespace ws-$(WORKSPACE) and apply examples/ into it
 #   make kind-call      get a token from the api pod and call the api on http://127.0.0.1:8000
+#   make kind-first-task  point the example agent at the model in the environment (OPENAI_API_KEY,
+#                       or AGENTAREA_MODEL_ENDPOINT and AGENTAREA_MODEL, reachable from the
+#                       cluster) and run a first task; without one, say what to set
 #   make kind-down      delete the cluster
 #
 # Needs curl and, unless on PATH, Go (kind is built from its Go module) and helm
@@ -39,9 +42,9 @@ HELM_FLAGS ?= --wait --timeout 5m
 # "agentarea", else <release>-agentarea.
 FULLNAME  := $(if $(findstring agentarea,$(RELEASE)),$(RELEASE),$(RELEASE)-agentarea)
 
-.PHONY: kind kind-up kind-image kind-load kind-install kind-examples kind-token kind-call kind-down e2e
+.PHONY: kind kind-up kind-image kind-load kind-install kind-examples kind-token kind-call kind-first-task kind-down e2e
 
-kind: kind-up kind-load kind-install kind-examples kind-call
+kind: kind-up kind-load kind-install kind-examples kind-call kind-first-task
 
 kind-up:
 	bash kind/cluster.sh --name $(CLUSTER) >/dev/null
@@ -71,6 +74,10 @@ kind-call:
 	@token=$$($(TOKEN_CMD)) && \
 	  $(CURL) -fsS $(API_URL)/healthz && echo && \
 	  $(CURL) -fsS -H "Authorization: Bearer $$token" $(API_URL)/v1/agents && echo
+
+kind-first-task:
+	@token=$$($(TOKEN_CMD)) && API_URL=$(API_URL) TOKEN=$$token NAMESPACE=ws-$(WORKSPACE) KUBECTL=$(KUBECTL) \
+	  bash scripts/first-task.sh
 
 kind-down:
 	$(KIND) delete cluster --name $(CLUSTER)

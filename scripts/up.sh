@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the product on this machine: builds what is missing, starts the local
 # control plane (etcd, kube-apiserver, kube-controller-manager), installs the CRDs, starts the
-# operator and the api, applies an example agent, and prints the api's URL, a token and the
-# KUBECONFIG. Stays in the foreground; Ctrl-C stops everything it started.
+# operator and the api, applies an example agent, prints the api's URL, a token and the KUBECONFIG,
+# and runs a first task when a model is given in the environment (OPENAI_API_KEY, or
+# AGENTAREA_MODEL_ENDPOINT and AGENTAREA_MODEL: scripts/first-task.sh). Stays in the foreground;
+# Ctrl-C stops everything it started.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
@@ -79,5 +81,8 @@ AgentArea is running.
 
 Press Ctrl-C to stop everything.
 MSG
+# A first task, when a model is given in the environment (scripts/first-task.sh says which).
+API_URL=http://127.0.0.1:$api_port TOKEN=$token NAMESPACE=$namespace KUBECTL=$bin/kubectl \
+  bash scripts/first-task.sh || log "the first task did not run; everything else runs"
 wait -n "${pids[@]}" "$CONTROL_PLANE_PID" || true
 log "a component exited; see the logs above"

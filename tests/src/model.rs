@@ -43,6 +43,8 @@ type Script = dyn Fn(&Value) -> Reply + Send + Sync;
 pub struct ScriptedService {
     script: Arc<Script>,
     requests: Arc<Mutex<Vec<Value>>>,
+    /// The `Authorization` header of each request, in order (`None` without one).
+    credentials: Arc<Mutex<Vec<Option<String>>>>,
     /// Requests being answered now, and the most there ever were at once.
     in_flight: Arc<(AtomicUsize, AtomicUsize)>,
 }
@@ -53,6 +55,7 @@ impl ScriptedService {
         Self {
             script: Arc::new(script),
             requests: Arc::new(Mutex::new(Vec::new())),
+            credentials: Arc::new(Mutex::new(Vec::new())),
             in_flight: Arc::new((AtomicUsize::new(0), AtomicUsize::new(0))),
         }
     }
@@ -76,6 +79,11 @@ impl ScriptedService {
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Value> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// The `Authorization` header of every request so far, in order.
+    pub fn credentials(&self) -> Vec<Option<String>> {
+        self.credentials.lock().unwrap().clone()
     }
 }
 
@@ -123,6 +131,11 @@ impl ScriptedModel {
     pub fn requests(&self) -> Vec<Value> {
         self.service.requests()
     }
+
+    /// The `Authorization` header of every request so far, in order.
+    pub fn credentials(&self) -> Vec<Option<String>> {
+        self.service.credentials()
+    }
 }
 
 impl Drop for ScriptedModel {
@@ -135,7 +148,16 @@ async fn requests(State(service): State<ScriptedService>) -> Json<Vec<Value>> {
     Json(service.requests())
 }
 
-async fn complete(State(shared): State<ScriptedService>, Json(request): Json<Value>) -> Response {
+async fn complete(
+    State(shared): State<ScriptedService>,
+    headers: axum::http::HeaderMap,
+    Json(request): Json<Value>,
+) -> Response {
+    let credential = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    shared.credentials.lock().unwrap().push(credential);
     let (now, max) = &*shared.in_flight;
     max.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
     let response = answer(&shared, request).await;

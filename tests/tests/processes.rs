@@ -4,8 +4,14 @@
 use std::process::Command;
 use std::time::Duration;
 
+use agentarea_api::workspace::namespace_for;
+use agentarea_tests::api::{ApiServer, token};
+use agentarea_tests::control_plane::assert_success;
+use agentarea_tests::mcp_servers::Operator;
+use agentarea_tests::model::{Reply, ScriptedModel};
 use agentarea_tests::{
-    ChildProcess, TestNamespace, control_plane, free_port, wait_until_ok, workspace_binary,
+    ChildProcess, TestNamespace, control_plane, free_port, repo_root, wait_until_ok,
+    workspace_binary,
 };
 
 /// Starts `binary` against the control plane with its HTTP address on a free port, watching
@@ -103,5 +109,102 @@ fn a_process_without_an_apiserver_fails_with_a_clear_message() {
     assert!(
         stderr.contains("agents.agentarea.io is not served"),
         "{stderr}"
+    );
+}
+
+/// `scripts/first-task.sh` with `vars` in its environment, against `api` for workspace `ws`.
+async fn first_task(api: &ApiServer, ws: &str, vars: &[(&str, &str)]) -> (bool, String) {
+    let mut command = tokio::process::Command::new("bash");
+    command
+        .arg(repo_root().join("scripts/first-task.sh"))
+        .current_dir(repo_root())
+        .env("API_URL", api.url(""))
+        .env("TOKEN", token(ws, "developer"))
+        .env("NAMESPACE", namespace_for(ws))
+        .env("KUBECTL", control_plane().bin_dir.join("kubectl"))
+        .env("KUBECONFIG", &control_plane().kubeconfig)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("AGENTAREA_MODEL_ENDPOINT")
+        .env_remove("AGENTAREA_MODEL");
+    for (key, value) in vars {
+        command.env(key, value);
+    }
+    let output = command.output().await.expect("bash runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), said)
+}
+
+/// The README's first command ends with a first task when a model is given in the environment:
+/// the example agent is pointed at it (its key in a Secret), a task runs through the api, and its
+/// answer is printed. Without a model, it says what to set.
+#[tokio::test]
+async fn the_first_task_runs_against_the_model_in_the_environment() {
+    let ws = format!("first-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let namespace = namespace_for(&ws);
+    let api = ApiServer::start(&[]).await;
+    // The workspace and its example agent, as scripts/up.sh makes them.
+    let made = control_plane().kubectl(["create", "namespace", &namespace]);
+    assert_success("create the workspace namespace", &made);
+    let label = format!("agentarea.io/workspace={ws}");
+    let labelled = control_plane().kubectl(["label", "namespace", &namespace, &label]);
+    assert_success("label it", &labelled);
+    let example = repo_root().join("examples/agent.yaml");
+    let applied =
+        control_plane().kubectl(["apply", "-n", &namespace, "-f", example.to_str().unwrap()]);
+    assert_success("apply the example agent", &applied);
+    let _operator = Operator::start(&namespace, &[]).await;
+
+    let (ok, said) = first_task(&api, &ws, &[]).await;
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("set OPENAI_API_KEY, or AGENTAREA_MODEL_ENDPOINT and AGENTAREA_MODEL"),
+        "{said}"
+    );
+
+    let model =
+        ScriptedModel::start(|_| Reply::Answer("Hello! I answer in a sentence or three.".into()))
+            .await;
+    let (ok, said) = first_task(
+        &api,
+        &ws,
+        &[
+            ("AGENTAREA_MODEL_ENDPOINT", &model.url),
+            ("AGENTAREA_MODEL", "scripted-model"),
+            ("AGENTAREA_MODEL_API_KEY", "sk-first-task-1234"),
+        ],
+    )
+    .await;
+    assert!(ok, "{said}");
+    assert!(said.contains("The first task answered:"), "{said}");
+    assert!(
+        said.contains("Hello! I answer in a sentence or three."),
+        "{said}"
+    );
+    assert!(
+        !said.contains("sk-first-task-1234"),
+        "the key is never printed: {said}"
+    );
+    assert_eq!(model.requests()[0]["model"], "scripted-model");
+    assert_eq!(
+        model.credentials()[0].as_deref(),
+        Some("Bearer sk-first-task-1234"),
+        "the key reaches the model from its Secret"
+    );
+    let agent = control_plane().kubectl([
+        "get",
+        "agent",
+        "assistant",
+        "-n",
+        &namespace,
+        "-o",
+        "jsonpath={.spec.model.apiKeySecretRef.name}",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&agent.stdout),
+        "assistant-model-key"
     );
 }

@@ -33,7 +33,7 @@ pub fn document() -> serde_json::Value {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "AgentArea API", description = "AgentArea's REST API, served from Kubernetes custom resources. Every /v1 route needs a bearer token or a Kratos session cookie, except the signed webhook endpoint. Errors are {\"detail\", \"status_code\"}."),
+    info(title = "AgentArea API", description = "AgentArea's REST API, served from Kubernetes custom resources. Every /v1 route needs a bearer token or a Kratos session cookie, except the signed webhook endpoint. Errors are {\"detail\", \"status_code\"}. Every /v1 path is served alike with a trailing slash (as AgentArea's clients write them). Every operation may answer 429 (request limits, with Retry-After) and 503 (the cluster or the identity provider away)."),
     paths(
         agents::list_agents, agents::create_agent, agents::get_agent, agents::update_agent, agents::delete_agent,
         skills::list_skills, skills::create_skill, skills::get_skill, skills::update_skill, skills::delete_skill,
