@@ -69,6 +69,9 @@ async fn reconcile(trigger: Arc<Trigger>, ctx: Arc<Context>) -> Result<Action> {
     let mut status = TriggerStatus {
         observed_generation: trigger.metadata.generation,
         type_: Some(trigger.type_name().into()),
+        // The api's record: left out of the operator's apply, so it never owns it nor writes
+        // back a copy older than the api's last.
+        skipped_deliveries: Vec::new(),
         ..previous.clone()
     };
     let mut spec_problem = None;

@@ -1,5 +1,7 @@
 //! `Trigger`: starts Tasks for an agent on a schedule, on a signed webhook, or on another
-//! resource's event.
+//! resource's event. Which firings start one is decided by [`conditions`].
+
+pub mod conditions;
 
 use std::collections::BTreeMap;
 
@@ -77,7 +79,12 @@ pub struct TriggerSpec {
     #[schemars(schema_with = "free_form_object")]
     pub parameters: Option<Value>,
 
-    /// AgentArea's trigger conditions, kept as given.
+    /// Which firings start a Task, in AgentArea's shape: rule conditions (`{"type": "rule",
+    /// "rules": [{"field": "payload.action", "operator": "eq", "value": "opened"}]}`), a
+    /// natural-language condition a model judges (`{"type": "llm", "description": ...}`), or
+    /// `combined` ones, with `logic` AND or OR. Fields are dotted paths into what the input
+    /// template sees. A firing that does not match starts nothing and is recorded as skipped,
+    /// with the reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_object")]
     pub conditions: Option<Value>,
@@ -157,27 +164,38 @@ pub enum ConcurrencyPolicy {
 }
 
 /// Fire when a signed request arrives at `/v1/webhooks/{webhookId}`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = kube::core::Rule::new("!has(self.webhookConfig)")
+    .message("webhookConfig is not supported: the answer a sender gets is the sender's protocol (webhookType)"))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookTrigger {
     /// The path segment the webhook is reached at; unique in the cluster.
     #[schemars(length(min = 8, max = 128), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub webhook_id: String,
-    /// The HMAC-SHA256 key. Requests carry `X-AgentArea-Timestamp` and
-    /// `X-AgentArea-Signature: sha256=<hex of HMAC(key, timestamp + "." + body)>`.
+    /// The secret the sender signs with, which is also what is set at the sender: the HMAC key
+    /// (generic, GitHub, Slack's signing secret, Stripe's `whsec_...` endpoint secret), the
+    /// secret token (Telegram), or the application's public key in hex (Discord).
     pub secret_ref: SecretKeyRef,
     #[serde(default = "default_methods")]
     #[schemars(length(min = 1, max = 4))]
     pub allowed_methods: Vec<HttpMethod>,
+    /// Whose signature scheme requests carry: `generic` (`X-AgentArea-Timestamp` and
+    /// `X-AgentArea-Signature: sha256=<hex of HMAC(key, timestamp + "." + body)>`), `github`,
+    /// `slack`, `stripe`, `telegram` or `discord`, each checked as that sender documents it.
     #[serde(default)]
     pub webhook_type: WebhookType,
-    /// Requests whose timestamp is further than this from now are refused as replays.
+    /// Requests whose signed timestamp is further than this from now are refused as replays
+    /// (generic, Slack, Stripe, Discord; GitHub and Telegram sign no time).
     #[serde(default = "default_replay_window")]
     #[schemars(range(min = 1, max = 86400))]
     pub replay_window_seconds: i64,
+    /// What a delivery must be (`required_headers`, `content_type`, `body_format`,
+    /// `required_fields`, `json_schema`); one that is not is answered 422 naming the rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_object")]
     pub validation_rules: Option<Value>,
+    /// Refused (see the rule above): kept in the schema so that a manifest setting it is told
+    /// why, rather than having it pruned in silence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_object")]
     pub webhook_config: Option<Value>,
@@ -209,6 +227,20 @@ pub enum WebhookType {
     Github,
     Discord,
     Stripe,
+}
+
+impl WebhookType {
+    /// The word the API and the CRD spell it with.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Generic => "generic",
+            Self::Telegram => "telegram",
+            Self::Slack => "slack",
+            Self::Github => "github",
+            Self::Discord => "discord",
+            Self::Stripe => "stripe",
+        }
+    }
 }
 
 /// Fire when a resource in the namespace matches a filter.
@@ -278,6 +310,11 @@ pub struct TriggerStatus {
     /// The most recent firings, newest first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub executions: Vec<TriggerExecution>,
+    /// Webhook deliveries that started nothing because the trigger's conditions did not match,
+    /// newest first (bounded). The api writes these (it answers the delivery); the operator
+    /// never sends this field, so neither overwrites the other's record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_deliveries: Vec<TriggerExecution>,
 }
 
 /// One firing of a trigger.
@@ -297,14 +334,35 @@ pub struct TriggerExecution {
     pub execution_time_ms: Option<i64>,
 }
 
+/// Entries kept in `status.executions` and in `status.skippedDeliveries`, each.
+pub const MAX_EXECUTIONS: usize = 20;
+
+/// Adds `execution` to `list` as the newest, forgetting the oldest beyond [`MAX_EXECUTIONS`].
+pub fn push_newest(list: &mut Vec<TriggerExecution>, execution: TriggerExecution) {
+    list.insert(0, execution);
+    list.truncate(MAX_EXECUTIONS);
+}
+
 /// What a firing is: which kind of trigger fired, and the data it fired on.
 pub enum Firing {
     /// A scheduled run, due at `scheduled_time`.
     Schedule { scheduled_time: String },
-    /// A verified webhook request and its body.
-    Webhook { payload: Value },
+    /// A verified webhook request, its body, and what its sender says it is.
+    Webhook { payload: Value, delivery: Delivery },
     /// A watched object that matched the filter, as it was when it matched.
     Event { event: Value },
+}
+
+/// What a webhook's sender says a verified delivery is: its id for the delivery
+/// (`X-GitHub-Delivery`, a Stripe event's `id`, Slack's `event_id`, Telegram's `update_id`, a
+/// Discord interaction's `id`) and its event type (`X-GitHub-Event`, Stripe's `type`, ...).
+/// Either may be absent: a generic sender names neither.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Delivery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 impl Firing {
@@ -312,6 +370,15 @@ impl Firing {
         match self {
             Self::Schedule { .. } => "schedule",
             Self::Webhook { .. } => "webhook",
+            Self::Event { .. } => "event",
+        }
+    }
+
+    /// The key of the context its data is under.
+    fn data_key(&self) -> &'static str {
+        match self {
+            Self::Schedule { .. } => "schedule",
+            Self::Webhook { .. } => "payload",
             Self::Event { .. } => "event",
         }
     }
@@ -328,16 +395,8 @@ impl Trigger {
     /// fire for, so that two replicas firing the same run collide on the name instead of running
     /// it twice. Without it the apiserver generates one from the trigger's name.
     pub fn firing_task(&self, firing: &Firing, now: &str, name: Option<String>) -> Task {
-        let (data_key, data) = match firing {
-            Firing::Schedule { scheduled_time } => ("schedule", json!({ "time": scheduled_time })),
-            Firing::Webhook { payload } => ("payload", payload.clone()),
-            Firing::Event { event } => ("event", event.clone()),
-        };
-        let context = json!({
-            "trigger": { "name": self.name_any(), "id": self.uid(), "type": firing.type_name() },
-            "time": now,
-            data_key: data,
-        });
+        let context = self.firing_context(firing, now);
+        let data_key = firing.data_key();
         let input = match &self.spec.input {
             Some(template) => crate::template::render(template, &context),
             None => format!(
@@ -384,6 +443,31 @@ impl Trigger {
             },
             status: None,
         }
+    }
+
+    /// What a firing's input template and conditions read: `trigger` (`name`, `id`, `type`),
+    /// `time`, and `schedule.time`, `payload` with `webhook` (`type`, `event`, `delivery`: the
+    /// sender's event type and delivery id), or `event`.
+    pub fn firing_context(&self, firing: &Firing, now: &str) -> Value {
+        let mut context = json!({
+            "trigger": { "name": self.name_any(), "id": self.uid(), "type": firing.type_name() },
+            "time": now,
+        });
+        let data = match firing {
+            Firing::Schedule { scheduled_time } => json!({ "time": scheduled_time }),
+            Firing::Webhook { payload, delivery } => {
+                let kind = self.spec.webhook.as_ref().map(|w| w.webhook_type);
+                context["webhook"] = json!({
+                    "type": kind.map(WebhookType::name),
+                    "event": delivery.event,
+                    "delivery": delivery.id,
+                });
+                payload.clone()
+            }
+            Firing::Event { event } => event.clone(),
+        };
+        context[firing.data_key()] = data;
+        context
     }
 
     /// `schedule`, `webhook` or `event`.
