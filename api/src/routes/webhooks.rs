@@ -16,12 +16,11 @@ use axum::routing::get;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
 use agentarea_crds::trigger::conditions::{self, Decision};
-use agentarea_crds::trigger::{Firing, TriggerExecution, push_newest};
+use agentarea_crds::trigger::{Firing, record_skipped_firing, skipped};
 use agentarea_crds::{Task, Trigger};
 
 use crate::audit;
@@ -133,11 +132,15 @@ pub async fn receive(
     };
     let decision = decide(&trigger, &firing, &now);
     if !decision.matched {
-        record_skip(&workspace, &trigger, &now, &decision.reason).await?;
+        // Recorded as the trigger's workspace: the skip is the sender's doing, as a Task is.
+        let triggers = Api::<Trigger>::namespaced(workspace, &namespace);
+        let time = Time(now.parse().unwrap_or_else(|_| Timestamp::now()));
+        let entry = skipped(time, decision.reason.clone());
+        record_skipped_firing(&triggers, &trigger, entry).await?;
         let skipped = WebhookAccepted::skipped(decision.reason);
         return Ok((StatusCode::OK, Json(skipped)).into_response());
     }
-    let task = trigger.firing_task(&firing, &now, None);
+    let task = trigger.decided_task(&firing, &now, None, &decision);
     let created = Api::<Task>::namespaced(workspace, &namespace)
         .create(&PostParams::default(), &task)
         .await?;
@@ -168,57 +171,6 @@ fn decide(trigger: &Trigger, firing: &Firing, now: &str) -> Decision {
             conditions::evaluate(&condition, &trigger.firing_context(firing, now), &[])
         }
     }
-}
-
-/// Records a delivery the conditions held back in the trigger's `status.skippedDeliveries`, a
-/// field only the api writes: the resourceVersion makes a concurrent record a conflict, retried
-/// on the trigger as it then is.
-async fn record_skip(
-    workspace: &kube::Client,
-    trigger: &Trigger,
-    now: &str,
-    reason: &str,
-) -> ApiResult<()> {
-    let api =
-        Api::<Trigger>::namespaced(workspace.clone(), &trigger.namespace().unwrap_or_default());
-    let time = Time(now.parse().unwrap_or_else(|_| Timestamp::now()));
-    let entry = TriggerExecution {
-        time,
-        status: "skipped".into(),
-        task: None,
-        message: Some(reason.to_string()),
-        execution_time_ms: None,
-    };
-    let mut current = trigger.clone();
-    for _ in 0..3 {
-        let mut skipped = current
-            .status
-            .as_ref()
-            .map(|s| s.skipped_deliveries.clone())
-            .unwrap_or_default();
-        push_newest(&mut skipped, entry.clone());
-        let patch = json!({
-            "metadata": { "resourceVersion": current.resource_version() },
-            "status": { "skippedDeliveries": skipped },
-        });
-        match api
-            .patch_status(
-                &current.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(status)) if status.is_conflict() => {
-                current = api.get(&current.name_any()).await?;
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Err(ApiError::conflict(
-        "The trigger changed while the skipped delivery was recorded; send it again",
-    ))
 }
 
 /// The trigger of `webhook_id`, in whichever workspace: the URL alone names it.

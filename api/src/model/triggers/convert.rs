@@ -350,7 +350,7 @@ pub fn executions(
     let mut recorded: Vec<_> = trigger
         .status
         .iter()
-        .flat_map(|s| s.executions.iter().chain(&s.skipped_deliveries))
+        .flat_map(|s| s.executions.iter().chain(&s.skipped_firings))
         .filter(|e| params.matches(&e.status))
         .collect();
     recorded.sort_by_key(|e| std::cmp::Reverse(e.time.0));

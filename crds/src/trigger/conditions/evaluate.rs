@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use super::types::{Condition, Decision, Judgement, LlmCondition, Logic, Operator, Rule};
+use super::types::{
+    Condition, Decision, Judgement, LlmCondition, Logic, NO_CONDITIONS, Operator, Rule,
+};
 use crate::template::value_at;
 
 /// The natural-language conditions of `condition`, in the order [`evaluate`] wants their
@@ -33,7 +35,7 @@ fn decide<'a>(
     match condition {
         Condition::Always => Decision {
             matched: true,
-            reason: "no conditions".into(),
+            reason: NO_CONDITIONS.into(),
         },
         Condition::Rules { rules, logic } => {
             let decisions = rules.iter().map(|r| rule_decision(r, context)).collect();

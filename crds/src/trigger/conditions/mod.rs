@@ -24,7 +24,9 @@ mod types;
 pub use evaluate::{evaluate, llm_conditions};
 pub use parse::parse;
 pub use prompt::{parse_judgement, prompt};
-pub use types::{Condition, Decision, Judgement, LlmCondition, Logic, Operator, Rule};
+pub use types::{
+    Condition, Decision, Judgement, LlmCondition, Logic, NO_CONDITIONS, Operator, Rule,
+};
 
 #[cfg(test)]
 mod tests;

@@ -86,6 +86,9 @@ pub struct Judgement {
     pub reason: String,
 }
 
+/// The reason of a decision when there were no conditions to decide by.
+pub const NO_CONDITIONS: &str = "no conditions";
+
 /// Whether a firing starts a Task, and why: the reason is what a skipped execution records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
