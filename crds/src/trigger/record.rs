@@ -19,7 +19,7 @@ pub fn push_newest(list: &mut Vec<TriggerExecution>, execution: TriggerExecution
 /// Records `entry` as the newest of `trigger`'s skipped firings, through `api` (the trigger's
 /// namespace, with the writer's credentials): the one way the api (webhooks) and the operator
 /// (events) write `status.skippedFirings`. A concurrent record is a conflict, retried on the
-/// trigger as it then is; after three, the conflict is returned.
+/// trigger as it then is; after five tries, the conflict is returned.
 pub async fn record_skipped_firing(
     api: &kube::Api<Trigger>,
     trigger: &Trigger,
@@ -39,7 +39,7 @@ pub async fn record_skipped_firing(
             .await
         {
             Ok(_) => return Ok(()),
-            Err(kube::Error::Api(status)) if status.is_conflict() && attempts < 2 => {
+            Err(kube::Error::Api(status)) if status.is_conflict() && attempts < 4 => {
                 attempts += 1;
                 current = api.get(&current.name_any()).await?;
             }
