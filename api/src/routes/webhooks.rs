@@ -29,7 +29,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::PathParams;
 use crate::model::now;
 use crate::model::webhooks::{
-    WebhookAccepted, method_allowed, method_name, payload, validate, verify,
+    Request, WebhookAccepted, method_allowed, method_name, payload, validate, verify,
 };
 use crate::state::AppState;
 use crate::workspace::workspace_of;
@@ -91,17 +91,14 @@ pub async fn receive(
     .await?;
     let payload = payload(&body);
     let window = webhook.replay_window_seconds.max(1) as u64;
-    let now_seconds = Timestamp::now().as_second();
-    let verified = verify(
-        webhook.webhook_type,
-        &headers,
-        &body,
-        &payload,
-        &key,
-        now_seconds,
+    let request = Request {
+        headers: &headers,
+        body: &body,
+        payload: &payload,
+        now: Timestamp::now().as_second(),
         window,
-    )
-    .map_err(ApiError::unauthorized)?;
+    };
+    let verified = verify(webhook.webhook_type, &request, &key).map_err(ApiError::unauthorized)?;
     if let Some(replay_key) = &verified.replay_key
         && !state
             .webhook_signatures

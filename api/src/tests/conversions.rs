@@ -17,6 +17,34 @@ fn caller() -> Identity {
     }
 }
 
+/// A workspace with no skills, instances or agents, for agent bodies that name none.
+struct Nothing {
+    namespace: String,
+    skills: std::sync::Arc<ResourceCache<Skill>>,
+    instances: std::sync::Arc<ResourceCache<McpServerInstance>>,
+    agents: std::sync::Arc<ResourceCache<Agent>>,
+}
+
+impl Nothing {
+    fn new() -> Self {
+        Self {
+            namespace: namespace_for(WORKSPACE),
+            skills: ResourceCache::holding([]),
+            instances: ResourceCache::holding([]),
+            agents: ResourceCache::holding([]),
+        }
+    }
+
+    fn refs(&self) -> References<'_> {
+        References {
+            namespace: &self.namespace,
+            skills: &self.skills,
+            mcp_server_instances: &self.instances,
+            agents: &self.agents,
+        }
+    }
+}
+
 fn remote_instance(name: &str) -> McpServerInstance {
     object(
         "McpServerInstance",
@@ -83,16 +111,8 @@ fn an_agent_body_names_skills_and_servers_by_id_and_the_spec_by_name() {
 
 #[test]
 fn agent_fields_without_an_effect_are_refused_naming_them_and_their_empty_values_pass() {
-    let skills = ResourceCache::holding([]);
-    let instances = ResourceCache::holding([]);
-    let agents = ResourceCache::holding([]);
-    let namespace = namespace_for(WORKSPACE);
-    let refs = References {
-        namespace: &namespace,
-        skills: &skills,
-        mcp_server_instances: &instances,
-        agents: &agents,
-    };
+    let nothing = Nothing::new();
+    let refs = nothing.refs();
     let base = json!({"name": "a", "instruction": "Help.", "model_id": "m"});
     #[rustfmt::skip]
     let cases = [
@@ -127,16 +147,8 @@ fn agent_fields_without_an_effect_are_refused_naming_them_and_their_empty_values
 
 #[test]
 fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
-    let skills = ResourceCache::holding([]);
-    let instances = ResourceCache::holding([]);
-    let agents = ResourceCache::holding([]);
-    let namespace = namespace_for(WORKSPACE);
-    let refs = References {
-        namespace: &namespace,
-        skills: &skills,
-        mcp_server_instances: &instances,
-        agents: &agents,
-    };
+    let nothing = Nothing::new();
+    let refs = nothing.refs();
     let body: AgentCreate = serde_json::from_value(json!({
         "name": "careful", "instruction": "Help.", "model_id": "m",
         "tool_approval": { "policy": "Destructive" },
@@ -156,7 +168,8 @@ fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
         ]}))
         .unwrap(),
     );
-    let shown = serde_json::to_value(present(&agent, &instances, Some(&agents))).unwrap();
+    let shown =
+        serde_json::to_value(present(&agent, &nothing.instances, Some(&nothing.agents))).unwrap();
     assert_eq!(
         shown["tool_approval"],
         json!({ "policy": "Destructive", "timeout_seconds": null, "on_timeout": "Reject" })
@@ -165,7 +178,8 @@ fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
 
     // An agent that sets none shows the default.
     agent.spec.tool_approval = None;
-    let shown = serde_json::to_value(present(&agent, &instances, Some(&agents))).unwrap();
+    let shown =
+        serde_json::to_value(present(&agent, &nothing.instances, Some(&nothing.agents))).unwrap();
     assert_eq!(
         shown["tool_approval"],
         json!({ "policy": "None", "timeout_seconds": null, "on_timeout": "Reject" })

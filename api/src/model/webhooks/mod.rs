@@ -27,8 +27,8 @@ pub use convert::{
     WEBHOOK_SECRET_KEY, method_allowed, method_name, payload, random_key, webhook_secret,
 };
 pub use senders::{
-    Refusal, SIGNATURE_HEADER, SeenSignatures, TIMESTAMP_HEADER, Verified, check_secret, sign,
-    verify,
+    Refusal, Request, SIGNATURE_HEADER, SeenSignatures, TIMESTAMP_HEADER, Verified, check_secret,
+    sign, verify,
 };
 pub use setup::setup;
 pub use validation::{check_rules, validate};

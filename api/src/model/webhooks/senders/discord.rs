@@ -3,13 +3,12 @@
 //! from the developer portal). The PING Discord sends when the endpoint is set (`{"type": 1}`) is
 //! answered `{"type": 1}`. Discord signs a time, which is held to the replay window.
 
-use axum::http::HeaderMap;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{Value, json};
 
 use agentarea_crds::trigger::Delivery;
 
-use super::parts::{Refusal, Verified, fresh, header, text_at};
+use super::parts::{Refusal, Request, Verified, fresh, header, text_at};
 
 /// Interaction types by number, as Discord documents them.
 const TYPES: [(u64, &str); 5] = [
@@ -20,14 +19,8 @@ const TYPES: [(u64, &str); 5] = [
     (5, "MODAL_SUBMIT"),
 ];
 
-pub fn verify(
-    headers: &HeaderMap,
-    body: &[u8],
-    payload: &Value,
-    public_key_hex: &[u8],
-    now: i64,
-    window: u64,
-) -> Result<Verified, Refusal> {
+pub fn verify(request: &Request, public_key_hex: &[u8]) -> Result<Verified, Refusal> {
+    let (headers, body, payload) = (request.headers, request.body, request.payload);
     let signature = header(headers, "x-signature-ed25519")?;
     let timestamp = header(headers, "x-signature-timestamp")?;
     let key = public_key(public_key_hex)?;
@@ -35,7 +28,12 @@ pub fn verify(
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or("X-Signature-Ed25519 must be 64 bytes in hex")?;
-    fresh(timestamp, "X-Signature-Timestamp", now, window)?;
+    fresh(
+        timestamp,
+        "X-Signature-Timestamp",
+        request.now,
+        request.window,
+    )?;
     let message = [timestamp.as_bytes(), body].concat();
     key.verify_strict(&message, &Signature::from_bytes(&signature))
         .map_err(|_| "X-Signature-Ed25519 does not match the body and timestamp")?;

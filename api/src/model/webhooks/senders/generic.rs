@@ -5,25 +5,23 @@
 //! X-AgentArea-Signature: sha256=<hex of HMAC-SHA256(key, "<timestamp>.<body>")>
 //! ```
 
-use axum::http::HeaderMap;
-
 use agentarea_crds::trigger::Delivery;
 
-use super::parts::{Refusal, Verified, fresh, header, hex_mac, hex_mac_holds};
+use super::parts::{Refusal, Request, Verified, fresh, header, hex_mac, hex_mac_holds};
 
 pub const TIMESTAMP_HEADER: &str = "x-agentarea-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-agentarea-signature";
 
-pub fn verify(
-    headers: &HeaderMap,
-    body: &[u8],
-    key: &[u8],
-    now: i64,
-    window: u64,
-) -> Result<Verified, Refusal> {
+pub fn verify(request: &Request, key: &[u8]) -> Result<Verified, Refusal> {
+    let (headers, body) = (request.headers, request.body);
     let timestamp = header(headers, TIMESTAMP_HEADER)?;
     let signature = header(headers, SIGNATURE_HEADER)?;
-    fresh(timestamp, "X-AgentArea-Timestamp", now, window)?;
+    fresh(
+        timestamp,
+        "X-AgentArea-Timestamp",
+        request.now,
+        request.window,
+    )?;
     let hex = signature
         .strip_prefix("sha256=")
         .ok_or("X-AgentArea-Signature must be sha256=<hex>")?;

@@ -2,14 +2,14 @@
 //! the webhook; `X-GitHub-Event` names the event, `X-GitHub-Delivery` the delivery. GitHub signs
 //! no time. The `ping` it sends when a webhook is made is answered and starts nothing.
 
-use axum::http::HeaderMap;
 use serde_json::json;
 
 use agentarea_crds::trigger::Delivery;
 
-use super::parts::{Refusal, Verified, header, hex_mac_holds, optional_header};
+use super::parts::{Refusal, Request, Verified, header, hex_mac_holds, optional_header};
 
-pub fn verify(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<Verified, Refusal> {
+pub fn verify(request: &Request, secret: &[u8]) -> Result<Verified, Refusal> {
+    let (headers, body) = (request.headers, request.body);
     let signature = header(headers, "x-hub-signature-256")?;
     let hex = signature
         .strip_prefix("sha256=")

@@ -27,32 +27,20 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
-use serde_json::Value;
-
 use agentarea_crds::trigger::WebhookType;
 
 pub use generic::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
-pub use parts::{Refusal, Verified};
+pub use parts::{Refusal, Request, Verified};
 
-/// Checks a request as `kind`'s sender signs it. `window` bounds the signed time of the senders
-/// that sign one; `payload` is the body as JSON (for the ids and handshakes inside it).
-pub fn verify(
-    kind: WebhookType,
-    headers: &HeaderMap,
-    body: &[u8],
-    payload: &Value,
-    secret: &[u8],
-    now: i64,
-    window: u64,
-) -> Result<Verified, Refusal> {
+/// Checks `request` as `kind`'s sender signs it, with the trigger's `secret`.
+pub fn verify(kind: WebhookType, request: &Request, secret: &[u8]) -> Result<Verified, Refusal> {
     match kind {
-        WebhookType::Generic => generic::verify(headers, body, secret, now, window),
-        WebhookType::Github => github::verify(headers, body, secret),
-        WebhookType::Slack => slack::verify(headers, body, payload, secret, now, window),
-        WebhookType::Stripe => stripe::verify(headers, body, payload, secret, now, window),
-        WebhookType::Telegram => telegram::verify(headers, payload, secret),
-        WebhookType::Discord => discord::verify(headers, body, payload, secret, now, window),
+        WebhookType::Generic => generic::verify(request, secret),
+        WebhookType::Github => github::verify(request, secret),
+        WebhookType::Slack => slack::verify(request, secret),
+        WebhookType::Stripe => stripe::verify(request, secret),
+        WebhookType::Telegram => telegram::verify(request, secret),
+        WebhookType::Discord => discord::verify(request, secret),
     }
 }
 

@@ -8,6 +8,17 @@ use sha2::Sha256;
 
 use agentarea_crds::trigger::Delivery;
 
+/// A request as every sender's check reads it.
+pub struct Request<'a> {
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// The body as JSON (Null if it is not), for the ids and handshakes inside it.
+    pub payload: &'a Value,
+    /// Unix seconds now, and how far a signed time may be from it.
+    pub now: i64,
+    pub window: u64,
+}
+
 /// A request whose signature holds.
 #[derive(Debug, PartialEq)]
 pub struct Verified {

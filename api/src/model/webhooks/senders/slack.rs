@@ -3,24 +3,22 @@
 //! default). The `url_verification` request Slack sends when an Events API URL is set is answered
 //! with its `challenge`.
 
-use axum::http::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use agentarea_crds::trigger::Delivery;
 
-use super::parts::{Refusal, Verified, fresh, header, hex_mac_holds, text_at};
+use super::parts::{Refusal, Request, Verified, fresh, header, hex_mac_holds, text_at};
 
-pub fn verify(
-    headers: &HeaderMap,
-    body: &[u8],
-    payload: &Value,
-    secret: &[u8],
-    now: i64,
-    window: u64,
-) -> Result<Verified, Refusal> {
+pub fn verify(request: &Request, secret: &[u8]) -> Result<Verified, Refusal> {
+    let (headers, body, payload) = (request.headers, request.body, request.payload);
     let timestamp = header(headers, "x-slack-request-timestamp")?;
     let signature = header(headers, "x-slack-signature")?;
-    fresh(timestamp, "X-Slack-Request-Timestamp", now, window)?;
+    fresh(
+        timestamp,
+        "X-Slack-Request-Timestamp",
+        request.now,
+        request.window,
+    )?;
     let hex = signature
         .strip_prefix("v0=")
         .ok_or("X-Slack-Signature must be v0=<hex>")?;

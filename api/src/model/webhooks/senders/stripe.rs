@@ -3,21 +3,12 @@
 //! Other schemes (`v0`) are ignored, as Stripe's libraries do. Refused past the window (Stripe's
 //! libraries' tolerance is 300 seconds, the default).
 
-use axum::http::HeaderMap;
-use serde_json::Value;
-
 use agentarea_crds::trigger::Delivery;
 
-use super::parts::{Refusal, Verified, fresh, header, hex_mac_holds, text_at};
+use super::parts::{Refusal, Request, Verified, fresh, header, hex_mac_holds, text_at};
 
-pub fn verify(
-    headers: &HeaderMap,
-    body: &[u8],
-    payload: &Value,
-    secret: &[u8],
-    now: i64,
-    window: u64,
-) -> Result<Verified, Refusal> {
+pub fn verify(request: &Request, secret: &[u8]) -> Result<Verified, Refusal> {
+    let (headers, body, payload) = (request.headers, request.body, request.payload);
     let signature = header(headers, "stripe-signature")?;
     let pairs = signature.split(',').filter_map(|pair| pair.split_once('='));
     let mut timestamp = None;
@@ -33,7 +24,12 @@ pub fn verify(
     if signatures.is_empty() {
         return Err("Stripe-Signature has no v1 signature".into());
     }
-    fresh(timestamp, "Stripe-Signature's t", now, window)?;
+    fresh(
+        timestamp,
+        "Stripe-Signature's t",
+        request.now,
+        request.window,
+    )?;
     let signed: [&[u8]; 3] = [timestamp.as_bytes(), b".", body];
     if !signatures
         .iter()

@@ -3,15 +3,14 @@
 //! (compared in constant time). Nothing is signed: TLS keeps the token secret, and the body is
 //! not bound to it, so a one-byte change cannot be detected here.
 
-use axum::http::HeaderMap;
-use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use agentarea_crds::trigger::Delivery;
 
-use super::parts::{Refusal, Verified, header, text_at};
+use super::parts::{Refusal, Request, Verified, header, text_at};
 
-pub fn verify(headers: &HeaderMap, payload: &Value, secret: &[u8]) -> Result<Verified, Refusal> {
+pub fn verify(request: &Request, secret: &[u8]) -> Result<Verified, Refusal> {
+    let (headers, payload) = (request.headers, request.payload);
     let token = header(headers, "x-telegram-bot-api-secret-token")?;
     if !bool::from(token.as_bytes().ct_eq(secret)) {
         return Err("X-Telegram-Bot-Api-Secret-Token is not the webhook's secret".into());

@@ -153,15 +153,14 @@ fn senders() -> Vec<Sender> {
 
 fn check(sender: &Sender, headers: &HeaderMap, body: &[u8]) -> Result<Verified, Refusal> {
     let payload: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    verify(
-        sender.kind,
+    let request = Request {
         headers,
         body,
-        &payload,
-        &sender.secret,
-        NOW,
-        WINDOW,
-    )
+        payload: &payload,
+        now: NOW,
+        window: WINDOW,
+    };
+    verify(sender.kind, &request, &sender.secret)
 }
 
 const BODY: &[u8] = br#"{"id":"evt_1","type":"invoice.paid","update_id":5,"message":{}}"#;
