@@ -20,7 +20,7 @@ use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 
 use agentarea_crds::trigger::conditions::{self, Decision};
-use agentarea_crds::trigger::{Firing, record_skipped_firing, skipped};
+use agentarea_crds::trigger::{Firing, skipped};
 use agentarea_crds::{Task, Trigger};
 
 use crate::audit;
@@ -134,9 +134,10 @@ pub async fn receive(
         let time = Time(now.parse().unwrap_or_else(|_| Timestamp::now()));
         let entry = skipped(time, decision.reason.clone());
         // The decision stands without its record: a sender answered 5xx or 409 would send the
-        // delivery again, to be skipped again. Many skips of one trigger at once contend for its
-        // status (each record is a compare-and-swap); one that loses every try is logged.
-        if let Err(error) = record_skipped_firing(&triggers, &trigger, entry).await {
+        // delivery again, to be skipped again. A record that fails (the trigger's status kept
+        // changing under it, the apiserver down) is logged.
+        let recorded = state.skipped_firings.record(&triggers, &trigger, entry);
+        if let Err(error) = recorded.await {
             tracing::warn!(%error, trigger = %trigger.name_any(), "a skipped delivery was not recorded");
         }
         let skipped = WebhookAccepted::skipped(decision.reason);

@@ -14,5 +14,5 @@ mod record;
 mod spec;
 
 pub use firing::{Delivery, Firing};
-pub use record::{MAX_EXECUTIONS, push_newest, record_skipped_firing, skipped};
+pub use record::{MAX_EXECUTIONS, push_newest, record_skipped_firings, skipped};
 pub use spec::*;

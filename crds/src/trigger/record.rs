@@ -16,19 +16,19 @@ pub fn push_newest(list: &mut Vec<TriggerExecution>, execution: TriggerExecution
     list.truncate(MAX_EXECUTIONS);
 }
 
-/// Records `entry` as the newest of `trigger`'s skipped firings, through `api` (the trigger's
+/// Records `entries` (oldest first) as the newest of `trigger`'s skipped firings, through `api` (the trigger's
 /// namespace, with the writer's credentials): the one way the api (webhooks) and the operator
 /// (events) write `status.skippedFirings`. A concurrent record is a conflict, retried on the
 /// trigger as it then is; after five tries, the conflict is returned.
-pub async fn record_skipped_firing(
+pub async fn record_skipped_firings(
     api: &kube::Api<Trigger>,
     trigger: &Trigger,
-    entry: TriggerExecution,
+    entries: &[TriggerExecution],
 ) -> Result<(), kube::Error> {
     let mut current = trigger.clone();
     let mut attempts = 0;
     loop {
-        let patch = skipped_firing_patch(&current, entry.clone());
+        let patch = skipped_firings_patch(&current, entries);
         let params = kube::api::PatchParams::default();
         match api
             .patch_status(
@@ -48,16 +48,18 @@ pub async fn record_skipped_firing(
     }
 }
 
-/// The merge patch of the status subresource that records `entry` as the newest skipped
-/// firing of `trigger` as it was read: it carries the resourceVersion read, so a concurrent
+/// The merge patch of the status subresource that records `entries` as the newest skipped
+/// firings of `trigger` as it was read: it carries the resourceVersion read, so a concurrent
 /// record is a conflict (read again and retry), never a lost entry.
-fn skipped_firing_patch(trigger: &Trigger, entry: TriggerExecution) -> Value {
+fn skipped_firings_patch(trigger: &Trigger, entries: &[TriggerExecution]) -> Value {
     let mut skipped = trigger
         .status
         .as_ref()
         .map(|s| s.skipped_firings.clone())
         .unwrap_or_default();
-    push_newest(&mut skipped, entry);
+    for entry in entries {
+        push_newest(&mut skipped, entry.clone());
+    }
     json!({
         "metadata": { "resourceVersion": trigger.resource_version() },
         "status": { "skippedFirings": skipped },

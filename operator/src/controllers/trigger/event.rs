@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use agentarea_crds::common::{TRIGGER_LABEL, condition};
 use agentarea_crds::trigger::{
-    Firing, WatchedKind, WatchedTaskPhase, record_skipped_firing, skipped,
+    Firing, WatchedKind, WatchedTaskPhase, record_skipped_firings, skipped,
 };
 use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, Trigger, reasons};
 
@@ -294,8 +294,8 @@ async fn hold_back(
     ctx.metrics.triggers.fired("event", "skipped");
     let why = format!("{:?} {}: {reason}", observed.kind, observed.name);
     let api: Api<Trigger> = Api::namespaced(ctx.client.clone(), namespace);
-    if let Err(error) = record_skipped_firing(&api, trigger, skipped(Time(now), why.clone())).await
-    {
+    let entry = skipped(Time(now), why.clone());
+    if let Err(error) = record_skipped_firings(&api, trigger, &[entry]).await {
         tracing::warn!(%error, trigger = %trigger.name_any(), "could not record a skipped event");
     }
     ctx.event(trigger, EventType::Normal, reasons::SKIPPED, why)
