@@ -24,6 +24,7 @@
 //! | [`routes`] | the handlers, one module per resource group |
 //! | [`stream`] | Server-Sent Events: a task's run, the workspace's events |
 //! | [`event_log`] | the workspace event log behind `/v1/events` |
+//! | [`skipped`] | recording webhook deliveries held back, one writer per trigger |
 //! | [`extract`] | body and query extractors that fail with the error shape |
 //! | [`error`] | the one error type and its `{"detail", "status_code"}` body |
 //! | [`docs`] | OpenAPI and Swagger UI |
@@ -51,6 +52,7 @@ pub mod replicas;
 pub mod resources;
 pub mod routes;
 pub mod run;
+pub mod skipped;
 pub mod state;
 pub mod stream;
 pub mod workspace;

@@ -21,6 +21,7 @@ use crate::model::skills::SkillResponse;
 use crate::model::webhooks::SeenSignatures;
 use crate::model::{agents, ready_state, tasks, triggers};
 use crate::resources::Writer;
+use crate::skipped::SkippedFirings;
 use crate::workspace;
 use crate::workspace::Workspaces;
 use crate::workspace::provision::WorkspaceArgs;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub tasks: Arc<ResourceCache<Task>>,
     pub events: Arc<EventLog>,
     pub webhook_signatures: Arc<SeenSignatures>,
+    /// Webhook deliveries held back by their trigger's conditions, being recorded.
+    pub skipped_firings: Arc<SkippedFirings>,
     pub metrics: Arc<ApiMetrics>,
     /// What the operator may call for a workspace (see [`crate::egress`]).
     pub egress: EgressPolicy,
@@ -126,6 +129,7 @@ impl AppState {
             tasks,
             events,
             webhook_signatures: Arc::default(),
+            skipped_firings: Arc::default(),
             metrics,
             egress,
         })
@@ -302,6 +306,7 @@ impl AppState {
             tasks: ResourceCache::holding([]),
             events: Arc::new(EventLog::new()),
             webhook_signatures: Arc::default(),
+            skipped_firings: Arc::default(),
             egress: EgressPolicy::default(),
             limits: Arc::new(Limits::new(&LimitArgs::default())),
             workspaces: Arc::new(Workspaces::new(

@@ -66,23 +66,36 @@ pub struct AgentSpec {
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["name".into()]))]
     pub mcp_servers: Vec<AgentMcpServer>,
 
-    /// Tools built into the platform that the agent may use.
+    /// Refused when not empty: the platform has no built-in tools yet (an agent's tools are its
+    /// MCP servers', its skills' and its agents'), and a listed tool the agent could never call
+    /// would mislead whoever reads the manifest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("size(self) == 0")
+        .message("builtinTools is not supported: there are no built-in tools; give the agent MCP servers, skills or agents"))]
     pub builtin_tools: Vec<BuiltinTool>,
 
-    /// Which events the agent publishes about its tasks.
+    /// Refused when not empty: every step of every Task is published (on the Task's stream and
+    /// `/v1/events`), and choosing among them is not implemented.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("size(self) == 0")
+        .message("events is not supported: every step is published; subscribe to /v1/events and filter there"))]
     pub events: Vec<AgentEvent>,
 
-    /// Whether the agent plans before it acts.
+    /// Only `false` is accepted: a planning phase is not implemented, so `true` is refused
+    /// rather than stored and ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("!self")
+        .message("planning is not supported: say in the instruction how the agent should plan"))]
     pub planning: Option<bool>,
 
-    /// Free-form capability labels, for people and routing.
+    /// Refused when not empty: nothing routes by capability, so labels here would promise what
+    /// nothing does. Use `description` (for people) or metadata labels (for selection).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("size(self) == 0")
+        .message("capabilities is not supported: nothing routes by capability; use description or labels"))]
     pub capabilities: Vec<String>,
 
     /// Bounds on every task the agent runs.

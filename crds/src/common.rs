@@ -35,6 +35,9 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const AGENT_LABEL: &str = "agentarea.io/agent";
 /// Label on a Task naming the Trigger that fired it.
 pub const TRIGGER_LABEL: &str = "agentarea.io/trigger";
+/// On a Task a trigger with conditions started: why its conditions matched (the rules that
+/// held, a model's reason), which the trigger's record of the firing carries.
+pub const TRIGGER_DECISION_ANNOTATION: &str = "agentarea.io/trigger-decision";
 /// The field manager under which the operator applies children and status.
 pub const OPERATOR_FIELD_MANAGER: &str = "agentarea-operator";
 

@@ -29,16 +29,21 @@ pub fn render(template: &str, context: &Value) -> String {
     out
 }
 
-fn lookup(context: &Value, path: &str) -> String {
-    let value = path
-        .split('.')
+/// The value at a dotted `path` (`payload.issue.labels.0.name`: keys of objects, indexes of
+/// arrays), if there is one. Trigger conditions read fields the same way templates do, so a path
+/// that renders a value in the input is the path a condition tests.
+pub fn value_at<'a>(context: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.')
         .filter(|segment| !segment.is_empty())
         .try_fold(context, |value, segment| match value {
             Value::Object(map) => map.get(segment),
             Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
             _ => None,
-        });
-    match value {
+        })
+}
+
+fn lookup(context: &Value, path: &str) -> String {
+    match value_at(context, path) {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),

@@ -247,16 +247,13 @@ async fn agents_crud_in_agentarea_shapes_and_kubectl_sees_the_same_objects() {
 
     // PATCH changes only what it names.
     let (status, updated) = api
-        .patch(&t, &format!("/v1/agents/{id}"), &json!({"instruction": "Be very brief.", "capabilities": ["search"], "events_config": {"events": ["task_completed"]}}))
+        .patch(&t, &format!("/v1/agents/{id}"), &json!({"instruction": "Be very brief.", "capabilities": [], "events_config": {"events": []}}))
         .await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["instruction"], "Be very brief.");
     assert_eq!(updated["description"], "d");
-    assert_eq!(updated["capabilities"], json!(["search"]));
-    assert_eq!(
-        updated["events_config"]["events"][0]["event_type"],
-        "task_completed"
-    );
+    assert_eq!(updated["capabilities"], json!([]));
+    assert_eq!(updated["events_config"]["events"], json!([]));
 
     // An Agent applied with kubectl reads back through the API.
     let yaml = format!(
@@ -536,9 +533,9 @@ async fn triggers_crud_enable_disable_and_signed_webhooks() {
     let (status, body_) = api.send(signed(ts, &body, &key)).await;
     assert_error(status, &body_, 401, "Replayed");
     let (status, body_) = api.send(signed(now(), &body, "wrong-key")).await;
-    assert_error(status, &body_, 401, "Invalid signature");
+    assert_error(status, &body_, 401, "does not match");
     let (status, body_) = api.send(signed(now() - 3600, &body, &key)).await;
-    assert_error(status, &body_, 401, "replay window");
+    assert_error(status, &body_, 401, "stale or replayed");
     let (status, body_) = api.send(api.http.post(&url).body("{}")).await;
     assert_error(status, &body_, 401, "Missing");
     let (status, body_) = api.send(api.http.get(&url)).await;

@@ -126,8 +126,13 @@ pub async fn update_trigger(
     JsonBody(body): JsonBody<TriggerUpdate>,
 ) -> ApiResult<Json<TriggerResponse>> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
+    let secret = body.webhook_secret(&trigger)?;
     let patch = body.into_patch(&trigger)?;
-    patched(&state, &caller, &trigger, &patch).await.map(Json)
+    let updated = patched(&state, &caller, &trigger, &patch).await?;
+    if let (Some(secret), Some(webhook)) = (secret, &trigger.spec.webhook) {
+        store_webhook_secret(&state, &trigger, &webhook.secret_ref.name, &secret).await?;
+    }
+    Ok(Json(updated))
 }
 
 /// Delete a trigger (and its webhook Secret).

@@ -1,5 +1,7 @@
 //! `/v1/webhooks/{webhook_id}`: the public endpoint of webhook triggers. It needs no bearer
-//! token; [`crate::model::webhooks`] describes the signature it needs instead.
+//! token; [`crate::model::webhooks`] checks the signature its sender makes instead. Fetching
+//! (the trigger, its secret) and acting (a Task, a skipped delivery) are here; deciding (the
+//! signature, the validation rules, the conditions) is in the model and `agentarea_crds`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +11,16 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 
-use agentarea_crds::trigger::Firing;
+use agentarea_crds::trigger::conditions::{self, Decision};
+use agentarea_crds::trigger::{Firing, skipped};
 use agentarea_crds::{Task, Trigger};
 
 use crate::audit;
@@ -22,7 +28,9 @@ use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::PathParams;
 use crate::model::now;
-use crate::model::webhooks::{WebhookAccepted, method_allowed, method_name, payload, verify};
+use crate::model::webhooks::{
+    Request, WebhookAccepted, method_allowed, method_name, payload, validate, verify,
+};
 use crate::state::AppState;
 use crate::workspace::workspace_of;
 
@@ -34,21 +42,31 @@ pub fn router() -> Router<AppState> {
     )
 }
 
-/// Fire a webhook trigger: verifies the signature and creates a task from the payload. The
-/// trigger's `allowed_methods` says which of these methods it takes (405 for the others).
+/// Fire a webhook trigger. The request is checked as the trigger's `webhook_type` says its sender
+/// signs it (`generic`: `X-AgentArea-Timestamp` and `X-AgentArea-Signature`; `github`:
+/// `X-Hub-Signature-256`; `slack`: `X-Slack-Signature` and `X-Slack-Request-Timestamp`;
+/// `stripe`: `Stripe-Signature`; `telegram`: `X-Telegram-Bot-Api-Secret-Token`; `discord`:
+/// `X-Signature-Ed25519` and `X-Signature-Timestamp`); a request that fails is a 401 saying why.
+/// A sender's handshake (GitHub's ping, Slack's `url_verification`, Discord's PING) is answered
+/// 200 as the sender expects. A payload that breaks the trigger's `validation_rules` is a 422
+/// naming the rule; one its `conditions` do not match is answered 200 `skipped`, recorded among
+/// the trigger's executions, and starts nothing. The trigger's `allowed_methods` says which of
+/// these methods it takes (405 for the others).
 #[utoipa::path(method(get, post, put, patch), path = "/v1/webhooks/{webhook_id}", tag = "triggers", security(()), params(("webhook_id" = String, Path),
-        ("X-AgentArea-Timestamp" = String, Header, description = "Unix seconds"),
-        ("X-AgentArea-Signature" = String, Header, description = "sha256=<hex HMAC of timestamp.body>")),
-    request_body(content = Object, description = "Any payload; JSON is parsed for the input template"),
-    responses((status = 202, body = WebhookAccepted), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 405, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        ("X-AgentArea-Timestamp" = Option<String>, Header, description = "generic: unix seconds"),
+        ("X-AgentArea-Signature" = Option<String>, Header, description = "generic: sha256=<hex HMAC of timestamp.body>")),
+    request_body(content = Object, description = "Any payload; JSON is parsed for the input template and the conditions"),
+    responses((status = 200, body = Object, description = "A sender's handshake answered, or `{\"status\": \"skipped\", \"reason\": ...}`"),
+              (status = 202, body = WebhookAccepted), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 405, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 pub async fn receive(
     State(state): State<AppState>,
     PathParams(webhook_id): PathParams<String>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<WebhookAccepted>)> {
+) -> ApiResult<Response> {
     let trigger = find_webhook(&state, &webhook_id)?;
     let webhook = trigger.spec.webhook.as_ref().expect("found by its webhook");
     if !method_allowed(&webhook.allowed_methods, &method) {
@@ -64,27 +82,68 @@ pub async fn receive(
     state.limits.admit_webhook(&namespace)?;
     state.workspaces.ensure_set_up(&namespace).await?;
     let workspace = state.acting_in(&namespace);
-    let key = hmac_key(
+    let key = secret_value(
         &workspace,
         &namespace,
         &webhook.secret_ref.name,
         &webhook.secret_ref.key,
     )
     .await?;
-    let window = Duration::from_secs(webhook.replay_window_seconds.max(1) as u64);
-    let signature = verify(&headers, &body, &key, window)?;
-    if !state.webhook_signatures.first_time(&signature, window) {
+    let payload = payload(&body);
+    let window = webhook.replay_window_seconds.max(1) as u64;
+    let request = Request {
+        headers: &headers,
+        body: &body,
+        payload: &payload,
+        now: Timestamp::now().as_second(),
+        window,
+    };
+    let verified = verify(webhook.webhook_type, &request, &key).map_err(ApiError::unauthorized)?;
+    if let Some(replay_key) = &verified.replay_key
+        && !state
+            .webhook_signatures
+            .first_time(replay_key, Duration::from_secs(window))
+    {
         return Err(ApiError::unauthorized(
             "Replayed request: this signature was already used",
         ));
     }
+    if let Some(answer) = verified.handshake {
+        return Ok((StatusCode::OK, Json(answer)).into_response());
+    }
     if !trigger.spec.enabled {
         return Err(ApiError::conflict("Trigger is disabled"));
     }
-    let firing = Firing::Webhook {
-        payload: payload(&body),
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     };
-    let task = trigger.firing_task(&firing, &now(), None);
+    validate(webhook.validation_rules.as_ref(), header, &body, &payload)
+        .map_err(ApiError::unprocessable)?;
+    let now = now();
+    let firing = Firing::Webhook {
+        payload,
+        delivery: verified.delivery,
+    };
+    let decision = decide(&trigger, &firing, &now);
+    if !decision.matched {
+        // Recorded as the trigger's workspace: the skip is the sender's doing, as a Task is.
+        let triggers = Api::<Trigger>::namespaced(workspace, &namespace);
+        let time = Time(now.parse().unwrap_or_else(|_| Timestamp::now()));
+        let entry = skipped(time, decision.reason.clone());
+        // The decision stands without its record: a sender answered 5xx or 409 would send the
+        // delivery again, to be skipped again. A record that fails (the trigger's status kept
+        // changing under it, the apiserver down) is logged.
+        let recorded = state.skipped_firings.record(&triggers, &trigger, entry);
+        if let Err(error) = recorded.await {
+            tracing::warn!(%error, trigger = %trigger.name_any(), "a skipped delivery was not recorded");
+        }
+        let skipped = WebhookAccepted::skipped(decision.reason);
+        return Ok((StatusCode::OK, Json(skipped)).into_response());
+    }
+    let task = trigger.decided_task(&firing, &now, None, &decision);
     let created = Api::<Task>::namespaced(workspace, &namespace)
         .create(&PostParams::default(), &task)
         .await?;
@@ -95,7 +154,26 @@ pub async fn receive(
     };
     audit::written(&sender, audit::Verb::Create, &created);
     let accepted = WebhookAccepted::new(created.uid().unwrap_or_default());
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// Whether the trigger's conditions let `firing` start a Task. Conditions a trigger applied with
+/// kubectl got wrong, or natural-language ones (which the api does not put a model call in front
+/// of a sender's answer for), hold the firing back, saying so.
+fn decide(trigger: &Trigger, firing: &Firing, now: &str) -> Decision {
+    let refused = |reason: String| Decision {
+        matched: false,
+        reason,
+    };
+    match conditions::parse(trigger.spec.conditions.as_ref()) {
+        Err(error) => refused(error),
+        Ok(condition) if !conditions::llm_conditions(&condition).is_empty() => refused(
+            "natural-language conditions are not evaluated for webhook triggers; use rule conditions".into(),
+        ),
+        Ok(condition) => {
+            conditions::evaluate(&condition, &trigger.firing_context(firing, now), &[])
+        }
+    }
 }
 
 /// The trigger of `webhook_id`, in whichever workspace: the URL alone names it.
@@ -113,7 +191,7 @@ fn find_webhook(state: &AppState, webhook_id: &str) -> ApiResult<Arc<Trigger>> {
         .ok_or_else(|| ApiError::not_found("Webhook not found"))
 }
 
-async fn hmac_key(
+async fn secret_value(
     workspace: &kube::Client,
     namespace: &str,
     name: &str,

@@ -17,6 +17,34 @@ fn caller() -> Identity {
     }
 }
 
+/// A workspace with no skills, instances or agents, for agent bodies that name none.
+struct Nothing {
+    namespace: String,
+    skills: std::sync::Arc<ResourceCache<Skill>>,
+    instances: std::sync::Arc<ResourceCache<McpServerInstance>>,
+    agents: std::sync::Arc<ResourceCache<Agent>>,
+}
+
+impl Nothing {
+    fn new() -> Self {
+        Self {
+            namespace: namespace_for(WORKSPACE),
+            skills: ResourceCache::holding([]),
+            instances: ResourceCache::holding([]),
+            agents: ResourceCache::holding([]),
+        }
+    }
+
+    fn refs(&self) -> References<'_> {
+        References {
+            namespace: &self.namespace,
+            skills: &self.skills,
+            mcp_server_instances: &self.instances,
+            agents: &self.agents,
+        }
+    }
+}
+
 fn remote_instance(name: &str) -> McpServerInstance {
     object(
         "McpServerInstance",
@@ -52,9 +80,9 @@ fn an_agent_body_names_skills_and_servers_by_id_and_the_spec_by_name() {
         "skills": ["uid-time-math"],
         "tools_config": {
             "mcp_server_configs": [{ "mcp_server_id": "uid-clock", "allowed_tools": [{ "tool_name": "now" }] }],
-            "planning": true,
+            "planning": false,
         },
-        "events_config": { "events": ["task_done"] },
+        "events_config": { "events": [] },
     }))
     .unwrap();
     let agent = body.into_agent(&refs, &caller()).unwrap();
@@ -69,8 +97,8 @@ fn an_agent_body_names_skills_and_servers_by_id_and_the_spec_by_name() {
     assert_eq!(agent.spec.skills[0].name, "time-math");
     assert_eq!(agent.spec.mcp_servers[0].name, "clock");
     assert_eq!(agent.spec.mcp_servers[0].allowed_tools[0].name, "now");
-    assert_eq!(agent.spec.planning, Some(true));
-    assert!(agent.spec.events[0].enabled);
+    assert_eq!(agent.spec.planning, Some(false));
+    assert!(agent.spec.events.is_empty());
 
     let shown = serde_json::to_value(present(&agent, &instances, Some(&agents))).unwrap();
     assert_eq!(shown["name"], "Support Bot");
@@ -78,24 +106,49 @@ fn an_agent_body_names_skills_and_servers_by_id_and_the_spec_by_name() {
         shown["tools_config"]["mcp_server_configs"][0]["mcp_server_id"],
         "uid-clock"
     );
-    assert_eq!(
-        shown["events_config"]["events"][0],
-        json!({ "event_type": "task_done", "enabled": true })
-    );
+    assert_eq!(shown["events_config"]["events"], json!([]));
+}
+
+#[test]
+fn agent_fields_without_an_effect_are_refused_naming_them_and_their_empty_values_pass() {
+    let nothing = Nothing::new();
+    let refs = nothing.refs();
+    let base = json!({"name": "a", "instruction": "Help.", "model_id": "m"});
+    #[rustfmt::skip]
+    let cases = [
+        (json!({"planning": true}), Some("planning: not supported")),
+        (json!({"tools_config": {"planning": true}}), Some("planning: not supported")),
+        (json!({"capabilities": ["search"]}), Some("capabilities: not supported")),
+        (json!({"events_config": {"events": ["task_done"]}}), Some("events_config: not supported")),
+        (json!({"tools_config": {"builtin_tools": [{"tool_name": "web_search"}]}}), Some("tools_config.builtin_tools: not supported")),
+        (json!({"planning": false, "capabilities": [], "events_config": {"events": []}, "tools_config": {"builtin_tools": []}}), None),
+    ];
+    for (fields, want) in cases {
+        let mut body = base.clone();
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        let create: AgentCreate = serde_json::from_value(body.clone()).unwrap();
+        let update: AgentUpdate = serde_json::from_value(fields.clone()).unwrap();
+        let created = create.into_agent(&refs, &caller()).map(|_| ());
+        let updated = update.into_patch(&refs, "a").map(|_| ());
+        for got in [created, updated] {
+            match (got, want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(want)) => {
+                    assert_eq!(e.status.as_u16(), 422, "{fields}");
+                    assert!(e.detail.starts_with(want), "{fields}: {}", e.detail);
+                }
+                (got, want) => panic!("{fields}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 }
 
 #[test]
 fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
-    let skills = ResourceCache::holding([]);
-    let instances = ResourceCache::holding([]);
-    let agents = ResourceCache::holding([]);
-    let namespace = namespace_for(WORKSPACE);
-    let refs = References {
-        namespace: &namespace,
-        skills: &skills,
-        mcp_server_instances: &instances,
-        agents: &agents,
-    };
+    let nothing = Nothing::new();
+    let refs = nothing.refs();
     let body: AgentCreate = serde_json::from_value(json!({
         "name": "careful", "instruction": "Help.", "model_id": "m",
         "tool_approval": { "policy": "Destructive" },
@@ -115,7 +168,8 @@ fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
         ]}))
         .unwrap(),
     );
-    let shown = serde_json::to_value(present(&agent, &instances, Some(&agents))).unwrap();
+    let shown =
+        serde_json::to_value(present(&agent, &nothing.instances, Some(&nothing.agents))).unwrap();
     assert_eq!(
         shown["tool_approval"],
         json!({ "policy": "Destructive", "timeout_seconds": null, "on_timeout": "Reject" })
@@ -124,7 +178,8 @@ fn an_agents_tool_approval_is_stored_as_spec_tool_approval_and_shown_back() {
 
     // An agent that sets none shows the default.
     agent.spec.tool_approval = None;
-    let shown = serde_json::to_value(present(&agent, &instances, Some(&agents))).unwrap();
+    let shown =
+        serde_json::to_value(present(&agent, &nothing.instances, Some(&nothing.agents))).unwrap();
     assert_eq!(
         shown["tool_approval"],
         json!({ "policy": "None", "timeout_seconds": null, "on_timeout": "Reject" })
@@ -200,6 +255,63 @@ fn a_new_webhook_trigger_gets_a_key_kept_in_a_secret_it_owns() {
         ("Trigger", "uid-inbox")
     );
     assert_eq!(secret.data.unwrap()["hmac-key"].0, key.as_bytes());
+}
+
+#[test]
+fn trigger_settings_that_could_not_work_are_refused_naming_them() {
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let discord_key = hex::encode(signing.verifying_key().as_bytes());
+    let rule = json!({"rules": [{"field": "payload.action", "operator": "eq", "value": "opened"}]});
+    let llm = json!({"type": "llm", "description": "a bug report"});
+    #[rustfmt::skip]
+    let cases = [
+        (json!({"trigger_type": "webhook", "conditions": rule}), None),
+        (json!({"trigger_type": "cron", "cron_expression": "0 3 * * *", "conditions": llm}), None),
+        (json!({"trigger_type": "webhook", "conditions": llm}), Some("conditions: natural-language (llm) conditions are evaluated for cron and event triggers only")),
+        (json!({"trigger_type": "webhook", "conditions": {"rules": [{"field": "a", "operator": "like", "value": 1}]}}), Some("conditions.rules[0].operator:")),
+        (json!({"trigger_type": "webhook", "validation_rules": {"required_fields": ["a"]}}), None),
+        (json!({"trigger_type": "webhook", "validation_rules": {"max_size": 1}}), Some("validation_rules.max_size: not a rule")),
+        (json!({"trigger_type": "webhook", "webhook_config": {"response": 200}}), Some("webhook_config: not supported")),
+        (json!({"trigger_type": "webhook", "webhook_config": {}}), None),
+        (json!({"trigger_type": "webhook", "webhook_type": "discord"}), Some("webhook_secret: required for discord")),
+        (json!({"trigger_type": "webhook", "webhook_type": "discord", "webhook_secret": "nope"}), Some("webhook_secret: The trigger's secret is not a Discord public key")),
+        (json!({"trigger_type": "webhook", "webhook_type": "stripe", "webhook_secret": "whsec_x"}), None),
+    ];
+    for (fields, want) in cases {
+        let mut body = json!({"name": "t", "agent_id": "helper"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        let body: TriggerCreate = serde_json::from_value(body).unwrap();
+        let got = body.into_trigger(
+            &agent(WORKSPACE, "helper", 0),
+            &namespace_for(WORKSPACE),
+            &caller(),
+        );
+        match (got, want) {
+            (Ok(_), None) => {}
+            (Err(e), Some(want)) => assert!(e.detail.starts_with(want), "{fields}: {}", e.detail),
+            (Ok(_), Some(want)) => panic!("{fields}: accepted, want {want}"),
+            (Err(e), None) => panic!("{fields}: {}", e.detail),
+        }
+    }
+    let discord: TriggerCreate = serde_json::from_value(json!({
+        "name": "t", "agent_id": "helper", "trigger_type": "webhook", "webhook_type": "discord",
+        "webhook_secret": discord_key,
+    }))
+    .unwrap();
+    let NewTrigger { webhook_key, .. } = discord
+        .into_trigger(
+            &agent(WORKSPACE, "helper", 0),
+            &namespace_for(WORKSPACE),
+            &caller(),
+        )
+        .unwrap();
+    assert_eq!(
+        webhook_key,
+        Some(discord_key),
+        "the key given is the key kept"
+    );
 }
 
 #[test]

@@ -129,9 +129,23 @@ function webhook(trigger) {
     `curl -X POST '${url}' -H 'Content-Type: application/json' \\`,
     `  -H "X-AgentArea-Timestamp: $timestamp" -H "X-AgentArea-Signature: $signature" -d "$body"`,
   ].join("\n");
+  const facts = h(
+    "dl",
+    { class: "facts" },
+    h("dt", {}, "URL"),
+    h("dd", {}, h("code", {}, url)),
+    h("dt", {}, "Methods"),
+    h("dd", {}, (trigger.allowed_methods ?? []).join(", ")),
+    h("dt", {}, "Sender"),
+    h("dd", {}, trigger.webhook_type ?? "generic"),
+  );
+  // A named sender signs as it documents; the api says what to set where for it.
+  if (trigger.webhook_type && trigger.webhook_type !== "generic") {
+    return [h("h2", {}, "Webhook"), facts, h("p", {}, trigger.webhook_setup ?? "")];
+  }
   return [
     h("h2", {}, "Webhook"),
-    h("dl", { class: "facts" }, h("dt", {}, "URL"), h("dd", {}, h("code", {}, url)), h("dt", {}, "Methods"), h("dd", {}, (trigger.allowed_methods ?? []).join(", "))),
+    facts,
     h(
       "p",
       {},

@@ -56,6 +56,12 @@ impl AgentCreate {
     /// The Agent to create, after checking the body; an unknown skill or server is a 422 naming
     /// it.
     pub fn into_agent(self, refs: &References, caller: &Identity) -> ApiResult<Agent> {
+        refuse_unsupported(&Unsupported {
+            tools: self.tools_config.as_ref(),
+            events: self.events_config.as_ref(),
+            planning: self.planning,
+            capabilities: self.capabilities.as_deref(),
+        })?;
         let (name, display) = object_name_for(&self.name);
         let tools_config = self.tools_config.unwrap_or_default();
         let agents = refs.resolve_agents(self.agents.unwrap_or_default(), &name)?;
@@ -88,6 +94,12 @@ impl AgentCreate {
 impl AgentUpdate {
     /// A merge patch of the fields given; the rest stay. `name` is the agent's object name.
     pub fn into_patch(self, refs: &References, name: &str) -> ApiResult<Value> {
+        refuse_unsupported(&Unsupported {
+            tools: self.tools_config.as_ref(),
+            events: self.events_config.as_ref(),
+            planning: self.planning,
+            capabilities: self.capabilities.as_deref(),
+        })?;
         let mut spec = Map::new();
         if let Some(agents) = self.agents {
             spec.insert("agents".into(), json!(refs.resolve_agents(agents, name)?));
@@ -129,6 +141,33 @@ impl AgentUpdate {
         }
         Ok(patch)
     }
+}
+
+/// The fields of AgentArea's agent body that have no effect here, as a body gives them.
+struct Unsupported<'a> {
+    tools: Option<&'a ToolsConfig>,
+    events: Option<&'a EventsConfig>,
+    planning: Option<bool>,
+    capabilities: Option<&'a [String]>,
+}
+
+/// A 422 naming the first of these fields given a value that would do something in AgentArea
+/// and nothing here; their empty values (what AgentArea's clients send by default) pass. The CRD
+/// refuses the same values with the same words, for manifests.
+fn refuse_unsupported(body: &Unsupported) -> ApiResult<()> {
+    let planning = body.planning.or(body.tools.and_then(|t| t.planning));
+    let refused = if body.tools.is_some_and(|t| !t.builtin_tools.is_empty()) {
+        "tools_config.builtin_tools: not supported: there are no built-in tools; give the agent MCP servers, skills or agents"
+    } else if body.events.is_some_and(|e| !e.events.is_empty()) {
+        "events_config: not supported: every step is published; subscribe to /v1/events and filter there"
+    } else if planning == Some(true) {
+        "planning: not supported: say in the instruction how the agent should plan"
+    } else if body.capabilities.is_some_and(|c| !c.is_empty()) {
+        "capabilities: not supported: nothing routes by capability; use description"
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::unprocessable(refused))
 }
 
 /// The spec fields a `tools_config` replaces: the MCP servers, the built-in tools, and

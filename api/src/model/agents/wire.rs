@@ -13,8 +13,11 @@ use crate::constraints::{Name, Text};
 pub struct ToolsConfig {
     #[serde(default)]
     pub mcp_server_configs: Vec<McpServerConfig>,
+    /// Refused (422) when not empty: the platform has no built-in tools; an agent's tools are
+    /// its MCP servers', its skills' and its agents'.
     #[serde(default)]
     pub builtin_tools: Vec<BuiltinToolConfig>,
+    /// Only `false` is accepted (as `planning`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planning: Option<bool>,
 }
@@ -123,10 +126,14 @@ pub struct AgentCreate {
     pub model_endpoint: Option<String>,
     #[serde(default)]
     pub tools_config: Option<ToolsConfig>,
+    /// Refused (422) when it lists events: every step of every task is published (the task's
+    /// stream, `/v1/events`), and choosing among them is not implemented.
     #[serde(default)]
     pub events_config: Option<EventsConfig>,
+    /// Only `false` is accepted: a planning phase is not implemented, so `true` is a 422.
     #[serde(default)]
     pub planning: Option<bool>,
+    /// Refused (422) when not empty: nothing routes by capability.
     #[serde(default)]
     pub capabilities: Option<Vec<String>>,
     /// Ids or names of skills the agent takes on.
@@ -148,8 +155,11 @@ pub struct AgentUpdate {
     pub model_id: Option<Text>,
     pub model_endpoint: Option<String>,
     pub tools_config: Option<ToolsConfig>,
+    /// Refused (422) when it lists events, as on create.
     pub events_config: Option<EventsConfig>,
+    /// Only `false` is accepted, as on create.
     pub planning: Option<bool>,
+    /// Refused (422) when not empty, as on create.
     pub capabilities: Option<Vec<String>>,
     pub skills: Option<Vec<String>>,
     /// Replaces the approval policy.

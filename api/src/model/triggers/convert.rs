@@ -5,6 +5,7 @@ use kube::ResourceExt;
 use serde_json::{Value, json};
 
 use agentarea_crds::common::{DISPLAY_NAME_ANNOTATION, SecretKeyRef};
+use agentarea_crds::trigger::conditions;
 use agentarea_crds::trigger::{
     ConcurrencyPolicy, EventTrigger, HttpMethod, ScheduleTrigger, WebhookTrigger, WebhookType,
 };
@@ -17,7 +18,9 @@ use super::wire::{
 use crate::auth::Identity;
 use crate::cache::ResourceCache;
 use crate::error::{ApiError, ApiResult};
-use crate::model::webhooks::{WEBHOOK_SECRET_KEY, method_name, random_key};
+use crate::model::webhooks::{
+    WEBHOOK_SECRET_KEY, check_rules, check_secret, method_name, random_key, setup,
+};
 use crate::model::{crd_word, from_json, id_or_name, rfc3339};
 use crate::resources::{
     created_by, display_name, new_metadata, numbered_page, object_name_for, timestamps,
@@ -40,6 +43,10 @@ impl TriggerCreate {
         let (name, display) = object_name_for(&self.name);
         let mut spec = TriggerSpec::default();
         let webhook_key = self.set_type(&mut spec, &name)?;
+        check_conditions(
+            self.conditions.as_ref(),
+            self.trigger_type == TriggerType::Webhook,
+        )?;
         let spec = TriggerSpec {
             agent: agent.name_any(),
             description: self.description,
@@ -67,8 +74,18 @@ impl TriggerCreate {
         match self.trigger_type {
             TriggerType::Cron => spec.schedule = Some(self.schedule()?),
             TriggerType::Webhook => {
-                spec.webhook = Some(self.webhook(name)?);
-                return Ok(Some(random_key()));
+                let webhook = self.webhook(name)?;
+                let key = match &self.webhook_secret {
+                    Some(secret) => checked_secret(webhook.webhook_type, secret)?,
+                    None if webhook.webhook_type == WebhookType::Discord => {
+                        return Err(ApiError::unprocessable(
+                            "webhook_secret: required for discord: the application's public key (hex) from Discord's developer portal",
+                        ));
+                    }
+                    None => random_key(),
+                };
+                spec.webhook = Some(webhook);
+                return Ok(Some(key));
             }
             TriggerType::Event => spec.event = Some(event_config(self.event_config.clone())?),
         }
@@ -90,6 +107,7 @@ impl TriggerCreate {
     }
 
     fn webhook(&self, name: &str) -> ApiResult<WebhookTrigger> {
+        check_webhook_settings(self.validation_rules.as_ref(), self.webhook_config.as_ref())?;
         Ok(WebhookTrigger {
             webhook_id: self
                 .webhook_id
@@ -109,8 +127,27 @@ impl TriggerCreate {
 }
 
 impl TriggerUpdate {
+    /// The webhook secret the update sets, checked for the trigger's type; a 422 for a trigger
+    /// that is not a webhook, or whose Secret was named by hand (kubectl) under another key.
+    pub fn webhook_secret(&self, current: &Trigger) -> ApiResult<Option<String>> {
+        let Some(secret) = &self.webhook_secret else {
+            return Ok(None);
+        };
+        let webhook = current.spec.webhook.as_ref().ok_or_else(|| {
+            ApiError::unprocessable("webhook_secret: only webhook triggers have one")
+        })?;
+        if webhook.secret_ref.key != WEBHOOK_SECRET_KEY {
+            return Err(ApiError::unprocessable(
+                "webhook_secret: this trigger keeps its secret in a Secret it names; change it there",
+            ));
+        }
+        checked_secret(webhook.webhook_type, secret).map(Some)
+    }
+
     /// A merge patch of the fields given; settings of another trigger type are a 422.
     pub fn into_patch(self, current: &Trigger) -> ApiResult<Value> {
+        check_conditions(self.conditions.as_ref(), current.spec.webhook.is_some())?;
+        check_webhook_settings(self.validation_rules.as_ref(), self.webhook_config.as_ref())?;
         let mut spec = json!({});
         set(&mut spec, "description", self.description.map(Value::from));
         set(&mut spec, "input", self.task_description.map(Value::from));
@@ -143,6 +180,37 @@ impl TriggerUpdate {
         }
         Ok(patch)
     }
+}
+
+/// A 422 naming what is wrong with `conditions`; natural-language ones are refused on webhook
+/// triggers, whose sender waits for the answer a model call would hold up.
+fn check_conditions(value: Option<&Value>, webhook: bool) -> ApiResult<()> {
+    let condition = conditions::parse(value).map_err(ApiError::unprocessable)?;
+    if webhook && !conditions::llm_conditions(&condition).is_empty() {
+        return Err(ApiError::unprocessable(
+            "conditions: natural-language (llm) conditions are evaluated for cron and event triggers only: a webhook's sender waits for its answer; use rule conditions",
+        ));
+    }
+    Ok(())
+}
+
+/// A 422 for `validation_rules` that could not be applied, and for any `webhook_config`.
+fn check_webhook_settings(rules: Option<&Value>, config: Option<&Value>) -> ApiResult<()> {
+    check_rules(rules).map_err(ApiError::unprocessable)?;
+    let empty = |v: &Value| v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
+    if config.is_some_and(|c| !empty(c)) {
+        return Err(ApiError::unprocessable(
+            "webhook_config: not supported: the answer a sender gets is its own protocol's (webhook_type)",
+        ));
+    }
+    Ok(())
+}
+
+/// `secret` if it can be the secret of a `kind` webhook.
+fn checked_secret(kind: WebhookType, secret: &str) -> ApiResult<String> {
+    check_secret(kind, secret)
+        .map(|()| secret.to_string())
+        .map_err(|e| ApiError::unprocessable(format!("webhook_secret: {e}")))
 }
 
 fn set(object: &mut Value, key: &str, value: Option<Value>) {
@@ -271,7 +339,7 @@ pub fn trigger_type(spec: &TriggerSpec) -> &'static str {
 }
 
 /// A page of the trigger's recent firings, newest first, their tasks named by id while the tasks
-/// exist.
+/// exist: the operator's record and the firings held back by conditions, merged.
 pub fn executions(
     trigger: &Trigger,
     tasks: &ResourceCache<Task>,
@@ -282,7 +350,7 @@ pub fn executions(
     let mut recorded: Vec<_> = trigger
         .status
         .iter()
-        .flat_map(|s| &s.executions)
+        .flat_map(|s| s.executions.iter().chain(&s.skipped_firings))
         .filter(|e| params.matches(&e.status))
         .collect();
     recorded.sort_by_key(|e| std::cmp::Reverse(e.time.0));
@@ -352,6 +420,8 @@ pub fn present(
         webhook_secret,
         allowed_methods: allowed_methods(webhook),
         webhook_type: webhook.and_then(|w| crd_word(w.webhook_type)),
+        webhook_setup: webhook
+            .map(|w| setup(w.webhook_type, &format!("/v1/webhooks/{}", w.webhook_id))),
         validation_rules: webhook.and_then(|w| w.validation_rules.clone()),
         webhook_config: webhook.and_then(|w| w.webhook_config.clone()),
         event_config: spec

@@ -24,6 +24,15 @@ pub struct TriggerCreate {
     pub task_description: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub task_parameters: Option<Value>,
+    /// Which firings start a task, in AgentArea's shape: `{"type": "rule", "logic": "AND",
+    /// "rules": [{"field": "payload.action", "operator": "eq", "value": "opened"}]}` (operators
+    /// eq, ne, gt, lt, gte, lte, contains, not_contains, exists, not_exists; fields are dotted
+    /// paths into what the input template sees: `payload.*` and `webhook.event` for webhooks,
+    /// `event.*`, `schedule.time`), `{"type": "llm", "description": "..."}` (judged by the
+    /// trigger's agent's model; schedule and event triggers only, since a webhook's sender waits
+    /// for its answer), or `{"type": "combined", "logic": "OR", "conditions": [...]}`. A firing
+    /// that does not match starts nothing and is listed among the executions as `skipped` with
+    /// the reason. Malformed conditions are a 422 naming the part.
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Value>,
     /// 1 to 100 (default 5): failures in a row after which the trigger disables itself.
@@ -41,9 +50,23 @@ pub struct TriggerCreate {
     /// For `webhook`: the path segment; generated when absent.
     pub webhook_id: Option<String>,
     pub allowed_methods: Option<Vec<String>>,
+    /// Whose signatures the webhook checks, as that sender makes them: `generic` (the
+    /// default), `github`, `slack`, `stripe`, `telegram` or `discord`. The answer's
+    /// `webhook_setup` says what to set at the sender.
     pub webhook_type: Option<String>,
+    /// For `webhook`: the secret the sender was given or gave you (Slack's signing secret,
+    /// Stripe's `whsec_...`, GitHub's or Telegram's secret; for `discord`, required: the
+    /// application's public key in hex). Generated when absent.
+    pub webhook_secret: Option<String>,
+    /// What a delivery must be: `required_headers`, `content_type`, `body_format: "json"`,
+    /// `required_fields` (dotted paths of the payload), `json_schema` (type, properties,
+    /// required, additionalProperties, items, enum, const, minimum, maximum, minLength,
+    /// maxLength, minItems, maxItems). A delivery that breaks one is a 422 naming it; an unknown
+    /// rule or schema keyword is a 422 here.
     #[schema(value_type = Option<Object>)]
     pub validation_rules: Option<Value>,
+    /// Refused (422) when not empty: the answer a sender gets is its own protocol's (see
+    /// `webhook_type`), not configurable.
     #[schema(value_type = Option<Object>)]
     pub webhook_config: Option<Value>,
     /// For `event`: `{"kind": "Task", "agent": "...", "phases": ["Succeeded"]}` and the like.
@@ -78,8 +101,12 @@ pub struct TriggerUpdate {
     pub timezone: Option<String>,
     pub concurrency_policy: Option<String>,
     pub allowed_methods: Option<Vec<String>>,
+    /// Replaces the webhook's secret (as on create), e.g. with Stripe's endpoint secret.
+    pub webhook_secret: Option<String>,
+    /// As on create.
     #[schema(value_type = Option<Object>)]
     pub validation_rules: Option<Value>,
+    /// Refused (422) when not empty, as on create.
     #[schema(value_type = Option<Object>)]
     pub webhook_config: Option<Value>,
     #[schema(value_type = Option<Object>)]
@@ -111,6 +138,8 @@ pub struct TriggerResponse {
     pub webhook_secret: Option<String>,
     pub allowed_methods: Vec<String>,
     pub webhook_type: Option<String>,
+    /// For webhooks: where to set the URL and the secret at the sender, for its type.
+    pub webhook_setup: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub validation_rules: Option<Value>,
     #[schema(value_type = Option<Object>)]
@@ -132,8 +161,9 @@ pub struct ExecutionResponse {
     /// The trigger that fired (its id).
     pub trigger_id: String,
     pub executed_at: String,
-    /// `fired` (its task runs), then `succeeded`, `failed` or `cancelled` as the task ended;
-    /// `skipped` (held back); `error` (no task could be made).
+    /// `fired` (its task has not finished), `succeeded`, `failed`, `cancelled`, `skipped` (the
+    /// conditions did not match, or the schedule's policy held it back: `error_message` says
+    /// why) or `error` (its task could not be created).
     pub status: String,
     pub task_id: Option<String>,
     pub execution_time_ms: Option<i64>,

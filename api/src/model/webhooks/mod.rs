@@ -1,25 +1,35 @@
-//! Webhook requests on the wire, and the key they are signed with. They carry no bearer token;
-//! instead every request is signed with the trigger's HMAC key, which the api generates and keeps
-//! in a Secret the trigger owns:
+//! Webhook requests on the wire, and the secret they are proven with. They carry no bearer token;
+//! instead each is signed (or carries a token) the way its sender does it, chosen by the
+//! trigger's `webhook_type` (`senders`). The secret is the trigger's: the api generates one, or
+//! keeps the one the sender gave the user (Slack's signing secret, Stripe's endpoint secret,
+//! Discord's public key), in a Secret the trigger owns.
 //!
-//! ```text
-//! X-AgentArea-Timestamp: <unix seconds>
-//! X-AgentArea-Signature: sha256=<hex of HMAC-SHA256(key, "<timestamp>.<body>")>
-//! ```
-//!
-//! A timestamp outside the trigger's replay window, or a signature already seen inside it, is
+//! A signed time outside the trigger's replay window, or a signature already seen inside it, is
 //! refused, so a captured request cannot be replayed.
 //!
-//! The signature (checking it, making it, the replay window) is in `signature.rs`; a webhook
-//! trigger's key and the Secret that keeps it, its allowed methods and a request body as its
-//! tasks' payload in `convert.rs`; the answer's body in `wire.rs`. Webhooks have no list.
+//! | module | what it owns |
+//! | --- | --- |
+//! | `senders` | each sender's check, what a delivery is, replays |
+//! | `validation` | a trigger's `validation_rules`, applied to a delivery |
+//! | `schema` | the JSON Schema keywords `validation_rules.json_schema` may use |
+//! | `setup` | what a user sets at the sender, per type |
+//! | `convert` | the key and its Secret, allowed methods, the body as payload |
+//! | `wire` | the answer's body |
 
 mod convert;
-mod signature;
+mod schema;
+mod senders;
+mod setup;
+mod validation;
 mod wire;
 
 pub use convert::{
     WEBHOOK_SECRET_KEY, method_allowed, method_name, payload, random_key, webhook_secret,
 };
-pub use signature::{SIGNATURE_HEADER, SeenSignatures, TIMESTAMP_HEADER, sign, verify};
+pub use senders::{
+    Refusal, Request, SIGNATURE_HEADER, SeenSignatures, TIMESTAMP_HEADER, Verified, check_secret,
+    sign, verify,
+};
+pub use setup::setup;
+pub use validation::{check_rules, validate};
 pub use wire::WebhookAccepted;

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, stream};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::PostParams;
 use kube::runtime::events::EventType;
@@ -21,9 +21,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use agentarea_crds::common::{TRIGGER_LABEL, condition};
-use agentarea_crds::trigger::{Firing, WatchedKind, WatchedTaskPhase};
+use agentarea_crds::trigger::{
+    Firing, WatchedKind, WatchedTaskPhase, record_skipped_firings, skipped,
+};
 use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, Trigger, reasons};
 
+use super::judge;
 use crate::context::Context;
 
 /// A transition older than this is history, not news: it does not fire (after a restart, say).
@@ -135,10 +138,11 @@ pub async fn run(
                 })
                 .boxed(),
         ]);
+        let decided = Decided::default();
         changes
             .for_each(|change| async {
                 match change {
-                    Ok(observed) => fire_matching(&ctx, &triggers, &observed).await,
+                    Ok(observed) => fire_matching(&ctx, &triggers, &decided, &observed).await,
                     Err(error) => tracing::debug!(%error, "event trigger watch"),
                 }
             })
@@ -150,12 +154,38 @@ pub async fn run(
     }
 }
 
-async fn fire_matching(ctx: &Context, triggers: &Store<Trigger>, observed: &Observed) {
+async fn fire_matching(
+    ctx: &Context,
+    triggers: &Store<Trigger>,
+    decided: &Decided,
+    observed: &Observed,
+) {
     let now = Timestamp::now();
     for trigger in triggers.state() {
         if matches(&trigger, observed, now) {
-            fire(ctx, &trigger, observed, now).await;
+            fire(ctx, &trigger, decided, observed, now).await;
         }
+    }
+}
+
+/// The firings (by the name of their Task) whose conditions held them back lately. A finished
+/// Task is seen again at each change of it (and at a re-list), so one transition would be judged
+/// and recorded as skipped again and again; a fired one is kept from that by its Task's name.
+/// Forgotten after [`FRESHNESS`], when the transition no longer fires anyway. Per process: a
+/// restart within those minutes may judge a transition once more.
+#[derive(Default)]
+struct Decided(std::sync::Mutex<std::collections::HashMap<String, Timestamp>>);
+
+impl Decided {
+    /// Whether `name` was held back within [`FRESHNESS`] of `now`.
+    fn seen(&self, name: &str, now: Timestamp) -> bool {
+        let mut held = crate::sync::lock(&self.0);
+        held.retain(|_, at| now.duration_since(*at) <= FRESHNESS);
+        held.contains_key(name)
+    }
+
+    fn held_back(&self, name: String, now: Timestamp) {
+        crate::sync::lock(&self.0).insert(name, now);
     }
 }
 
@@ -209,14 +239,30 @@ fn event_task_name(trigger: &str, key: &str) -> String {
     format!("{}-{}", prefix.trim_end_matches('-'), &digest[..12])
 }
 
-async fn fire(ctx: &Context, trigger: &Trigger, observed: &Observed, now: Timestamp) {
+async fn fire(
+    ctx: &Context,
+    trigger: &Trigger,
+    decided: &Decided,
+    observed: &Observed,
+    now: Timestamp,
+) {
     let name = event_task_name(&trigger.name_any(), &observed.key);
+    if decided.seen(&name, now) {
+        return;
+    }
     let firing = Firing::Event {
         event: observed.data.clone(),
     };
-    let task = trigger.firing_task(&firing, &now.to_string(), Some(name.clone()));
-    let api: Api<Task> =
-        Api::namespaced(ctx.client.clone(), &trigger.namespace().unwrap_or_default());
+    let now_text = now.to_string();
+    let decision = judge::decide(ctx, trigger, &trigger.firing_context(&firing, &now_text)).await;
+    let namespace = trigger.namespace().unwrap_or_default();
+    if !decision.matched {
+        decided.held_back(name, now);
+        hold_back(ctx, trigger, observed, &namespace, decision.reason, now).await;
+        return;
+    }
+    let task = trigger.decided_task(&firing, &now_text, Some(name.clone()), &decision);
+    let api: Api<Task> = Api::namespaced(ctx.client.clone(), &namespace);
     match api.create(&PostParams::default(), &task).await {
         Ok(_) => {
             ctx.metrics.triggers.fired("event", "fired");
@@ -233,6 +279,27 @@ async fn fire(ctx: &Context, trigger: &Trigger, observed: &Observed, now: Timest
                 .await;
         }
     }
+}
+
+/// Records an event the trigger's conditions held back among its skipped firings, with an
+/// Event saying why.
+async fn hold_back(
+    ctx: &Context,
+    trigger: &Trigger,
+    observed: &Observed,
+    namespace: &str,
+    reason: String,
+    now: Timestamp,
+) {
+    ctx.metrics.triggers.fired("event", "skipped");
+    let why = format!("{:?} {}: {reason}", observed.kind, observed.name);
+    let api: Api<Trigger> = Api::namespaced(ctx.client.clone(), namespace);
+    let entry = skipped(Time(now), why.clone());
+    if let Err(error) = record_skipped_firings(&api, trigger, &[entry]).await {
+        tracing::warn!(%error, trigger = %trigger.name_any(), "could not record a skipped event");
+    }
+    ctx.event(trigger, EventType::Normal, reasons::SKIPPED, why)
+        .await;
 }
 
 #[cfg(test)]

@@ -4,11 +4,8 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use agentarea_crds::trigger::TriggerExecution;
+use agentarea_crds::trigger::{TriggerExecution, push_newest};
 use agentarea_crds::{Task, TaskPhase, TriggerStatus};
-
-/// Firings kept in `status.executions`, newest first.
-pub const MAX_EXECUTIONS: usize = 20;
 
 /// Whether `task` has ended (succeeded, failed or was cancelled).
 pub fn finished(task: &Task) -> bool {
@@ -34,8 +31,7 @@ pub fn execution(
     }
 }
 
-/// Adds `execution` as the newest, forgetting the oldest beyond [`MAX_EXECUTIONS`].
+/// Adds `execution` as the newest of `status.executions` (bounded).
 pub fn push_execution(status: &mut TriggerStatus, execution: TriggerExecution) {
-    status.executions.insert(0, execution);
-    status.executions.truncate(MAX_EXECUTIONS);
+    push_newest(&mut status.executions, execution);
 }

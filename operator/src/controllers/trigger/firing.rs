@@ -14,6 +14,7 @@ use agentarea_crds::trigger::{ConcurrencyPolicy, Firing, ScheduleTrigger};
 use agentarea_crds::{Task, Trigger, TriggerStatus, reasons};
 
 use super::executions::{execution, finished, push_execution};
+use super::judge;
 use super::schedule::Schedule;
 use crate::context::Context;
 use crate::error::Result;
@@ -104,9 +105,17 @@ impl ScheduleRun<'_> {
         let firing = Firing::Schedule {
             scheduled_time: at.to_string(),
         };
+        let now_text = now.to_string();
+        let context = self.trigger.firing_context(&firing, &now_text);
+        let decision = judge::decide(self.ctx, self.trigger, &context).await;
+        if !decision.matched {
+            let why = format!("the run due at {at} was skipped: {}", decision.reason);
+            self.skip(at, why).await;
+            return;
+        }
         let task = self
             .trigger
-            .firing_task(&firing, &now.to_string(), Some(name.clone()));
+            .decided_task(&firing, &now_text, Some(name.clone()), &decision);
         match self.api.create(&PostParams::default(), &task).await {
             Ok(created) => {
                 let metrics = &self.ctx.metrics.triggers;

@@ -3,7 +3,7 @@
 //! firing (the Tasks a trigger owns, however they were created) in status and as an Event.
 //! Event triggers fire from [`event`], which watches the resources they filter on; a schedule's
 //! due run is found by [`schedule`] and fired by [`firing`]; both record it in the trigger's
-//! [`executions`].
+//! [`executions`]. Both ask [`judge`] whether the trigger's conditions let a firing through.
 //!
 //! Firing is safe with several operator replicas: a scheduled Task is named after its trigger and
 //! scheduled time, so two replicas firing the same run collide on the name and one Task exists.
@@ -11,6 +11,7 @@
 pub mod event;
 pub mod executions;
 pub mod firing;
+pub mod judge;
 pub mod schedule;
 
 use std::collections::HashSet;
@@ -25,7 +26,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
-use agentarea_crds::common::{CREATED_AT_ANNOTATION, TRIGGER_LABEL};
+use agentarea_crds::common::{CREATED_AT_ANNOTATION, TRIGGER_DECISION_ANNOTATION, TRIGGER_LABEL};
 use agentarea_crds::trigger::{ScheduleTrigger, TriggerExecution};
 use agentarea_crds::{Task, TaskPhase, Trigger, TriggerSpec, TriggerStatus, reasons};
 
@@ -69,6 +70,9 @@ async fn reconcile(trigger: Arc<Trigger>, ctx: Arc<Context>) -> Result<Action> {
     let mut status = TriggerStatus {
         observed_generation: trigger.metadata.generation,
         type_: Some(trigger.type_name().into()),
+        // The api's record: left out of the operator's apply, so it never owns it nor writes
+        // back a copy older than the api's last.
+        skipped_firings: Vec::new(),
         ..previous.clone()
     };
     let mut spec_problem = None;
@@ -157,9 +161,11 @@ async fn record_firings(
 ) {
     let since = previous.last_fired_time.as_ref().map(|t| t.0);
     for (at, task) in unrecorded_firings(tasks, &status.executions, since) {
+        // Why its conditions let it through, when it had conditions.
+        let decision = task.annotations().get(TRIGGER_DECISION_ANNOTATION).cloned();
         push_execution(
             status,
-            execution(Time(at), "fired", Some(task.name_any()), None),
+            execution(Time(at), "fired", Some(task.name_any()), decision),
         );
         status.fired_count += 1;
         if status.last_fired_time.as_ref().is_none_or(|t| t.0 < at) {

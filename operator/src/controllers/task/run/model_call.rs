@@ -15,6 +15,8 @@ use super::outcome::Outcome;
 use super::toolbox::Toolbox;
 use crate::context::Context;
 use crate::controllers::task::record::{RecordError, SharedRecord, Step, push_step};
+use agentarea_support::egress::EgressPolicy;
+
 use crate::model::{self, Completion, Message, ModelEndpoint};
 use crate::problem::Problem;
 use crate::secrets::secret_value;
@@ -166,14 +168,7 @@ async fn complete_observed(
         agentarea.attempt = attempt,
     );
     let started = Instant::now();
-    // The agent's own endpoint is the workspace's choice, so it goes through the egress policy;
-    // the operator's default is the administrator's.
-    let (http, egress) = if endpoint.named_by_agent {
-        let (policy, http) = ctx.egress.http(namespace).await;
-        (http, Some(policy))
-    } else {
-        (ctx.http.clone(), None)
-    };
+    let (http, egress) = client_for(ctx, namespace, endpoint).await;
     let result = model::complete(
         &http,
         egress.as_ref(),
@@ -203,6 +198,22 @@ async fn complete_observed(
         }
     }
     result
+}
+
+/// The HTTP client (and the policy it enforces) to call `endpoint` with for the workspace in
+/// `namespace`. An agent's own endpoint is the workspace's choice, so it goes through the
+/// workspace's egress policy; the operator's default is the administrator's.
+pub async fn client_for(
+    ctx: &Context,
+    namespace: &str,
+    endpoint: &ModelEndpoint,
+) -> (reqwest::Client, Option<EgressPolicy>) {
+    if endpoint.named_by_agent {
+        let (policy, http) = ctx.egress.http(namespace).await;
+        (http, Some(policy))
+    } else {
+        (ctx.http.clone(), None)
+    }
 }
 
 /// The host of `url`, for `server.address`.

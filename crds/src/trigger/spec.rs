@@ -1,20 +1,13 @@
-//! `Trigger`: starts Tasks for an agent on a schedule, on a signed webhook, or on another
-//! resource's event.
-
-use std::collections::BTreeMap;
+//! The Trigger custom resource: its spec (a schedule, a webhook or an event, and what fires) and
+//! its status.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::ObjectMeta;
-use kube::{CustomResource, KubeSchema, Resource, ResourceExt};
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::common::{
-    AGENT_LABEL, CREATED_AT_ANNOTATION, SecretKeyRef, TRIGGER_LABEL, conditions_schema,
-    free_form_object,
-};
-use crate::task::{Requester, Task, TaskSpec};
+use crate::common::{SecretKeyRef, conditions_schema, free_form_object};
 
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
@@ -77,7 +70,12 @@ pub struct TriggerSpec {
     #[schemars(schema_with = "free_form_object")]
     pub parameters: Option<Value>,
 
-    /// AgentArea's trigger conditions, kept as given.
+    /// Which firings start a Task, in AgentArea's shape: rule conditions (`{"type": "rule",
+    /// "rules": [{"field": "payload.action", "operator": "eq", "value": "opened"}]}`), a
+    /// natural-language condition a model judges (`{"type": "llm", "description": ...}`), or
+    /// `combined` ones, with `logic` AND or OR. Fields are dotted paths into what the input
+    /// template sees. A firing that does not match starts nothing and is recorded as skipped,
+    /// with the reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_object")]
     pub conditions: Option<Value>,
@@ -157,27 +155,38 @@ pub enum ConcurrencyPolicy {
 }
 
 /// Fire when a signed request arrives at `/v1/webhooks/{webhookId}`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = kube::core::Rule::new("!has(self.webhookConfig)")
+    .message("webhookConfig is not supported: the answer a sender gets is the sender's protocol (webhookType)"))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookTrigger {
     /// The path segment the webhook is reached at; unique in the cluster.
     #[schemars(length(min = 8, max = 128), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub webhook_id: String,
-    /// The HMAC-SHA256 key. Requests carry `X-AgentArea-Timestamp` and
-    /// `X-AgentArea-Signature: sha256=<hex of HMAC(key, timestamp + "." + body)>`.
+    /// The secret the sender signs with, which is also what is set at the sender: the HMAC key
+    /// (generic, GitHub, Slack's signing secret, Stripe's `whsec_...` endpoint secret), the
+    /// secret token (Telegram), or the application's public key in hex (Discord).
     pub secret_ref: SecretKeyRef,
     #[serde(default = "default_methods")]
     #[schemars(length(min = 1, max = 4))]
     pub allowed_methods: Vec<HttpMethod>,
+    /// Whose signature scheme requests carry: `generic` (`X-AgentArea-Timestamp` and
+    /// `X-AgentArea-Signature: sha256=<hex of HMAC(key, timestamp + "." + body)>`), `github`,
+    /// `slack`, `stripe`, `telegram` or `discord`, each checked as that sender documents it.
     #[serde(default)]
     pub webhook_type: WebhookType,
-    /// Requests whose timestamp is further than this from now are refused as replays.
+    /// Requests whose signed timestamp is further than this from now are refused as replays
+    /// (generic, Slack, Stripe, Discord; GitHub and Telegram sign no time).
     #[serde(default = "default_replay_window")]
     #[schemars(range(min = 1, max = 86400))]
     pub replay_window_seconds: i64,
+    /// What a delivery must be (`required_headers`, `content_type`, `body_format`,
+    /// `required_fields`, `json_schema`); one that is not is answered 422 naming the rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_object")]
     pub validation_rules: Option<Value>,
+    /// Refused (see the rule above): kept in the schema so that a manifest setting it is told
+    /// why, rather than having it pruned in silence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_object")]
     pub webhook_config: Option<Value>,
@@ -209,6 +218,20 @@ pub enum WebhookType {
     Github,
     Discord,
     Stripe,
+}
+
+impl WebhookType {
+    /// The word the API and the CRD spell it with.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Generic => "generic",
+            Self::Telegram => "telegram",
+            Self::Slack => "slack",
+            Self::Github => "github",
+            Self::Discord => "discord",
+            Self::Stripe => "stripe",
+        }
+    }
 }
 
 /// Fire when a resource in the namespace matches a filter.
@@ -278,6 +301,13 @@ pub struct TriggerStatus {
     /// The most recent firings, newest first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub executions: Vec<TriggerExecution>,
+    /// Webhook deliveries and events that started nothing because the trigger's conditions did
+    /// not match, newest first (bounded), with the reason. Written by whoever decided (the api
+    /// for a webhook, the operator's event matcher for an event) as a merge patch carrying the
+    /// resourceVersion, so neither loses the other's entry; the trigger's reconcile never sends
+    /// this field. Schedule runs held back are in `executions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_firings: Vec<TriggerExecution>,
 }
 
 /// One firing of a trigger.
@@ -295,118 +325,4 @@ pub struct TriggerExecution {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_time_ms: Option<i64>,
-}
-
-/// What a firing is: which kind of trigger fired, and the data it fired on.
-pub enum Firing {
-    /// A scheduled run, due at `scheduled_time`.
-    Schedule { scheduled_time: String },
-    /// A verified webhook request and its body.
-    Webhook { payload: Value },
-    /// A watched object that matched the filter, as it was when it matched.
-    Event { event: Value },
-}
-
-impl Firing {
-    fn type_name(&self) -> &'static str {
-        match self {
-            Self::Schedule { .. } => "schedule",
-            Self::Webhook { .. } => "webhook",
-            Self::Event { .. } => "event",
-        }
-    }
-}
-
-impl Trigger {
-    /// The Task one firing creates; the one definition the api (webhooks) and the operator
-    /// (schedules, events) share. The input is `spec.input` rendered with `trigger`, `time` and
-    /// `payload` or `event`; the parameters are the trigger's plus AgentArea's `trigger_*` fields.
-    /// The Task is owned by the trigger (deleting the trigger deletes its history, as with a
-    /// CronJob) and labelled with its agent and trigger.
-    ///
-    /// `name` is exact when given: the operator names scheduled and event Tasks after what they
-    /// fire for, so that two replicas firing the same run collide on the name instead of running
-    /// it twice. Without it the apiserver generates one from the trigger's name.
-    pub fn firing_task(&self, firing: &Firing, now: &str, name: Option<String>) -> Task {
-        let (data_key, data) = match firing {
-            Firing::Schedule { scheduled_time } => ("schedule", json!({ "time": scheduled_time })),
-            Firing::Webhook { payload } => ("payload", payload.clone()),
-            Firing::Event { event } => ("event", event.clone()),
-        };
-        let context = json!({
-            "trigger": { "name": self.name_any(), "id": self.uid(), "type": firing.type_name() },
-            "time": now,
-            data_key: data,
-        });
-        let input = match &self.spec.input {
-            Some(template) => crate::template::render(template, &context),
-            None => format!(
-                "{} trigger {} fired: {}",
-                firing.type_name(),
-                self.name_any(),
-                context[data_key]
-            ),
-        };
-        let mut parameters = self.spec.parameters.clone().unwrap_or_else(|| json!({}));
-        if let Some(object) = parameters.as_object_mut() {
-            object.insert("trigger_id".into(), json!(self.uid()));
-            object.insert("trigger_type".into(), json!(firing.type_name()));
-            object.insert("trigger_name".into(), json!(self.name_any()));
-            object.insert("execution_time".into(), json!(now));
-            object.insert("trigger_data".into(), context[data_key].clone());
-        }
-        let prefix: String = self.name_any().chars().take(50).collect();
-        Task {
-            metadata: ObjectMeta {
-                generate_name: name.is_none().then(|| format!("{prefix}-")),
-                name,
-                namespace: self.namespace(),
-                annotations: Some(BTreeMap::from([(
-                    CREATED_AT_ANNOTATION.to_string(),
-                    now.to_string(),
-                )])),
-                labels: Some(BTreeMap::from([
-                    (AGENT_LABEL.to_string(), self.spec.agent.clone()),
-                    (TRIGGER_LABEL.to_string(), self.name_any()),
-                ])),
-                owner_references: self.controller_owner_ref(&()).map(|owner| vec![owner]),
-                ..ObjectMeta::default()
-            },
-            spec: TaskSpec {
-                agent: self.spec.agent.clone(),
-                input: truncate_input(input),
-                parameters: Some(parameters),
-                requested_by: Some(Requester {
-                    user: None,
-                    trigger: Some(self.name_any()),
-                }),
-                ..TaskSpec::default()
-            },
-            status: None,
-        }
-    }
-
-    /// `schedule`, `webhook` or `event`.
-    pub fn type_name(&self) -> &'static str {
-        match (&self.spec.schedule, &self.spec.webhook) {
-            (Some(_), _) => "schedule",
-            (None, Some(_)) => "webhook",
-            (None, None) => "event",
-        }
-    }
-}
-
-/// The Task schema caps `input` at 256 KiB; a payload rendered larger is cut, not refused, so
-/// that a big webhook body still starts the agent.
-fn truncate_input(mut input: String) -> String {
-    const MAX: usize = 262_144;
-    if input.len() > MAX {
-        let mut end = MAX - 16;
-        while !input.is_char_boundary(end) {
-            end -= 1;
-        }
-        input.truncate(end);
-        input.push_str(" [truncated]");
-    }
-    input
 }

@@ -1,0 +1,71 @@
+//! Checking a webhook request the way its sender signs it, chosen by the trigger's
+//! `webhook_type`. Each check is a pure function of the headers, the body, the trigger's secret
+//! and the time, returning what the sender says the delivery is ([`Verified`]) or why it is
+//! refused (a 401's detail).
+//!
+//! | module | sender | what proves the request |
+//! | --- | --- | --- |
+//! | [`generic`] | anyone | `X-AgentArea-Signature`, HMAC of `<timestamp>.<body>` |
+//! | [`github`] | GitHub | `X-Hub-Signature-256`, HMAC of the body |
+//! | [`slack`] | Slack | `X-Slack-Signature`, HMAC of `v0:<timestamp>:<body>` |
+//! | [`stripe`] | Stripe | `Stripe-Signature`, HMAC of `<t>.<body>` |
+//! | [`telegram`] | Telegram | `X-Telegram-Bot-Api-Secret-Token`, the secret itself |
+//! | [`discord`] | Discord | `X-Signature-Ed25519` over `<timestamp><body>` |
+//!
+//! `parts` holds what they share; [`SeenSignatures`] refuses a signature seen twice in the
+//! window.
+
+mod discord;
+mod generic;
+mod github;
+mod parts;
+mod slack;
+mod stripe;
+mod telegram;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use agentarea_crds::trigger::WebhookType;
+
+pub use generic::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+pub use parts::{Refusal, Request, Verified};
+
+/// Checks `request` as `kind`'s sender signs it, with the trigger's `secret`.
+pub fn verify(kind: WebhookType, request: &Request, secret: &[u8]) -> Result<Verified, Refusal> {
+    match kind {
+        WebhookType::Generic => generic::verify(request, secret),
+        WebhookType::Github => github::verify(request, secret),
+        WebhookType::Slack => slack::verify(request, secret),
+        WebhookType::Stripe => stripe::verify(request, secret),
+        WebhookType::Telegram => telegram::verify(request, secret),
+        WebhookType::Discord => discord::verify(request, secret),
+    }
+}
+
+/// Whether `secret` can be the trigger's secret for `kind` (a Discord key must be a public key).
+pub fn check_secret(kind: WebhookType, secret: &str) -> Result<(), Refusal> {
+    match kind {
+        WebhookType::Discord => discord::public_key(secret.as_bytes()).map(|_| ()),
+        _ if secret.is_empty() => Err("the secret is empty".into()),
+        _ => Ok(()),
+    }
+}
+
+/// Signatures seen recently, to refuse a replay inside the window.
+#[derive(Default)]
+pub struct SeenSignatures(Mutex<HashMap<String, Instant>>);
+
+impl SeenSignatures {
+    /// Records `signature`; false if it was already seen within `window`.
+    pub fn first_time(&self, signature: &str, window: Duration) -> bool {
+        let mut seen = self.0.lock().unwrap();
+        let now = Instant::now();
+        seen.retain(|_, at| now.duration_since(*at) < window);
+        seen.insert(signature.to_string(), now).is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests;
