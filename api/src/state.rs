@@ -18,7 +18,6 @@ use crate::limits::{LimitArgs, Limits, StreamPermit};
 use crate::metrics::ApiMetrics;
 use crate::model::mcp_server_instances::InstanceResponse;
 use crate::model::skills::SkillResponse;
-use crate::model::webhooks::SeenSignatures;
 use crate::model::{agents, ready_state, tasks, triggers};
 use crate::resources::Writer;
 use crate::skipped::SkippedFirings;
@@ -36,7 +35,6 @@ pub struct AppState {
     pub triggers: Arc<ResourceCache<Trigger>>,
     pub tasks: Arc<ResourceCache<Task>>,
     pub events: Arc<EventLog>,
-    pub webhook_signatures: Arc<SeenSignatures>,
     /// Webhook deliveries held back by their trigger's conditions, being recorded.
     pub skipped_firings: Arc<SkippedFirings>,
     pub metrics: Arc<ApiMetrics>,
@@ -128,7 +126,6 @@ impl AppState {
             triggers,
             tasks,
             events,
-            webhook_signatures: Arc::default(),
             skipped_firings: Arc::default(),
             metrics,
             egress,
@@ -305,7 +302,6 @@ impl AppState {
             triggers: ResourceCache::holding([]),
             tasks: ResourceCache::holding([]),
             events: Arc::new(EventLog::new()),
-            webhook_signatures: Arc::default(),
             skipped_firings: Arc::default(),
             egress: EgressPolicy::default(),
             limits: Arc::new(Limits::new(&LimitArgs::default())),

@@ -607,3 +607,64 @@ async fn an_event_trigger_with_a_natural_language_condition_fires_on_what_the_mo
     assert_eq!(audit.spec.agent, "auditor");
     ns.delete().await;
 }
+
+/// One delivery starts one Task, whichever api replica it reaches and however often: each
+/// sender's signed delivery sent to two api processes, and again after one restarts, is answered
+/// 202 with the same task every time, and one Task exists. (The apiserver refuses the second:
+/// the Task is named after the delivery.)
+#[tokio::test]
+async fn a_delivery_sent_again_to_any_replica_starts_one_task() {
+    let first = ApiServer::start(&[]).await;
+    let second = ApiServer::start(&[]).await;
+    let ws = workspace("once");
+    let t = token(&ws, "erin");
+    let agent_id = create_agent(&first, &t, "responder").await;
+    let tasks = kube::Api::<Task>::namespaced(
+        control_plane().client().await,
+        &agentarea_api::workspace::namespace_for(&ws),
+    );
+    let mut first = Some(first);
+    for sender in senders() {
+        let kind = sender.kind;
+        let api = first.as_ref().unwrap();
+        let mut fields = json!({"webhook_type": kind});
+        if let Some(secret) = &sender.given_secret {
+            fields["webhook_secret"] = json!(secret);
+        }
+        let (trigger, url, secret) = webhook_trigger(api, &t, &agent_id, fields).await;
+        let path = url.trim_start_matches(&api.url(""));
+        let body =
+            br#"{"id":"evt_7","event_id":"Ev07","update_id":7,"message":{},"title":"Disk full"}"#;
+        let headers = sender.headers(&secret, now(), body, "issues");
+        let mut answers = Vec::new();
+        for api in [first.as_ref().unwrap(), &second] {
+            for _ in 0..2 {
+                answers.push(deliver(api, &api.url(path), &headers, body).await);
+            }
+        }
+        // The first replica restarts (the second keeps serving): what it held in memory is gone.
+        let port: u16 = api.url("").rsplit(':').next().unwrap().parse().unwrap();
+        drop(first.take());
+        first = Some(ApiServer::start_at(port, &[]).await);
+        answers.push(deliver(first.as_ref().unwrap(), &url, &headers, body).await);
+
+        let task_id = answers[0].1["task_id"].clone();
+        assert!(task_id.is_string(), "{kind}: {answers:?}");
+        for (status, answer) in &answers {
+            assert_eq!(*status, 202, "{kind}: {answer}");
+            assert_eq!(
+                answer["task_id"], task_id,
+                "{kind}: the same task every time"
+            );
+        }
+        let started = tasks
+            .list(&kube::api::ListParams::default().labels(&format!(
+                "agentarea.io/trigger={}",
+                trigger["k8s_name"].as_str().unwrap()
+            )))
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(started.len(), 1, "{kind}: one task for one delivery");
+    }
+}

@@ -4,7 +4,6 @@
 //! signature, the validation rules, the conditions) is in the model and `agentarea_crds`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -57,7 +56,7 @@ pub fn router() -> Router<AppState> {
         ("X-AgentArea-Signature" = Option<String>, Header, description = "generic: sha256=<hex HMAC of timestamp.body>")),
     request_body(content = Object, description = "Any payload; JSON is parsed for the input template and the conditions"),
     responses((status = 200, body = Object, description = "A sender's handshake answered, or `{\"status\": \"skipped\", \"reason\": ...}`"),
-              (status = 202, body = WebhookAccepted), (status = 401, body = ErrorBody),
+              (status = 202, body = WebhookAccepted, description = "The task the delivery started; a delivery seen again (a retry, on any replica) answers the same task and starts none"), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 405, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub async fn receive(
@@ -99,15 +98,7 @@ pub async fn receive(
         window,
     };
     let verified = verify(webhook.webhook_type, &request, &key).map_err(ApiError::unauthorized)?;
-    if let Some(replay_key) = &verified.replay_key
-        && !state
-            .webhook_signatures
-            .first_time(replay_key, Duration::from_secs(window))
-    {
-        return Err(ApiError::unauthorized(
-            "Replayed request: this signature was already used",
-        ));
-    }
+    let identity = verified.identity();
     if let Some(answer) = verified.handshake {
         return Ok((StatusCode::OK, Json(answer)).into_response());
     }
@@ -143,16 +134,26 @@ pub async fn receive(
         let skipped = WebhookAccepted::skipped(decision.reason);
         return Ok((StatusCode::OK, Json(skipped)).into_response());
     }
-    let task = trigger.decided_task(&firing, &now, None, &decision);
-    let created = Api::<Task>::namespaced(workspace, &namespace)
-        .create(&PostParams::default(), &task)
-        .await?;
-    // A signed call proves the key, not a person: the trigger is the writer.
-    let sender = Identity {
-        subject: format!("webhook:{}", trigger.name_any()),
-        workspace: workspace_of(&namespace),
+    // Named after the delivery: its retry or replay, on any replica and after any restart, is the
+    // apiserver's AlreadyExists, answered with the Task the first arrival started.
+    let name = identity.map(|identity| trigger.task_name_for(&identity));
+    let task = trigger.decided_task(&firing, &now, name.clone(), &decision);
+    let tasks = Api::<Task>::namespaced(workspace, &namespace);
+    let created = match (tasks.create(&PostParams::default(), &task).await, &name) {
+        (Ok(created), _) => {
+            // A signed call proves the key, not a person: the trigger is the writer.
+            let sender = Identity {
+                subject: format!("webhook:{}", trigger.name_any()),
+                workspace: workspace_of(&namespace),
+            };
+            audit::written(&sender, audit::Verb::Create, &created);
+            created
+        }
+        (Err(kube::Error::Api(status)), Some(name)) if status.reason == "AlreadyExists" => {
+            tasks.get(name).await?
+        }
+        (Err(error), _) => return Err(error.into()),
     };
-    audit::written(&sender, audit::Verb::Create, &created);
     let accepted = WebhookAccepted::new(created.uid().unwrap_or_default());
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }

@@ -66,6 +66,18 @@ impl Trigger {
     /// `name` is exact when given: the operator names scheduled and event Tasks after what they
     /// fire for, so that two replicas firing the same run collide on the name instead of running
     /// it twice. Without it the apiserver generates one from the trigger's name.
+    /// The name of the Task a firing that `key` identifies starts: `<trigger>-<12 hex of the
+    /// trigger and key>`. The same firing (an event's transition, a sender's delivery) always
+    /// names the same Task, so seeing it again, on any replica and after any restart, is the
+    /// apiserver's `AlreadyExists`, never a second run.
+    pub fn task_name_for(&self, key: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let trigger = self.name_any();
+        let digest = hex::encode(Sha256::digest(format!("{trigger}/{key}").as_bytes()));
+        let prefix: String = trigger.chars().take(50).collect();
+        format!("{}-{}", prefix.trim_end_matches('-'), &digest[..12])
+    }
+
     pub fn firing_task(&self, firing: &Firing, now: &str, name: Option<String>) -> Task {
         let context = self.firing_context(firing, now);
         let data_key = firing.data_key();
@@ -183,4 +195,22 @@ fn truncate_input(mut input: String) -> String {
         input.push_str(" [truncated]");
     }
     input
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trigger::TriggerSpec;
+
+    #[test]
+    fn the_same_firing_names_the_same_task() {
+        let trigger = |name: &str| Trigger::new(name, TriggerSpec::default());
+        let a = trigger("on-done").task_name_for("uid-1/Succeeded");
+        assert_eq!(a, trigger("on-done").task_name_for("uid-1/Succeeded"));
+        assert_ne!(a, trigger("on-done").task_name_for("uid-2/Succeeded"));
+        assert_ne!(a, trigger("other").task_name_for("uid-1/Succeeded"));
+        assert!(a.starts_with("on-done-") && a.len() == "on-done-".len() + 12);
+        let long = trigger(&"x".repeat(63)).task_name_for("k");
+        assert!(long.len() <= 63, "a valid name: {long}");
+    }
 }

@@ -4,12 +4,13 @@
 //! keeps the one the sender gave the user (Slack's signing secret, Stripe's endpoint secret,
 //! Discord's public key), in a Secret the trigger owns.
 //!
-//! A signed time outside the trigger's replay window, or a signature already seen inside it, is
-//! refused, so a captured request cannot be replayed.
+//! A signed time outside the trigger's replay window is refused; inside it, a delivery seen again
+//! (a sender's retry, a replay) names the Task it already started and starts none
+//! ([`Verified::identity`]).
 //!
 //! | module | what it owns |
 //! | --- | --- |
-//! | `senders` | each sender's check, what a delivery is, replays |
+//! | `senders` | each sender's check, what a delivery is and what identifies it |
 //! | `validation` | a trigger's `validation_rules`, applied to a delivery |
 //! | `schema` | the JSON Schema keywords `validation_rules.json_schema` may use |
 //! | `setup` | what a user sets at the sender, per type |
@@ -27,8 +28,7 @@ pub use convert::{
     WEBHOOK_SECRET_KEY, method_allowed, method_name, payload, random_key, webhook_secret,
 };
 pub use senders::{
-    Refusal, Request, SIGNATURE_HEADER, SeenSignatures, TIMESTAMP_HEADER, Verified, check_secret,
-    sign, verify,
+    Refusal, Request, SIGNATURE_HEADER, TIMESTAMP_HEADER, Verified, check_secret, sign, verify,
 };
 pub use setup::setup;
 pub use validation::{check_rules, validate};

@@ -18,7 +18,6 @@ use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use agentarea_crds::common::{TRIGGER_LABEL, condition};
 use agentarea_crds::trigger::{
@@ -232,13 +231,6 @@ fn task_phase(phase: WatchedTaskPhase) -> TaskPhase {
     }
 }
 
-/// `<trigger>-<12 hex of the transition>`: the same transition always names the same Task.
-fn event_task_name(trigger: &str, key: &str) -> String {
-    let digest = hex::encode(Sha256::digest(format!("{trigger}/{key}").as_bytes()));
-    let prefix: String = trigger.chars().take(50).collect();
-    format!("{}-{}", prefix.trim_end_matches('-'), &digest[..12])
-}
-
 async fn fire(
     ctx: &Context,
     trigger: &Trigger,
@@ -246,7 +238,7 @@ async fn fire(
     observed: &Observed,
     now: Timestamp,
 ) {
-    let name = event_task_name(&trigger.name_any(), &observed.key);
+    let name = trigger.task_name_for(&observed.key);
     if decided.seen(&name, now) {
         return;
     }
@@ -434,13 +426,5 @@ mod tests {
         assert!(matches(&t, &observed("github", false), now));
         assert!(!matches(&t, &observed("github", true), now));
         assert!(!matches(&t, &observed("slack", false), now));
-    }
-
-    #[test]
-    fn the_same_transition_names_the_same_task() {
-        let a = event_task_name("on-done", "uid-1/Some(Succeeded)");
-        assert_eq!(a, event_task_name("on-done", "uid-1/Some(Succeeded)"));
-        assert_ne!(a, event_task_name("on-done", "uid-2/Some(Succeeded)"));
-        assert!(event_task_name(&"x".repeat(63), "k").len() <= 63);
     }
 }

@@ -12,8 +12,8 @@
 //! | [`telegram`] | Telegram | `X-Telegram-Bot-Api-Secret-Token`, the secret itself |
 //! | [`discord`] | Discord | `X-Signature-Ed25519` over `<timestamp><body>` |
 //!
-//! `parts` holds what they share; [`SeenSignatures`] refuses a signature seen twice in the
-//! window.
+//! `parts` holds what they share, and what identifies a delivery ([`Verified::identity`]): it
+//! names the Task the delivery starts, so a retry or a replay, on any replica, starts none.
 
 mod discord;
 mod generic;
@@ -22,10 +22,6 @@ mod parts;
 mod slack;
 mod stripe;
 mod telegram;
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use agentarea_crds::trigger::WebhookType;
 
@@ -50,20 +46,6 @@ pub fn check_secret(kind: WebhookType, secret: &str) -> Result<(), Refusal> {
         WebhookType::Discord => discord::public_key(secret.as_bytes()).map(|_| ()),
         _ if secret.is_empty() => Err("the secret is empty".into()),
         _ => Ok(()),
-    }
-}
-
-/// Signatures seen recently, to refuse a replay inside the window.
-#[derive(Default)]
-pub struct SeenSignatures(Mutex<HashMap<String, Instant>>);
-
-impl SeenSignatures {
-    /// Records `signature`; false if it was already seen within `window`.
-    pub fn first_time(&self, signature: &str, window: Duration) -> bool {
-        let mut seen = self.0.lock().unwrap();
-        let now = Instant::now();
-        seen.retain(|_, at| now.duration_since(*at) < window);
-        seen.insert(signature.to_string(), now).is_none()
     }
 }
 

@@ -24,13 +24,26 @@ pub struct Request<'a> {
 pub struct Verified {
     /// What the sender says the delivery is.
     pub delivery: Delivery,
-    /// What identifies this request among replays within the window (its signature), for senders
-    /// that sign a time; GitHub and Telegram sign none, so a replay of theirs cannot be told
-    /// from a redelivery.
+    /// The request's signature, for senders that sign a time (a new delivery has a new one);
+    /// GitHub and Telegram sign none, and their deliveries are told apart by their ids.
     pub replay_key: Option<String>,
     /// The sender's handshake, answered 200 with this body and starting nothing: GitHub's
     /// `ping`, Slack's `url_verification`, Discord's PING.
     pub handshake: Option<Value>,
+}
+
+impl Verified {
+    /// What identifies the delivery across retries, replicas and restarts: the sender's id for
+    /// it, else its signature. It names the Task the delivery starts
+    /// (`Trigger::task_name_for`), so a second arrival is the apiserver's `AlreadyExists`.
+    /// `None` for a delivery with neither (it cannot be told from a new one).
+    pub fn identity(&self) -> Option<String> {
+        match (&self.delivery.id, &self.replay_key) {
+            (Some(id), _) => Some(format!("delivery/{id}")),
+            (None, Some(signature)) => Some(format!("signature/{signature}")),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Why a request is refused (a 401's `detail`).

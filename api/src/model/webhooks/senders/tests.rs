@@ -4,6 +4,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 
+use agentarea_crds::trigger::Delivery;
+
 use super::parts::hex_mac;
 use super::*;
 
@@ -270,11 +272,32 @@ fn a_discord_trigger_needs_a_public_key_as_its_secret() {
     assert!(check_secret(WebhookType::Github, "anything").is_ok());
 }
 
+/// (delivery id, signature) -> what names the delivery's Task.
 #[test]
-fn a_signature_is_accepted_once_per_window() {
-    let seen = SeenSignatures::default();
-    let window = std::time::Duration::from_secs(300);
-    assert!(seen.first_time("sha256=ab", window));
-    assert!(!seen.first_time("sha256=ab", window));
-    assert!(seen.first_time("sha256=cd", window));
+fn a_delivery_is_identified_by_its_id_else_its_signature() {
+    let cases: &[(Option<&str>, Option<&str>, Option<&str>)] = &[
+        (
+            Some("72d3162e-cc78"),
+            Some("sha256=ab"),
+            Some("delivery/72d3162e-cc78"),
+        ),
+        (Some("evt_1"), None, Some("delivery/evt_1")),
+        (None, Some("v0=ab"), Some("signature/v0=ab")),
+        (None, None, None),
+    ];
+    for (id, signature, identity) in cases {
+        let verified = Verified {
+            delivery: Delivery {
+                id: id.map(Into::into),
+                event: None,
+            },
+            replay_key: signature.map(Into::into),
+            handshake: None,
+        };
+        assert_eq!(
+            verified.identity().as_deref(),
+            *identity,
+            "{id:?} {signature:?}"
+        );
+    }
 }
