@@ -44,3 +44,24 @@ pub fn container_port(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> Opti
         .find(|p| p.name.as_deref() == Some(name))
         .map(|p| p.container_port)
 }
+
+/// Writes a Task's status as the operator does (server-side apply under its field manager), for
+/// tests of what the api makes of it.
+pub async fn write_task_status(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    status: serde_json::Value,
+) {
+    let patch = serde_json::json!({
+        "apiVersion": "agentarea.io/v1alpha1", "kind": "Task", "status": status
+    });
+    kube::Api::<Task>::namespaced(client.clone(), namespace)
+        .patch_status(
+            name,
+            &kube::api::PatchParams::apply("agentarea-operator").force(),
+            &kube::api::Patch::Apply(patch),
+        )
+        .await
+        .expect("status write");
+}

@@ -11,9 +11,8 @@ use agentarea_crds::reasons;
 use agentarea_tests::api::{ApiServer, token};
 use agentarea_tests::browser::Browser;
 use agentarea_tests::control_plane;
+use agentarea_tests::objects::write_task_status;
 use axum::response::Html;
-use kube::Api;
-use kube::api::{Patch, PatchParams};
 use reqwest::header;
 use serde_json::{Value, json};
 
@@ -30,21 +29,6 @@ fn assert_error(status: u16, body: &Value, expected_status: u16, detail: &str) {
     assert_eq!(body["status_code"], expected_status, "{body}");
     let said = body["detail"].as_str().unwrap_or_default();
     assert!(said.contains(detail), "detail {said:?} lacks {detail:?}");
-}
-
-/// Writes a task's status as the operator would (the api only reads it).
-async fn write_task_status(namespace: &str, name: &str, status: Value) {
-    let client = control_plane().client().await;
-    Api::<agentarea_crds::Task>::namespaced(client, namespace)
-        .patch_status(
-            name,
-            &PatchParams::apply("agentarea-operator").force(),
-            &Patch::Apply(json!({
-                "apiVersion": "agentarea.io/v1alpha1", "kind": "Task", "status": status
-            })),
-        )
-        .await
-        .expect("status write");
 }
 
 /// The agent and task commands of AgentArea's CLI, in its own paths and bodies: every collection
@@ -105,7 +89,8 @@ async fn agentarea_cli_and_frontend_calls_work() {
     assert_error(status, &again, 400, "Cannot resume task that is not paused");
 
     // The run ends (as the operator records it); the CLI reads `result` as an object.
-    write_task_status(&namespace, &task_name, json!({
+    let client = control_plane().client().await;
+    write_task_status(&client, &namespace, &task_name, json!({
         "phase": "Succeeded", "reason": reasons::COMPLETED, "result": "hi", "executionId": "exec-1",
         "startTime": "2026-01-01T00:00:00Z", "completionTime": "2026-01-01T00:00:03Z",
         "usage": {"promptTokens": 3, "completionTokens": 1, "totalTokens": 4},

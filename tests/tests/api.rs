@@ -7,10 +7,10 @@ use std::time::Duration;
 use agentarea_api::workspace::namespace_for;
 use agentarea_crds::{reasons, steps};
 use agentarea_tests::api::{ApiServer, SseEvent, now, sign_es256, sign_hs256, token};
+use agentarea_tests::objects::write_task_status;
 use agentarea_tests::{control_plane, eventually};
 use axum::routing::get;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
+use kube::Api;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -561,19 +561,6 @@ async fn triggers_crud_enable_disable_and_signed_webhooks() {
 }
 
 /// Writes status as the operator would, so the API's task views can be exercised on their own.
-async fn write_task_status(client: &Client, namespace: &str, name: &str, status: Value) {
-    Api::<agentarea_crds::Task>::namespaced(client.clone(), namespace)
-        .patch_status(
-            name,
-            &PatchParams::apply("agentarea-operator").force(),
-            &Patch::Apply(json!({
-                "apiVersion": "agentarea.io/v1alpha1", "kind": "Task", "status": status
-            })),
-        )
-        .await
-        .expect("status write");
-}
-
 fn step(seq: i64, type_: &str, message: &str) -> Value {
     json!({"seq": seq, "time": "2026-01-01T00:00:00Z", "type": type_, "message": message, "data": {"iteration": 1}})
 }

@@ -14,6 +14,7 @@ use agentarea_crds::{Task, Trigger};
 use agentarea_tests::api::{ApiServer, SseEvent, SseStream, token};
 use agentarea_tests::apiserver::RestartableApiserver;
 use agentarea_tests::mcp_servers::Operator;
+use agentarea_tests::objects::write_task_status;
 use agentarea_tests::{TestNamespace, control_plane, eventually};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -134,18 +135,14 @@ async fn changes_made_while_the_apiserver_is_away_reach_event_and_task_stream_cl
         )
         .await
         .expect("update");
-    Api::<Task>::namespaced(client.clone(), &namespace)
-        .patch_status(
-            &task_name,
-            &PatchParams::apply("agentarea-operator").force(),
-            &Patch::Apply(json!({
-                "apiVersion": "agentarea.io/v1alpha1", "kind": "Task",
-                "status": {"phase": "Failed", "reason": "ModelError", "message": "refused",
-                           "steps": [{"seq": 1, "time": "2026-01-01T00:00:00Z", "type": "WorkflowFailed", "message": "refused"}]},
-            })),
-        )
-        .await
-        .expect("task status");
+    write_task_status(
+        &client,
+        &namespace,
+        &task_name,
+        json!({"phase": "Failed", "reason": "ModelError", "message": "refused",
+               "steps": [{"seq": 1, "time": "2026-01-01T00:00:00Z", "type": "WorkflowFailed", "message": "refused"}]}),
+    )
+    .await;
 
     apiserver.start_again().await;
 
@@ -236,18 +233,14 @@ async fn an_event_trigger_fires_for_a_task_that_failed_while_the_apiserver_was_a
     .unwrap();
     tasks.create(&PostParams::default(), &failed).await.unwrap();
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    tasks
-        .patch_status(
-            "broke",
-            &PatchParams::apply("agentarea-operator").force(),
-            &Patch::Apply(json!({
-                "apiVersion": "agentarea.io/v1alpha1", "kind": "Task",
-                "status": {"phase": "Failed", "reason": "ModelError", "message": "refused",
-                           "startTime": now, "completionTime": now},
-            })),
-        )
-        .await
-        .unwrap();
+    write_task_status(
+        &ns.client,
+        &name,
+        "broke",
+        json!({"phase": "Failed", "reason": "ModelError", "message": "refused",
+               "startTime": now, "completionTime": now}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     apiserver.start_again().await;
 
