@@ -668,3 +668,47 @@ async fn a_delivery_sent_again_to_any_replica_starts_one_task() {
         assert_eq!(started.len(), 1, "{kind}: one task for one delivery");
     }
 }
+
+/// A Discord slash command is answered with the deferred interaction response Discord needs within
+/// three seconds, and starts its Task; a component interaction gets a deferred update.
+#[tokio::test]
+async fn a_discord_interaction_is_answered_deferred_and_starts_its_task() {
+    let api = ApiServer::start(&[]).await;
+    let ws = workspace("discord");
+    let t = token(&ws, "erin");
+    let agent_id = create_agent(&api, &t, "responder").await;
+    let discord = senders().into_iter().find(|s| s.kind == "discord").unwrap();
+    let fields = json!({"webhook_type": "discord",
+        "webhook_secret": discord.given_secret.clone().unwrap(),
+        "task_description": "Discord asks: {{ payload.data.name }}"});
+    let (trigger, url, secret) = webhook_trigger(&api, &t, &agent_id, fields).await;
+    let command = br#"{"type":2,"id":"1234","application_id":"99","data":{"name":"status"}}"#;
+    let headers = discord.headers(&secret, now(), command, "");
+    let (status, answer) = deliver(&api, &url, &headers, command).await;
+    assert_eq!((status, answer), (200, json!({"type": 5})));
+    let component = br#"{"type":3,"id":"1235","application_id":"99","data":{"custom_id":"ok"}}"#;
+    let headers = discord.headers(&secret, now(), component, "");
+    let (status, answer) = deliver(&api, &url, &headers, component).await;
+    assert_eq!((status, answer), (200, json!({"type": 6})));
+
+    let tasks = kube::Api::<Task>::namespaced(
+        control_plane().client().await,
+        &agentarea_api::workspace::namespace_for(&ws),
+    );
+    let started = tasks
+        .list(&kube::api::ListParams::default().labels(&format!(
+            "agentarea.io/trigger={}",
+            trigger["k8s_name"].as_str().unwrap()
+        )))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(started.len(), 2, "each interaction starts its task");
+    assert!(
+        started
+            .iter()
+            .any(|t| t.spec.input == "Discord asks: status"),
+        "{:?}",
+        started.iter().map(|t| &t.spec.input).collect::<Vec<_>>()
+    );
+}

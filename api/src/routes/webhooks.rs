@@ -28,7 +28,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::PathParams;
 use crate::model::now;
 use crate::model::webhooks::{
-    Request, WebhookAccepted, method_allowed, method_name, payload, validate, verify,
+    Request, WebhookAccepted, method_allowed, method_name, payload, reply, validate, verify,
 };
 use crate::state::AppState;
 use crate::workspace::workspace_of;
@@ -55,7 +55,7 @@ pub fn router() -> Router<AppState> {
         ("X-AgentArea-Timestamp" = Option<String>, Header, description = "generic: unix seconds"),
         ("X-AgentArea-Signature" = Option<String>, Header, description = "generic: sha256=<hex HMAC of timestamp.body>")),
     request_body(content = Object, description = "Any payload; JSON is parsed for the input template and the conditions"),
-    responses((status = 200, body = Object, description = "A sender's handshake answered, or `{\"status\": \"skipped\", \"reason\": ...}`"),
+    responses((status = 200, body = Object, description = "A sender's handshake answered, `{\"status\": \"skipped\", \"reason\": ...}`, or the interaction response a Discord interaction needs once taken (deferred)"),
               (status = 202, body = WebhookAccepted, description = "The task the delivery started; a delivery seen again (a retry, on any replica) answers the same task and starts none"), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 405, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
@@ -99,6 +99,9 @@ pub async fn receive(
     };
     let verified = verify(webhook.webhook_type, &request, &key).map_err(ApiError::unauthorized)?;
     let identity = verified.identity();
+    // What the sender needs to hear once the delivery is taken, in place of our answer (a
+    // Discord interaction's deferred response).
+    let sender_reply = reply(webhook.webhook_type, &payload);
     if let Some(answer) = verified.handshake {
         return Ok((StatusCode::OK, Json(answer)).into_response());
     }
@@ -131,6 +134,9 @@ pub async fn receive(
         if let Err(error) = recorded.await {
             tracing::warn!(%error, trigger = %trigger.name_any(), "a skipped delivery was not recorded");
         }
+        if let Some(reply) = sender_reply {
+            return Ok((StatusCode::OK, Json(reply)).into_response());
+        }
         let skipped = WebhookAccepted::skipped(decision.reason);
         return Ok((StatusCode::OK, Json(skipped)).into_response());
     }
@@ -154,6 +160,9 @@ pub async fn receive(
         }
         (Err(error), _) => return Err(error.into()),
     };
+    if let Some(reply) = sender_reply {
+        return Ok((StatusCode::OK, Json(reply)).into_response());
+    }
     let accepted = WebhookAccepted::new(created.uid().unwrap_or_default());
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }

@@ -1,7 +1,10 @@
 //! Discord interactions: `X-Signature-Ed25519: <hex signature>` over `<X-Signature-Timestamp>` +
 //! body, made with the application's key; the trigger keeps the application's public key (hex,
 //! from the developer portal). The PING Discord sends when the endpoint is set (`{"type": 1}`) is
-//! answered `{"type": 1}`. Discord signs a time, which is held to the replay window.
+//! answered `{"type": 1}`. Discord signs a time, which is held to the replay window. Every other
+//! interaction must be answered with an interaction response within three seconds, or Discord
+//! shows it as failed: once its Task is started (or the delivery skipped), it is answered as
+//! deferred ([`interaction_reply`]); the agent's answer comes later, as Discord allows.
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{Value, json};
@@ -53,6 +56,19 @@ pub fn verify(request: &Request, public_key_hex: &[u8]) -> Result<Verified, Refu
         replay_key: Some(hex::encode(signature)),
         handshake,
     })
+}
+
+/// The interaction response Discord expects for a verified interaction that was taken: a deferred
+/// message for a command or a modal (the user sees "thinking..."), a deferred update for a
+/// component, no choices for an autocomplete. `None` for a PING (answered as the handshake) and
+/// for what is not an interaction.
+pub fn interaction_reply(payload: &Value) -> Option<Value> {
+    match payload.get("type").and_then(Value::as_u64)? {
+        2 | 5 => Some(json!({"type": 5})),
+        3 => Some(json!({"type": 6})),
+        4 => Some(json!({"type": 8, "data": {"choices": []}})),
+        _ => None,
+    }
 }
 
 /// The application's public key as the trigger keeps it: 64 hex digits. A key that is not one

@@ -40,6 +40,16 @@ pub fn verify(kind: WebhookType, request: &Request, secret: &[u8]) -> Result<Ver
     }
 }
 
+/// The body `kind`'s sender needs in place of ours once a verified delivery is taken (its Task
+/// started, or the delivery skipped), if it needs one: only Discord does
+/// ([`discord::interaction_reply`]).
+pub fn reply(kind: WebhookType, payload: &serde_json::Value) -> Option<serde_json::Value> {
+    match kind {
+        WebhookType::Discord => discord::interaction_reply(payload),
+        _ => None,
+    }
+}
+
 /// Whether `secret` can be the trigger's secret for `kind` (a Discord key must be a public key).
 pub fn check_secret(kind: WebhookType, secret: &str) -> Result<(), Refusal> {
     match kind {

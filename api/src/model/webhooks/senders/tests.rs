@@ -301,3 +301,25 @@ fn a_delivery_is_identified_by_its_id_else_its_signature() {
         );
     }
 }
+
+/// A taken Discord interaction is answered as Discord expects within its three seconds; PING is
+/// the handshake, and other senders need nothing of the kind.
+#[test]
+fn discord_interactions_are_answered_deferred() {
+    let cases = [
+        (json!({"type": 2, "id": "i1"}), Some(json!({"type": 5}))),
+        (json!({"type": 5}), Some(json!({"type": 5}))),
+        (json!({"type": 3}), Some(json!({"type": 6}))),
+        (
+            json!({"type": 4}),
+            Some(json!({"type": 8, "data": {"choices": []}})),
+        ),
+        (json!({"type": 1}), None),
+        (json!({"type": "issues.opened"}), None),
+        (json!({}), None),
+    ];
+    for (payload, expected) in cases {
+        assert_eq!(reply(WebhookType::Discord, &payload), expected, "{payload}");
+        assert_eq!(reply(WebhookType::Github, &payload), None, "{payload}");
+    }
+}
