@@ -619,10 +619,6 @@ async fn a_delivery_sent_again_to_any_replica_starts_one_task() {
     let ws = workspace("once");
     let t = token(&ws, "erin");
     let agent_id = create_agent(&first, &t, "responder").await;
-    let tasks = kube::Api::<Task>::namespaced(
-        control_plane().client().await,
-        &agentarea_api::workspace::namespace_for(&ws),
-    );
     let mut first = Some(first);
     for sender in senders() {
         let kind = sender.kind;
@@ -657,14 +653,7 @@ async fn a_delivery_sent_again_to_any_replica_starts_one_task() {
                 "{kind}: the same task every time"
             );
         }
-        let started = tasks
-            .list(&kube::api::ListParams::default().labels(&format!(
-                "agentarea.io/trigger={}",
-                trigger["k8s_name"].as_str().unwrap()
-            )))
-            .await
-            .unwrap()
-            .items;
+        let started = tasks_of(&ws, &trigger).await;
         assert_eq!(started.len(), 1, "{kind}: one task for one delivery");
     }
 }
@@ -691,18 +680,7 @@ async fn a_discord_interaction_is_answered_deferred_and_starts_its_task() {
     let (status, answer) = deliver(&api, &url, &headers, component).await;
     assert_eq!((status, answer), (200, json!({"type": 6})));
 
-    let tasks = kube::Api::<Task>::namespaced(
-        control_plane().client().await,
-        &agentarea_api::workspace::namespace_for(&ws),
-    );
-    let started = tasks
-        .list(&kube::api::ListParams::default().labels(&format!(
-            "agentarea.io/trigger={}",
-            trigger["k8s_name"].as_str().unwrap()
-        )))
-        .await
-        .unwrap()
-        .items;
+    let started = tasks_of(&ws, &trigger).await;
     assert_eq!(started.len(), 2, "each interaction starts its task");
     assert!(
         started
@@ -711,4 +689,20 @@ async fn a_discord_interaction_is_answered_deferred_and_starts_its_task() {
         "{:?}",
         started.iter().map(|t| &t.spec.input).collect::<Vec<_>>()
     );
+}
+
+/// The Tasks the webhook trigger `trigger` (its REST shape) of workspace `ws` has started.
+async fn tasks_of(ws: &str, trigger: &Value) -> Vec<Task> {
+    let label = format!(
+        "agentarea.io/trigger={}",
+        trigger["k8s_name"].as_str().unwrap()
+    );
+    kube::Api::<Task>::namespaced(
+        control_plane().client().await,
+        &agentarea_api::workspace::namespace_for(ws),
+    )
+    .list(&kube::api::ListParams::default().labels(&label))
+    .await
+    .unwrap()
+    .items
 }
