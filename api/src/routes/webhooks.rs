@@ -28,7 +28,8 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::PathParams;
 use crate::model::now;
 use crate::model::webhooks::{
-    Request, WebhookAccepted, method_allowed, method_name, payload, reply, validate, verify,
+    Request, WebhookAccepted, method_allowed, method_name, optional_header, payload, reply,
+    validate, verify,
 };
 use crate::state::AppState;
 use crate::workspace::workspace_of;
@@ -108,12 +109,7 @@ pub async fn receive(
     if !trigger.spec.enabled {
         return Err(ApiError::conflict("Trigger is disabled"));
     }
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| optional_header(&headers, name);
     validate(webhook.validation_rules.as_ref(), header, &body, &payload)
         .map_err(ApiError::unprocessable)?;
     let now = now();

@@ -28,8 +28,8 @@ pub use convert::{
     WEBHOOK_SECRET_KEY, method_allowed, method_name, payload, random_key, webhook_secret,
 };
 pub use senders::{
-    Refusal, Request, SIGNATURE_HEADER, TIMESTAMP_HEADER, Verified, check_secret, reply, sign,
-    verify,
+    Refusal, Request, SIGNATURE_HEADER, TIMESTAMP_HEADER, Verified, check_secret, optional_header,
+    reply, sign, verify,
 };
 pub use setup::setup;
 pub use validation::{check_rules, validate};

@@ -26,7 +26,7 @@ mod telegram;
 use agentarea_crds::trigger::WebhookType;
 
 pub use generic::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
-pub use parts::{Refusal, Request, Verified};
+pub use parts::{Refusal, Request, Verified, optional_header};
 
 /// Checks `request` as `kind`'s sender signs it, with the trigger's `secret`.
 pub fn verify(kind: WebhookType, request: &Request, secret: &[u8]) -> Result<Verified, Refusal> {
