@@ -17,13 +17,12 @@
 //! | [`limits`] | request rates per caller and workspace, open streams per workspace (429), each replica its share |
 //! | [`replicas`] | how many api replicas share the limits: the ready endpoints of the api's Service |
 //! | [`state`] | what handlers share: client, caches, event log; reads scoped to the workspace |
-//! | [`cache`] | reflector-backed caches with read-your-writes |
-//! | [`relist`] | what changed across a re-list, so a broken watch loses no change |
+//! | [`cache`] | caches fed by our own list and watch (resourceVersions, bookmarks), read-your-writes, and what changed across a re-list |
 //! | [`resources`] | REST names/ids, pagination, writes: the mechanics every route shares |
 //! | [`model`] | wire models: request and response bodies, and their conversions to/from the CRDs |
 //! | [`routes`] | the handlers, one module per resource group |
 //! | [`stream`] | Server-Sent Events: a task's run, the workspace's events |
-//! | [`event_log`] | the workspace event log behind `/v1/events` |
+//! | [`event_log`] | the workspace event log behind `/v1/events`: ids as per-kind resourceVersions, resumable on any replica |
 //! | [`skipped`] | recording webhook deliveries held back, one writer per trigger |
 //! | [`extract`] | body and query extractors that fail with the error shape |
 //! | [`error`] | the one error type and its `{"detail", "status_code"}` body |
@@ -47,7 +46,6 @@ pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod paths;
-pub mod relist;
 pub mod replicas;
 pub mod resources;
 pub mod routes;

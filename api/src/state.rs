@@ -4,21 +4,22 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::FromRef;
-use kube::{Client, ResourceExt};
+use kube::Client;
 use serde::Serialize;
 
 use agentarea_crds::{Agent, McpServerInstance, Skill, Task, Trigger};
 use agentarea_support::egress::EgressPolicy;
 
 use crate::auth::{Authenticator, Identity};
-use crate::cache::{CachedResource, Change, ResourceCache};
+use crate::cache::{CachedResource, ResourceCache};
 use crate::error::{ApiError, ApiResult};
-use crate::event_log::{ChangeKind, EventLog};
+use crate::event_log::EventLog;
+use crate::event_log::recorder::recorder;
 use crate::limits::{LimitArgs, Limits, StreamPermit};
 use crate::metrics::ApiMetrics;
 use crate::model::mcp_server_instances::InstanceResponse;
 use crate::model::skills::SkillResponse;
-use crate::model::{agents, ready_state, tasks, triggers};
+use crate::model::{agents, tasks, triggers};
 use crate::resources::Writer;
 use crate::skipped::SkippedFirings;
 use crate::workspace;
@@ -76,13 +77,15 @@ impl AppState {
         let mcp_server_instances = ResourceCache::start(
             client.clone(),
             metrics.cache("McpServerInstance"),
-            recorder(&events, |m: &McpServerInstance| InstanceResponse::from(m)),
+            recorder(&events, client.clone(), |m: &McpServerInstance| {
+                InstanceResponse::from(m)
+            }),
         )
         .await?;
         let skills = ResourceCache::start(
             client.clone(),
             metrics.cache("Skill"),
-            recorder(&events, |s: &Skill| SkillResponse::from(s)),
+            recorder(&events, client.clone(), |s: &Skill| SkillResponse::from(s)),
         )
         .await?;
         let instances = mcp_server_instances.clone();
@@ -93,7 +96,7 @@ impl AppState {
         let agents = ResourceCache::start(
             client.clone(),
             metrics.cache("Agent"),
-            recorder(&events, move |a: &Agent| {
+            recorder(&events, client.clone(), move |a: &Agent| {
                 agents::present(a, &instances, agents_of_agents.get().map(|c| &**c))
             }),
         )
@@ -103,7 +106,7 @@ impl AppState {
         let triggers = ResourceCache::start(
             client.clone(),
             metrics.cache("Trigger"),
-            recorder(&events, move |t: &Trigger| {
+            recorder(&events, client.clone(), move |t: &Trigger| {
                 triggers::present(t, &agents_of_triggers, None)
             }),
         )
@@ -112,7 +115,9 @@ impl AppState {
         let tasks = ResourceCache::start(
             client.clone(),
             metrics.cache("Task"),
-            recorder(&events, move |t: &Task| tasks::present(t, &agents_of_tasks)),
+            recorder(&events, client.clone(), move |t: &Task| {
+                tasks::present(t, &agents_of_tasks)
+            }),
         )
         .await?;
         Ok(Self {
@@ -207,84 +212,6 @@ impl Served for Task {
     fn cache(state: &AppState) -> &ResourceCache<Self> {
         &state.tasks
     }
-}
-
-/// How the event log names a kind's changes (`<prefix>_created`, ...) and which state word tells
-/// a change of state (`task_completed`, `agent_status_changed`) from any other update.
-trait Recorded: CachedResource {
-    const EVENT_PREFIX: &'static str;
-    fn state_word(&self) -> Option<String>;
-}
-
-impl Recorded for McpServerInstance {
-    const EVENT_PREFIX: &'static str = "mcp_server_instance";
-    fn state_word(&self) -> Option<String> {
-        let phase = self.status.as_ref().and_then(|s| s.phase);
-        phase.map(|p| format!("{p:?}"))
-    }
-}
-
-impl Recorded for Skill {
-    const EVENT_PREFIX: &'static str = "skill";
-    fn state_word(&self) -> Option<String> {
-        ready_state(self.status.as_ref().map(|s| &s.conditions))
-    }
-}
-
-impl Recorded for Agent {
-    const EVENT_PREFIX: &'static str = "agent";
-    fn state_word(&self) -> Option<String> {
-        ready_state(self.status.as_ref().map(|s| &s.conditions))
-    }
-}
-
-impl Recorded for Trigger {
-    const EVENT_PREFIX: &'static str = "trigger";
-    fn state_word(&self) -> Option<String> {
-        Some(self.spec.enabled.to_string())
-    }
-}
-
-impl Recorded for Task {
-    const EVENT_PREFIX: &'static str = "task";
-    fn state_word(&self) -> Option<String> {
-        Some(tasks::rest_status(tasks::phase(self)).to_string())
-    }
-}
-
-/// The change handler of one kind's cache: records each change in the event log, in REST shape.
-fn recorder<K: Recorded, R: Serialize>(
-    events: &Arc<EventLog>,
-    present: impl Fn(&K) -> R + Send + Sync + 'static,
-) -> impl Fn(Change<K>) + Send + Sync + 'static {
-    let events = events.clone();
-    move |change| {
-        let (object, change_kind) = match &change {
-            Change::Created(object) => (object, ChangeKind::Created),
-            Change::Applied(object) if is_new(object.as_ref()) => (object, ChangeKind::Created),
-            Change::Applied(object) => (object, ChangeKind::Updated),
-            Change::Deleted(object) => (object, ChangeKind::Deleted),
-        };
-        events.record(
-            &object.namespace().unwrap_or_default(),
-            K::EVENT_PREFIX,
-            &object.uid().unwrap_or_default(),
-            change_kind,
-            object.state_word(),
-            serde_json::to_value(present(object)).unwrap_or_default(),
-        );
-    }
-}
-
-/// An object the watch delivers for the first time: generation 1 and no status written yet.
-fn is_new<K: kube::Resource>(object: &K) -> bool {
-    let meta = object.meta();
-    meta.generation == Some(1)
-        && meta
-            .managed_fields
-            .iter()
-            .flatten()
-            .all(|f| f.subresource.as_deref() != Some("status"))
 }
 
 #[cfg(test)]

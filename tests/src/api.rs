@@ -245,6 +245,9 @@ pub struct SseStream {
     pub status: u16,
     body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     buffer: String,
+    /// The last event id the stream set, as an EventSource keeps it: also from blocks with an id
+    /// and no data, which set it without delivering an event.
+    pub last_event_id: Option<String>,
 }
 
 impl SseStream {
@@ -254,6 +257,7 @@ impl SseStream {
             status: response.status().as_u16(),
             body: response.bytes_stream().boxed(),
             buffer: String::new(),
+            last_event_id: None,
         }
     }
 
@@ -263,7 +267,11 @@ impl SseStream {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
-                if let Some(event) = parse_block(&block) {
+                let (id, event) = parse_block(&block);
+                if id.is_some() {
+                    self.last_event_id = id;
+                }
+                if let Some(event) = event {
                     return Some(event);
                 }
                 continue;
@@ -294,9 +302,10 @@ impl SseStream {
     }
 }
 
-fn parse_block(block: &str) -> Option<SseEvent> {
+/// A block's id, and the event it delivers: none without data, as the SSE specification says.
+fn parse_block(block: &str) -> (Option<String>, Option<SseEvent>) {
     let (mut id, mut event, mut data) = (None, String::from("message"), String::new());
-    let mut any = false;
+    let mut any_data = false;
     for line in block.lines() {
         if line.starts_with(':') || line.is_empty() {
             continue;
@@ -304,11 +313,11 @@ fn parse_block(block: &str) -> Option<SseEvent> {
         let (field, value) = line
             .split_once(':')
             .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
-        any = true;
         match field {
             "id" => id = Some(value.to_string()),
             "event" => event = value.to_string(),
             "data" => {
+                any_data = true;
                 if !data.is_empty() {
                     data.push('\n');
                 }
@@ -317,9 +326,10 @@ fn parse_block(block: &str) -> Option<SseEvent> {
             _ => {}
         }
     }
-    any.then(|| SseEvent {
-        id,
+    let delivered = any_data.then(|| SseEvent {
+        id: id.clone(),
         event,
         data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
-    })
+    });
+    (id, delivered)
 }

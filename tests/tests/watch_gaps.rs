@@ -2,7 +2,9 @@
 //! stopped and started again, changes are made meanwhile through the control plane's other
 //! apiserver (as kubectl or another api replica would), and every one of them reaches the clients
 //! of `/v1/events` and of a task's stream, once and in order, and the operator's event trigger
-//! fires for a Task that failed in the gap.
+//! fires for a Task that failed in the gap. And a client of `/v1/events` resumes with its
+//! `Last-Event-ID` on another api replica, or on one started after it left, exactly: what it
+//! missed, once.
 //!
 //! The restarted apiserver is a second kube-apiserver on the control plane's etcd
 //! (`agentarea_tests::apiserver`), so the rest of the run is not disturbed.
@@ -256,4 +258,136 @@ async fn an_event_trigger_fires_for_a_task_that_failed_while_the_apiserver_was_a
     assert_eq!(fired.len(), 1, "it fires once");
     assert_eq!(fired[0].spec.input, "Why did broke fail?");
     ns.delete().await;
+}
+
+/// Events of `stream` until `count` (event, name) pairs have come, then any more within a few
+/// seconds (there must be none).
+async fn exactly(stream: &mut SseStream, count: usize) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        let event = stream
+            .next(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("only {seen:?} of {count} events came"));
+        assert_ne!(
+            event.event, "resync",
+            "a stream that could resume: {seen:?}"
+        );
+        let name = event.data["data"]["name"].as_str().unwrap_or_default();
+        seen.push((event.event.clone(), name.to_string()));
+    }
+    if let Some(extra) = stream.next(Duration::from_secs(3)).await {
+        panic!("an event more than the changes made: {extra:?} after {seen:?}");
+    }
+    seen
+}
+
+#[tokio::test]
+async fn an_event_stream_resumes_on_another_replica_and_after_a_restart() {
+    let replica_a = ApiServer::start(&[]).await;
+    let replica_b = ApiServer::start(&[]).await;
+    let ws = workspace("resume");
+    let t = token(&ws, "watcher");
+    let namespace = namespace_for(&ws);
+    let skill = |name: &str| json!({"name": name, "instructions": "Be exact."});
+
+    let mut stream = replica_a.sse(&t, "/v1/events", None).await;
+    assert_eq!(stream.next(WAIT).await.unwrap().event, "connected");
+    let (status, _) = replica_a.post(&t, "/v1/skills", &skill("one")).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        exactly(&mut stream, 1).await,
+        [("skill_created".to_string(), "one".to_string())]
+    );
+    // Quiet, the stream still moves its position (an id with no event) as the cluster changes.
+    let elsewhere = token(&workspace("elsewhere"), "other");
+    let (status, _) = replica_a
+        .post(&elsewhere, "/v1/skills", &skill("noise"))
+        .await;
+    assert_eq!(status, 201);
+    let after_one = stream.last_event_id.clone().expect("an id");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(stream.next(Duration::from_millis(100)).await.is_none());
+    let quiet_position = stream.last_event_id.clone().expect("an id");
+    assert_ne!(
+        quiet_position, after_one,
+        "the position moved without an event"
+    );
+    drop(stream);
+
+    // Missed: changes through the other replica and through kubectl, of two kinds.
+    let client = control_plane().client().await;
+    let skills = Api::<agentarea_crds::Skill>::namespaced(client.clone(), &namespace);
+    let (status, _) = replica_b.post(&t, "/v1/skills", &skill("two")).await;
+    assert_eq!(status, 201);
+    skills
+        .patch(
+            "one",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"instructions": "Be exact, always."}})),
+        )
+        .await
+        .expect("update");
+    skills
+        .delete("two", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let (status, agent) = replica_b
+        .post(
+            &t,
+            "/v1/agents",
+            &json!({"name": "helper", "instruction": "Be brief.", "model_id": "m"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{agent}");
+    let missed = [
+        ("skill_created", "two"),
+        ("skill_updated", "one"),
+        ("skill_deleted", "two"),
+        ("agent_created", "helper"),
+    ];
+    let skills_in_order = |seen: &[(String, String)]| -> Vec<(String, String)> {
+        seen.iter()
+            .filter(|(e, _)| e.starts_with("skill_"))
+            .cloned()
+            .collect()
+    };
+    let expected_skills: Vec<(String, String)> = missed[..3]
+        .iter()
+        .map(|(e, n)| (e.to_string(), n.to_string()))
+        .collect();
+
+    // On the other replica, from the quiet position: what was missed, each once, each kind in
+    // the order it was made.
+    let mut resumed = replica_b.sse(&t, "/v1/events", Some(&quiet_position)).await;
+    let seen = exactly(&mut resumed, missed.len()).await;
+    assert_eq!(skills_in_order(&seen), expected_skills, "{seen:?}");
+    assert!(
+        seen.contains(&("agent_created".into(), "helper".into())),
+        "{seen:?}"
+    );
+    drop(resumed);
+
+    // On a replica started after all of it, whose own history begins later: the same, fetched
+    // from the apiserver's history.
+    let replica_c = ApiServer::start(&[]).await;
+    let mut restarted = replica_c.sse(&t, "/v1/events", Some(&quiet_position)).await;
+    let seen_again = exactly(&mut restarted, missed.len()).await;
+    assert_eq!(
+        skills_in_order(&seen_again),
+        expected_skills,
+        "{seen_again:?}"
+    );
+    // And from the id of an event it gave, on the first replica: nothing twice.
+    let midway = restarted.last_event_id.clone().unwrap();
+    let mut back_on_a = replica_a.sse(&t, "/v1/events", Some(&midway)).await;
+    assert!(
+        back_on_a.next(Duration::from_secs(3)).await.is_none(),
+        "nothing is repeated"
+    );
+
+    // A position older than the apiserver's history asks the client to re-list.
+    let ancient = "v1.agent=1,mcp_server_instance=1,skill=1,task=1,trigger=1";
+    let mut stale = replica_b.sse(&t, "/v1/events", Some(ancient)).await;
+    assert_eq!(stale.next(WAIT).await.unwrap().event, "resync");
 }

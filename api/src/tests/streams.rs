@@ -110,10 +110,19 @@ async fn a_running_task_streams_what_it_has_and_stays_open() {
 async fn the_workspace_stream_opens_with_connected_or_asks_to_resync() {
     let (status, events) = sse_events(app(), stream_request("/v1/events", None)).await;
     assert_eq!(status, 200);
-    assert_eq!(names(&events), [(None, "connected")]);
+    assert_eq!(names(&events)[0].1, "connected");
     assert_eq!(events[0].2["data"]["workspace"], WORKSPACE);
+    let position = events[0]
+        .0
+        .as_deref()
+        .expect("connected carries the stream's position");
+    assert!(position.starts_with("v1."), "{position}");
 
-    let request = stream_request("/v1/events", Some("another-process-7"));
-    let (_, events) = sse_events(app(), request).await;
-    assert_eq!(names(&events), [(None, "resync")]);
+    // An id that is not a position of this stream (another format, garbage) asks the client to
+    // re-list, and gives it a position to continue from.
+    for foreign in ["another-process-7", "v1.agent=x", ""] {
+        let request = stream_request("/v1/events", Some(foreign));
+        let (_, events) = sse_events(app(), request).await;
+        assert_eq!(names(&events), [(Some(position), "resync")], "{foreign:?}");
+    }
 }

@@ -1,58 +1,52 @@
 //! Watch-backed caches of the custom resources. Reads and lists come from here, not from the
-//! apiserver: one watch per kind for the whole api, kept by a kube-runtime reflector.
+//! apiserver: one list and watch per kind for the whole api ([`feed`]), kept in a kube-runtime
+//! reflector store.
 //!
 //! Writes go to the apiserver; a handler that wrote waits ([`ResourceCache::wait_for_version`])
 //! until the watch has delivered its write, so the same client's next read sees it.
 
+pub mod feed;
+pub mod relist;
+
 use std::collections::HashMap;
-use std::fmt::Debug;
+use std::ops::ControlFlow;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use agentarea_crds::common::trim_for_store;
 
 use crate::metrics::CacheMetrics;
-use crate::relist::{Difference, differences};
+pub use feed::CachedResource;
+use feed::Fed;
+use relist::{Difference, differences};
 
 /// How long a writer waits for the watch to catch up before answering anyway.
 const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A change the cache saw after its initial list, handed to the event log.
+/// What the cache's watch saw, handed to the event log. Versions are resourceVersions as numbers
+/// ([`feed`]), which mean the same in every api replica.
 pub enum Change<K> {
-    /// An object the watch delivered (new or changed: the event log tells which).
+    /// The first list: what there was when the api started (not news).
+    Initial {
+        objects: Vec<Arc<K>>,
+        resource_version: u64,
+    },
+    /// An object the watch delivered, new or changed (the event log tells which).
     Applied(Arc<K>),
-    /// An object that a re-list found and the cache did not hold (`crate::relist`).
-    Created(Arc<K>),
     Deleted(Arc<K>),
-}
-
-pub trait CachedResource:
-    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-    + Clone
-    + DeserializeOwned
-    + Debug
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<K> CachedResource for K where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static
-{
+    /// A re-list after a broken watch: the changes the gap held ([`relist`]), in order, and the
+    /// list's version, up to which they account for everything.
+    Gap {
+        differences: Vec<Difference<K>>,
+        resource_version: u64,
+    },
+    /// Every change up to this version has been delivered (a watch bookmark).
+    Progress(u64),
 }
 
 pub struct ResourceCache<K: CachedResource> {
@@ -61,9 +55,6 @@ pub struct ResourceCache<K: CachedResource> {
     by_uid: RwLock<HashMap<String, ObjectRef<K>>>,
     /// Bumped on every watch event; waiters and SSE streams wake on it.
     version: watch::Sender<u64>,
-    /// What the cache held when a re-list began, until it is done and compared
-    /// ([`crate::relist::differences`]).
-    before_relist: std::sync::Mutex<Option<Vec<Arc<K>>>>,
     metrics: CacheMetrics,
 }
 
@@ -74,29 +65,32 @@ impl<K: CachedResource> ResourceCache<K> {
         metrics: CacheMetrics,
         on_change: impl Fn(Change<K>) + Send + Sync + 'static,
     ) -> anyhow::Result<Arc<Self>> {
-        let (store, writer) = reflector::store();
+        let (store, mut writer) = reflector::store();
         let cache = Arc::new(Self::over(store, metrics));
         let api: Api<K> = Api::all(client);
-        // Trimmed (see `trim_for_store`): the api reads who wrote and when, not which fields.
-        let stream = reflector::reflector(
-            writer,
-            watcher(api, watcher::Config::default().any_semantic()).modify(trim_for_store),
-        )
-        .default_backoff();
         let weak = Arc::downgrade(&cache);
+        let errors = Arc::downgrade(&cache);
         tokio::spawn(async move {
-            futures::pin_mut!(stream);
             let mut initialised = false;
-            while let Some(event) = stream.next().await {
-                let Some(cache) = weak.upgrade() else { break };
-                match event {
-                    Ok(event) => cache.apply(event, &mut initialised, &on_change),
-                    Err(error) => {
-                        cache.metrics.watch_error();
-                        tracing::warn!(kind = %K::kind(&()), %error, "watch error; retrying")
+            // Trimmed (see `trim_for_store`): the api reads who wrote and when, not which fields.
+            feed::run(
+                api,
+                trim_for_store,
+                |fed| match weak.upgrade() {
+                    Some(cache) => {
+                        cache.apply(fed, &mut writer, &mut initialised, &on_change);
+                        ControlFlow::Continue(())
                     }
-                }
-            }
+                    None => ControlFlow::Break(()),
+                },
+                |error| {
+                    if let Some(cache) = errors.upgrade() {
+                        cache.metrics.watch_error();
+                    }
+                    tracing::warn!(kind = %K::kind(&()), %error, "watch error; retrying")
+                },
+            )
+            .await
         });
         cache.store.wait_until_ready().await?;
         Ok(cache)
@@ -107,78 +101,85 @@ impl<K: CachedResource> ResourceCache<K> {
             store,
             by_uid: RwLock::new(HashMap::new()),
             version: watch::channel(0).0,
-            before_relist: std::sync::Mutex::new(None),
             metrics,
         }
     }
 
     fn apply(
         &self,
-        event: watcher::Event<K>,
+        fed: Fed<K>,
+        writer: &mut Writer<K>,
         initialised: &mut bool,
         on_change: &impl Fn(Change<K>),
     ) {
-        match event {
-            watcher::Event::Apply(object) => {
+        match fed {
+            Fed::Applied(object) => {
+                let event = watcher::Event::Apply(object);
+                writer.apply_watcher_event(&event);
+                let watcher::Event::Apply(object) = event else {
+                    unreachable!()
+                };
                 self.index(&object);
-                if *initialised {
-                    on_change(Change::Applied(Arc::new(object)));
-                }
+                on_change(Change::Applied(Arc::new(object)));
             }
-            watcher::Event::Delete(object) => {
+            Fed::Deleted(object) => {
                 if let Some(uid) = object.uid() {
                     self.by_uid.write().unwrap().remove(&uid);
                 }
-                if *initialised {
-                    on_change(Change::Deleted(Arc::new(object)));
-                }
+                let event = watcher::Event::Delete(object);
+                writer.apply_watcher_event(&event);
+                let watcher::Event::Delete(object) = event else {
+                    unreachable!()
+                };
+                on_change(Change::Deleted(Arc::new(object)));
             }
-            watcher::Event::InitApply(object) => self.index(&object),
-            // A watch that starts again lists again. The store keeps what it held until the list
-            // is done, so this is the moment to remember it (once, should lists restart).
-            watcher::Event::Init if *initialised => {
-                let mut before = self.before_relist.lock().unwrap();
-                if before.is_none() {
-                    *before = Some(self.store.state());
+            Fed::Progress(version) => on_change(Change::Progress(version)),
+            Fed::Listed {
+                objects,
+                resource_version,
+            } => {
+                // A re-list replaces what the store holds: remember that first, to compare.
+                let held = initialised.then(|| self.store.state());
+                writer.apply_watcher_event(&watcher::Event::Init);
+                for object in objects {
+                    writer.apply_watcher_event(&watcher::Event::InitApply(object));
                 }
-            }
-            watcher::Event::Init => {}
-            watcher::Event::InitDone => {
+                writer.apply_watcher_event(&watcher::Event::InitDone);
                 let listed = self.store.state();
-                {
-                    // A re-list replaces the store; rebuild the index from it so nothing stale
-                    // stays.
-                    let mut index = self.by_uid.write().unwrap();
-                    index.clear();
-                    for object in &listed {
-                        if let Some(uid) = object.uid() {
-                            index.insert(uid, ObjectRef::from_obj(&**object));
-                        }
-                    }
-                }
-                let held = self.before_relist.lock().unwrap().take();
-                if let Some(held) = held {
-                    self.report_relist(&held, &listed, on_change);
-                }
+                self.reindex(&listed);
+                on_change(match held {
+                    Some(held) => self.gap(&held, &listed, resource_version),
+                    None => Change::Initial {
+                        objects: listed,
+                        resource_version,
+                    },
+                });
                 *initialised = true;
             }
         }
         self.version.send_modify(|v| *v += 1);
     }
 
-    /// Tells `on_change` what the gap before a re-list held: no change is lost because a watch
-    /// broke.
-    fn report_relist(&self, held: &[Arc<K>], listed: &[Arc<K>], on_change: &impl Fn(Change<K>)) {
+    /// A re-list replaces the store; the index is rebuilt from it so nothing stale stays.
+    fn reindex(&self, listed: &[Arc<K>]) {
+        let mut index = self.by_uid.write().unwrap();
+        index.clear();
+        for object in listed {
+            if let Some(uid) = object.uid() {
+                index.insert(uid, ObjectRef::from_obj(&**object));
+            }
+        }
+    }
+
+    /// What the gap before a re-list held: no change is lost because a watch broke.
+    fn gap(&self, held: &[Arc<K>], listed: &[Arc<K>], resource_version: u64) -> Change<K> {
         let differences = differences(held, listed);
         if !differences.is_empty() {
             tracing::info!(kind = %K::kind(&()), changes = differences.len(), "changes found by a re-list");
         }
-        for difference in differences {
-            on_change(match difference {
-                Difference::Created(object) => Change::Created(object),
-                Difference::Updated(object) => Change::Applied(object),
-                Difference::Deleted(object) => Change::Deleted(object),
-            });
+        Change::Gap {
+            differences,
+            resource_version,
         }
     }
 
@@ -292,14 +293,11 @@ impl<K: CachedResource> ResourceCache<K> {
     pub(crate) fn holding(objects: impl IntoIterator<Item = K>) -> Arc<Self> {
         let (store, mut writer) = reflector::store();
         let cache = Self::over(store, CacheMetrics::unregistered(""));
-        let mut initialised = false;
-        let events = std::iter::once(watcher::Event::Init)
-            .chain(objects.into_iter().map(watcher::Event::InitApply))
-            .chain(std::iter::once(watcher::Event::InitDone));
-        for event in events {
-            writer.apply_watcher_event(&event);
-            cache.apply(event, &mut initialised, &|_| {});
-        }
+        let listed = Fed::Listed {
+            objects: objects.into_iter().collect(),
+            resource_version: 1,
+        };
+        cache.apply(listed, &mut writer, &mut false, &|_| {});
         Arc::new(cache)
     }
 }
@@ -326,8 +324,15 @@ mod tests {
         }
     }
 
+    fn listed(objects: &[(&str, &str)], resource_version: u64) -> Fed<ConfigMap> {
+        Fed::Listed {
+            objects: objects.iter().map(|(u, rv)| object(u, rv)).collect(),
+            resource_version,
+        }
+    }
+
     /// A watch that breaks and lists again: the changes of the gap reach the event log as the
-    /// changes they are, and the cache holds what the list gave.
+    /// changes they are, with the list's version, and the cache holds what the list gave.
     #[test]
     fn a_relist_reports_what_changed_while_the_watch_was_broken() {
         let (store, mut writer) = reflector::store();
@@ -335,43 +340,47 @@ mod tests {
         let seen = Mutex::new(Vec::<String>::new());
         let on_change = |change: Change<ConfigMap>| {
             let said = match change {
+                Change::Initial {
+                    objects,
+                    resource_version,
+                } => format!("initial {} at {resource_version}", objects.len()),
                 Change::Applied(o) => format!("applied {}", o.name_any()),
-                Change::Created(o) => format!("created {}", o.name_any()),
                 Change::Deleted(o) => format!("deleted {}", o.name_any()),
+                Change::Progress(v) => format!("progress {v}"),
+                Change::Gap {
+                    differences,
+                    resource_version,
+                } => {
+                    let said: Vec<_> = differences
+                        .iter()
+                        .map(|d| match d {
+                            Difference::Created(o) => format!("created {}", o.name_any()),
+                            Difference::Updated(o) => format!("updated {}", o.name_any()),
+                            Difference::Deleted(o) => format!("deleted {}", o.name_any()),
+                        })
+                        .collect();
+                    format!("gap to {resource_version}: {}", said.join(", "))
+                }
             };
             seen.lock().unwrap().push(said);
         };
         let mut initialised = false;
-        let mut feed = |events: Vec<watcher::Event<ConfigMap>>| {
-            for event in events {
-                writer.apply_watcher_event(&event);
-                cache.apply(event, &mut initialised, &on_change);
+        let mut feed = |events: Vec<Fed<ConfigMap>>| {
+            for fed in events {
+                cache.apply(fed, &mut writer, &mut initialised, &on_change);
             }
         };
-        use watcher::Event::{Apply, Init, InitApply, InitDone};
-        // The first list is what there is, not news.
-        feed(vec![
-            Init,
-            InitApply(object("kept", "1")),
-            InitApply(object("gone", "2")),
-            InitDone,
-        ]);
-        feed(vec![Apply(object("kept", "3"))]);
-        // The watch breaks; meanwhile `gone` is deleted, `kept` changes, `new` is made. The list
-        // may itself start over (a second Init) before it completes.
-        feed(vec![Init, InitApply(object("kept", "5")), Init]);
-        feed(vec![
-            InitApply(object("new", "4")),
-            InitApply(object("kept", "5")),
-            InitDone,
-        ]);
+        feed(vec![listed(&[("kept", "1"), ("gone", "2")], 2)]);
+        feed(vec![Fed::Applied(object("kept", "3")), Fed::Progress(4)]);
+        // The watch breaks; meanwhile `gone` is deleted, `kept` changes, `new` is made.
+        feed(vec![listed(&[("new", "6"), ("kept", "5")], 7)]);
         assert_eq!(
             *seen.lock().unwrap(),
             [
+                "initial 2 at 2",
                 "applied kept",
-                "deleted gone",
-                "created new",
-                "applied kept"
+                "progress 4",
+                "gap to 7: deleted gone, updated kept, created new",
             ]
         );
         assert!(cache.find("ws-a", "gone").is_none());
@@ -381,15 +390,10 @@ mod tests {
                 .unwrap()
                 .resource_version()
                 .as_deref(),
-            Some("4")
+            Some("6")
         );
-        // A further list that finds nothing new says nothing.
-        feed(vec![
-            Init,
-            InitApply(object("kept", "5")),
-            InitApply(object("new", "4")),
-            InitDone,
-        ]);
-        assert_eq!(seen.lock().unwrap().len(), 4);
+        // A further list that finds nothing new has an empty gap.
+        feed(vec![listed(&[("kept", "5"), ("new", "6")], 9)]);
+        assert_eq!(seen.lock().unwrap()[4], "gap to 9: ");
     }
 }
