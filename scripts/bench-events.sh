@@ -2,9 +2,11 @@
 # Benchmark: `GET /v1/events` with many clients. C SSE clients over W workspaces while agents are
 # created through the apiserver at a steady rate: the time from each create's acknowledgement to
 # each client's receipt (p50, p99), deliveries lost (must be zero), and the api's memory; against a
-# baseline measured in the same run, as many watches made directly on the kube-apiserver.
+# baseline measured in the same run, as many watches made directly on the kube-apiserver. Then the
+# same clients spread over R api replicas against the single one, memory per replica, and what a
+# resumption costs on the replica a client left and on one started since.
 #
-#   scripts/bench-events.sh [clients] [workspaces] [creates]      (default 1000 100 500)
+#   scripts/bench-events.sh [clients] [workspaces] [creates] [replicas]   (default 1000 100 500 3)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
@@ -12,6 +14,7 @@ cd "$repo_root"
 clients=${1:-1000}
 workspaces=${2:-100}
 creates=${3:-500}
+replicas=${4:-3}
 bash scripts/setup-test-deps.sh
 log "building the api and the benchmark (release)"
 cargo build --release --quiet -p agentarea-api -p agentarea-tests --bin agentarea-api --bin bench-events
@@ -29,4 +32,4 @@ start_control_plane "$state"
 export AGENTAREA_TEST_KUBECONFIG=$state/kubeconfig
 install_crds "$AGENTAREA_TEST_KUBECONFIG"
 install_workspace_role "$AGENTAREA_TEST_KUBECONFIG" "$CARGO_TARGET_DIR/release/agentarea-api"
-"$CARGO_TARGET_DIR/release/bench-events" "$clients" "$workspaces" "$creates"
+"$CARGO_TARGET_DIR/release/bench-events" "$clients" "$workspaces" "$creates" "$replicas"

@@ -47,7 +47,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .merge(metrics);
     let app = edge(routes, &config.cors_allowed_origins);
     readiness.set(true);
-    serve(config.listen_addr, app, shutdown_signal()).await?;
+    let shutdown = async {
+        shutdown_signal().await;
+        crate::stream::end_all_streams();
+    };
+    serve(config.listen_addr, app, shutdown).await?;
     tracing::info!("api stopped");
     Ok(())
 }

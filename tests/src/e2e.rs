@@ -32,6 +32,10 @@ pub const POD_START: Duration = Duration::from_secs(300);
 /// replicas) hold it for reading. (A `tokio` lock works across the tests' separate runtimes.)
 pub static OPERATOR_REPLICAS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
+/// The same for the api's replicas: the test that rolls the api holds it for writing; tests
+/// that call the api through its Service, or count its pods, hold it for reading.
+pub static API_REPLICAS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// How often the waits of the suite look again: pods take seconds, and polling faster would only
 /// load the small machine the cluster shares with the tests.
 const PACE: Duration = Duration::from_millis(900);

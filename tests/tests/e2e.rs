@@ -15,10 +15,10 @@ use agentarea_crds::{Agent, McpServerInstance, Task, TaskPhase, reasons, steps};
 use agentarea_operator::mcp::{call_tool, discover};
 use agentarea_tests::api::SseEvent;
 use agentarea_tests::e2e::{
-    self, DumpOnPanic, ModelPod, OPERATOR_REPLICAS, POD_START, PortForward, Workspace, apply,
-    delete_namespace_later, deployment_rolled_out, env, example, examples_dir, fullname, kubectl,
-    kubectl_ok, pod_ready, pods, scrape_pods, short_id, text, token, wait_explained, wait_for,
-    wait_for_object,
+    self, API_REPLICAS, DumpOnPanic, ModelPod, OPERATOR_REPLICAS, POD_START, PortForward,
+    Workspace, apply, delete_namespace_later, deployment_rolled_out, env, example, examples_dir,
+    fullname, kubectl, kubectl_ok, pod_ready, pods, scrape_pods, short_id, text, token,
+    wait_explained, wait_for, wait_for_object,
 };
 use agentarea_tests::helm;
 use agentarea_tests::mcp_servers::endpoint;
@@ -37,6 +37,9 @@ use serde_json::{Value, json};
 /// How long a run of a task, or the operator reacting to a change, may take on the small
 /// machine the cluster runs on.
 const RUN: Duration = Duration::from_secs(300);
+
+#[path = "e2e/replicas.rs"]
+mod replicas;
 
 // ---- helpers of this file ----
 
@@ -210,6 +213,7 @@ async fn echo_agent(ws: &Workspace, name: &str, model: &ModelPod) -> Agent {
 async fn release_pods_are_ready_and_the_api_answers_with_a_token_from_its_pod() {
     let e = env();
     let _replicas = OPERATOR_REPLICAS.read().await;
+    let _api_replicas = API_REPLICAS.read().await;
     let _dump = DumpOnPanic(vec![e.release_namespace.clone()]);
     let client = e2e::client().await;
 
@@ -548,6 +552,7 @@ async fn a_task_posted_to_the_api_calls_the_managed_tool_and_streams_its_steps()
     let message = format!("hello from {}", ws.id);
     let model = managed_echo(&ws, "model", &message, &[]).await;
 
+    let _api_replicas = API_REPLICAS.read().await;
     let api = e2e::api();
     let token = token(&ws.id);
     let (status, agent) = api

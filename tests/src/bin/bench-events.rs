@@ -3,10 +3,13 @@
 //! the time from the create's acknowledgement to the client's receipt of `agent_created`, and
 //! whether it came at all. Against a baseline measured in the same run: as many watches made
 //! directly on the apiserver, over the same namespaces, seeing creates made the same way. Then the
-//! api's memory.
+//! api's memory. Then the same with R api replicas (clients spread over them, as a Service
+//! would), against the single replica; and what resuming costs: a client that reconnects with
+//! its `Last-Event-ID` to the replica it left (served from that replica's ring) and to a replica
+//! started after it left (fetched from the apiserver's history).
 //!
-//! Run by `scripts/bench-events.sh [clients] [workspaces] [creates]`, which starts the control
-//! plane and builds in release.
+//! Run by `scripts/bench-events.sh [clients] [workspaces] [creates] [replicas]`, which starts the
+//! control plane and builds in release.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +40,7 @@ async fn main() {
     let clients = args.next().unwrap_or(1000);
     let workspaces = args.next().unwrap_or(100).max(1);
     let creates = args.next().unwrap_or(500);
+    let replicas = args.next().unwrap_or(3).max(1);
 
     let namespaces: Vec<TestNamespace> = futures::future::join_all(
         (0..workspaces).map(|_| TestNamespace::create("ws-bench-events")),
@@ -62,6 +66,34 @@ async fn main() {
     let api_rss_kib = rss_kib(api.process.pid(), "VmRSS");
     let api_peak_kib = rss_kib(api.process.pid(), "VmHWM");
 
+    // The same clients spread over `replicas` api processes.
+    let mut fleet = vec![api];
+    for _ in 1..replicas {
+        fleet.push(ApiServer::start(&[("RUST_LOG", "warn".into())]).await);
+    }
+    let fleet_before: Vec<u64> = fleet
+        .iter()
+        .map(|a| rss_kib(a.process.pid(), "VmRSS"))
+        .collect();
+    let clients_of: Vec<_> = fleet.iter().map(|a| a.client.clone()).collect();
+    let through_replicas = measure(
+        &kube,
+        &names,
+        clients,
+        creates,
+        "replicas",
+        |receipts, index, namespace| {
+            let client = clients_of[index % clients_of.len()].clone();
+            async move { sse_client(client, receipts, index, namespace).await }
+        },
+    )
+    .await;
+    let fleet_after: Vec<u64> = fleet
+        .iter()
+        .map(|a| rss_kib(a.process.pid(), "VmRSS"))
+        .collect();
+    let resumption = resume_costs(&kube, &fleet[0], &names[0]).await;
+
     let watcher = kube.clone();
     let direct = measure(
         &kube,
@@ -83,8 +115,10 @@ async fn main() {
         "{:<44} {:>9} {:>9} {:>9} {:>7}",
         "create acknowledged -> client received", "p50 ms", "p99 ms", "max ms", "lost"
     );
+    let spread = format!("api, {replicas} replicas");
     for (label, result) in [
         ("api  GET /v1/events (SSE, JWT)", &through_api),
+        (spread.as_str(), &through_replicas),
         ("kube-apiserver watches (baseline)", &direct),
     ] {
         println!(
@@ -103,10 +137,32 @@ async fn main() {
         through_api.percentile(0.50) - direct.percentile(0.50)
     );
     println!(
+        "{replicas} replicas / 1 replica: p99 {:.2}x",
+        through_replicas.percentile(0.99) / through_api.percentile(0.99)
+    );
+    println!(
         "api RSS idle {} MiB; with {clients} streams open {} MiB; peak {} MiB",
         idle_kib / 1024,
         api_rss_kib / 1024,
         api_peak_kib / 1024
+    );
+    let mib = |kib: &[u64]| {
+        kib.iter()
+            .map(|k| (k / 1024).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "{replicas} replicas RSS before (MiB): {}; with {clients} streams spread over them: {}",
+        mib(&fleet_before),
+        mib(&fleet_after)
+    );
+    println!(
+        "resume after one missed change (median of {RESUMES}): from the replica's ring {:.1} ms; \
+         on a replica started since (fetched from the apiserver) {:.1} ms; ratio {:.1}x",
+        resumption.0,
+        resumption.1,
+        resumption.1 / resumption.0
     );
     for ns in namespaces {
         ns.delete().await;
@@ -289,4 +345,69 @@ async fn watch_client(kube: kube::Client, receipts: Receipts, index: usize, name
             receipts.lock().await[index].insert(name, at);
         }
     }
+}
+
+/// Resumptions measured of each kind.
+const RESUMES: usize = 5;
+
+/// Median milliseconds from reconnecting with `Last-Event-ID` to receiving the one change missed:
+/// on `api` (its ring holds it), and on a replica started after the change (it fetches it from the
+/// apiserver).
+async fn resume_costs(kube: &kube::Client, api: &ApiServer, namespace: &str) -> (f64, f64) {
+    let workspace = namespace
+        .strip_prefix("ws-")
+        .expect("a workspace namespace");
+    let token = token(workspace, "resumer");
+    let mut from_ring = Vec::new();
+    let mut fetched = Vec::new();
+    for round in 0..RESUMES {
+        for fresh_replica in [false, true] {
+            let mut stream = api.sse(&token, "/v1/events", None).await;
+            stream
+                .next(Duration::from_secs(30))
+                .await
+                .expect("connected");
+            let last = stream.last_event_id.clone().expect("an id");
+            drop(stream);
+            let name = format!("resume-{round}-{fresh_replica}");
+            let agent: Agent = serde_json::from_value(json!({
+                "apiVersion": "agentarea.io/v1alpha1", "kind": "Agent",
+                "metadata": {"name": name},
+                "spec": {"instruction": "Benchmark agent", "model": {"name": "m"}}
+            }))
+            .expect("an agent literal");
+            Api::<Agent>::namespaced(kube.clone(), namespace)
+                .create(&PostParams::default(), &agent)
+                .await
+                .expect("create an agent");
+            let other;
+            let target = if fresh_replica {
+                other = ApiServer::start(&[("RUST_LOG", "warn".into())]).await;
+                &other.client
+            } else {
+                // Let this replica's watch deliver it, as it would have by a reconnect.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                &api.client
+            };
+            let started = Instant::now();
+            let mut resumed = target.sse(&token, "/v1/events", Some(&last)).await;
+            let event = resumed
+                .next(Duration::from_secs(60))
+                .await
+                .expect("the missed change");
+            assert_eq!(event.event, "agent_created", "{event:?}");
+            assert_eq!(event.data["data"]["name"], name.as_str());
+            let millis = started.elapsed().as_secs_f64() * 1e3;
+            if fresh_replica {
+                fetched.push(millis)
+            } else {
+                from_ring.push(millis)
+            }
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(from_ring), median(fetched))
 }
