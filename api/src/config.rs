@@ -85,6 +85,12 @@ pub struct Config {
     /// `scheme://host[:port]` exactly as browsers send them; credentials allowed). None by default.
     #[arg(long, env = "AGENTAREA_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = crate::cors::parse_origin)]
     pub cors_allowed_origins: Vec<axum::http::HeaderValue>,
+
+    /// Refuse PATCH and DELETE of objects a GitOps engine (Flux, Argo CD, or a pipeline that
+    /// labels them `agentarea.io/managed-by: gitops`) applies from Git, naming the owner: the
+    /// engine would undo such a change at its next reconcile. `false` lets the api change them.
+    #[arg(long, env = "AGENTAREA_GITOPS_READ_ONLY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub gitops_read_only: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -24,6 +24,7 @@
 //! | [`stream`] | Server-Sent Events: a task's run, the workspace's events |
 //! | [`event_log`] | the workspace event log behind `/v1/events`: ids as per-kind resourceVersions, resumable on any replica |
 //! | [`skipped`] | recording webhook deliveries held back, one writer per trigger |
+//! | [`gitops`] | objects a GitOps engine applies from Git: who owns one, and the 409 that refuses changing it here |
 //! | [`extract`] | body and query extractors that fail with the error shape |
 //! | [`error`] | the one error type and its `{"detail", "status_code"}` body |
 //! | [`docs`] | OpenAPI and Swagger UI |
@@ -42,6 +43,7 @@ pub mod egress;
 pub mod error;
 pub mod event_log;
 pub mod extract;
+pub mod gitops;
 pub mod limits;
 pub mod metrics;
 pub mod model;

@@ -19,7 +19,8 @@ use crate::audit;
 use crate::auth::Identity;
 use crate::cache::{CachedResource, ResourceCache};
 use crate::constraints::{Cursor, Limit, Name, Offset};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::gitops;
 use crate::workspace::provision::is_quota_settling;
 use crate::workspace::{Workspaces, namespace_for};
 
@@ -249,12 +250,16 @@ pub fn timestamps(meta: &ObjectMeta) -> (Option<String>, Option<String>) {
 /// The writes act as the workspace's identity ([`Workspaces::acting_in`]), so the apiserver itself
 /// keeps them inside the caller's workspace; the workspace namespace is made and set up before
 /// the first write.
+///
+/// An object a GitOps engine applies from Git ([`crate::gitops`]) is not patched or deleted here
+/// when the writer guards it (the api's `--gitops-read-only`, for kinds that are edited).
 pub struct Writer<'a, K: CachedResource> {
     pub api: Api<K>,
     pub cache: &'a ResourceCache<K>,
     pub namespace: String,
     workspaces: &'a Workspaces,
     actor: &'a Identity,
+    guards_git_owned: bool,
 }
 
 impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
@@ -270,6 +275,23 @@ impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
             namespace,
             workspaces,
             actor,
+            guards_git_owned: false,
+        }
+    }
+
+    /// Refuses changes to objects a GitOps engine owns (409 naming the owner).
+    pub fn guarding_git_owned(mut self, guards: bool) -> Self {
+        self.guards_git_owned = guards;
+        self
+    }
+
+    fn refuse_if_git_owned(&self, object: Option<&K>) -> ApiResult<()> {
+        let owner = object
+            .filter(|_| self.guards_git_owned)
+            .and_then(|object| gitops::owner_of(object.meta()));
+        match owner {
+            Some(owner) => Err(ApiError::conflict(owner.refusal())),
+            None => Ok(()),
         }
     }
 
@@ -293,6 +315,7 @@ impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
     /// A JSON merge patch of the object (spec fields the client sent; absent fields untouched),
     /// recording the caller as the object's last writer.
     pub async fn merge_patch(&self, name: &str, patch: &serde_json::Value) -> ApiResult<K> {
+        self.refuse_if_git_owned(self.cache.get(&self.namespace, name).as_deref())?;
         self.workspaces.ensure_set_up(&self.namespace).await?;
         let patch = audit::attributed(patch.clone(), self.actor);
         let patched = self
@@ -305,6 +328,7 @@ impl<'a, K: CachedResource + Serialize> Writer<'a, K> {
     }
 
     pub async fn delete(&self, object: &K) -> ApiResult<()> {
+        self.refuse_if_git_owned(Some(object))?;
         self.workspaces.ensure_set_up(&self.namespace).await?;
         let name = object.name_any();
         match self.api.delete(&name, &DeleteParams::background()).await {

@@ -36,6 +36,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.egress.policy(),
         config.workspaces.clone(),
         &config.limits,
+        config.gitops_read_only,
     )
     .await?;
     replicas::follow(client, &config.replicas, state.limits.clone());

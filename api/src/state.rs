@@ -45,6 +45,8 @@ pub struct AppState {
     pub workspaces: Arc<Workspaces>,
     /// Request rates and open streams per workspace and caller.
     pub limits: Arc<Limits>,
+    /// Objects a GitOps engine applies are read-only here ([`crate::gitops`]).
+    pub gitops_read_only: bool,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -71,6 +73,7 @@ impl AppState {
         egress: EgressPolicy,
         workspaces: WorkspaceArgs,
         limits: &LimitArgs,
+        gitops_read_only: bool,
     ) -> anyhow::Result<Self> {
         let events = Arc::new(EventLog::new());
         let metrics = ApiMetrics::new(auth.failures.clone());
@@ -134,6 +137,7 @@ impl AppState {
             skipped_firings: Arc::default(),
             metrics,
             egress,
+            gitops_read_only,
         })
     }
 
@@ -158,6 +162,7 @@ impl AppState {
     /// Writes for `caller`, in their workspace's namespace and under their name.
     pub fn writer<'a, K: Served>(&'a self, caller: &'a Identity) -> Writer<'a, K> {
         Writer::new(&self.workspaces, K::cache(self), caller)
+            .guarding_git_owned(K::EDITED_IN_GIT && self.gitops_read_only)
     }
 
     /// A place for one more event stream of the caller's workspace (`stream` names it in the
@@ -176,6 +181,9 @@ impl AppState {
 /// A kind the api serves: the cache its objects are read from, and how a missing one is named.
 pub trait Served: CachedResource + Serialize {
     const NOT_FOUND: &'static str;
+    /// Whether an object of the kind that a GitOps engine applies is changed only in Git. Not so
+    /// for Tasks: approving, pausing or cancelling a run is acting on it, whoever started it.
+    const EDITED_IN_GIT: bool = true;
     fn cache(state: &AppState) -> &ResourceCache<Self>;
 }
 
@@ -209,6 +217,7 @@ impl Served for Trigger {
 
 impl Served for Task {
     const NOT_FOUND: &'static str = "Task not found";
+    const EDITED_IN_GIT: bool = false;
     fn cache(state: &AppState) -> &ResourceCache<Self> {
         &state.tasks
     }
@@ -232,6 +241,7 @@ impl AppState {
             skipped_firings: Arc::default(),
             egress: EgressPolicy::default(),
             limits: Arc::new(Limits::new(&LimitArgs::default())),
+            gitops_read_only: true,
             workspaces: Arc::new(Workspaces::new(
                 client,
                 WorkspaceArgs {

@@ -165,3 +165,26 @@ export async function all(path, signal) {
 export function segment(id) {
   return encodeURIComponent(id);
 }
+
+/**
+ * Downloads `path` as a YAML manifest (the API's `Accept: application/yaml`), saved as `filename`.
+ * @param {string} path
+ * @param {string} filename
+ */
+export async function downloadManifest(path, filename) {
+  const response = await fetch(path, {
+    headers: authHeaders({ Accept: "application/yaml" }),
+    credentials: "same-origin",
+  });
+  if (!response.ok) {
+    if (response.status === 401) {
+      announceUnauthenticated();
+    }
+    throw new ApiError(response.status, `${response.status} ${response.statusText}`);
+  }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = filename;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}

@@ -11,7 +11,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    agent_tasks, agents, events, mcp_server_instances, me, skills, tasks, triggers, webhooks,
+    agent_tasks, agents, events, export, mcp_server_instances, me, skills, tasks, triggers,
+    webhooks,
 };
 
 mod contract;
@@ -52,6 +53,7 @@ pub fn document() -> serde_json::Value {
         webhooks::receive,
         events::stream_events,
         me::who_am_i,
+        export::export_workspace,
     ),
     modifiers(&Security, &Contract),
     security(("bearer" = []), ("kratos_session" = [])),
@@ -63,6 +65,7 @@ pub fn document() -> serde_json::Value {
         (name = "triggers", description = "Schedule, webhook and event triggers"),
         (name = "events", description = "The workspace's events as SSE"),
         (name = "workspace", description = "Who the caller is, and in which workspace"),
+        (name = "export", description = "The workspace as manifests for a Git repository"),
     )
 )]
 pub struct ApiDoc;

@@ -23,7 +23,7 @@ use crate::cache::feed::revision;
 /// A watch request of a fetch lasts this long. The apiserver sends a bookmark (how far it has
 /// come) two seconds before a watch ends, which is how a fetch learns it has reached its end
 /// when the workspace had no later change of the kind.
-const FETCH_WATCH_SECONDS: u32 = 4;
+const FETCH_WATCH_SECONDS: u32 = 3;
 /// Watch requests one fetch may take before it gives up.
 const FETCH_ROUNDS: usize = 5;
 /// Longest a fetch may take in all.

@@ -11,6 +11,7 @@
 //! them.
 
 pub mod agents;
+pub mod export;
 pub mod mcp_server_instances;
 pub mod skills;
 pub mod tasks;

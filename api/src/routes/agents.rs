@@ -4,6 +4,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use kube::ResourceExt;
 
@@ -18,6 +19,7 @@ use crate::model::agents::{
     AgentCreate, AgentListParams, AgentResponse, AgentUpdate, References, present,
 };
 use crate::resources::{PageParams, paginate};
+use crate::routes::export::{Manifest, manifest_of};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -77,18 +79,23 @@ pub async fn create_agent(
 
 /// Get one agent by id (or Kubernetes name).
 #[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", params(("id" = String, Path)),
-    responses((status = 200, body = AgentResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = AgentResponse, description = "The agent (with `Accept: application/yaml`, its manifest for Git)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_agent(
     State(state): State<AppState>,
     caller: Identity,
     PathParams(id): PathParams<String>,
-) -> ApiResult<Json<AgentResponse>> {
+    Manifest(as_manifest): Manifest,
+) -> ApiResult<Response> {
     let agent = state.find::<Agent>(&caller, &id)?;
+    if as_manifest {
+        return Ok(manifest_of(&*agent));
+    }
     Ok(Json(present(
         &agent,
         &state.mcp_server_instances,
         Some(&state.agents),
-    )))
+    ))
+    .into_response())
 }
 
 /// Update the fields given; the rest stay.

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kube::ResourceExt;
 use serde_json::{Value, json};
@@ -20,6 +21,7 @@ use crate::model::mcp_server_instances::{
 };
 use crate::model::{StatusResponse, now};
 use crate::resources::{PageParams, paginate};
+use crate::routes::export::{Manifest, manifest_of};
 use crate::state::AppState;
 
 /// An annotation change wakes the operator's watch of the instance without touching the spec.
@@ -88,14 +90,18 @@ pub async fn create_instance(
 
 /// Get one instance, with its status and discovered tools.
 #[utoipa::path(get, path = "/v1/mcp-server-instances/{id}", tag = "mcp-server-instances", params(("id" = String, Path)),
-    responses((status = 200, body = InstanceResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = InstanceResponse, description = "The instance (with `Accept: application/yaml`, its manifest for Git)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_instance(
     State(state): State<AppState>,
     caller: Identity,
     PathParams(id): PathParams<String>,
-) -> ApiResult<Json<InstanceResponse>> {
+    Manifest(as_manifest): Manifest,
+) -> ApiResult<Response> {
     let instance = state.find::<McpServerInstance>(&caller, &id)?;
-    Ok(Json(InstanceResponse::from(&*instance)))
+    if as_manifest {
+        return Ok(manifest_of(&*instance));
+    }
+    Ok(Json(InstanceResponse::from(&*instance)).into_response())
 }
 
 /// Update the fields given (`PUT` is accepted as a synonym, as AgentArea's clients use both).

@@ -3,6 +3,7 @@
 pub mod agent_tasks;
 pub mod agents;
 pub mod events;
+pub mod export;
 pub mod mcp_server_instances;
 pub mod me;
 pub mod skills;
@@ -26,4 +27,5 @@ pub fn v1() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(events::router())
         .merge(me::router())
+        .merge(export::router())
 }

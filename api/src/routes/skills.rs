@@ -4,6 +4,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use kube::ResourceExt;
 
@@ -15,6 +16,7 @@ use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::model::StatusResponse;
 use crate::model::skills::{SkillCreate, SkillResponse, SkillUpdate};
 use crate::resources::{PageParams, paginate};
+use crate::routes::export::{Manifest, manifest_of};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -60,14 +62,18 @@ pub async fn create_skill(
 
 /// Get one skill.
 #[utoipa::path(get, path = "/v1/skills/{id}", tag = "skills", params(("id" = String, Path)),
-    responses((status = 200, body = SkillResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SkillResponse, description = "The skill (with `Accept: application/yaml`, its manifest for Git)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_skill(
     State(state): State<AppState>,
     caller: Identity,
     PathParams(id): PathParams<String>,
-) -> ApiResult<Json<SkillResponse>> {
+    Manifest(as_manifest): Manifest,
+) -> ApiResult<Response> {
     let skill = state.find::<Skill>(&caller, &id)?;
-    Ok(Json(SkillResponse::from(&*skill)))
+    if as_manifest {
+        return Ok(manifest_of(&*skill));
+    }
+    Ok(Json(SkillResponse::from(&*skill)).into_response())
 }
 
 /// Update the fields given.

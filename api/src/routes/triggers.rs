@@ -4,6 +4,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
@@ -22,6 +23,7 @@ use crate::model::triggers::{
 };
 use crate::model::webhooks::webhook_secret;
 use crate::resources::paginate;
+use crate::routes::export::{Manifest, manifest_of};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -105,14 +107,18 @@ pub async fn create_trigger(
 
 /// Get one trigger.
 #[utoipa::path(get, path = "/v1/triggers/{id}", tag = "triggers", params(("id" = String, Path)),
-    responses((status = 200, body = TriggerResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TriggerResponse, description = "The trigger (with `Accept: application/yaml`, its manifest for Git)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_trigger(
     State(state): State<AppState>,
     caller: Identity,
     PathParams(id): PathParams<String>,
-) -> ApiResult<Json<TriggerResponse>> {
+    Manifest(as_manifest): Manifest,
+) -> ApiResult<Response> {
     let trigger = state.find::<Trigger>(&caller, &id)?;
-    Ok(Json(present(&trigger, &state.agents, None)))
+    if as_manifest {
+        return Ok(manifest_of(&*trigger));
+    }
+    Ok(Json(present(&trigger, &state.agents, None)).into_response())
 }
 
 /// Update the fields given (`PUT` and `PATCH` alike).

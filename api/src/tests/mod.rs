@@ -9,6 +9,7 @@ mod agentarea_clients;
 mod auth;
 mod conversions;
 mod errors;
+mod gitops;
 mod metrics;
 mod pagination;
 mod streams;

@@ -2,7 +2,7 @@
 // create/edit form whose skills, MCP tools and callable agents are picked from what the
 // workspace has (tools as discovery found them).
 
-import { all, del, get, patch, post, segment } from "../api.js";
+import { all, del, downloadManifest, get, patch, post, segment } from "../api.js";
 import { badge, code, confirmDialog, errorLine, field, h, notify, replace, select, submitting, table } from "../dom.js";
 import { clip, timeElement } from "../format.js";
 
@@ -79,18 +79,23 @@ export async function agentPage(main, [id], signal) {
       });
     }
   };
+  const exportYaml = () =>
+    error.run(() => downloadManifest(`/v1/agents/${segment(agent.id)}`, `${agent.k8s_name}.yaml`));
+  // An agent a GitOps engine applies is changed in Git: no edit, no delete (the API refuses both).
+  const fromGit = Boolean(agent.managed_by);
   replace(
     main,
     h(
       "div",
       { class: "page-head" },
-      h("h1", {}, agent.name),
+      h("h1", {}, agent.name, fromGit ? [" ", h("span", { class: "badge info", title: `Managed by ${agent.managed_by}: change it in Git` }, "from Git")] : null),
       h(
         "div",
         { class: "actions" },
-        h("a", { class: "button", href: `#/agents/${segment(agent.id)}/edit` }, "Edit"),
+        fromGit ? null : h("a", { class: "button", href: `#/agents/${segment(agent.id)}/edit` }, "Edit"),
         h("a", { class: "button", href: `#/tasks?agent_id=${segment(agent.id)}` }, "Tasks"),
-        h("button", { type: "button", class: "danger", onclick: remove }, "Delete"),
+        h("button", { type: "button", onclick: exportYaml }, "Export YAML"),
+        fromGit ? null : h("button", { type: "button", class: "danger", onclick: remove }, "Delete"),
       ),
     ),
     h(
@@ -103,6 +108,7 @@ export async function agentPage(main, [id], signal) {
       fact("Agents it may call", agent.agents?.length ? agent.agents.map((/** @type {any} */ a) => a.name ?? a.agent_id).join(", ") : "—"),
       fact("Approval policy", agent.tool_approval.policy, agent.tool_approval.timeout_seconds ? ` (${agent.tool_approval.timeout_seconds} s, then ${agent.tool_approval.on_timeout})` : null),
       fact("Created", timeElement(agent.created_at), agent.created_by ? ` by ${agent.created_by}` : null),
+      fromGit ? fact("Managed by", `${agent.managed_by}: change it in Git`) : null,
     ),
     h("h2", {}, "Instruction"),
     code(agent.instruction),

@@ -356,6 +356,7 @@ pub fn present(
         agents: callable_agents(spec, &namespace, agents),
         k8s_name: agent.name_any(),
         created_by: created_by(&agent.metadata),
+        managed_by: crate::gitops::managed_by(&agent.metadata),
         created_at,
         updated_at,
     }

@@ -227,6 +227,7 @@ impl From<&McpServerInstance> for InstanceResponse {
             tools: tools(status),
             k8s_name: instance.name_any(),
             created_by: created_by(&instance.metadata),
+            managed_by: crate::gitops::managed_by(&instance.metadata),
             created_at,
             updated_at,
         }

@@ -103,6 +103,7 @@ impl From<&Skill> for SkillResponse {
             missing_tools: status.map(|s| s.missing_tools.clone()).unwrap_or_default(),
             k8s_name: skill.name_any(),
             created_by: created_by(&skill.metadata),
+            managed_by: crate::gitops::managed_by(&skill.metadata),
             created_at,
             updated_at,
         }

@@ -76,6 +76,9 @@ pub struct SkillResponse {
     pub missing_tools: Vec<String>,
     pub k8s_name: String,
     pub created_by: Option<String>,
+    /// The GitOps engine that applies it from Git ("Flux Kustomization ws-team-a/agents"):
+    /// changed in Git, not here (PATCH and DELETE answer 409). Null when the api may change it.
+    pub managed_by: Option<String>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
 }

@@ -434,6 +434,7 @@ pub fn present(
         next_run_time: rfc3339(status.and_then(|s| s.next_fire_time.as_ref())),
         k8s_name: trigger.name_any(),
         created_by: created_by(&trigger.metadata),
+        managed_by: crate::gitops::managed_by(&trigger.metadata),
         created_at,
         updated_at,
     }
