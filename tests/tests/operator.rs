@@ -434,40 +434,9 @@ async fn an_instances_health_check_rewrites_wake_no_agent_but_its_tools_do() {
     let operator = Operator::start(&ns.name, &default_model()).await;
     let instances = ns.api::<McpServerInstance>();
     let agents = ns.api::<Agent>();
-    // No check of the operator's own in the test's time: every status rewrite is the test's.
-    create(
-        &instances,
-        instance(
-            "everything",
-            json!({"remote": {"url": server.url}, "discoveryIntervalSeconds": 86400}),
-        ),
-    )
-    .await;
-    instance_ready_is(&instances, "everything", "True").await;
-    create(
-        &agents,
-        json!({
-            "apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "helper"},
-            "spec": {"instruction": "Help.", "model": {"name": "m"},
-                     "mcpServers": [{"name": "everything", "allowedTools": [{"name": "echo"}]}]}
-        }),
-    )
-    .await;
-    agent_reason_is(&agents, "helper", reasons::RESOLVED).await;
-    let agent_reconciles = || async {
-        let page = operator.metrics().await;
-        sample(
-            &page,
-            r#"agentarea_operator_reconciles_total{controller="agent"}"#,
-        )
-        .unwrap_or(0.0)
-    };
-    let settled = eventually("the agent's reconciles settled", WAIT, || async {
-        let before = agent_reconciles().await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        (agent_reconciles().await == before).then_some(before)
-    })
-    .await;
+    helper_on_a_remote_server(&ns, &server.url, json!({})).await;
+    let agent_reconciles = || async { reconciles(&operator, "agent").await };
+    let settled = settled(|| async { agent_reconciles().await }).await;
 
     for second in 1..=5 {
         let checked = Timestamp::now() + SignedDuration::from_secs(second);
@@ -1109,4 +1078,92 @@ async fn a_repeated_event_is_counted_on_the_event_it_repeats() {
     assert_eq!(notes, [("timed out", 1), ("refused", 1)], "{again:?}");
     assert_ne!(again[1].0, after[0].0);
     ns.delete().await;
+}
+
+/// Metadata others add to our objects (a GitOps engine's labels, an injector's annotations) is
+/// not a change the operator acts on: over a quiet minute after it is added, no controller
+/// reconciles anything (`agentarea_operator_reconciles_total` unchanged).
+#[tokio::test]
+async fn labels_and_annotations_others_add_reconcile_nothing_over_a_quiet_minute() {
+    let ns = TestNamespace::create("op-quiet").await;
+    let server = everything_server();
+    let operator = Operator::start(&ns.name, &default_model()).await;
+    let instances = ns.api::<McpServerInstance>();
+    let agents = ns.api::<Agent>();
+    let skills = ns.api::<Skill>();
+    create(
+        &skills,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Skill", "metadata": {"name": "tone"},
+               "spec": {"instructions": "Be kind."}}),
+    )
+    .await;
+    helper_on_a_remote_server(&ns, &server.url, json!({"skills": [{"name": "tone"}]})).await;
+    let counts = || async {
+        [
+            reconciles(&operator, "agent").await,
+            reconciles(&operator, "skill").await,
+            reconciles(&operator, "mcp_server_instance").await,
+        ]
+    };
+    let settled = settled(counts).await;
+
+    // As Flux labels what it applies, and an injector annotates: on every object.
+    let marks = json!({"metadata": {
+        "labels": {"kustomize.toolkit.fluxcd.io/name": "agents",
+                   "kustomize.toolkit.fluxcd.io/namespace": "flux-system"},
+        "annotations": {"sidecar.example.com/injected": "true"}}});
+    merge_patch(&instances, "everything", marks.clone()).await;
+    merge_patch(&skills, "tone", marks.clone()).await;
+    merge_patch(&agents, "helper", marks).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        counts().await,
+        settled,
+        "(agent, skill, mcp_server_instance) reconciles"
+    );
+    ns.delete().await;
+}
+
+/// A remote instance `everything` (Ready, and checked no more in the test's time: every status
+/// rewrite is the test's) and an agent `helper` allowed its `echo`, with `spec` added, resolved.
+async fn helper_on_a_remote_server(ns: &TestNamespace, url: &str, spec: Value) {
+    let instances = ns.api::<McpServerInstance>();
+    let agents = ns.api::<Agent>();
+    create(
+        &instances,
+        instance(
+            "everything",
+            json!({"remote": {"url": url}, "discoveryIntervalSeconds": 86400}),
+        ),
+    )
+    .await;
+    instance_ready_is(&instances, "everything", "True").await;
+    let mut agent = json!({
+        "apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "helper"},
+        "spec": {"instruction": "Help.", "model": {"name": "m"},
+                 "mcpServers": [{"name": "everything", "allowedTools": [{"name": "echo"}]}]}
+    });
+    agent["spec"]
+        .as_object_mut()
+        .unwrap()
+        .extend(spec.as_object().unwrap().clone());
+    create(&agents, agent).await;
+    agent_reason_is(&agents, "helper", reasons::RESOLVED).await;
+}
+
+/// The operator's count of reconciles of `controller`.
+async fn reconciles(operator: &Operator, controller: &str) -> f64 {
+    let page = operator.metrics().await;
+    let series = format!(r#"agentarea_operator_reconciles_total{{controller="{controller}"}}"#);
+    sample(&page, &series).unwrap_or(0.0)
+}
+
+/// What `count` gives once it gives the same twice, seconds apart.
+async fn settled<T: PartialEq, F: Future<Output = T>>(count: impl Fn() -> F) -> T {
+    eventually("the reconciles settled", WAIT, || async {
+        let before = count().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        (count().await == before).then_some(before)
+    })
+    .await
 }
