@@ -479,6 +479,110 @@ async fn a_workspace_past_its_token_budget_stops_at_the_next_model_call() {
     assert_eq!(ledger.data.unwrap()["tokens"], "45");
 }
 
+/// Many runs sharing one budget: each model call holds its estimate before it is made and settles
+/// after, so together they spend at most the budget and one call more, and every charge lands on
+/// the ledger however contended it is (the ledger is the sum of what the Tasks recorded).
+#[tokio::test]
+async fn forty_racing_tasks_spend_at_most_the_budget_and_every_charge_lands() {
+    const TASKS: usize = 40;
+    const BUDGET: i64 = 150;
+    const PER_CALL: i64 = 15;
+    let ns = TestNamespace::create("ws-budget-race").await;
+    // Every answer costs 15 tokens and takes a second, so that the runs are in flight together.
+    let model = ScriptedModel::start(|_: &Value| {
+        Reply::Delayed(
+            std::time::Duration::from_secs(1),
+            Box::new(Reply::Answer("hello".into())),
+        )
+    })
+    .await;
+    let _operator = Operator::start(
+        &ns.name,
+        &[
+            ("AGENTAREA_WORKSPACE_TOKEN_BUDGET", BUDGET.to_string()),
+            ("AGENTAREA_TASK_CONCURRENCY", "64".into()),
+            ("AGENTAREA_WORKSPACE_TASK_CONCURRENCY", "64".into()),
+        ],
+    )
+    .await;
+    let agents = ns.api::<Agent>();
+    create(
+        &agents,
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Agent", "metadata": {"name": "scribe"},
+               "spec": {"instruction": "x", "model": {"name": "m", "endpoint": model.url,
+                                                      "maxOutputTokens": 10}}}),
+    )
+    .await;
+    eventually("the agent Ready", WAIT, || async {
+        let agent = agents.get("scribe").await.ok()?;
+        (ready_of(&agent.status?.conditions)?.0 == "True").then_some(())
+    })
+    .await;
+
+    let tasks = ns.api::<Task>();
+    let names: Vec<String> = (0..TASKS).map(|i| format!("race-{i:02}")).collect();
+    futures::future::join_all(names.iter().map(|name| {
+        create(
+            &tasks,
+            json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Task", "metadata": {"name": name},
+                   "spec": {"agent": "scribe", "input": "hello"}}),
+        )
+    }))
+    .await;
+    let ended = eventually(
+        "every task ended",
+        std::time::Duration::from_secs(180),
+        || async {
+            let listed = tasks.list(&ListParams::default()).await.ok()?.items;
+            let ended: Vec<Task> = listed
+                .into_iter()
+                .filter(|t| matches!(phase(t), Some(TaskPhase::Succeeded | TaskPhase::Failed)))
+                .collect();
+            (ended.len() == TASKS).then_some(ended)
+        },
+    )
+    .await;
+    let recorded: i64 = ended
+        .iter()
+        .filter_map(|t| t.status.as_ref()?.usage.as_ref().map(|u| u.total_tokens))
+        .sum();
+    let succeeded = ended
+        .iter()
+        .filter(|t| phase(t) == Some(TaskPhase::Succeeded))
+        .count();
+    let ledger = ns
+        .api::<ConfigMap>()
+        .get(&format!("agentarea-budget-{}", ns.name))
+        .await
+        .expect("the workspace's ledger");
+    let charged: i64 = ledger.data.as_ref().unwrap()["tokens"].parse().unwrap();
+    assert_eq!(
+        charged, recorded,
+        "the ledger is what the tasks recorded, every charge landed"
+    );
+    assert_eq!(
+        model.requests().len() as i64 * PER_CALL,
+        charged,
+        "every call the model answered is charged"
+    );
+    assert!(
+        charged <= BUDGET + PER_CALL,
+        "{charged} tokens spent of a budget of {BUDGET} ({succeeded} tasks ran)"
+    );
+    assert!(
+        succeeded >= (BUDGET / PER_CALL) as usize,
+        "the budget was used: {succeeded} ran"
+    );
+    for task in ended.iter().filter(|t| phase(t) == Some(TaskPhase::Failed)) {
+        assert_eq!(reason(task), reasons::BUDGET_EXCEEDED, "{:?}", task.status);
+    }
+    // No call in flight holds anything any more.
+    assert!(
+        !ledger.data.unwrap().keys().any(|k| k.starts_with("hold.")),
+        "every hold settled"
+    );
+}
+
 #[tokio::test]
 async fn a_workspace_runs_at_most_its_share_of_tasks_at_once() {
     // The replica could run four tasks at once; one workspace may take one of them.

@@ -1,15 +1,19 @@
 //! The token budget of a workspace: how many tokens all its Tasks together may spend per calendar
-//! period (a UTC day or month). A run checks the budget before each model call and charges what
-//! the call spent after it; a Task that would call the model with the budget spent fails with
-//! `BudgetExceeded`, and the call that crosses the warning threshold leaves a `BudgetWarning`
-//! Event on its Task.
+//! period (a UTC day or month). A run holds a model call's estimate before making it and settles
+//! what the call spent after ([`book`]); a Task that would call the model with the budget spent
+//! fails with `BudgetExceeded`, one that finds the rest held by calls in flight waits for them, and
+//! the call that crosses the warning threshold leaves a `BudgetWarning` Event on its Task.
 //!
 //! What a workspace has spent is kept in a ConfigMap per workspace in the operator's own
 //! namespace (`agentarea-budget-<workspace namespace>`), where the workspace's people have no
-//! rights: a budget they could reset would be no budget. Charges are read-modify-writes on the
-//! ConfigMap's resourceVersion, so concurrent runs of one workspace never lose a charge.
+//! rights: a budget they could reset would be no budget. Every change is a read-modify-write on
+//! the ConfigMap's resourceVersion, and a conflict (another run's write landed first) is tried
+//! again until it lands: no charge is lost to a busy ledger.
+
+pub mod book;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -19,10 +23,12 @@ use k8s_openapi::jiff::tz::TimeZone;
 use kube::api::PostParams;
 use kube::{Api, Client};
 
-const PERIOD_KEY: &str = "period";
-const TOKENS_KEY: &str = "tokens";
-/// Attempts of a charge against concurrent charges of the same workspace.
-const CHARGE_ATTEMPTS: usize = 10;
+use book::{Admission, Book, Hold};
+
+/// How long a call's hold counts if its run never settles it (the run's replica went away).
+const HOLD_LAPSES_AFTER_SECONDS: i64 = 900;
+/// How often a call waiting for others' holds looks again.
+const WAIT_FOR_HOLDS: Duration = Duration::from_millis(250);
 
 /// A calendar period, in UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -107,24 +113,6 @@ impl BudgetArgs {
     }
 }
 
-/// The ledger entry `data` holds for `period`: what was spent in it, 0 for a new period.
-fn spent_in(data: Option<&BTreeMap<String, String>>, period: &str) -> u64 {
-    let Some(data) = data else { return 0 };
-    if data.get(PERIOD_KEY).map(String::as_str) != Some(period) {
-        return 0;
-    }
-    data.get(TOKENS_KEY)
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0)
-}
-
-fn ledger_data(period: &str, tokens: u64) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (PERIOD_KEY.to_string(), period.to_string()),
-        (TOKENS_KEY.to_string(), tokens.to_string()),
-    ])
-}
-
 /// The budgets of all workspaces, kept in `namespace`.
 pub struct Ledger {
     pub settings: BudgetArgs,
@@ -147,67 +135,141 @@ impl Ledger {
         self.settings.workspace_budget_period.of(Timestamp::now())
     }
 
-    /// Why the workspace in `namespace` may not call the model now, if it has spent its budget.
-    pub async fn refusal(&self, namespace: &str) -> kube::Result<Option<String>> {
+    /// Holds `estimate` tokens for call `id` of the workspace in `namespace` before it is made;
+    /// waits while others' calls in flight hold the rest of the budget. `Err` with the reason
+    /// when the budget is spent. A ledger that cannot be written lets the call go unheld (its
+    /// settle still charges it): an apiserver hiccup should not fail every workspace's tasks.
+    pub async fn reserve(
+        &self,
+        namespace: &str,
+        id: &str,
+        estimate: u64,
+    ) -> Result<Reservation, String> {
         if !self.settings.enabled() {
-            return Ok(None);
+            return Ok(Reservation::Unlimited);
         }
-        let ledger = self.ledgers.get_opt(&Self::name(namespace)).await?;
-        let spent = spent_in(ledger.and_then(|l| l.data).as_ref(), &self.period());
-        Ok(self.settings.refusal(spent))
+        let budget = self.settings.workspace_token_budget;
+        loop {
+            let now = Timestamp::now().as_second();
+            let hold = Hold {
+                tokens: estimate,
+                lapses_at: now + HOLD_LAPSES_AFTER_SECONDS,
+            };
+            let admission = self
+                .update(namespace, |book| book.admit(id, hold, budget, now))
+                .await;
+            match admission {
+                Ok(Admission::Admitted) => {
+                    return Ok(Reservation::Held {
+                        id: id.to_string(),
+                        lapses_at: hold.lapses_at,
+                    });
+                }
+                Ok(Admission::Refused { spent }) => {
+                    return Err(self.settings.refusal(spent).unwrap_or_default());
+                }
+                Ok(Admission::Wait { .. }) => tokio::time::sleep(WAIT_FOR_HOLDS).await,
+                Err(error) => {
+                    tracing::warn!(%error, "the token ledger could not be written; the call goes unheld");
+                    return Ok(Reservation::Unheld { id: id.to_string() });
+                }
+            }
+        }
     }
 
-    /// Adds `tokens` to what the workspace in `namespace` spent this period; returns the
-    /// spending before and after.
-    pub async fn charge(&self, namespace: &str, tokens: u64) -> kube::Result<Option<(u64, u64)>> {
-        if !self.settings.enabled() || tokens == 0 {
-            return Ok(None);
-        }
+    /// Charges what call `reservation` spent and ends its hold; the spending before and after, or
+    /// `None` when there is nothing to charge or it was charged already. Conflicts are tried
+    /// again until the charge lands; another error is returned, for the run to try again before
+    /// it makes its next call.
+    pub async fn settle(
+        &self,
+        namespace: &str,
+        reservation: &Reservation,
+        tokens: u64,
+    ) -> kube::Result<Option<(u64, u64)>> {
+        let (id, held, lapses_at) = match reservation {
+            Reservation::Unlimited => return Ok(None),
+            Reservation::Held { id, lapses_at } => (id, true, *lapses_at),
+            Reservation::Unheld { id } => (id, false, i64::MAX),
+        };
+        let now = Timestamp::now().as_second();
+        self.update(namespace, |book| {
+            book.settle(id, tokens, held, now, lapses_at)
+        })
+        .await
+    }
+
+    /// Applies `change` to the workspace's book and writes it if it changed, against the
+    /// ConfigMap's resourceVersion; a write that conflicts with another is made again on what
+    /// that one left, as often as it takes (each conflict is another write that landed).
+    async fn update<T>(
+        &self,
+        namespace: &str,
+        mut change: impl FnMut(&mut Book) -> T,
+    ) -> kube::Result<T> {
         let name = Self::name(namespace);
         let period = self.period();
-        let mut attempt = 0;
+        let mut conflicts: u64 = 0;
         loop {
-            attempt += 1;
-            let result = match self.ledgers.get_opt(&name).await? {
+            let current = self.ledgers.get_opt(&name).await?;
+            let mut book = Book::read(current.as_ref().and_then(|c| c.data.as_ref()), &period);
+            let read = book.clone();
+            let outcome = change(&mut book);
+            if book == read {
+                return Ok(outcome);
+            }
+            let written = match current {
                 None => {
-                    let ledger = ConfigMap {
-                        metadata: ObjectMeta {
-                            name: Some(name.clone()),
-                            labels: Some(BTreeMap::from([(
-                                "app.kubernetes.io/managed-by".to_string(),
-                                "agentarea-operator".to_string(),
-                            )])),
-                            annotations: Some(BTreeMap::from([(
-                                "agentarea.io/workspace-namespace".to_string(),
-                                namespace.to_string(),
-                            )])),
-                            ..ObjectMeta::default()
-                        },
-                        data: Some(ledger_data(&period, tokens)),
-                        ..ConfigMap::default()
-                    };
-                    self.ledgers
-                        .create(&PostParams::default(), &ledger)
-                        .await
-                        .map(|_| (0, tokens))
+                    let ledger = new_ledger(&name, namespace, book.write());
+                    self.ledgers.create(&PostParams::default(), &ledger).await
                 }
                 Some(mut ledger) => {
-                    let before = spent_in(ledger.data.as_ref(), &period);
-                    ledger.data = Some(ledger_data(&period, before + tokens));
-                    // `replace` carries the resourceVersion read: a charge made meanwhile is a
-                    // conflict, and this one is made again on top of it.
+                    ledger.data = Some(book.write());
                     self.ledgers
                         .replace(&name, &PostParams::default(), &ledger)
                         .await
-                        .map(|_| (before, before + tokens))
                 }
             };
-            match result {
-                Err(kube::Error::Api(status))
-                    if (status.code == 409) && attempt < CHARGE_ATTEMPTS => {}
-                result => return result.map(Some),
+            match written {
+                Ok(_) => return Ok(outcome),
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    conflicts += 1;
+                    // Spread the writers out a little, so that they do not meet again at once.
+                    tokio::time::sleep(Duration::from_millis(2 * conflicts.min(25))).await;
+                }
+                Err(error) => return Err(error),
             }
         }
+    }
+}
+
+/// A model call's standing against its workspace's budget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// No budget is set.
+    Unlimited,
+    /// Its estimate is held until `lapses_at` (unix seconds).
+    Held { id: String, lapses_at: i64 },
+    /// The hold could not be written; the call is charged all the same.
+    Unheld { id: String },
+}
+
+fn new_ledger(name: &str, namespace: &str, data: BTreeMap<String, String>) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_string(),
+                "agentarea-operator".to_string(),
+            )])),
+            annotations: Some(BTreeMap::from([(
+                "agentarea.io/workspace-namespace".to_string(),
+                namespace.to_string(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        data: Some(data),
+        ..ConfigMap::default()
     }
 }
 
@@ -230,24 +292,6 @@ mod tests {
         assert_eq!(Period::Month.of(late), "2026-12");
         let early = "2027-01-01T00:00:00Z".parse().unwrap();
         assert_eq!(Period::Month.of(early), "2027-01");
-    }
-
-    #[test]
-    fn only_the_current_periods_spending_counts() {
-        let data = ledger_data("2026-12", 700);
-        let cases = [
-            (Some(&data), "2026-12", 700),
-            (Some(&data), "2027-01", 0),
-            (None, "2026-12", 0),
-        ];
-        for (data, period, spent) in cases {
-            assert_eq!(spent_in(data, period), spent, "{period}");
-        }
-        let garbled = BTreeMap::from([
-            (PERIOD_KEY.to_string(), "2026-12".to_string()),
-            (TOKENS_KEY.to_string(), "many".to_string()),
-        ]);
-        assert_eq!(spent_in(Some(&garbled), "2026-12"), 0);
     }
 
     #[test]
