@@ -17,9 +17,13 @@ stage() { log "e2e-prepare: $1 ($(( $(date +%s) - t0 ))s)"; }
 stage "engine, kind CLI and node image (kind/cluster.sh --prepare), side by side with the static binaries"
 bash kind/cluster.sh --prepare >/dev/null &
 cluster_pid=$!
+# The GitOps engine is Go, built by its own toolchain: beside the Rust builds, not after them.
+bash tests/e2e/build-flux.sh >/dev/null &
+flux_pid=$!
 musl_binaries agentarea-operator agentarea-api scripted-model >/dev/null
 stage "static binaries built"
 wait "$cluster_pid"
+wait "$flux_pid"
 stage "engine and node image ready; building our image and the test images"
 bash kind/image.sh >/dev/null
 bash tests/e2e/build-images.sh >/dev/null

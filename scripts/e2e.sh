@@ -39,7 +39,8 @@ image=$(bash kind/image.sh)
 images_env=$(bash tests/e2e/build-images.sh)
 eval "$(sed 's/^/export /' <<<"$images_env")"
 stage "loading the images into the node"
-for i in "$image" "$AGENTAREA_E2E_IMAGE_NODE" "$AGENTAREA_E2E_IMAGE_UV" "$AGENTAREA_E2E_IMAGE_MODEL"; do
+for i in "$image" "$AGENTAREA_E2E_IMAGE_NODE" "$AGENTAREA_E2E_IMAGE_UV" "$AGENTAREA_E2E_IMAGE_MODEL" \
+  "$AGENTAREA_E2E_IMAGE_FLUX" "$AGENTAREA_E2E_IMAGE_GIT"; do
   "$kind" load docker-image "$i" --name "$cluster" >/dev/null
 done
 

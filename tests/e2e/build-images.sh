@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds the images the end-to-end suite runs besides the product's own, and prints them as
 # NAME=IMAGE lines: the stand-ins for the examples' node and uv images (the reference MCP servers
-# "everything" from npm and mcp-server-time from PyPI, offline) and the scripted model.
+# "everything" from npm and mcp-server-time from PyPI, offline), the scripted model, and the GitOps
+# engine (Flux's controllers) with the suite's Git server.
 # Each is rebuilt only when what it is made from changes (the tag is a hash of it).
 #
-#   tests/e2e/build-images.sh [node] [uv] [model]      (default: all three)
+#   tests/e2e/build-images.sh [node] [uv] [model] [flux]      (default: all four)
 set -euo pipefail
-wanted=${*:-node uv model}
+wanted=${*:-node uv model flux}
 want() { [[ " $wanted " == *" $1 "* ]]; }
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../scripts/lib.sh"
@@ -60,7 +61,29 @@ if want model; then
   fi
 fi
 
+if want flux; then
+  flux_dir=$(bash "$here/build-flux.sh")
+  flux_image=$(tag flux "$images/flux.Dockerfile" "$flux_dir/bin/source-controller" "$flux_dir/bin/kustomize-controller")
+  if ! have "$flux_image"; then
+    log "building $flux_image (Flux's source- and kustomize-controller)"
+    ctx=$(mktemp -d /tmp/agentarea-e2e-flux-XXXXXX)
+    cp "$flux_dir/bin/source-controller" "$flux_dir/bin/kustomize-controller" "$ctx/"
+    docker build -q --build-arg "DEBIAN_IMAGE=$debian" -f "$images/flux.Dockerfile" -t "$flux_image" "$ctx" >/dev/null
+    rm -rf "$ctx"
+  fi
+  git_image=$(tag git "$images/gitserver.Dockerfile" "$flux_dir/bin/gitserver")
+  if ! have "$git_image"; then
+    log "building $git_image (the suite's Git server: Debian's git http-backend)"
+    ctx=$(mktemp -d /tmp/agentarea-e2e-git-XXXXXX)
+    cp "$flux_dir/bin/gitserver" "$ctx/"
+    docker build -q --build-arg "DEBIAN_IMAGE=$debian" -f "$images/gitserver.Dockerfile" -t "$git_image" "$ctx" >/dev/null
+    rm -rf "$ctx"
+  fi
+fi
+
 want node && echo "AGENTAREA_E2E_IMAGE_NODE=$node_image"
 want uv && echo "AGENTAREA_E2E_IMAGE_UV=$uv_image"
 want model && echo "AGENTAREA_E2E_IMAGE_MODEL=$model_image"
+want flux && echo "AGENTAREA_E2E_IMAGE_FLUX=$flux_image" && echo "AGENTAREA_E2E_IMAGE_GIT=$git_image" \
+  && echo "AGENTAREA_E2E_FLUX_CRDS=$flux_dir/crds"
 exit 0

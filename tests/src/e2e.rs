@@ -94,6 +94,13 @@ pub struct Env {
     pub image_uv: String,
     /// `AGENTAREA_E2E_IMAGE_MODEL`: entrypoint `scripted-model`, user 65532, port 8080.
     pub image_model: String,
+    /// `AGENTAREA_E2E_IMAGE_FLUX`: Flux's `source-controller` and `kustomize-controller`.
+    pub image_flux: String,
+    /// `AGENTAREA_E2E_IMAGE_GIT`: the suite's Git server (smart HTTP on 8080, repositories in
+    /// /srv/git).
+    pub image_git: String,
+    /// `AGENTAREA_E2E_FLUX_CRDS`: the directory of Flux's CRDs, from the modules built.
+    pub flux_crds: PathBuf,
     /// `AGENTAREA_KUBECTL`
     pub kubectl: PathBuf,
     /// `AGENTAREA_HELM` (also what [`crate::helm`] runs).
@@ -155,6 +162,9 @@ pub fn env() -> &'static Env {
         image_node: pinned_image("AGENTAREA_E2E_IMAGE_NODE"),
         image_uv: pinned_image("AGENTAREA_E2E_IMAGE_UV"),
         image_model: required("AGENTAREA_E2E_IMAGE_MODEL"),
+        image_flux: pinned_image("AGENTAREA_E2E_IMAGE_FLUX"),
+        image_git: pinned_image("AGENTAREA_E2E_IMAGE_GIT"),
+        flux_crds: required_file("AGENTAREA_E2E_FLUX_CRDS"),
         kubectl: required_file("AGENTAREA_KUBECTL"),
         helm: required_file("AGENTAREA_HELM"),
         chart_values: required_file("AGENTAREA_E2E_CHART_VALUES"),

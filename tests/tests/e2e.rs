@@ -38,6 +38,8 @@ use serde_json::{Value, json};
 /// machine the cluster runs on.
 const RUN: Duration = Duration::from_secs(300);
 
+#[path = "e2e/gitops.rs"]
+mod gitops;
 #[path = "e2e/replicas.rs"]
 mod replicas;
 
