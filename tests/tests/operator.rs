@@ -436,7 +436,7 @@ async fn an_instances_health_check_rewrites_wake_no_agent_but_its_tools_do() {
     let agents = ns.api::<Agent>();
     helper_on_a_remote_server(&ns, &server.url, json!({})).await;
     let agent_reconciles = || async { reconciles(&operator, "agent").await };
-    let settled = settled(|| async { agent_reconciles().await }).await;
+    let settled = settled(&|| async { agent_reconciles().await }).await;
 
     for second in 1..=5 {
         let checked = Timestamp::now() + SignedDuration::from_secs(second);
@@ -1080,14 +1080,27 @@ async fn a_repeated_event_is_counted_on_the_event_it_repeats() {
     ns.delete().await;
 }
 
-/// Metadata others add to our objects (a GitOps engine's labels, an injector's annotations) is
-/// not a change the operator acts on: over a quiet minute after it is added, no controller
-/// reconciles anything (`agentarea_operator_reconciles_total` unchanged).
+/// Metadata others add to our objects (a GitOps engine's labels, an injector's annotations on
+/// our resources and on the pod template of a managed server's Deployment) is not a change the
+/// operator fights: over a quiet minute after it is added, no controller reconciles anything
+/// (`agentarea_operator_reconciles_total` unchanged), and what the injector added stays.
 #[tokio::test]
 async fn labels_and_annotations_others_add_reconcile_nothing_over_a_quiet_minute() {
     let ns = TestNamespace::create("op-quiet").await;
     let server = everything_server();
-    let operator = Operator::start(&ns.name, &default_model()).await;
+    // No kubelet here: the managed instance is reached at the real server on loopback.
+    let [model] = default_model();
+    let operator = Operator::start(
+        &ns.name,
+        &[
+            model,
+            (
+                "AGENTAREA_MANAGED_ENDPOINT_TEMPLATE",
+                format!("http://127.0.0.1:{}{{path}}", server.port),
+            ),
+        ],
+    )
+    .await;
     let instances = ns.api::<McpServerInstance>();
     let agents = ns.api::<Agent>();
     let skills = ns.api::<Skill>();
@@ -1098,6 +1111,17 @@ async fn labels_and_annotations_others_add_reconcile_nothing_over_a_quiet_minute
     )
     .await;
     helper_on_a_remote_server(&ns, &server.url, json!({"skills": [{"name": "tone"}]})).await;
+    create(
+        &instances,
+        instance(
+            "managed",
+            json!({"managed": {"image": "example.org/mcp/everything:1.0", "port": 3001,
+                               "args": ["streamableHttp"]},
+                   "discoveryIntervalSeconds": 86400}),
+        ),
+    )
+    .await;
+    instance_ready_is(&instances, "managed", "True").await;
     let counts = || async {
         [
             reconciles(&operator, "agent").await,
@@ -1105,7 +1129,7 @@ async fn labels_and_annotations_others_add_reconcile_nothing_over_a_quiet_minute
             reconciles(&operator, "mcp_server_instance").await,
         ]
     };
-    let settled = settled(counts).await;
+    let settled = settled(&counts).await;
 
     // As Flux labels what it applies, and an injector annotates: on every object.
     let marks = json!({"metadata": {
@@ -1113,13 +1137,43 @@ async fn labels_and_annotations_others_add_reconcile_nothing_over_a_quiet_minute
                    "kustomize.toolkit.fluxcd.io/namespace": "flux-system"},
         "annotations": {"sidecar.example.com/injected": "true"}}});
     merge_patch(&instances, "everything", marks.clone()).await;
+    merge_patch(&instances, "managed", marks.clone()).await;
     merge_patch(&skills, "tone", marks.clone()).await;
     merge_patch(&agents, "helper", marks).await;
+    assert_eq!(
+        settled_after_a_moment(&counts).await,
+        settled,
+        "metadata woke a reconcile"
+    );
+    // An injector annotates the pod template (a spec change of the Deployment: its instance may
+    // look once, and must leave the annotation be).
+    let deployments = ns.api::<Deployment>();
+    let injected = json!({"spec": {"template": {"metadata": {"annotations": {"sidecar.example.com/inject": "true"}}}}});
+    deployments
+        .patch(
+            "managed",
+            &PatchParams::apply("sidecar-injector"),
+            &Patch::Merge(&injected),
+        )
+        .await
+        .expect("the injector's patch");
+    let after_injection = settled_after_a_moment(&counts).await;
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(
         counts().await,
-        settled,
-        "(agent, skill, mcp_server_instance) reconciles"
+        after_injection,
+        "(agent, skill, mcp_server_instance) reconciles over a quiet minute"
+    );
+    assert!(
+        after_injection[2] <= settled[2] + 1.0,
+        "the injection woke the instance at most once: {settled:?} -> {after_injection:?}"
+    );
+    let template = pod_spec_annotations(&deployments.get("managed").await.unwrap());
+    assert_eq!(
+        template
+            .get("sidecar.example.com/inject")
+            .map(String::as_str),
+        Some("true")
     );
     ns.delete().await;
 }
@@ -1158,8 +1212,25 @@ async fn reconciles(operator: &Operator, controller: &str) -> f64 {
     sample(&page, &series).unwrap_or(0.0)
 }
 
+/// The pod template's annotations of `deployment`.
+fn pod_spec_annotations(deployment: &Deployment) -> std::collections::BTreeMap<String, String> {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.clone())
+        .unwrap_or_default()
+}
+
+/// What `count` gives a few seconds after a change (the watches bring it in milliseconds), once
+/// it holds still.
+async fn settled_after_a_moment<T: PartialEq, F: Future<Output = T>>(count: &impl Fn() -> F) -> T {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    settled(count).await
+}
+
 /// What `count` gives once it gives the same twice, seconds apart.
-async fn settled<T: PartialEq, F: Future<Output = T>>(count: impl Fn() -> F) -> T {
+async fn settled<T: PartialEq, F: Future<Output = T>>(count: &impl Fn() -> F) -> T {
     eventually("the reconciles settled", WAIT, || async {
         let before = count().await;
         tokio::time::sleep(Duration::from_secs(3)).await;
