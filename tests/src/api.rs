@@ -166,6 +166,19 @@ impl ApiClient {
 
     /// Opens an SSE stream.
     pub async fn sse(&self, token: &str, path: &str, last_event_id: Option<&str>) -> SseStream {
+        self.try_sse(token, path, last_event_id)
+            .await
+            .expect("stream opens")
+    }
+
+    /// Opens an SSE stream, or says why the request failed (a replica going away mid-request,
+    /// which a client reconnecting through a Service meets and retries).
+    pub async fn try_sse(
+        &self,
+        token: &str,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> reqwest::Result<SseStream> {
         let mut request = self
             .http
             .get(self.url(path))
@@ -174,7 +187,7 @@ impl ApiClient {
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }
-        SseStream::open(request).await
+        SseStream::try_open(request).await
     }
 
     /// Opens an SSE stream answered to a POST (the create-and-stream task route).
@@ -252,13 +265,17 @@ pub struct SseStream {
 
 impl SseStream {
     async fn open(request: reqwest::RequestBuilder) -> Self {
-        let response = request.send().await.expect("stream opens");
-        Self {
+        Self::try_open(request).await.expect("stream opens")
+    }
+
+    async fn try_open(request: reqwest::RequestBuilder) -> reqwest::Result<Self> {
+        let response = request.send().await?;
+        Ok(Self {
             status: response.status().as_u16(),
             body: response.bytes_stream().boxed(),
             buffer: String::new(),
             last_event_id: None,
-        }
+        })
     }
 
     /// The next event, or None when the stream ends or nothing comes within `timeout`.

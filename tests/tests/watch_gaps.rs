@@ -31,6 +31,18 @@ fn workspace(prefix: &str) -> String {
     )
 }
 
+/// An update of Skill `name`, as kubectl makes one.
+async fn reword(skills: &Api<agentarea_crds::Skill>, name: &str) {
+    skills
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"instructions": "Be exact, always."}})),
+        )
+        .await
+        .expect("update");
+}
+
 /// Events of `stream` until `wanted` (event, name) pairs have all come, or `WAIT` passes.
 async fn collect(stream: &mut SseStream, wanted: &[(&str, &str)]) -> Vec<(String, String)> {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -129,14 +141,7 @@ async fn changes_made_while_the_apiserver_is_away_reach_event_and_task_stream_cl
         )
         .await
         .expect("create");
-    skills_api
-        .patch(
-            "kept",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"instructions": "Be exact, always."}})),
-        )
-        .await
-        .expect("update");
+    reword(&skills_api, "kept").await;
     write_task_status(
         &client,
         &namespace,
@@ -320,14 +325,7 @@ async fn an_event_stream_resumes_on_another_replica_and_after_a_restart() {
     let skills = Api::<agentarea_crds::Skill>::namespaced(client.clone(), &namespace);
     let (status, _) = replica_b.post(&t, "/v1/skills", &skill("two")).await;
     assert_eq!(status, 201);
-    skills
-        .patch(
-            "one",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"instructions": "Be exact, always."}})),
-        )
-        .await
-        .expect("update");
+    reword(&skills, "one").await;
     skills
         .delete("two", &DeleteParams::default())
         .await

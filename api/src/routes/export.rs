@@ -74,7 +74,7 @@ fn yaml(manifests: &[Value], attachment: Option<&str>) -> Response {
 /// order in which each names only what comes before it), each kind by name. Tasks are runs, not
 /// configuration, and are left out; Secrets are referenced by name and never exported.
 #[utoipa::path(get, path = "/v1/export", tag = "export",
-    responses((status = 200, description = "application/yaml: one document per object, ready to commit to a repository", content_type = "application/yaml"),
+    responses((status = 200, body = String, description = "One YAML document per object, ready to commit to a repository", content_type = "application/yaml"),
               (status = 401, body = ErrorBody)))]
 pub async fn export_workspace(
     State(state): State<AppState>,

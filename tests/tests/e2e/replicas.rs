@@ -370,10 +370,14 @@ async fn follow(
 ) {
     let mut last_id: Option<String> = None;
     loop {
-        let mut stream = api.sse(&token, "/v1/events", last_id.as_deref()).await;
+        // A replica going away mid-request, a 429 (this replica's share of the streams is
+        // taken, as replicas come and go) or a 503 while the rollout moves: try again, as an
+        // EventSource does.
+        let Ok(mut stream) = api.try_sse(&token, "/v1/events", last_id.as_deref()).await else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
         if stream.status != 200 {
-            // 429 (this replica's share of the streams is taken, as replicas come and go) or
-            // 503 while the rollout moves: try again, as an EventSource does.
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         }
