@@ -133,8 +133,9 @@ struct GithubDelivery {
 
 impl GithubDelivery {
     async fn new(api: &ApiClient, token: &str) -> Self {
-        // A new workspace answers 503 while it is being set up: retried, as a client would.
-        let agent = wait_explained("the agent created", Duration::from_secs(60), || async {
+        // A new workspace answers 503 while it is being set up (in a cluster that has just
+        // started, until the quota controller has discovered our CRDs): retried, as a client would.
+        let agent = wait_explained("the agent created", POD_START, || async {
             let body = json!({"name": "responder", "instruction": "Be brief.", "model_id": "m"});
             match api.post(token, "/v1/agents", &body).await {
                 (201, agent) => Ok(agent),
