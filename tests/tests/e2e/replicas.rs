@@ -23,6 +23,8 @@ const CLIENTS: usize = 200;
 /// Clients are spread over workspaces so that no workspace holds more streams than each replica's
 /// share of `workspaceMaxStreams` (100 over 3 or 4 replicas during the rollout).
 const WORKSPACES: usize = 10;
+/// How long a client waits for an event before it takes its stream for dead and reconnects.
+const SILENT_STREAM: Duration = Duration::from_secs(40);
 /// A change made through the apiserver every this often while the api rolls.
 const CHANGE_EVERY: Duration = Duration::from_millis(300);
 
@@ -382,7 +384,10 @@ async fn follow(
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         }
-        while let Some(event) = stream.next(Duration::from_secs(3600)).await {
+        // The api sends a comment every 15 s and its position every 10 s: a stream that brings
+        // no event for longer may be a connection to a pod that is gone, whose close never came
+        // (the node dropped it with the pod's address). As a careful client does, reconnect.
+        while let Some(event) = stream.next(SILENT_STREAM).await {
             match event.event.as_str() {
                 "connected" => {
                     connected.fetch_add(1, Ordering::SeqCst);
