@@ -139,7 +139,9 @@ fn assert_operator_metrics(page: &str, namespace: &str) {
         1.0,
     );
     at_least(
-        r#"agentarea_operator_reconciles_total{controller="agent"}"#,
+        &format!(
+            r#"agentarea_operator_reconciles_total{{controller="agent",namespace="{namespace}"}}"#
+        ),
         1.0,
     );
     at_least(

@@ -435,7 +435,7 @@ async fn an_instances_health_check_rewrites_wake_no_agent_but_its_tools_do() {
     let instances = ns.api::<McpServerInstance>();
     let agents = ns.api::<Agent>();
     helper_on_a_remote_server(&ns, &server.url, json!({})).await;
-    let agent_reconciles = || async { reconciles(&operator, "agent").await };
+    let agent_reconciles = || async { reconciles(&operator, "agent", &ns.name).await };
     let settled = settled(&|| async { agent_reconciles().await }).await;
 
     for second in 1..=5 {
@@ -1124,9 +1124,9 @@ async fn labels_and_annotations_others_add_reconcile_nothing_over_a_quiet_minute
     instance_ready_is(&instances, "managed", "True").await;
     let counts = || async {
         [
-            reconciles(&operator, "agent").await,
-            reconciles(&operator, "skill").await,
-            reconciles(&operator, "mcp_server_instance").await,
+            reconciles(&operator, "agent", &ns.name).await,
+            reconciles(&operator, "skill", &ns.name).await,
+            reconciles(&operator, "mcp_server_instance", &ns.name).await,
         ]
     };
     let settled = settled(&counts).await;
@@ -1205,10 +1205,12 @@ async fn helper_on_a_remote_server(ns: &TestNamespace, url: &str, spec: Value) {
     agent_reason_is(&agents, "helper", reasons::RESOLVED).await;
 }
 
-/// The operator's count of reconciles of `controller`.
-async fn reconciles(operator: &Operator, controller: &str) -> f64 {
+/// The operator's count of reconciles of `controller`'s objects in `namespace`.
+async fn reconciles(operator: &Operator, controller: &str, namespace: &str) -> f64 {
     let page = operator.metrics().await;
-    let series = format!(r#"agentarea_operator_reconciles_total{{controller="{controller}"}}"#);
+    let series = format!(
+        r#"agentarea_operator_reconciles_total{{controller="{controller}",namespace="{namespace}"}}"#
+    );
     sample(&page, &series).unwrap_or(0.0)
 }
 

@@ -112,6 +112,7 @@ pub async fn run_observed<K, S, F, Fut>(
             let result = reconcile(object.clone(), state.clone()).await;
             metrics.finished(
                 name,
+                object.meta().namespace.as_deref().unwrap_or_default(),
                 started.elapsed(),
                 result.as_ref().err().map(Error::reason),
             );

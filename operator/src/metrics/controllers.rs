@@ -15,6 +15,15 @@ pub struct ControllerLabels {
     pub controller: &'static str,
 }
 
+/// A reconcile counted by its object's namespace too: the workspace that keeps the operator busy
+/// (a hot-loop, a noisy tenant) is named by the count itself. Only the counter carries it; the
+/// histogram and gauges stay per controller.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub controller: &'static str,
+    pub namespace: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FailureLabels {
     pub controller: &'static str,
@@ -24,7 +33,7 @@ pub struct FailureLabels {
 /// What every controller's reconcile loop records, through [`crate::controllers::run_observed`].
 #[derive(Clone)]
 pub struct ControllerMetrics {
-    reconciles: Family<ControllerLabels, Counter>,
+    reconciles: Family<ReconcileLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: Histograms<ControllerLabels>,
     in_flight: Family<ControllerLabels, Gauge>,
@@ -42,7 +51,7 @@ impl ControllerMetrics {
         };
         registry.register(
             "reconciles",
-            "Reconciles run, by controller",
+            "Reconciles run, by controller and the namespace of the object reconciled",
             metrics.reconciles.clone(),
         );
         registry.register(
@@ -82,11 +91,17 @@ impl ControllerMetrics {
     pub fn finished(
         &self,
         controller: &'static str,
+        namespace: &str,
         took: Duration,
         failure: Option<&'static str>,
     ) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                controller,
+                namespace: namespace.to_string(),
+            })
+            .inc();
         let labels = ControllerLabels { controller };
-        self.reconciles.get_or_create(&labels).inc();
         self.duration
             .get_or_create(&labels)
             .observe(took.as_secs_f64());

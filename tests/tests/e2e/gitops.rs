@@ -2,16 +2,20 @@
 //! kustomize-controller (built from their modules, `tests/e2e/build-flux.sh`) in the cluster, a
 //! Git server in a pod, and a Kustomization applying a repository of agents into a workspace.
 //! Asserted on Flux's own status and on ours: it becomes Ready and stays so with no drift while the
-//! operator writes statuses; a change pushed to Git reaches the agent, which resolves again; a
+//! operator writes statuses, and over a quiet minute (an injector's annotation on our Deployment
+//! included) nothing in the workspace is reconciled again; a change pushed to Git reaches the agent, which resolves again; a
 //! file removed from Git prunes its object and everything the operator made for it; a manifest
 //! our schema refuses shows Flux's error with our field message and leaves the rest applied; and
 //! the api refuses to change what Git owns.
 
 use super::*;
+use kube::api::{Patch, PatchParams};
 
 /// How often the engine looks at the repository and re-applies it.
 const INTERVAL: &str = "10s";
 const FLUX: Duration = Duration::from_secs(180);
+/// Long enough for six of the engine's intervals.
+const QUIET: Duration = Duration::from_secs(60);
 
 /// `kubectl get <what> -o json`, parsed; `None` when it is not there (yet).
 fn get_json(args: &[&str]) -> Option<Value> {
@@ -165,6 +169,42 @@ spec:
     }
 }
 
+/// The reconciles of the controllers the repository's objects wake, for `namespace` alone (other
+/// tests keep other workspaces busy), summed over the operator's pods.
+async fn reconciles_in(client: &Client, namespace: &str) -> [f64; 3] {
+    let e = env();
+    let pages = scrape_pods(
+        client,
+        &e.release_namespace,
+        &e.selector("operator"),
+        "health",
+    )
+    .await;
+    ["agent", "skill", "mcp_server_instance"].map(|controller| {
+        summed(
+            &pages,
+            &format!(
+                r#"agentarea_operator_reconciles_total{{controller="{controller}",namespace="{namespace}"}}"#
+            ),
+        )
+    })
+}
+
+/// [`reconciles_in`] once it gives the same twice, seconds apart (a rollout's last status changes
+/// may still be arriving).
+async fn settled_reconciles(client: &Client, namespace: &str) -> [f64; 3] {
+    let mut last = reconciles_in(client, namespace).await;
+    for _ in 0..24 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let now = reconciles_in(client, namespace).await;
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the reconciles in {namespace} never held still for 5 s; last {last:?}");
+}
+
 fn skill() -> String {
     "apiVersion: agentarea.io/v1alpha1\nkind: Skill\nmetadata:\n  name: tone\nspec:\n  instructions: Be kind.\n".into()
 }
@@ -211,7 +251,10 @@ async fn flux_reconciles_agents_from_git_and_the_api_leaves_them_to_it() {
     let ws = Workspace::create("gitops").await;
     git.push_file("skill.yaml", &skill());
     git.push_file("agent.yaml", &agent("Answer from the runbook."));
-    git.push_file("mcp.yaml", &example("mcp-managed.yaml"));
+    // Rediscovery once a day: the quiet minute below has no tick of the operator's own.
+    let mcp = example("mcp-managed.yaml")
+        .replace("\nspec:\n", "\nspec:\n  discoveryIntervalSeconds: 86400\n");
+    git.push_file("mcp.yaml", &mcp);
     let head = || git.sh("cd /tmp/work && git rev-parse HEAD", None);
 
     let sources = format!(
@@ -260,10 +303,47 @@ spec:
     let instance = instance_ready(&ws, "everything", &["echo"]).await;
     let instance_uid = instance.uid().unwrap();
 
-    // Steady: over several intervals, Ready at the same revision, and the engine changed nothing
-    // of ours (its events would say `configured`), while the operator keeps writing statuses.
+    // An injector annotates the managed server's pod template; the Deployment rolls once, and the
+    // operator leaves the annotation be.
+    let deployments = ws.api::<Deployment>();
+    deployments
+        .patch(
+            "everything",
+            &PatchParams::apply("sidecar-injector"),
+            &Patch::Merge(json!({"spec": {"template": {"metadata": {"annotations": {
+                "sidecar.example.com/inject": "true"}}}}})),
+        )
+        .await
+        .expect("the injector's patch");
+    deployment_rolled_out(&client, &ws.namespace, "everything").await;
+    instance_ready(&ws, "everything", &["echo"]).await;
+
+    // Steady: over a quiet minute (six of the engine's intervals), no reconcile of anything in the
+    // workspace, Ready at the same revision, and the engine changed nothing of ours (its events
+    // would say `configured`), while the operator's statuses stand.
     let revision = head();
-    tokio::time::sleep(Duration::from_secs(35)).await;
+    let before = settled_reconciles(&client, &ws.namespace).await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        reconciles_in(&client, &ws.namespace).await,
+        before,
+        "(agent, skill, mcp_server_instance) reconciles over a quiet minute with the engine running"
+    );
+    let template = deployments.get("everything").await.unwrap();
+    assert_eq!(
+        template
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap_or_default()
+            .get("sidecar.example.com/inject")
+            .map(String::as_str),
+        Some("true"),
+        "the injector's annotation stays"
+    );
     let (kustomization, _) = applied(|| revision.clone(), "True").await;
     let drift = kubectl_ok(
         "the engine's events",
