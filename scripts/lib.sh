@@ -156,6 +156,8 @@ install_workspace_role() {
 # The npm reference MCP server the tests run (pinned so a release cannot change the tests).
 export MCP_EVERYTHING_VERSION=${MCP_EVERYTHING_VERSION:-2026.8.31}
 export MCP_TIME_VERSION=${MCP_TIME_VERSION:-2026.10.19}
+# The official MCP Python SDK, whose client the tests point at our MCP endpoints.
+export MCP_PYTHON_SDK_VERSION=${MCP_PYTHON_SDK_VERSION:-2.3.0}
 export HELM_VERSION=${HELM_VERSION:-v3.22.0}
 # The MCP conformance suite, and the Node it needs (22 or later; the machine may have older).
 export MCP_CONFORMANCE_VERSION=${MCP_CONFORMANCE_VERSION:-0.1.16}

@@ -64,15 +64,19 @@ install_mcp_servers() {
 
 install_mcp_servers
 
-# The Python reference server mcp-server-time (stdio only), run through the bridge in the tests.
+# The Python reference server mcp-server-time (stdio only), run through the bridge in the tests,
+# and beside it the official MCP Python SDK at a pinned version, whose client the tests point at
+# our MCP endpoints (tests/python/mcp_sdk_client.py).
 install_mcp_time() {
   local venv=$AGENTAREA_CACHE/mcp-servers/venv
-  if [[ -x $venv/bin/mcp-server-time ]]; then
+  if [[ -x $venv/bin/mcp-server-time && -e $venv/.mcp-$MCP_PYTHON_SDK_VERSION ]]; then
     return 0
   fi
-  log "installing mcp-server-time from PyPI into $venv"
+  log "installing mcp-server-time and mcp $MCP_PYTHON_SDK_VERSION from PyPI into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "mcp-server-time==$MCP_TIME_VERSION"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "mcp-server-time==$MCP_TIME_VERSION" "mcp==$MCP_PYTHON_SDK_VERSION"
+  touch "$venv/.mcp-$MCP_PYTHON_SDK_VERSION"
 }
 
 install_mcp_time

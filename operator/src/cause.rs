@@ -20,6 +20,17 @@ pub fn refused(error: Cause<'_>) -> bool {
     })
 }
 
+/// Whether no connection was ever made: refused, or no address for the name, or the HTTP client's
+/// own connect error.
+pub fn never_connected(error: Cause<'_>) -> bool {
+    refused(error)
+        || chain(error).any(|cause| {
+            cause
+                .downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_connect)
+        })
+}
+
 /// `error` and its sources, outermost first.
 fn chain(error: Cause<'_>) -> impl Iterator<Item = Cause<'_>> {
     type HttpError = rmcp::transport::streamable_http_client::StreamableHttpError<reqwest::Error>;

@@ -30,6 +30,26 @@ pub fn everything_sse_server() -> McpServer {
     everything_server_on("sse", "/sse", free_port())
 }
 
+/// A server of the stateless era alone (2026-07-28), made with the official MCP Python SDK
+/// (`tests/python/stateless_only_server.py`): tools `echo` and `add`; a request of the handshake
+/// era is refused.
+pub fn stateless_only_server() -> McpServer {
+    let python = crate::cache_dir().join("mcp-servers/venv/bin/python");
+    let port = free_port();
+    let process = ChildProcess::spawn(
+        "stateless-only MCP server",
+        Command::new(python)
+            .arg(crate::repo_root().join("tests/python/stateless_only_server.py"))
+            .arg(port.to_string()),
+    );
+    wait_for_port(port, &process);
+    McpServer {
+        process,
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        port,
+    }
+}
+
 fn everything_server_on(transport: &str, path: &str, port: u16) -> McpServer {
     let binary = crate::cache_dir().join("mcp-servers/node_modules/.bin/mcp-server-everything");
     assert!(
@@ -79,6 +99,48 @@ pub fn time_server_command() -> PathBuf {
         binary.display()
     );
     binary
+}
+
+/// The official MCP Python SDK's client (`tests/python/mcp_sdk_client.py`, in the venv
+/// `scripts/setup-test-deps.sh` installs `mcp` into) against `url`, connecting in `mode` (`auto`,
+/// `legacy` or `2026-07-28`) and making the calls of `plan` (see the script): what it saw, as JSON.
+pub async fn python_sdk_client(
+    url: &str,
+    mode: &str,
+    plan: &serde_json::Value,
+) -> serde_json::Value {
+    let python = crate::cache_dir().join("mcp-servers/venv/bin/python");
+    let script = crate::repo_root().join("tests/python/mcp_sdk_client.py");
+    let args = [url.to_string(), mode.to_string(), plan.to_string()];
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg(&script)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", python.display()))
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the Python SDK's client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the client's report is not JSON ({e}): {stdout}"))
+}
+
+/// The plan of [`python_sdk_client`] for the reference server `everything`, its tools under
+/// `prefix`: `echo` with a message naming `mode`, the long-running operation in three steps, and
+/// one of thirty seconds to give up.
+pub fn everything_plan(prefix: &str, mode: &str) -> serde_json::Value {
+    let long = format!("{prefix}trigger-long-running-operation");
+    serde_json::json!({
+        "call": [format!("{prefix}echo"), {"message": format!("hello in {mode}")}],
+        "progress": [long, {"duration": 1, "steps": 3}],
+        "slow": [long, {"duration": 30, "steps": 3}],
+    })
 }
 
 /// The stdio command of `server-everything` (its default mode is stdio).
@@ -226,15 +288,31 @@ impl rmcp::ClientHandler for RecordingClient {
 }
 
 impl RecordingClient {
-    /// Opens a session with the server at `url`, this client answering.
+    /// Opens a session of the handshake era with the server at `url`, this client answering:
+    /// sampling is a request the server makes of its client, which only that era has (the
+    /// stateless era asks for input in a result instead).
     pub async fn connect(
         &self,
         url: &str,
     ) -> rmcp::service::RunningService<rmcp::RoleClient, RecordingClient> {
-        agentarea_operator::mcp::connect_as(&endpoint(url), self.clone())
-            .await
-            .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
+        handshake_session(url, self.clone()).await
     }
+}
+
+/// A session of the handshake era (`initialize`) with the server at `url`, `client` answering what
+/// the server sends; the operator itself would probe `server/discover` first.
+pub async fn handshake_session<C: rmcp::Service<rmcp::RoleClient>>(
+    url: &str,
+    client: C,
+) -> rmcp::service::RunningService<rmcp::RoleClient, C> {
+    use rmcp::ServiceExt;
+    // rmcp's own HTTP client needs a TLS provider chosen, as the operator's binaries choose one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.to_string());
+    client
+        .serve(transport)
+        .await
+        .unwrap_or_else(|e| panic!("initialize with {url}: {e}"))
 }
 
 /// Calls the reference server's long-running operation (progress) and, when `sampling`, its

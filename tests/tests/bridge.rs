@@ -7,7 +7,8 @@ use agentarea_operator::mcp::{call_tool, discover};
 use agentarea_tests::eventually;
 use agentarea_tests::mcp_servers::{
     RecordingClient, assert_server_talks_to_the_client, bridge, bridge_with_env, endpoint,
-    everything_command, everything_server, everything_server_at, time_server_command,
+    everything_command, everything_plan, everything_server, everything_server_at,
+    handshake_session, python_sdk_client, time_server_command,
 };
 use serde_json::json;
 
@@ -109,6 +110,49 @@ async fn the_python_time_server_works_through_the_bridge() {
 
 /// The pids of `process`'s children (the child is forked by whichever runtime thread started it,
 /// so look under every thread).
+/// The official MCP Python SDK's client through the bridge, in each of its modes: its default
+/// (`server/discover`, falling back to `initialize`), the handshake era, and the stateless era. It
+/// lists and calls tools, gets progress, gives up a slow call and goes on, and closes without a
+/// complaint (a session's DELETE answered 200); and it sees the server's own tools and answers.
+/// The default mode finds the stateless era at the bridge, whatever the server behind it speaks
+/// over stdio.
+#[tokio::test]
+async fn the_python_sdk_connects_through_the_bridge_in_each_of_its_modes() {
+    let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
+    // The server itself, over HTTP, speaks the handshake era only (its stdio speaks both).
+    let direct = everything_server();
+    let straight = python_sdk_client(&direct.url, "legacy", &everything_plan("", "legacy")).await;
+    for mode in ["auto", "legacy", "2026-07-28"] {
+        let plan = everything_plan("", mode);
+        let seen = python_sdk_client(&bridged.url, mode, &plan).await;
+        for what in ["tools", "unknown_tool"] {
+            assert_eq!(seen[what], straight[what], "{what} in {mode}: {seen}");
+        }
+        if mode != "2026-07-28" {
+            // Adopting the era directly, the SDK asks nothing of the server (no discover).
+            assert_eq!(seen["server_name"], straight["server_name"], "{seen}");
+        }
+        let version = match mode {
+            "legacy" => straight["protocol_version"].clone(),
+            _ => json!("2026-07-28"),
+        };
+        assert_eq!(seen["protocol_version"], version, "{seen}");
+        assert!(
+            seen["tools"].as_array().unwrap().contains(&json!("echo")),
+            "{seen}"
+        );
+        assert_eq!(seen["called"], format!("Echo: hello in {mode}"), "{seen}");
+        assert_eq!(
+            seen["progress"].as_array().map(Vec::len),
+            Some(3),
+            "progress of each step in {mode}: {seen}"
+        );
+        assert_eq!(seen["cancelled"], true, "{seen}");
+        assert_eq!(seen["after_cancel"], seen["called"], "{seen}");
+        assert_eq!(seen["warnings"], json!([]), "the SDK complained in {mode}");
+    }
+}
+
 fn children(process: &agentarea_tests::ChildProcess) -> Vec<String> {
     let mut pids = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{}/task", process.pid()))
@@ -171,13 +215,45 @@ async fn each_session_has_its_own_stdio_server() {
         .list_tools(None)
         .await
         .expect("the other session goes on");
-    discover(&endpoint(&bridged.url))
+    let third = client.connect(&bridged.url).await;
+    third
+        .peer()
+        .list_tools(None)
         .await
         .expect("a new session gets a new server");
 
     drop(first);
     drop(second);
+    drop(third);
     children_become(&bridged.process, 1).await;
+}
+
+/// Requests of the stateless era (2026-07-28: no session, as the operator makes them to a server
+/// that speaks it) share one stdio server beside the spare, however many there are, and it counts
+/// as one of the bridge's sessions.
+#[tokio::test]
+async fn stateless_requests_share_one_stdio_server() {
+    let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
+    children_become(&bridged.process, 1).await;
+    for n in 0..5 {
+        let message = format!("stateless {n}");
+        let echoed = call_tool(&endpoint(&bridged.url), "echo", json!({"message": message}))
+            .await
+            .unwrap();
+        assert!(echoed.to_string().contains(&message), "{echoed}");
+    }
+    let found = discover(&endpoint(&bridged.url)).await.unwrap();
+    assert_eq!(
+        found.server_info.protocol_version.as_deref(),
+        Some("2026-07-28")
+    );
+    let running = children_become(&bridged.process, 2).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        children(&bridged.process),
+        running,
+        "the spare and the shared server"
+    );
 }
 
 /// What a server asks of its client, and tells it, crosses the bridge: the server sees the
@@ -208,17 +284,16 @@ async fn a_kept_session_gives_way_to_a_new_one_when_the_server_restarts() {
     assert!(again.to_string().contains("after the restart"), "{again}");
 }
 
-/// A bridge serves a bounded number of sessions (each a process): one more is refused in words,
-/// and a place comes free when a session ends.
+/// A bridge serves a bounded number of sessions (each a process): one more (here the server that
+/// stateless requests share, which the operator's discovery asks for) is refused in words, and a
+/// place comes free when a session ends.
 #[tokio::test]
 async fn sessions_beyond_the_limit_are_refused_until_one_ends() {
     let bridged = bridge_with_env(
         &[everything_command().to_str().unwrap(), "stdio"],
         &[("AGENTAREA_BRIDGE_MAX_SESSIONS", "1".into())],
     );
-    let first = agentarea_operator::mcp::connect_as(&endpoint(&bridged.url), ())
-        .await
-        .expect("the first session");
+    let first = handshake_session(&bridged.url, ()).await;
     let refused = discover(&endpoint(&bridged.url)).await.unwrap_err();
     assert!(
         refused.to_string().contains("at most 1 sessions at once"),

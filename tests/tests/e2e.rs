@@ -21,7 +21,7 @@ use agentarea_tests::e2e::{
     wait_explained, wait_for, wait_for_object,
 };
 use agentarea_tests::helm;
-use agentarea_tests::mcp_servers::endpoint;
+use agentarea_tests::mcp_servers::{endpoint, python_sdk_client};
 use agentarea_tests::metrics::summed;
 use agentarea_tests::model::{content_text, messages};
 use agentarea_tests::objects::{pod_spec, step_types};
@@ -459,6 +459,17 @@ async fn a_stdio_server_runs_behind_the_bridge_copied_into_its_pod_and_answers_a
         result_text(&now).contains("UTC"),
         "the time server answered: {now}"
     );
+
+    // The official Python SDK, in each of its modes, through the bridge in the pod.
+    let plan = json!({"call": ["get_current_time", {"timezone": "UTC"}]});
+    for mode in ["auto", "legacy", "2026-07-28"] {
+        let seen = python_sdk_client(&local, mode, &plan).await;
+        assert!(
+            seen["called"].as_str().is_some_and(|t| t.contains("UTC")),
+            "{mode}: {seen}"
+        );
+        assert_eq!(seen["warnings"], json!([]), "the SDK complained in {mode}");
+    }
     drop(forward);
     ws.delete().await;
 }
@@ -524,6 +535,26 @@ async fn a_compound_instance_is_served_by_the_gateway_with_prefixed_tools() {
     );
     let now = call(&url, "time_get_current_time", json!({"timezone": "UTC"})).await;
     assert!(result_text(&now).contains("UTC"), "{now}");
+
+    // The official Python SDK, in each of its modes, through the gateway in the operator.
+    let plan = json!({"call": ["ev_echo", {"message": message}]});
+    for mode in ["auto", "legacy", "2026-07-28"] {
+        let seen = python_sdk_client(&url, mode, &plan).await;
+        assert_eq!(seen["tools"], json!(expected), "{mode}: {seen}");
+        assert!(
+            seen["called"]
+                .as_str()
+                .is_some_and(|t| t.contains(&message)),
+            "{mode}: {seen}"
+        );
+        assert!(
+            seen["unknown_tool"]
+                .as_str()
+                .is_some_and(|e| e.contains("Unknown tool: no-such-tool")),
+            "a protocol error in {mode}: {seen}"
+        );
+        assert_eq!(seen["warnings"], json!([]), "the SDK complained in {mode}");
+    }
     drop(forward);
     ws.delete().await;
 }

@@ -867,13 +867,127 @@ async fn the_gateway_serves_a_compound_instance_as_one_endpoint() {
     .await
     .unwrap();
     assert!(now.to_string().contains("Europe/Berlin"), "{now}");
-    // As the reference SDKs answer it: a failed call the model can read, not a protocol error.
-    let unknown = call_tool(&endpoint(&url), "nope", json!({})).await.unwrap();
-    assert_eq!(unknown["isError"], true, "{unknown}");
+    // As the specification has it: a protocol error, invalid params.
+    let unknown = call_tool(&endpoint(&url), "nope", json!({}))
+        .await
+        .expect_err("an unknown tool is a protocol error");
     assert!(
-        unknown.to_string().contains("Tool nope not found"),
+        unknown.to_string().contains("Unknown tool: nope"),
         "{unknown}"
     );
+    ns.delete().await;
+}
+
+/// A server of the stateless era alone (2026-07-28: no `initialize`), made with the official
+/// Python SDK: the operator discovers it and calls its tools, and its instance is Ready with the
+/// protocol version it speaks in status.
+#[tokio::test]
+async fn a_server_of_the_stateless_era_alone_is_discovered_and_called() {
+    use agentarea_operator::mcp::{call_tool, discover};
+    use agentarea_tests::mcp_servers::{endpoint, stateless_only_server};
+    let server = stateless_only_server();
+    let found = discover(&endpoint(&server.url))
+        .await
+        .expect("server/discover and tools/list");
+    let mut names: Vec<_> = found.tools.iter().map(|t| t.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["add", "echo"]);
+    assert_eq!(
+        found.server_info.protocol_version.as_deref(),
+        Some("2026-07-28")
+    );
+    let echoed = call_tool(
+        &endpoint(&server.url),
+        "echo",
+        json!({"message": "stateless"}),
+    )
+    .await
+    .unwrap();
+    assert!(echoed.to_string().contains("Echo: stateless"), "{echoed}");
+    let sum = call_tool(&endpoint(&server.url), "add", json!({"a": 2, "b": 40}))
+        .await
+        .unwrap();
+    assert!(sum.to_string().contains("42"), "{sum}");
+
+    let ns = TestNamespace::create("op-stateless").await;
+    let _operator = Operator::start(&ns.name, &default_model()).await;
+    let api = ns.api::<McpServerInstance>();
+    create(
+        &api,
+        instance("modern", json!({"remote": {"url": server.url}})),
+    )
+    .await;
+    let ready = instance_ready_is(&api, "modern", "True").await;
+    let status = ready.status.unwrap();
+    assert_eq!(
+        status
+            .server_info
+            .and_then(|info| info.protocol_version)
+            .as_deref(),
+        Some("2026-07-28")
+    );
+    assert_eq!(status.tools.len(), 2);
+    ns.delete().await;
+}
+
+/// The official MCP Python SDK's client against a compound, in each of its modes (its default,
+/// the handshake era, the stateless era): the compound's tools, a member's progress, a slow call
+/// given up, an unknown tool refused as a protocol error, and a close without complaint.
+#[tokio::test]
+async fn the_python_sdk_uses_the_gateway_in_each_of_its_modes() {
+    use agentarea_tests::mcp_servers::{everything_plan, python_sdk_client};
+    let ns = TestNamespace::create("op-gateway-sdk").await;
+    let everything = everything_server();
+    let (_operator, _) = Operator::with_gateway(&ns.name).await;
+    let api = ns.api::<McpServerInstance>();
+    create(
+        &api,
+        instance("everything", json!({"remote": {"url": everything.url}})),
+    )
+    .await;
+    create(
+        &api,
+        instance(
+            "toolbox",
+            json!({"compound": {"members": [
+                {"name": "everything", "include": ["echo", "trigger-long-running-operation"]}
+            ]}}),
+        ),
+    )
+    .await;
+    let ready = instance_ready_is(&api, "toolbox", "True").await;
+    let url = ready
+        .status
+        .unwrap()
+        .endpoint
+        .expect("the gateway endpoint");
+    for (mode, version) in [
+        ("auto", "2026-07-28"),
+        ("legacy", "2025-11-25"),
+        ("2026-07-28", "2026-07-28"),
+    ] {
+        let seen = python_sdk_client(&url, mode, &everything_plan("", mode)).await;
+        assert_eq!(seen["protocol_version"], version, "{seen}");
+        assert_eq!(
+            seen["tools"],
+            json!(["echo", "trigger-long-running-operation"]),
+            "{seen}"
+        );
+        assert_eq!(seen["called"], format!("Echo: hello in {mode}"), "{seen}");
+        assert_eq!(seen["progress"].as_array().map(Vec::len), Some(3), "{seen}");
+        assert_eq!(
+            (&seen["cancelled"], &seen["after_cancel"]),
+            (&json!(true), &seen["called"]),
+            "{seen}"
+        );
+        assert!(
+            seen["unknown_tool"]
+                .as_str()
+                .is_some_and(|e| e.contains("Unknown tool: no-such-tool")),
+            "a protocol error in {mode}: {seen}"
+        );
+        assert_eq!(seen["warnings"], json!([]), "the SDK complained in {mode}");
+    }
     ns.delete().await;
 }
 

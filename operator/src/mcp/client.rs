@@ -13,6 +13,7 @@ use agentarea_crds::mcp_server_instance::{DiscoveredTool, ServerInfo, ToolAnnota
 
 use super::connect::{connect_as, within};
 use super::endpoint::Endpoint;
+use super::era::Era;
 use super::error::McpError;
 use super::sessions;
 use crate::cause;
@@ -31,7 +32,7 @@ pub struct Discovery {
 type Client = RunningService<rmcp::RoleClient, ()>;
 
 async fn connect(endpoint: &Endpoint) -> Result<Client, McpError> {
-    connect_as(endpoint, ()).await
+    connect_as(endpoint, (), Era::Stateless).await
 }
 
 /// Ends the session. Closing sends a request of its own (DELETE of the session), which a server may

@@ -4,21 +4,25 @@
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::ServiceExt;
-use rmcp::service::RunningService;
+use rmcp::service::{ClientInitializeError, ClientServiceExt, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 
 use agentarea_support::egress::Refusals;
 
 use super::endpoint::{Endpoint, Wire};
+use super::era::{self, Era, Opening};
 use super::error::McpError;
 use super::sse;
 use crate::cause::{self, Cause};
 
-/// Opens a session with the server at `endpoint`, `client` answering what the server sends.
-pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
+/// Opens a session with the server at `endpoint`, `client` answering what the server sends: over
+/// streamable HTTP in the `preferred` era if the server speaks it, else in the other
+/// ([`era::openings`]); the older HTTP+SSE transport is of the handshake era only.
+pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient> + Clone>(
     endpoint: &Endpoint,
     client: S,
+    preferred: Era,
 ) -> Result<RunningService<rmcp::RoleClient, S>, McpError> {
     let mut headers = HeaderMap::new();
     for (name, value) in &endpoint.headers {
@@ -59,11 +63,23 @@ pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
     };
     let session = match endpoint.wire {
         Wire::StreamableHttp => {
-            let transport = StreamableHttpClientTransport::with_client(
-                http,
-                StreamableHttpClientTransportConfig::with_uri(endpoint.url.clone()),
-            );
-            within(endpoint, client.serve(transport)).await?
+            let open = |client: S, opening: Opening| {
+                let transport = StreamableHttpClientTransport::with_client(
+                    http.clone(),
+                    StreamableHttpClientTransportConfig::with_uri(endpoint.url.clone()),
+                );
+                // On the heap: rmcp's opening is a large future, and two of them (the second
+                // opening) inside a relay's request overflow a worker's stack in debug builds.
+                Box::pin(client.serve_with_lifecycle(transport, era::lifecycle(opening)))
+            };
+            let [first, second] = era::openings(preferred);
+            match within(endpoint, open(client.clone(), first)).await? {
+                Err(error) if refused().is_none() && !never_connected(&error) => {
+                    tracing::debug!(url = %endpoint.url, %error, ?first, ?second, "opening again");
+                    within(endpoint, open(client, second)).await?
+                }
+                opened => opened,
+            }
         }
         Wire::Sse => {
             let opened = within(endpoint, sse::SseTransport::connect(http, &endpoint.url)).await?;
@@ -87,6 +103,18 @@ pub async fn connect_as<S: rmcp::Service<rmcp::RoleClient>>(
             },
         },
     })
+}
+
+/// Whether `error` is a connection that was never made (refused, no such host): no other way of
+/// opening a session would fare better.
+fn never_connected(error: &ClientInitializeError) -> bool {
+    match error {
+        ClientInitializeError::TransportError { error, .. } => {
+            cause::never_connected(error.error.as_ref())
+        }
+        ClientInitializeError::Cancelled => true,
+        _ => false,
+    }
 }
 
 /// `future`, or [`McpError::Timeout`] when it takes longer than the endpoint's timeout.

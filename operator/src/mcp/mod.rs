@@ -7,11 +7,13 @@
 //! | [`connect`] | opening a session over either transport, bounded by the endpoint's timeout |
 //! | [`sessions`] | sessions kept open between tool calls, one per endpoint and credentials |
 //! | [`sse`] | the client side of the older HTTP+SSE transport, which rmcp dropped |
+//! | [`era`] | MCP's two eras (handshake and stateless) and what crosses between them |
 //! | [`endpoint`] | where and how to reach a server ([`Endpoint`], [`Wire`]) |
 //! | [`error`] | why a server could not be used ([`McpError`]) |
 //! | [`routing`] | where a call of an instance's tool goes: the instance, or a compound's member |
 //! | [`relay`] | a transparent relay of one client session to one server session |
-//! | [`bridge`] | `mcp-bridge`: a stdio MCP server over streamable HTTP, one per session |
+//! | [`served`] | what both our MCP servers put around rmcp's streamable HTTP service |
+//! | [`bridge`] | `mcp-bridge`: a stdio MCP server over streamable HTTP, one per session, and one shared by stateless clients |
 //! | [`gateway`] | serves compound instances as one MCP endpoint each, relaying to their members |
 //!
 //! The client's public face is re-exported here: `mcp::discover`, `mcp::call_tool`,
@@ -21,10 +23,12 @@ pub mod bridge;
 pub mod client;
 pub mod connect;
 pub mod endpoint;
+pub mod era;
 pub mod error;
 pub mod gateway;
 pub mod relay;
 pub mod routing;
+pub mod served;
 pub mod sessions;
 pub mod sse;
 

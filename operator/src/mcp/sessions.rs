@@ -21,6 +21,7 @@ use rmcp::service::RunningService;
 
 use super::connect::connect_as;
 use super::endpoint::{Endpoint, Wire};
+use super::era::Era;
 use super::error::McpError;
 
 /// How long an unused session stays open.
@@ -71,7 +72,7 @@ pub async fn session(endpoint: &Endpoint) -> Result<(Session, bool), McpError> {
     // and the run's root span, open (and unexported) until the session closed.
     let opened = retrying_refusals(|| async {
         let connecting = endpoint.clone();
-        tokio::spawn(async move { connect_as(&connecting, ()).await })
+        tokio::spawn(async move { connect_as(&connecting, (), Era::Stateless).await })
             .await
             .map_err(|error| McpError::Connect {
                 url: endpoint.url.clone(),

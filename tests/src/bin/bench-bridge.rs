@@ -1,14 +1,18 @@
 //! Benchmark of the stdio bridge: N calls of the reference server's `echo` tool made the way the
 //! operator's task runner makes them (`mcp::call_tool`, on a kept session) through
 //! `agentarea-operator mcp-bridge` (the server over stdio), against a baseline measured in the
-//! same run: the same calls to the same server reached directly over streamable HTTP. A third run
-//! opens a session for every call through the bridge, which also starts a stdio server for every
-//! call: what a client that does not keep its session pays. Also the bridge's own memory.
+//! same run: the same calls to the same server reached directly over streamable HTTP. The operator
+//! speaks the stateless era (2026-07-28) to a server that does, as this one does: through the
+//! bridge its calls share the one stdio server stateless requests share. Two more runs open a
+//! connection for every call through the bridge: in the handshake era, which starts a stdio server
+//! for every session (what a client that does not keep its session pays), and in the stateless
+//! era (a `server/discover` per call, on the shared server). Also the bridge's own memory.
 //!
 //! Run by `scripts/bench-bridge.sh [count]`, which builds in release.
 
 use std::time::{Duration, Instant};
 
+use agentarea_operator::mcp::era::Era;
 use agentarea_operator::mcp::{self, Endpoint};
 use agentarea_tests::mcp_servers::{
     bridge_with_env, endpoint, everything_command, everything_server,
@@ -39,7 +43,10 @@ async fn main() {
 
     let baseline = operator_calls(&endpoint(&direct.url), count).await;
     let through_bridge = operator_calls(&endpoint(&bridged.url), count).await;
-    let session_per_call = session_per_call(&endpoint(&bridged.url), count).await;
+    let session_per_call =
+        connection_per_call(&endpoint(&bridged.url), Era::Handshake, count).await;
+    let discover_per_call =
+        connection_per_call(&endpoint(&bridged.url), Era::Stateless, count).await;
     let stdio = over_stdio(count).await;
     let bridge_kib = rss_kib(bridged.process.pid(), "VmHWM");
 
@@ -49,9 +56,10 @@ async fn main() {
         ("baseline: direct, the operator's calls", baseline),
         ("bridge: the operator's calls", through_bridge),
         (
-            "bridge: a session (and a stdio server) per call",
+            "bridge: a handshake session (a stdio server) per call",
             session_per_call,
         ),
+        ("bridge: a stateless discover per call", discover_per_call),
         ("no bridge: one session over the server's stdio", stdio),
     ] {
         println!(
@@ -109,12 +117,12 @@ async fn over_stdio(count: usize) -> Duration {
     elapsed
 }
 
-/// A session opened and closed for every call.
-async fn session_per_call(endpoint: &Endpoint, count: usize) -> Duration {
+/// A connection opened and closed for every call, in the `era` preferred.
+async fn connection_per_call(endpoint: &Endpoint, era: Era, count: usize) -> Duration {
     let start = Instant::now();
     stream::iter(0..count)
         .for_each_concurrent(CONCURRENCY, |i| async move {
-            let session = mcp::connect_as(endpoint, ()).await.expect("a session");
+            let session = mcp::connect_as(endpoint, (), era).await.expect("a session");
             let mut call = CallToolRequestParams::new("echo");
             call.arguments = json!({"message": format!("call {i}")}).as_object().cloned();
             session

@@ -3,23 +3,29 @@
 //! `transport: stdio` the pod runs the server behind this bridge, which the operator image
 //! carries.
 //!
-//! Each MCP session gets a stdio server of its own, relayed message for message
+//! Each MCP session of the handshake era gets a stdio server of its own, relayed message for message
 //! ([`relay`](super::relay)): a stdio server has one client, and only a server of its own can see
 //! that client's capabilities, send it progress, logging and resource updates, and ask it for
 //! sampling or elicitation. A spare server is started ahead of the next session, so a session does
 //! not wait for the process to start. When a session ends its server is stopped; a server that
 //! exits or crashes ends only its own session, and the client's next session gets a new one.
+//! A client of the stateless era (2026-07-28) has no session: its requests share one server
+//! ([`stateless`]). A session's server is opened in the session's era where the server speaks
+//! it (the shared one in the stateless era), and requests cross between the eras as
+//! [`era`](super::era) says.
 //! SIGTERM stops the HTTP side and with it every server.
 //!
 //! | module | what |
 //! | --- | --- |
 //! | [`servers`] | starting stdio servers, a spare ahead, at most `--max-sessions` at once |
 //! | [`session`] | one MCP session, relayed to a stdio server of its own |
+//! | [`stateless`] | the one stdio server requests of the stateless era (2026-07-28) share |
 //! | [`metrics`] | the bridge's own `/metrics` |
 
 pub mod metrics;
 pub mod servers;
 pub mod session;
+pub mod stateless;
 
 use std::sync::Arc;
 
@@ -30,7 +36,9 @@ use tracing::Instrument;
 use self::metrics::BridgeMetrics;
 use self::servers::Servers;
 use self::session::BridgeSession;
+use self::stateless::Stateless;
 use super::relay::Transparent;
+use super::served;
 use crate::config::BridgeArgs;
 
 /// Where the init container of a stdio server's pod puts the bridge.
@@ -52,11 +60,13 @@ pub fn install(path: &std::path::Path) -> anyhow::Result<()> {
 pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(BridgeMetrics::new());
     let servers = Servers::new(args.command.clone(), args.max_sessions, metrics.clone());
+    let stateless = Stateless::new(servers.clone());
     let sessions_metrics = metrics.clone();
     let service = StreamableHttpService::new(
         move || {
             Ok(Transparent::new(BridgeSession::new(
                 servers.clone(),
+                stateless.clone(),
                 sessions_metrics.clone(),
             )))
         },
@@ -67,6 +77,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     let router = axum::Router::new()
         .route_service(&args.path, service)
         .layer(axum::middleware::from_fn(traced))
+        .layer(axum::middleware::from_fn(served::session_end_answered_ok))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .merge(agentarea_support::metrics::metrics_routes(
             metrics.registry.clone(),

@@ -1,15 +1,22 @@
 //! The stdio servers of the bridge's sessions: one per session, with a spare started ahead of the
 //! next session so that it does not wait for the process to start, and at most `--max-sessions`
-//! at once.
+//! at once; and how one is opened, in the era the command's server speaks.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rmcp::model::ErrorData;
+use rmcp::service::ClientServiceExt;
 use rmcp::transport::TokioChildProcess;
 
 use super::metrics::BridgeMetrics;
+use crate::mcp::era::{self, Era, Opening};
+use crate::mcp::relay::{ToClient, UpstreamSession};
 use crate::metrics::OutcomeLabels;
+
+/// How long opening a stdio server (`server/discover` or `initialize`) may take.
+const OPEN_WAIT: Duration = Duration::from_secs(30);
 
 /// Starts stdio servers, keeping one started ahead of the next session.
 pub(super) struct Servers {
@@ -93,6 +100,46 @@ impl Servers {
         match spare {
             Some(server) => Ok(server),
             None => self.start(),
+        }
+    }
+}
+
+impl Servers {
+    /// A server started and opened for `relay`, in the `preferred` era if it speaks it, else in
+    /// the other on a new process ([`era::openings`]).
+    pub(super) async fn open(
+        &self,
+        relay: ToClient,
+        preferred: Era,
+    ) -> Result<UpstreamSession, ErrorData> {
+        let [first, second] = era::openings(preferred);
+        match self.serve(relay.clone(), first).await {
+            Err(error) => {
+                tracing::info!(error = %error.message, ?first, ?second, "the stdio MCP server did not open; opening a new one");
+                self.serve(relay, second).await
+            }
+            opened => opened,
+        }
+    }
+
+    async fn serve(&self, relay: ToClient, opening: Opening) -> Result<UpstreamSession, ErrorData> {
+        let server = self.take().map_err(|e| {
+            ErrorData::internal_error(format!("the stdio MCP server did not start: {e}"), None)
+        })?;
+        let opened = relay.serve_with_lifecycle(server, era::lifecycle(opening));
+        match tokio::time::timeout(OPEN_WAIT, opened).await {
+            Ok(Ok(session)) => Ok(session),
+            Ok(Err(error)) => Err(ErrorData::internal_error(
+                format!("the stdio MCP server did not initialize: {error}"),
+                None,
+            )),
+            Err(_) => Err(ErrorData::internal_error(
+                format!(
+                    "the stdio MCP server did not answer initialize within {}s",
+                    OPEN_WAIT.as_secs()
+                ),
+                None,
+            )),
         }
     }
 }

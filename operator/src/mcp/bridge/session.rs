@@ -1,25 +1,24 @@
 //! One MCP session of the bridge: a stdio server of its own, started at the session's
-//! `initialize` and initialized with the client's own parameters, every message relayed
-//! ([`relay`]). Dropping the session stops its server.
+//! `initialize` and opened with the client's own parameters, every message relayed ([`relay`]).
+//! Dropping the session stops its server. A request of the stateless era (no `initialize`) goes to
+//! the server such requests share ([`Stateless`]).
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
+use rmcp::RoleServer;
 use rmcp::model::{
-    ClientConfig, ClientNotification, ClientRequest, ErrorData, ServerCapabilities, ServerConfig,
-    ServerResult,
+    ClientConfig, ClientNotification, ClientRequest, DiscoverResult, ErrorData, ProtocolVersion,
+    ServerCapabilities, ServerConfig, ServerResult,
 };
 use rmcp::service::{Peer, RequestContext};
-use rmcp::{RoleServer, ServiceExt};
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
 use super::metrics::BridgeMetrics;
 use super::servers::{Servers, Slot};
+use super::stateless::Stateless;
+use crate::mcp::era::Era;
 use crate::mcp::relay::{self, Relay, Shared, ToClient, UpstreamSession};
-
-/// How long a session's `initialize` waits for its stdio server to answer.
-const INITIALIZE_WAIT: Duration = Duration::from_secs(30);
 
 /// A span for one MCP request, in the trace its `_meta` names: a client that keeps its session
 /// (the operator does) cannot name each request's trace in an HTTP header, so it puts it there.
@@ -42,9 +41,11 @@ fn method_span(method: &str, context: &RequestContext<RoleServer>) -> tracing::S
     span
 }
 
-/// One MCP session: its own stdio server, started at the session's `initialize`.
+/// One MCP session: its own stdio server, started at the session's `initialize`; or, for a
+/// request of the stateless era (no `initialize`), the server such requests share.
 pub(super) struct BridgeSession {
     servers: Arc<Servers>,
+    stateless: Arc<Stateless>,
     /// Declared before `slot`: the server stops before the place is given back.
     upstream: OnceCell<UpstreamSession>,
     slot: OnceLock<Slot>,
@@ -53,10 +54,14 @@ pub(super) struct BridgeSession {
 }
 
 impl BridgeSession {
-    pub(super) fn new(servers: Arc<Servers>, metrics: Arc<BridgeMetrics>) -> Self {
-        metrics.sessions.inc();
+    pub(super) fn new(
+        servers: Arc<Servers>,
+        stateless: Arc<Stateless>,
+        metrics: Arc<BridgeMetrics>,
+    ) -> Self {
         Self {
             servers,
+            stateless,
             upstream: OnceCell::new(),
             slot: OnceLock::new(),
             shared: Shared::default(),
@@ -64,49 +69,27 @@ impl BridgeSession {
         }
     }
 
-    /// Starts this session's server and initializes it with the client's own parameters.
+    /// Starts this session's server and opens it with the client's own parameters.
     async fn start(
         &self,
         client: ClientConfig,
         downstream: Peer<RoleServer>,
     ) -> Result<UpstreamSession, ErrorData> {
         let slot = self.servers.claim()?;
-        let server = self.servers.take().map_err(|e| {
-            ErrorData::internal_error(format!("the stdio MCP server did not start: {e}"), None)
-        })?;
-        let relay = ToClient::new(downstream, client, self.shared.clone());
-        match tokio::time::timeout(INITIALIZE_WAIT, relay.serve(server)).await {
-            Ok(Ok(session)) => {
-                let _ = self.slot.set(slot);
-                Ok(session)
-            }
-            Ok(Err(error)) => Err(ErrorData::internal_error(
-                format!("the stdio MCP server did not initialize: {error}"),
-                None,
-            )),
-            Err(_) => Err(ErrorData::internal_error(
-                format!(
-                    "the stdio MCP server did not answer initialize within {}s",
-                    INITIALIZE_WAIT.as_secs()
-                ),
-                None,
-            )),
-        }
-    }
-
-    /// The session's server; a client that skips `initialize` (the stateless lifecycle) gets one
-    /// initialized with rmcp's default client parameters.
-    async fn upstream(&self, downstream: Peer<RoleServer>) -> Result<&UpstreamSession, ErrorData> {
-        self.upstream
-            .get_or_try_init(|| self.start(ClientConfig::default(), downstream))
-            .await
+        let relay = ToClient::new(Some(downstream), client, self.shared.clone());
+        let session = self.servers.open(relay, Era::Handshake).await?;
+        let _ = self.slot.set(slot);
+        self.metrics.sessions.inc();
+        Ok(session)
     }
 }
 
 impl Drop for BridgeSession {
     fn drop(&mut self) {
         // Dropping the upstream session stops the session's stdio server.
-        self.metrics.sessions.dec();
+        if self.upstream.get().is_some() {
+            self.metrics.sessions.dec();
+        }
     }
 }
 
@@ -141,8 +124,16 @@ impl Relay for BridgeSession {
         let method = request.method().to_string();
         let span = method_span(&method, &context);
         let result = async {
-            let upstream = self.upstream(context.peer.clone()).await?;
-            relay::forward_request(upstream.peer(), &self.shared, request, context).await
+            match self.upstream.get() {
+                Some(session) => {
+                    relay::forward_request(session.peer(), &self.shared, request, context).await
+                }
+                None => {
+                    let shared = self.stateless.get().await?;
+                    let peer = shared.session.peer();
+                    relay::forward_request(peer, &shared.shared, request, context).await
+                }
+            }
         }
         .instrument(span)
         .await;
@@ -153,7 +144,22 @@ impl Relay for BridgeSession {
     async fn notification(&self, notification: ClientNotification) {
         if let Some(upstream) = self.upstream.get() {
             relay::forward_notification(upstream.peer(), notification).await;
+        } else if let Some(shared) = self.stateless.running().await {
+            relay::forward_notification(shared.session.peer(), notification).await;
         }
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        let shared = self.stateless.get().await?;
+        let info = relay::server_info(&shared.session).ok_or_else(|| {
+            ErrorData::internal_error("the stdio MCP server said nothing of itself", None)
+        })?;
+        let result =
+            DiscoverResult::from_server_info(ProtocolVersion::KNOWN_VERSIONS.to_vec(), info);
+        Ok(result)
     }
 
     fn info(&self) -> ServerConfig {

@@ -37,6 +37,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 use self::session::CompoundSession;
 use super::relay::Transparent;
+use super::served;
 use crate::context::Context;
 
 pub use paths::{PREFIX, endpoint};
@@ -52,6 +53,8 @@ pub async fn serve(
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default().disable_allowed_hosts(),
     );
-    let router = axum::Router::new().fallback_service(service);
+    let router = axum::Router::new()
+        .fallback_service(service)
+        .layer(axum::middleware::from_fn(served::session_end_answered_ok));
     agentarea_support::serve(addr, router, shutdown).await
 }

@@ -19,6 +19,7 @@ use super::members::{Joined, Member, merged_capabilities};
 use super::paths::compound_of;
 use crate::context::Context;
 use crate::mcp::connect::connect_as;
+use crate::mcp::era::Era;
 use crate::mcp::relay::{self, Relay, Shared, ToClient};
 use crate::mcp::routing::{self, Route};
 
@@ -27,6 +28,18 @@ fn not_found(namespace: &str, name: &str) -> ErrorData {
         format!("no compound MCP server instance {namespace}/{name}"),
         None,
     )
+}
+
+/// What the compound says of itself: its members' capabilities merged, under its own name.
+fn answered(joined: &Joined) -> ServerConfig {
+    let capabilities: Vec<ServerCapabilities> =
+        joined.members.iter().map(Member::capabilities).collect();
+    let mut config = ServerConfig::new(merged_capabilities(&capabilities));
+    config.server_info = Implementation::new(
+        format!("{}/{}", joined.namespace, joined.name),
+        env!("CARGO_PKG_VERSION"),
+    );
+    config
 }
 
 fn tools_of(instance: &McpServerInstance) -> Vec<DiscoveredTool> {
@@ -68,11 +81,13 @@ impl CompoundSession {
         Ok(instance)
     }
 
-    /// Opens a session with each member, with `client`'s parameters. A member that cannot be
-    /// reached is left out of this session (and logged): the others still serve.
+    /// Opens a session with each member, with `client`'s parameters, in the client's era where the
+    /// member speaks it. A member that cannot be reached is left out of this session (and logged):
+    /// the others still serve.
     async fn join(
         &self,
         client: ClientConfig,
+        era: Era,
         context: &RequestContext<RoleServer>,
     ) -> Result<Joined, ErrorData> {
         let path = context
@@ -87,7 +102,7 @@ impl CompoundSession {
         let mut members = Vec::new();
         for member in instance.spec.compound.iter().flat_map(|c| &c.members) {
             let shared = Shared::default();
-            let relay = ToClient::new(context.peer.clone(), client.clone(), shared.clone());
+            let relay = ToClient::new(Some(context.peer.clone()), client.clone(), shared.clone());
             let session = async {
                 let fetched =
                     Api::<McpServerInstance>::namespaced(self.ctx.client.clone(), namespace)
@@ -97,7 +112,7 @@ impl CompoundSession {
                 let endpoint = routing::endpoint_of(&self.ctx, namespace, &object)
                     .await
                     .map_err(|p| p.message)?;
-                connect_as(&endpoint, relay)
+                connect_as(&endpoint, relay, era)
                     .await
                     .map_err(|e| e.to_string())
             };
@@ -123,11 +138,13 @@ impl CompoundSession {
         })
     }
 
-    /// The session's members; a client that skips `initialize` gets them joined with rmcp's
-    /// default client parameters.
+    /// The session's members; a client that skips `initialize` (of the stateless era) gets them
+    /// joined with rmcp's default client parameters (its requests carry its own).
     async fn joined(&self, context: &RequestContext<RoleServer>) -> Result<&Joined, ErrorData> {
         self.joined
-            .get_or_try_init(|| self.join(ClientConfig::default(), context))
+            .get_or_try_init(|| {
+                Box::pin(self.join(ClientConfig::default(), Era::Stateless, context))
+            })
             .await
     }
 
@@ -198,8 +215,7 @@ impl CompoundSession {
     }
 
     /// `tools/call`: to the member that owns the tool, under the member's name for it. An unknown
-    /// tool is a failed call the model can read (as the reference SDKs answer it), not a protocol
-    /// error.
+    /// tool is a protocol error, `-32602` (invalid params), as the specification has it.
     async fn call_tool(
         &self,
         joined: &Joined,
@@ -210,8 +226,8 @@ impl CompoundSession {
         let (member_name, member_tool) = match routing::route(&instance, &call.params.name) {
             Ok(Route::Member { member, tool }) => (member.to_string(), tool.to_string()),
             Ok(Route::Itself) | Err(_) => {
-                let message = format!("Tool {} not found", call.params.name);
-                return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
+                let message = format!("Unknown tool: {}", call.params.name);
+                return Err(ErrorData::invalid_params(message, None));
             }
         };
         let member = joined.member(&member_name)?;
@@ -229,16 +245,22 @@ impl Relay for CompoundSession {
     ) -> Result<ServerConfig, ErrorData> {
         let joined = self
             .joined
-            .get_or_try_init(|| self.join(client, &context))
+            .get_or_try_init(|| Box::pin(self.join(client, Era::Handshake, &context)))
             .await?;
-        let capabilities: Vec<ServerCapabilities> =
-            joined.members.iter().map(Member::capabilities).collect();
-        let mut config = ServerConfig::new(merged_capabilities(&capabilities));
-        config.server_info = Implementation::new(
-            format!("{}/{}", joined.namespace, joined.name),
-            env!("CARGO_PKG_VERSION"),
-        );
-        Ok(config)
+        Ok(answered(joined))
+    }
+
+    /// A stateless client's `server/discover`: the members joined as for any of its requests, and
+    /// the compound told as `initialize` tells it.
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        let joined = self.joined(&context).await?;
+        Ok(DiscoverResult::from_server_info(
+            ProtocolVersion::KNOWN_VERSIONS.to_vec(),
+            answered(joined),
+        ))
     }
 
     async fn request(

@@ -35,6 +35,22 @@ pub trait Relay: Send + Sync + 'static {
 
     /// What `get_info` says before `initialize` (and after, when asked).
     fn info(&self) -> ServerConfig;
+
+    /// A stateless client's `server/discover`: by default what [`Relay::info`] says, with every
+    /// protocol version rmcp knows (the relay speaks each era to its clients).
+    fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<DiscoverResult, ErrorData>> + Send + '_ {
+        let _ = context;
+        let info = self.info();
+        async move {
+            Ok(DiscoverResult::from_server_info(
+                ProtocolVersion::KNOWN_VERSIONS.to_vec(),
+                info,
+            ))
+        }
+    }
 }
 
 /// A [`Relay`] served as an MCP server: every typed handler method of rmcp's [`ServerHandler`]
@@ -111,6 +127,13 @@ impl<R: Relay> ServerHandler for Transparent<R> {
         }
         context.peer.set_peer_info(request.clone());
         self.relay.initialize(request, context).await
+    }
+
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        self.relay.discover(context).await
     }
 
     async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {

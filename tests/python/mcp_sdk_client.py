@@ -1,0 +1,84 @@
+"""The official MCP Python SDK (`mcp` from PyPI) as a client of one of our MCP endpoints.
+
+Run by the Rust tests (`agentarea_tests::mcp_servers::python_sdk_client`) with the SDK's venv:
+
+    python mcp_sdk_client.py URL MODE PLAN
+
+MODE is the SDK's own `Client(mode=...)`: `auto` (its default: `server/discover`, falling back to
+`initialize`), `legacy` (`initialize`), or `2026-07-28` (the stateless era, adopted directly).
+PLAN is JSON: `call`, a tool and its arguments to call; optionally `progress`, one to call asking
+for progress; and `slow`, one slow enough to give up after a second. The client connects, lists
+the tools, makes those calls (and `call` again after giving up the slow one: the connection
+serves on), calls a tool that does not exist, and closes. It prints one JSON object of what it
+saw (the SDK's own warnings included, such as a failed session termination) and exits non-zero on
+the first surprise.
+"""
+
+import asyncio
+import json
+import logging
+import sys
+
+from mcp.client import Client
+
+
+class Warnings(logging.Handler):
+    """The SDK's warnings and errors, as it logs them."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def text_of(result) -> str:
+    return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+async def main(url: str, mode: str, plan: dict) -> dict:
+    warnings = Warnings()
+    logging.getLogger("mcp").addHandler(warnings)
+    seen: dict = {"mode": mode}
+    async with Client(url, mode=mode) as client:
+        seen["protocol_version"] = client.protocol_version
+        seen["server_name"] = client.server_info.name if client.server_info else None
+        tools = await client.list_tools()
+        seen["tools"] = sorted(tool.name for tool in tools.tools)
+
+        name, arguments = plan["call"]
+        seen["called"] = text_of(await client.call_tool(name, arguments))
+
+        if "progress" in plan:
+            progress: list[float] = []
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                progress.append(value)
+
+            name, arguments = plan["progress"]
+            await client.call_tool(name, arguments, progress_callback=on_progress)
+            seen["progress"] = progress
+
+        if "slow" in plan:
+            # Given up by the client: it ends at once, and the connection serves on.
+            name, arguments = plan["slow"]
+            try:
+                await asyncio.wait_for(client.call_tool(name, arguments), timeout=1.0)
+                seen["cancelled"] = False
+            except (asyncio.TimeoutError, TimeoutError):
+                seen["cancelled"] = True
+            name, arguments = plan["call"]
+            seen["after_cancel"] = text_of(await client.call_tool(name, arguments))
+
+        try:
+            await client.call_tool("no-such-tool", {})
+            seen["unknown_tool"] = "a result"
+        except Exception as error:  # the SDK raises the protocol error it got
+            seen["unknown_tool"] = str(error)
+    seen["warnings"] = warnings.messages
+    return seen
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])))))

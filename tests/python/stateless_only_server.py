@@ -1,0 +1,78 @@
+"""An MCP server that speaks only the stateless era (2026-07-28), built on the official MCP Python
+SDK (`mcp` from PyPI), for the tests of the operator as a client.
+
+    python stateless_only_server.py PORT
+
+The SDK's own server serves both eras; in front of it, a request of the handshake era (no
+`MCP-Protocol-Version` header of the stateless era, `initialize` among them) is refused as a
+server of 2026-07-28 alone refuses it: HTTP 400 with the JSON-RPC error `-32022` (unsupported
+protocol version) naming the versions it supports. It has two tools, `echo` and `add`.
+"""
+
+import json
+import sys
+
+import uvicorn
+from mcp.server.mcpserver import MCPServer
+
+STATELESS_VERSIONS = ["2026-07-28"]
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+
+server = MCPServer("stateless-only")
+
+
+@server.tool()
+def echo(message: str) -> str:
+    """Echoes the message back."""
+    return f"Echo: {message}"
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Adds two numbers."""
+    return a + b
+
+
+def refuse_handshake_era(app):
+    async def guarded(scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await app(scope, receive, send)
+        version = dict(scope["headers"]).get(b"mcp-protocol-version", b"").decode()
+        if version in STATELESS_VERSIONS:
+            return await app(scope, receive, send)
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        try:
+            request_id = json.loads(body).get("id")
+        except (ValueError, AttributeError):
+            request_id = None
+        error = {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "error": {
+                "code": UNSUPPORTED_PROTOCOL_VERSION,
+                "message": "Unsupported protocol version",
+                "data": {"supported": STATELESS_VERSIONS, "requested": version or None},
+            },
+        }
+        payload = json.dumps(error).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    return guarded
+
+
+if __name__ == "__main__":
+    app = refuse_handshake_era(server.streamable_http_app())
+    config = uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.Server(config).run()
