@@ -25,6 +25,8 @@ const CLIENTS: usize = 200;
 const WORKSPACES: usize = 10;
 /// How long a client waits for an event before it takes its stream for dead and reconnects.
 const SILENT_STREAM: Duration = Duration::from_secs(40);
+/// How long an event client waits for a stream to open before it tries again.
+const OPEN_WAIT: Duration = Duration::from_secs(15);
 /// A change made through the apiserver every this often while the api rolls.
 const CHANGE_EVERY: Duration = Duration::from_millis(300);
 
@@ -376,7 +378,10 @@ async fn follow(
         // A replica going away mid-request, a 429 (this replica's share of the streams is
         // taken, as replicas come and go) or a 503 while the rollout moves: try again, as an
         // EventSource does.
-        let Ok(mut stream) = api.try_sse(&token, "/v1/events", last_id.as_deref()).await else {
+        // A request to a pod that is gone may never be answered at all (nothing tells the client):
+        // like the silent stream below, an open that takes too long is given up and tried again.
+        let opening = api.try_sse(&token, "/v1/events", last_id.as_deref());
+        let Ok(Ok(mut stream)) = tokio::time::timeout(OPEN_WAIT, opening).await else {
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         };
