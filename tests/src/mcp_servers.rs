@@ -131,6 +131,23 @@ pub async fn python_sdk_client(
         .unwrap_or_else(|e| panic!("the client's report is not JSON ({e}): {stdout}"))
 }
 
+/// What the gateway answers as the specification asks, as [`python_sdk_client`] saw it in `mode`:
+/// the unknown tool a protocol error (`-32602`), and the close (a session's DELETE) without a
+/// complaint of the SDK's.
+pub fn assert_answered_as_specified(seen: &serde_json::Value, mode: &str) {
+    assert!(
+        seen["unknown_tool"]
+            .as_str()
+            .is_some_and(|e| e.contains("Unknown tool: no-such-tool")),
+        "a protocol error in {mode}: {seen}"
+    );
+    assert_eq!(
+        seen["warnings"],
+        serde_json::json!([]),
+        "the SDK complained in {mode}"
+    );
+}
+
 /// The plan of [`python_sdk_client`] for the reference server `everything`, its tools under
 /// `prefix`: `echo` with a message naming `mode`, the long-running operation in three steps, and
 /// one of thirty seconds to give up.
