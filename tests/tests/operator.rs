@@ -930,6 +930,48 @@ async fn a_server_of_the_stateless_era_alone_is_discovered_and_called() {
     ns.delete().await;
 }
 
+/// A client of the handshake era reaches a member that speaks only 2026-07-28 through the gateway:
+/// what that era lacks (`ping`, `logging/setLevel`) the relay answers, and calls go through with
+/// the client's context on each request.
+#[tokio::test]
+#[allow(deprecated)] // logging/setLevel: deprecated in 2026-07-28, still what this era's clients send
+async fn a_handshake_client_reaches_a_stateless_only_member_through_the_gateway() {
+    use agentarea_operator::mcp::era::is_stateless;
+    use agentarea_tests::mcp_servers::{handshake_session, stateless_only_server};
+    use rmcp::model::{
+        CallToolRequestParams, ClientRequest, LoggingLevel, PingRequest, ProtocolVersion,
+        SetLevelRequestParams,
+    };
+    let ns = TestNamespace::create("op-gateway-eras").await;
+    let modern = stateless_only_server();
+    let (_operator, _) = Operator::with_gateway(&ns.name).await;
+    let url = compound_of_remotes(
+        &ns,
+        &[("modern", &modern.url)],
+        json!({"members": [{"name": "modern"}]}),
+    )
+    .await;
+    let session = handshake_session(&url, ()).await;
+    let negotiated = session.peer_info().unwrap().protocol_version.clone();
+    assert!(!is_stateless(&negotiated), "{negotiated}");
+    assert!(negotiated <= ProtocolVersion::V_2025_11_25);
+    let peer = session.peer();
+    peer.send_request(ClientRequest::PingRequest(PingRequest::default()))
+        .await
+        .expect("ping, answered by the relay");
+    peer.set_level(SetLevelRequestParams::new(LoggingLevel::Debug))
+        .await
+        .expect("logging/setLevel, kept by the relay");
+    let mut call = CallToolRequestParams::new("add");
+    call.arguments = json!({"a": 2, "b": 40}).as_object().cloned();
+    let sum = peer
+        .call_tool(call)
+        .await
+        .expect("a call to the stateless member");
+    assert!(json!(sum).to_string().contains("42"), "{sum:?}");
+    ns.delete().await;
+}
+
 /// The official MCP Python SDK's client against a compound, in each of its modes (its default,
 /// the handshake era, the stateless era): the compound's tools, a member's progress, a slow call
 /// given up, an unknown tool refused as a protocol error, and a close without complaint.

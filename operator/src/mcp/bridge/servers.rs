@@ -102,9 +102,7 @@ impl Servers {
             None => self.start(),
         }
     }
-}
 
-impl Servers {
     /// A server started and opened for `relay`, in the `preferred` era if it speaks it, else in
     /// the other on a new process ([`era::openings`]).
     pub(super) async fn open(
@@ -114,32 +112,54 @@ impl Servers {
     ) -> Result<UpstreamSession, ErrorData> {
         let [first, second] = era::openings(preferred);
         match self.serve(relay.clone(), first).await {
-            Err(error) => {
-                tracing::info!(error = %error.message, ?first, ?second, "the stdio MCP server did not open; opening a new one");
-                self.serve(relay, second).await
+            // The server answered, refusing the opening (or died of it): the other era, on a new
+            // process. A server that did not answer in time would not answer the other either.
+            Err(Opened::Refused(error)) => {
+                tracing::info!(%error, ?first, ?second, "the stdio MCP server refused the opening; opening a new one");
+                self.serve(relay, second).await.map_err(Opened::into_error)
             }
-            opened => opened,
+            opened => opened.map_err(Opened::into_error),
         }
     }
 
-    async fn serve(&self, relay: ToClient, opening: Opening) -> Result<UpstreamSession, ErrorData> {
+    async fn serve(&self, relay: ToClient, opening: Opening) -> Result<UpstreamSession, Opened> {
         let server = self.take().map_err(|e| {
-            ErrorData::internal_error(format!("the stdio MCP server did not start: {e}"), None)
+            Opened::Failed(ErrorData::internal_error(
+                format!("the stdio MCP server did not start: {e}"),
+                None,
+            ))
         })?;
         let opened = relay.serve_with_lifecycle(server, era::lifecycle(opening));
         match tokio::time::timeout(OPEN_WAIT, opened).await {
             Ok(Ok(session)) => Ok(session),
-            Ok(Err(error)) => Err(ErrorData::internal_error(
-                format!("the stdio MCP server did not initialize: {error}"),
-                None,
-            )),
-            Err(_) => Err(ErrorData::internal_error(
+            Ok(Err(error)) => Err(Opened::Refused(error.to_string())),
+            Err(_) => Err(Opened::Failed(ErrorData::internal_error(
                 format!(
-                    "the stdio MCP server did not answer initialize within {}s",
+                    "the stdio MCP server did not answer within {}s",
                     OPEN_WAIT.as_secs()
                 ),
                 None,
-            )),
+            ))),
+        }
+    }
+}
+
+/// Why a stdio server did not open.
+enum Opened {
+    /// It answered, refusing the opening, or closed the connection: another opening may do.
+    Refused(String),
+    /// It did not start, or did not answer in time.
+    Failed(ErrorData),
+}
+
+impl Opened {
+    fn into_error(self) -> ErrorData {
+        match self {
+            Self::Refused(error) => ErrorData::internal_error(
+                format!("the stdio MCP server did not open: {error}"),
+                None,
+            ),
+            Self::Failed(error) => error,
         }
     }
 }

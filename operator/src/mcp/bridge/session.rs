@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use rmcp::RoleServer;
 use rmcp::model::{
-    ClientConfig, ClientNotification, ClientRequest, DiscoverResult, ErrorData, ProtocolVersion,
-    ServerCapabilities, ServerConfig, ServerResult,
+    ClientConfig, ClientNotification, ClientRequest, DiscoverResult, ErrorData, ServerCapabilities,
+    ServerConfig, ServerResult,
 };
 use rmcp::service::{Peer, RequestContext};
 use tokio::sync::OnceCell;
@@ -157,9 +157,7 @@ impl Relay for BridgeSession {
         let info = relay::server_info(&shared.session).ok_or_else(|| {
             ErrorData::internal_error("the stdio MCP server said nothing of itself", None)
         })?;
-        let result =
-            DiscoverResult::from_server_info(ProtocolVersion::KNOWN_VERSIONS.to_vec(), info);
-        Ok(result)
+        Ok(relay::discovered(info))
     }
 
     fn info(&self) -> ServerConfig {

@@ -257,10 +257,7 @@ impl Relay for CompoundSession {
         context: RequestContext<RoleServer>,
     ) -> Result<DiscoverResult, ErrorData> {
         let joined = self.joined(&context).await?;
-        Ok(DiscoverResult::from_server_info(
-            ProtocolVersion::KNOWN_VERSIONS.to_vec(),
-            answered(joined),
-        ))
+        Ok(relay::discovered(answered(joined)))
     }
 
     async fn request(

@@ -31,7 +31,7 @@ pub mod transparent;
 pub mod upstream;
 
 pub use progress::Shared;
-pub use transparent::{Relay, Transparent};
+pub use transparent::{Relay, Transparent, discovered};
 pub use upstream::{
     ToClient, UpstreamSession, forward_notification, forward_request, relayed_error, server_info,
 };

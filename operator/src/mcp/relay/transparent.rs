@@ -36,20 +36,13 @@ pub trait Relay: Send + Sync + 'static {
     /// What `get_info` says before `initialize` (and after, when asked).
     fn info(&self) -> ServerConfig;
 
-    /// A stateless client's `server/discover`: by default what [`Relay::info`] says, with every
-    /// protocol version rmcp knows (the relay speaks each era to its clients).
+    /// A stateless client's `server/discover`: by default what [`Relay::info`] says.
     fn discover(
         &self,
-        context: RequestContext<RoleServer>,
+        _context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<DiscoverResult, ErrorData>> + Send + '_ {
-        let _ = context;
         let info = self.info();
-        async move {
-            Ok(DiscoverResult::from_server_info(
-                ProtocolVersion::KNOWN_VERSIONS.to_vec(),
-                info,
-            ))
-        }
+        async move { Ok(discovered(info)) }
     }
 }
 
@@ -84,6 +77,12 @@ impl<R: Relay> Transparent<R> {
     ) -> Result<(), ErrorData> {
         self.relay.request(request, context).await.map(|_| ())
     }
+}
+
+/// A relay's answer to `server/discover`, from what it says of the server behind it: every protocol
+/// version rmcp knows, since the relay speaks each era to its clients.
+pub fn discovered(info: ServerConfig) -> DiscoverResult {
+    DiscoverResult::from_server_info(ProtocolVersion::KNOWN_VERSIONS.to_vec(), info)
 }
 
 /// A result as the type rmcp's handler method returns. The wire form is the contract, so the
