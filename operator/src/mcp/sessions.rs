@@ -88,8 +88,32 @@ pub async fn session(endpoint: &Endpoint) -> Result<(Session, bool), McpError> {
 
 /// Runs `connect` (which opens a connection to a server) until it succeeds, fails otherwise than
 /// by a refused connection, or has been refused for about 8 s ([`reopen_after`]). For opening a
-/// tool call's session, and for discovering a server that was answering.
-pub async fn retrying_refusals<T, F, Fut>(mut connect: F) -> Result<T, McpError>
+/// tool call's session: once a request may have reached the server, it is not sent again.
+pub async fn retrying_refusals<T, F, Fut>(connect: F) -> Result<T, McpError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, McpError>>,
+{
+    retrying(reopen_after, connect).await
+}
+
+/// Runs `discover` (which lists a server's tools, and may be repeated: it changes nothing) until
+/// it succeeds, fails otherwise than by a failed or broken connection, or has failed so for about
+/// 8 s ([`rediscover_after`]). For a server that was answering: a rolling update of its pods
+/// breaks connections to the pod that stops, and telling the server unhealthy for that would take
+/// its tools from every agent meanwhile.
+pub async fn retrying_broken_connections<T, F, Fut>(discover: F) -> Result<T, McpError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, McpError>>,
+{
+    retrying(rediscover_after, discover).await
+}
+
+async fn retrying<T, F, Fut>(
+    wait_after: fn(usize, &McpError) -> Option<Duration>,
+    mut connect: F,
+) -> Result<T, McpError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, McpError>>,
@@ -98,7 +122,7 @@ where
     loop {
         match connect().await {
             Ok(connected) => return Ok(connected),
-            Err(error) => match reopen_after(attempt, &error) {
+            Err(error) => match wait_after(attempt, &error) {
                 Some(delay) => {
                     tracing::debug!(%error, ?delay, "refused: connecting again");
                     tokio::time::sleep(delay).await;
@@ -127,6 +151,17 @@ const REOPEN_DELAYS: [Duration; 5] = [
 fn reopen_after(attempt: usize, error: &McpError) -> Option<Duration> {
     match error {
         McpError::Connect { refused: true, .. } => REOPEN_DELAYS.get(attempt).copied(),
+        _ => None,
+    }
+}
+
+/// How long to wait before listing a server's tools again after the `attempt`th (from 0) listing
+/// failed with `error`, if at all: any failure of the connection (refused, reset, closed, or an
+/// HTTP answer that is not MCP's, such as a proxy's) is tried again for a few seconds. A timeout
+/// is not (it has waited long already), nor an error the server answered.
+fn rediscover_after(attempt: usize, error: &McpError) -> Option<Duration> {
+    match error {
+        McpError::Connect { .. } => REOPEN_DELAYS.get(attempt).copied(),
         _ => None,
     }
 }
@@ -261,6 +296,42 @@ mod tests {
         ];
         for (case, error, attempt, want) in cases {
             assert_eq!(reopen_after(attempt, &error), want, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_listing_is_tried_again_after_any_failed_connection_for_a_bounded_time() {
+        let connect = |refused| McpError::Connect {
+            url: "http://x/mcp".into(),
+            message: "m".into(),
+            refused,
+        };
+        let cases = [
+            ("refused", connect(true), 0, Some(REOPEN_DELAYS[0])),
+            ("reset or closed", connect(false), 3, Some(REOPEN_DELAYS[3])),
+            ("waits used up", connect(false), 5, None),
+            (
+                "a timeout",
+                McpError::Timeout {
+                    url: "http://x/mcp".into(),
+                    seconds: 5,
+                },
+                0,
+                None,
+            ),
+            (
+                "the server's own error",
+                McpError::Protocol {
+                    url: "http://x/mcp".into(),
+                    operation: "tools/list",
+                    message: "m".into(),
+                },
+                0,
+                None,
+            ),
+        ];
+        for (case, error, attempt, want) in cases {
+            assert_eq!(rediscover_after(attempt, &error), want, "{case}");
         }
     }
 

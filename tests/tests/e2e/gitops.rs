@@ -190,19 +190,28 @@ async fn reconciles_in(client: &Client, namespace: &str) -> [f64; 3] {
     })
 }
 
-/// [`reconciles_in`] once it gives the same twice, seconds apart (a rollout's last status changes
-/// may still be arriving).
+/// [`reconciles_in`] once no pod of `namespace` is stopping and it gives the same twice, ten
+/// seconds apart: a rollout's last status changes may still be arriving, and a discovery that
+/// began as the old pod stopped may still be trying the server again (for up to about 8 s).
 async fn settled_reconciles(client: &Client, namespace: &str) -> [f64; 3] {
-    let mut last = reconciles_in(client, namespace).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut last = None;
     for _ in 0..24 {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        let stopping = pods
+            .list(&Default::default())
+            .await
+            .expect("the workspace's pods")
+            .items
+            .iter()
+            .any(|pod| pod.metadata.deletion_timestamp.is_some());
         let now = reconciles_in(client, namespace).await;
-        if now == last {
+        if !stopping && last == Some(now) {
             return now;
         }
-        last = now;
+        last = Some(now);
+        tokio::time::sleep(Duration::from_secs(10)).await;
     }
-    panic!("the reconciles in {namespace} never held still for 5 s; last {last:?}");
+    panic!("the reconciles in {namespace} never held still for 10 s; last {last:?}");
 }
 
 fn skill() -> String {

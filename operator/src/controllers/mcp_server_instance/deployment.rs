@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, ConfigMapKeySelector, Container, ContainerPort,
-    EmptyDirVolumeSource, EnvFromSource, EnvVar, EnvVarSource, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretEnvSource,
-    SecretKeySelector, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    EmptyDirVolumeSource, EnvFromSource, EnvVar, EnvVarSource, Lifecycle, LifecycleHandler,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretEnvSource, SecretKeySelector, SecurityContext, SleepAction, TCPSocketAction, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -26,6 +27,12 @@ use crate::mcp::bridge::BRIDGE_PATH;
 const NONROOT: i64 = 65532;
 /// Where the bridge binary is installed in the server's container.
 const BRIDGE_DIR: &str = "/agentarea/bin";
+/// How long a stopping server's pod goes on serving before it is told to stop: the endpoints
+/// controller and every node's proxy take a moment to stop sending it new connections, and a
+/// server that stopped at once would refuse or break them (a rolling update would tell the server
+/// unhealthy, and take its tools from every agent, for nothing). Well within the default 30 s
+/// grace period.
+const DRAIN_SECONDS: i64 = 5;
 
 /// The Deployment of `instance`; scaled to zero while it is suspended.
 pub fn deployment(
@@ -115,6 +122,15 @@ fn server_container(managed: &ManagedServer) -> Container {
             period_seconds: Some(5),
             failure_threshold: Some(3),
             ..Probe::default()
+        }),
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: DRAIN_SECONDS,
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
         }),
         security_context: Some(container_security()),
         volume_mounts: Some(vec![VolumeMount {
@@ -358,6 +374,7 @@ mod tests {
             "envFrom": [{"secretRef": {"name": "keys"}}, {"configMapRef": {"name": "more"}, "prefix": "MORE_"}],
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
             "readinessProbe": {"tcpSocket": {"port": "mcp"}, "periodSeconds": 5, "failureThreshold": 3},
+            "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
             "securityContext": locked_down(),
             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         });
@@ -386,6 +403,7 @@ mod tests {
             "envFrom": [],
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
             "readinessProbe": {"tcpSocket": {"port": "mcp"}, "periodSeconds": 5, "failureThreshold": 3},
+            "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
             "securityContext": locked_down(),
             "volumeMounts": [
                 {"name": "tmp", "mountPath": "/tmp"},

@@ -264,12 +264,13 @@ async fn discover(
     status.endpoint = Some(endpoint.url.clone());
     status.last_checked_time = Some(now());
     let started = std::time::Instant::now();
-    // A server that was answering and now refuses the connection is tried again for a few seconds
-    // before it is told unhealthy: such a refusal is often a moment's, and telling it would take
-    // its tools from every agent, and from their running tasks, meanwhile. A server that never
-    // answered is told at once, and holds no reconcile.
+    // A server that was answering and now fails the connection (refused, or broken as a pod of a
+    // rolling update stops) is tried again for a few seconds before it is told unhealthy: such a
+    // failure is often a moment's, and telling it would take its tools from every agent, and
+    // from their running tasks, meanwhile. A server that never answered is told at once, and
+    // holds no reconcile.
     let discovered = if previous.phase == Some(McpPhase::Running) {
-        mcp::sessions::retrying_refusals(|| mcp::discover(&endpoint)).await
+        mcp::sessions::retrying_broken_connections(|| mcp::discover(&endpoint)).await
     } else {
         mcp::discover(&endpoint).await
     };
