@@ -22,6 +22,7 @@
 //! | [`model`] | wire models: request and response bodies, and their conversions to/from the CRDs |
 //! | [`routes`] | the handlers, one module per resource group |
 //! | [`stream`] | Server-Sent Events: a task's run, the workspace's events |
+//! | [`mcp`] | the workspace's agents as an MCP server (`/v1/mcp`): each Ready agent a tool |
 //! | [`event_log`] | the workspace event log behind `/v1/events`: ids as per-kind resourceVersions, resumable on any replica |
 //! | [`skipped`] | recording webhook deliveries held back, one writer per trigger |
 //! | [`gitops`] | objects a GitOps engine applies from Git: who owns one, and the 409 that refuses changing it here |
@@ -45,6 +46,7 @@ pub mod event_log;
 pub mod extract;
 pub mod gitops;
 pub mod limits;
+pub mod mcp;
 pub mod metrics;
 pub mod model;
 pub mod paths;

@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::metrics::observe_requests;
 use crate::state::AppState;
-use crate::{cors, docs, paths, replicas, routes};
+use crate::{cors, docs, mcp, paths, replicas, routes};
 
 /// Runs the api until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state.clone())
+        .merge(mcp::router(state.clone()))
         .merge(docs::router())
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),

@@ -6,20 +6,25 @@ Run by the Rust tests (`agentarea_tests::mcp_servers::python_sdk_client`) with t
 
 MODE is the SDK's own `Client(mode=...)`: `auto` (its default: `server/discover`, falling back to
 `initialize`), `legacy` (`initialize`), or `2026-07-28` (the stateless era, adopted directly).
-PLAN is JSON: `call`, a tool and its arguments to call; optionally `progress`, one to call asking
-for progress; and `slow`, one slow enough to give up after a second. The client connects, lists
-the tools, makes those calls (and `call` again after giving up the slow one: the connection
-serves on), calls a tool that does not exist, and closes. It prints one JSON object of what it
-saw (the SDK's own warnings included, such as a failed session termination) and exits non-zero on
-the first surprise.
+PLAN is JSON, every key optional: `call`, a tool and its arguments to call; `progress`, one to
+call asking for progress; `slow`, one slow enough to give up after a second; `refused`, one the
+server is to refuse. The client connects, lists the tools, makes those calls (and `call` again
+after giving up the slow one: the connection serves on), calls a tool that does not exist, and
+closes. It prints one JSON object of what it saw (the SDK's own warnings included, such as a
+failed session termination) and exits non-zero on the first surprise.
+
+With MCP_BEARER_TOKEN set, every request carries it as `Authorization: Bearer`.
 """
 
 import asyncio
 import json
 import logging
+import os
 import sys
 
 from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 
 class Warnings(logging.Handler):
@@ -41,35 +46,62 @@ async def main(url: str, mode: str, plan: dict) -> dict:
     warnings = Warnings()
     logging.getLogger("mcp").addHandler(warnings)
     seen: dict = {"mode": mode}
-    async with Client(url, mode=mode) as client:
+    server = url
+    token = os.environ.get("MCP_BEARER_TOKEN")
+    if token:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+        server = streamable_http_client(url, http_client=http)
+    async with Client(server, mode=mode) as client:
         seen["protocol_version"] = client.protocol_version
         seen["server_name"] = client.server_info.name if client.server_info else None
         tools = await client.list_tools()
         seen["tools"] = sorted(tool.name for tool in tools.tools)
+        seen["descriptions"] = {tool.name: tool.description for tool in tools.tools}
 
-        name, arguments = plan["call"]
-        seen["called"] = text_of(await client.call_tool(name, arguments))
+        if "call" in plan:
+            name, arguments = plan["call"]
+            seen["called"] = text_of(await client.call_tool(name, arguments))
 
         if "progress" in plan:
             progress: list[float] = []
+            messages: list[str | None] = []
 
             async def on_progress(value: float, total: float | None, message: str | None) -> None:
                 progress.append(value)
+                messages.append(message)
 
             name, arguments = plan["progress"]
-            await client.call_tool(name, arguments, progress_callback=on_progress)
+            seen["progressed"] = text_of(await client.call_tool(name, arguments, progress_callback=on_progress))
             seen["progress"] = progress
+            seen["progress_messages"] = messages
 
         if "slow" in plan:
             # Given up by the client: it ends at once, and the connection serves on.
+            slow_messages: list[str | None] = []
+
+            async def on_slow_progress(value: float, total: float | None, message: str | None) -> None:
+                slow_messages.append(message)
+
             name, arguments = plan["slow"]
             try:
-                await asyncio.wait_for(client.call_tool(name, arguments), timeout=1.0)
+                await asyncio.wait_for(
+                    client.call_tool(name, arguments, progress_callback=on_slow_progress), timeout=plan.get("give_up_after", 1.0)
+                )
                 seen["cancelled"] = False
             except (asyncio.TimeoutError, TimeoutError):
                 seen["cancelled"] = True
-            name, arguments = plan["call"]
-            seen["after_cancel"] = text_of(await client.call_tool(name, arguments))
+            seen["slow_progress_messages"] = slow_messages
+            if "call" in plan:
+                name, arguments = plan["call"]
+                seen["after_cancel"] = text_of(await client.call_tool(name, arguments))
+
+        if "refused" in plan:
+            name, arguments = plan["refused"]
+            try:
+                await client.call_tool(name, arguments)
+                seen["refused"] = "a result"
+            except Exception as error:
+                seen["refused"] = str(error)
 
         try:
             await client.call_tool("no-such-tool", {})

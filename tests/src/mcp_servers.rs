@@ -109,11 +109,26 @@ pub async fn python_sdk_client(
     mode: &str,
     plan: &serde_json::Value,
 ) -> serde_json::Value {
+    python_sdk_client_as(url, mode, plan, None).await
+}
+
+/// [`python_sdk_client`], every request carrying `token` as a bearer token.
+pub async fn python_sdk_client_as(
+    url: &str,
+    mode: &str,
+    plan: &serde_json::Value,
+    token: Option<&str>,
+) -> serde_json::Value {
     let python = crate::cache_dir().join("mcp-servers/venv/bin/python");
     let script = crate::repo_root().join("tests/python/mcp_sdk_client.py");
     let args = [url.to_string(), mode.to_string(), plan.to_string()];
+    let token = token.map(String::from);
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&python)
+        let mut command = std::process::Command::new(&python);
+        if let Some(token) = token {
+            command.env("MCP_BEARER_TOKEN", token);
+        }
+        command
             .arg(&script)
             .args(&args)
             .output()

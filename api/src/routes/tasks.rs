@@ -208,7 +208,7 @@ pub async fn decide_tool_call(
     Ok(Json(present(&updated, &state.agents)))
 }
 
-pub(super) async fn submit(
+pub(crate) async fn submit(
     state: &AppState,
     caller: &Identity,
     agent: &Agent,

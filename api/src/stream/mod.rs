@@ -39,7 +39,8 @@ pub fn end_all_streams() {
     STOPPING.send_replace(true);
 }
 
-async fn stopping() {
+/// Resolves when the process stops ([`end_all_streams`]).
+pub async fn stopping() {
     let mut stopping = STOPPING.subscribe();
     let _ = stopping.wait_for(|stopping| *stopping).await;
 }

@@ -1,0 +1,210 @@
+//! The workspace's agents as an MCP server (`/v1/mcp` on the api), used by the official MCP Python
+//! SDK in each of its connect modes, against the real api, operator and reference MCP server with
+//! a scripted model: each Ready agent a tool, a call a Task whose steps come as progress, a call
+//! given up a cancelled Task, and nothing of one workspace seen from another.
+
+use std::time::Duration;
+
+use agentarea_crds::{Skill, Task, TaskPhase};
+use agentarea_tests::api::{ApiServer, token};
+use agentarea_tests::mcp_servers::python_sdk_client_as;
+use agentarea_tests::model::{Reply, content_text, tool_results, trailing_tool_results};
+use agentarea_tests::world::{World, phase};
+use agentarea_tests::{TestNamespace, create, eventually};
+use serde_json::{Value, json};
+
+/// The model asks for `echo` once, then answers with what it said.
+fn echo_then_answer(request: &Value) -> Reply {
+    match tool_results(request) {
+        0 => Reply::ToolCalls(vec![("echo".into(), json!({"message": "hello over MCP"}))]),
+        _ => {
+            let echoed = trailing_tool_results(request)
+                .first()
+                .map(content_text)
+                .unwrap_or_default();
+            Reply::Answer(format!("The echo said: {echoed}"))
+        }
+    }
+}
+
+/// The tasks of `agent` in `ns`.
+async fn tasks_of(ns: &TestNamespace, agent: &str) -> Vec<Task> {
+    ns.api::<Task>()
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|t| t.spec.agent == agent)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_workspaces_agents_are_tools_over_mcp_in_each_era() {
+    let world = World::new("ws-agents-mcp", &[], echo_then_answer).await;
+    let workspace = world.ns.name.strip_prefix("ws-").unwrap().to_string();
+    create(
+        &world.ns.api::<Skill>(),
+        json!({"apiVersion": "agentarea.io/v1alpha1", "kind": "Skill", "metadata": {"name": "tone"},
+               "spec": {"description": "Speaks kindly.", "instructions": "Be kind."}}),
+    )
+    .await;
+    world
+        .agent_with(
+            "helper",
+            json!({"description": "Answers with an echo.", "skills": [{"name": "tone"}],
+                   "mcpServers": [{"name": "everything", "allowedTools": [{"name": "echo"}]}]}),
+        )
+        .await;
+    // Its one tool call waits for a person: a call of it lasts until someone decides, or the
+    // caller gives up.
+    world
+        .agent_with(
+            "careful",
+            json!({"mcpServers": [{"name": "everything",
+                   "allowedTools": [{"name": "echo", "requiresUserConfirmation": true}]}]}),
+        )
+        .await;
+    let api = ApiServer::start(&[]).await;
+    let url = api.url("/v1/mcp");
+    let ada = token(&workspace, "ada");
+    let plan = json!({
+        "call": ["helper", {"input": "Say hello."}],
+        "progress": ["helper", {"input": "Say hello, step by step."}],
+        "slow": ["careful", {"input": "Say hello carefully."}],
+        "give_up_after": 5.0,
+        "refused": ["helper", {"input": 3}],
+    });
+    let answer = "The echo said: Echo: hello over MCP";
+
+    for mode in ["auto", "legacy", "2026-07-28"] {
+        let seen = python_sdk_client_as(&url, mode, &plan, Some(&ada)).await;
+        assert_eq!(
+            seen["tools"],
+            json!(["careful", "helper"]),
+            "{mode}: {seen}"
+        );
+        assert_eq!(
+            seen["descriptions"]["helper"],
+            "Answers with an echo.\n\nSkills:\n- tone: Speaks kindly.",
+            "{mode}"
+        );
+        if mode != "2026-07-28" {
+            // A version pinned is adopted without asking the server who it is.
+            assert_eq!(seen["server_name"], "agentarea-agents", "{mode}");
+        }
+        assert_eq!(seen["called"], answer, "{mode}: {seen}");
+        assert_eq!(seen["progressed"], answer, "{mode}: {seen}");
+        // Every step, in order: the run's start, the model asking for echo, the call, the answer.
+        let messages: Vec<&str> = seen["progress_messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("ToolCallStarted: calling echo")),
+            "{mode}: {messages:?}"
+        );
+        assert!(
+            messages
+                .last()
+                .is_some_and(|m| m.starts_with("WorkflowCompleted")),
+            "{mode}: {messages:?}"
+        );
+        let counts: Vec<f64> = seen["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        assert!(counts.windows(2).all(|w| w[0] < w[1]), "{mode}: {counts:?}");
+        // The slow call said what it waited for, then was given up.
+        assert_eq!(seen["cancelled"], true, "{mode}: {seen}");
+        assert!(
+            seen["slow_progress_messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|m| m.starts_with("waiting for approval of echo") && m.contains("/approvals")),
+            "{mode}: {seen}"
+        );
+        assert_eq!(seen["after_cancel"], answer, "{mode}: {seen}");
+        assert!(
+            seen["refused"]
+                .as_str()
+                .is_some_and(|e| e.contains("`input` must be a string")),
+            "{mode}: {seen}"
+        );
+        assert!(
+            seen["unknown_tool"]
+                .as_str()
+                .is_some_and(|e| e.contains("Unknown tool: no-such-tool")),
+            "{mode}: {seen}"
+        );
+        assert_eq!(seen["warnings"], json!([]), "{mode}: {seen}");
+
+        // The given-up call's Task is cancelled once the caller is gone, if not before.
+        eventually(
+            &format!("the careful agent's tasks cancelled ({mode})"),
+            Duration::from_secs(60),
+            || async {
+                let tasks = tasks_of(&world.ns, "careful").await;
+                tasks
+                    .iter()
+                    .all(|t| phase(t) == Some(TaskPhase::Cancelled))
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    // Each call was a Task of the caller's, as `/v1` creates it.
+    let helped = tasks_of(&world.ns, "helper").await;
+    assert_eq!(helped.len(), 9, "three calls in each of three modes");
+    for task in &helped {
+        assert_eq!(phase(task), Some(TaskPhase::Succeeded));
+        let requester = task.spec.requested_by.as_ref().and_then(|r| r.user.clone());
+        assert_eq!(requester.as_deref(), Some("ada"));
+    }
+    assert_eq!(tasks_of(&world.ns, "careful").await.len(), 3);
+
+    // Another workspace's token sees none of these agents, and cannot call them.
+    let other = token("agents-mcp-elsewhere", "eve");
+    let seen = python_sdk_client_as(
+        &url,
+        "auto",
+        &json!({"refused": ["helper", {"input": "Say hello."}]}),
+        Some(&other),
+    )
+    .await;
+    assert_eq!(seen["tools"], json!([]), "{seen}");
+    assert!(
+        seen["refused"]
+            .as_str()
+            .is_some_and(|e| e.contains("Unknown tool: helper")),
+        "{seen}"
+    );
+    assert_eq!(tasks_of(&world.ns, "helper").await.len(), 9);
+
+    // Without credentials: 401 in the api's error shape.
+    let response = api
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status_code"], 401, "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
