@@ -21,6 +21,7 @@ pub mod namespace;
 pub mod objects;
 pub mod otel;
 pub mod process;
+pub mod proxy;
 pub mod world;
 
 pub use control_plane::{ControlPlane, control_plane};

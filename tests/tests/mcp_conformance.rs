@@ -15,11 +15,15 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use agentarea_crds::McpServerInstance;
+use agentarea_tests::api::{ApiServer, token};
 use agentarea_tests::mcp_servers::{
     Operator, RecordingClient, assert_server_talks_to_the_client, bridge, endpoint,
     everything_command, everything_server,
 };
+use agentarea_tests::model::Reply;
 use agentarea_tests::namespace::TestNamespace;
+use agentarea_tests::proxy::adding_header;
+use agentarea_tests::world::World;
 use agentarea_tests::{create, eventually_explained};
 
 /// Check id -> passed, as one run of the suite scored a server.
@@ -39,6 +43,23 @@ fn suite_dir() -> PathBuf {
 
 /// Runs every active scenario of the suite against `url` and reads the scores it wrote.
 fn run_suite(label: &str, url: &str) -> Scores {
+    run_scenarios(label, url, &[])
+}
+
+/// Runs `scenarios` of the suite (every active one if none) against `url` and reads the scores
+/// it wrote.
+fn run_scenarios(label: &str, url: &str, scenarios: &[&str]) -> Scores {
+    let mut scores = Scores::new();
+    if scenarios.is_empty() {
+        return run_once(label, url, None);
+    }
+    for scenario in scenarios {
+        scores.extend(run_once(label, url, Some(scenario)));
+    }
+    scores
+}
+
+fn run_once(label: &str, url: &str, scenario: Option<&str>) -> Scores {
     let bin = suite_dir().join("node_modules/.bin");
     let out = std::env::temp_dir()
         .join(format!(
@@ -55,9 +76,14 @@ fn run_suite(label: &str, url: &str) -> Scores {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let output = Command::new(bin.join("conformance"))
+    let mut command = Command::new(bin.join("conformance"));
+    command
         .args(["server", "--url", url, "--output-dir"])
-        .arg(out)
+        .arg(out);
+    if let Some(scenario) = scenario {
+        command.args(["--scenario", scenario]);
+    }
+    let output = command
         .env("PATH", path)
         .output()
         .expect("run the conformance suite");
@@ -222,5 +248,62 @@ fn a_check_is_lost_when_it_passes_directly_only() {
     ];
     for (other, expected) in cases {
         assert_eq!(lost(&direct, &other), expected, "{other:?}");
+    }
+}
+
+/// The scenarios of the suite that concern any server, whatever its tools: the handshake, ping,
+/// a list of tools every client can read, and refusing pages of other sites (DNS rebinding). The
+/// rest call, read or get tools, resources and prompts of the suite's own, which a workspace's
+/// agents are not.
+const SCENARIOS_FOR_ANY_SERVER: [&str; 4] = [
+    "server-initialize",
+    "ping",
+    "tools-list",
+    "dns-rebinding-protection",
+];
+
+#[tokio::test]
+async fn the_agents_endpoint_passes_the_scenarios_that_concern_any_server() {
+    let world = World::new("ws-agents-conformance", &[], |_| {
+        Reply::Answer("Hello.".into())
+    })
+    .await;
+    let workspace = world.ns.name.strip_prefix("ws-").unwrap().to_string();
+    world
+        .agent_with("helper", json!({"description": "Says hello."}))
+        .await;
+    let api = ApiServer::start(&[]).await;
+    // The suite cannot send credentials; the proxy adds the workspace's token to every request.
+    let authenticated = adding_header(
+        &api.url(""),
+        "authorization",
+        &format!("Bearer {}", token(&workspace, "ada")),
+    )
+    .await;
+
+    // The suite runs beside this test's runtime, which serves the proxy.
+    let url = format!("{}/v1/mcp", authenticated.url);
+    let scores = tokio::task::spawn_blocking(move || {
+        run_scenarios("agents", &url, &SCENARIOS_FOR_ANY_SERVER)
+    })
+    .await
+    .unwrap();
+    let failed: Vec<&String> = scores
+        .iter()
+        .filter(|(_, p)| !**p)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(failed, Vec::<&String>::new(), "agents: {scores:?}");
+    for check in [
+        "server-initialize",
+        "ping",
+        "tools-list",
+        "localhost-host-rebinding-rejected",
+        "localhost-host-valid-accepted",
+    ] {
+        assert!(
+            scores.contains_key(check),
+            "agents: {check} not run: {scores:?}"
+        );
     }
 }

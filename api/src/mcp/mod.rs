@@ -4,7 +4,7 @@
 //! answer ([`call`]), its steps told as progress ([`progress`]).
 //!
 //! Every request is authenticated as `/v1` is (bearer JWT or Kratos session, the workspace from
-//! the identity, the same rate limits); the Task a call creates is written under the caller's
+//! the identity, the same rate limits), and one from a browser (with an `Origin`) is refused; the Task a call creates is written under the caller's
 //! name and audited as any other. No session is kept: each request carries its own identity and
 //! is answered on its own, so any api replica serves any request, and a replica's restart loses
 //! nothing but the calls it was streaming (their Tasks run on). A call ends its Task when the
@@ -46,6 +46,9 @@ use crate::state::AppState;
 /// Where the agents' MCP endpoint is served.
 pub const PATH: &str = "/v1/mcp";
 
+/// The browser origins a request may come from: pages served on the caller's own machine.
+const LOCAL_ORIGINS: [&str; 3] = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
+
 /// The endpoint, authenticated. Its streams end when the api stops, as `/v1`'s do.
 pub fn router(state: AppState) -> Router {
     let stopping = CancellationToken::new();
@@ -58,7 +61,13 @@ pub fn router(state: AppState) -> Router {
         .with_legacy_session_mode(false)
         .with_cancellation_token(stopping)
         // The api is reached by its Service's and its ingress's names; requests are authenticated.
-        .disable_allowed_hosts();
+        .disable_allowed_hosts()
+        // MCP's clients (IDEs, desktop assistants, SDKs) send no Origin; a browser always does.
+        // Refusing pages of any origin but this machine's (where a developer runs a browser-based
+        // MCP client, such as the Inspector) keeps a web page, cross-site or rebound to our
+        // address, from calling agents with a signed-in person's session cookie.
+        .with_allowed_origins(LOCAL_ORIGINS)
+        .enforce_origin_validation();
     let server = state.clone();
     let service = StreamableHttpService::new(
         move || {
