@@ -21,7 +21,9 @@ use agentarea_tests::e2e::{
     wait_explained, wait_for, wait_for_object,
 };
 use agentarea_tests::helm;
-use agentarea_tests::mcp_servers::{assert_answered_as_specified, endpoint, python_sdk_client};
+use agentarea_tests::mcp_servers::{
+    assert_answered_as_specified, endpoint, python_sdk_client, python_sdk_client_as,
+};
 use agentarea_tests::metrics::summed;
 use agentarea_tests::model::{content_text, messages};
 use agentarea_tests::objects::{pod_spec, step_types};
@@ -681,6 +683,29 @@ async fn a_task_posted_to_the_api_calls_the_managed_tool_and_streams_its_steps()
         "a tool result reached the model: {requests:#?}"
     );
     drop(stream);
+
+    // The same agent as a tool of the workspace's MCP endpoint, through the api's Service (three
+    // replicas), in each era: the official SDK calls it, the agent calls the managed pod's echo,
+    // and each step comes as progress.
+    let url = format!("{}/v1/mcp", env().api_url);
+    let plan = json!({"progress": ["echoer", {"input": "Echo the greeting"}]});
+    for mode in ["auto", "legacy"] {
+        let seen = python_sdk_client_as(&url, mode, &plan, Some(&token)).await;
+        assert_eq!(seen["tools"], json!(["echoer"]), "{mode}: {seen}");
+        assert!(
+            seen["progressed"]
+                .as_str()
+                .is_some_and(|t| t.contains(&echoed)),
+            "{mode}: the answer quotes the managed pod's echo: {seen}"
+        );
+        let messages = seen["progress_messages"].to_string();
+        assert!(
+            messages.contains("ToolCallStarted: calling echo"),
+            "{mode}: {messages}"
+        );
+        assert_eq!(seen["warnings"], json!([]), "the SDK complained in {mode}");
+    }
+
     assert_the_run_is_counted_where_prometheus_scrapes(&ws).await;
     ws.delete().await;
 }
