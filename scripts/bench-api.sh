@@ -2,8 +2,10 @@
 # Benchmark: the api (JWT auth, workspace scoping, watch cache) against the kube-apiserver with the
 # same load tool (wrk), in the same run, with 10,000 agents stored across 100 workspaces: GET of one
 # agent by id, and LIST of one workspace's agents (its first page of 100, the api's default), each
-# against the direct request for the same objects. Prints requests/s and p99 for both, the ratios,
-# and the api's memory.
+# against the direct request for the same objects. Then the agents' MCP endpoint: `tools/list` of
+# that workspace's agents (made Ready) at /v1/mcp in the 2026-07-28 era, against LIST of the same
+# agents through /v1 (the baseline: the same auth and cache, without MCP). Prints requests/s and p99
+# for each pair, the ratios, and the api's memory.
 #
 #   scripts/bench-api.sh [duration-seconds] [connections] [agents] [workspaces]
 #
@@ -61,9 +63,9 @@ server=$(cat "$state/ready")
 admin_token=$(cat "$state/admin-token")
 curl -fsSk -H "Authorization: Bearer $admin_token" "$server/apis/agentarea.io/v1alpha1/namespaces/$namespace/agents/$name" >/dev/null
 
-run() { # label url token -> "rps p99_ms"
+run() { # label url token [wrk options...] -> "rps p99_ms"
   local out
-  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency -H "Authorization: Bearer $3" "$2")
+  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency -H "Authorization: Bearer $3" "${@:4}" "$2")
   local rps p99
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
@@ -76,6 +78,36 @@ read -r api_rps api_p99 < <(run api "http://127.0.0.1:$port/v1/agents/$uid" "$to
 read -r kube_rps kube_p99 < <(run apiserver "$kube_agents/$name" "$admin_token")
 read -r api_list_rps api_list_p99 < <(run api-list "http://127.0.0.1:$port/v1/agents?limit=100" "$token")
 read -r kube_list_rps kube_list_p99 < <(run apiserver-list "$kube_agents?limit=100" "$admin_token")
+
+# The agents' MCP endpoint lists Ready agents only: mark this workspace's Ready, as the operator would.
+ready='{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Bench","message":"bench","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}'
+for i in $(seq 1 "$per_workspace"); do
+  "$bin/kubectl" patch agent -n "$namespace" "agent-$(printf '%04d' "$i")" --subresource=status \
+    --type merge -p "$ready" >/dev/null &
+  (( i % 20 == 0 )) && wait
+done
+wait
+tools_list='{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}'
+cat >"$state/tools-list.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
+wrk.body = [[$tools_list]]
+LUA
+mcp_url=http://127.0.0.1:$port/v1/mcp
+listed=""
+for _ in $(seq 1 100); do
+  listed=$(curl -fsS -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
+    -d "$tools_list" "$mcp_url")
+  [[ $(grep -o '"name":"agent-' <<<"$listed" | wc -l) -eq $per_workspace ]] && break
+  sleep 0.2
+done
+[[ $(grep -o '"name":"agent-' <<<"$listed" | wc -l) -eq $per_workspace ]] ||
+  { echo "tools/list did not list the $per_workspace Ready agents: ${listed:0:300}" >&2; exit 1; }
+read -r mcp_rps mcp_p99 < <(run mcp-tools-list "$mcp_url" "$token" -s "$state/tools-list.lua")
+read -r rest_rps rest_p99 < <(run rest-list "http://127.0.0.1:$port/v1/agents?limit=100" "$token")
 api_rss=$(awk '/VmHWM/ {print $2}' /proc/$api_pid/status)
 
 report() { # title api_rps api_p99 kube_rps kube_p99 api_label kube_label
@@ -89,6 +121,8 @@ report "GET one agent (of $agents, $workspaces workspaces)" "$api_rps" "$api_p99
   "api  /v1/agents/{id} (JWT, cache)" "kube-apiserver GET (baseline)"
 report "LIST a workspace's $per_workspace agents" "$api_list_rps" "$api_list_p99" "$kube_list_rps" "$kube_list_p99" \
   "api  /v1/agents?limit=100" "kube-apiserver LIST ?limit=100"
+report "MCP tools/list of $per_workspace Ready agents" "$mcp_rps" "$mcp_p99" "$rest_rps" "$rest_p99" \
+  "api  /v1/mcp tools/list (2026-07-28)" "api  /v1/agents?limit=100 (baseline)" | sed 's|api/apiserver|mcp/rest|'
 echo "api peak RSS: $((api_rss / 1024)) MiB"
 if [[ ${BENCH_TRACES:-0} == 1 ]]; then
   kill -TERM "$api_pid" && wait "$api_pid" 2>/dev/null || true   # flushes the last spans

@@ -176,22 +176,16 @@ mod tests {
     use agentarea_crds::TaskStatus;
 
     use super::*;
+    use crate::mcp::fixtures::task_with;
 
     fn ended(phase: TaskPhase, result: Option<Value>, reason: Option<&str>) -> Task {
-        let mut task: Task = serde_json::from_value(json!({
-            "apiVersion": "agentarea.io/v1alpha1", "kind": "Task",
-            "metadata": {"name": "t", "namespace": "ws-a"},
-            "spec": {"agent": "a", "input": "x"},
-        }))
-        .unwrap();
-        task.status = Some(TaskStatus {
+        task_with(TaskStatus {
             phase: Some(phase),
             result,
             reason: reason.map(String::from),
             message: reason.map(|_| "the model endpoint did not answer".to_string()),
             ..TaskStatus::default()
-        });
-        task
+        })
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub mod call;
 pub mod progress;
 pub mod tools;
 
+#[cfg(test)]
+mod fixtures;
+
 use std::sync::Arc;
 
 use axum::Router;

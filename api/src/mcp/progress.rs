@@ -53,6 +53,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::mcp::fixtures::task_with;
 
     fn time() -> Time {
         Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
@@ -84,13 +85,7 @@ mod tests {
     }
 
     fn task(phase: TaskPhase, pending: &[(&str, &str)]) -> Task {
-        let mut task: Task = serde_json::from_value(json!({
-            "apiVersion": "agentarea.io/v1alpha1", "kind": "Task",
-            "metadata": {"name": "t", "namespace": "ws-a"},
-            "spec": {"agent": "a", "input": "x"},
-        }))
-        .unwrap();
-        task.status = Some(TaskStatus {
+        task_with(TaskStatus {
             phase: Some(phase),
             pending_approvals: pending
                 .iter()
@@ -104,8 +99,7 @@ mod tests {
                 })
                 .collect(),
             ..TaskStatus::default()
-        });
-        task
+        })
     }
 
     #[test]

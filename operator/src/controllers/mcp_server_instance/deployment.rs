@@ -27,11 +27,8 @@ use crate::mcp::bridge::BRIDGE_PATH;
 const NONROOT: i64 = 65532;
 /// Where the bridge binary is installed in the server's container.
 const BRIDGE_DIR: &str = "/agentarea/bin";
-/// How long a stopping server's pod goes on serving before it is told to stop: the endpoints
-/// controller and every node's proxy take a moment to stop sending it new connections, and a
-/// server that stopped at once would refuse or break them (a rolling update would tell the server
-/// unhealthy, and take its tools from every agent, for nothing). Well within the default 30 s
-/// grace period.
+/// How long a stopping server's pod goes on serving before it is told to stop, while the proxies
+/// stop sending it connections (docs/design.md, "A rolling update of a managed server").
 const DRAIN_SECONDS: i64 = 5;
 
 /// The Deployment of `instance`; scaled to zero while it is suspended.
