@@ -184,6 +184,26 @@ async fn the_workspaces_agents_are_tools_over_mcp_in_each_era() {
     );
     assert_eq!(tasks_of(&world.ns, "helper").await.len(), 9);
 
+    // A call holds one of the workspace's open streams while it runs, as an event stream does:
+    // with its one stream taken, a call is refused with the reason, and nothing is created.
+    let limited = ApiServer::start(&[("AGENTAREA_WORKSPACE_MAX_STREAMS", "1".into())]).await;
+    let held = limited.sse(&ada, "/v1/events", None).await;
+    let seen = python_sdk_client_as(
+        &limited.url("/v1/mcp"),
+        "auto",
+        &json!({"call": ["helper", {"input": "Say hello."}]}),
+        Some(&ada),
+    )
+    .await;
+    assert!(
+        seen["called"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("the agent's task was not created: ")),
+        "{seen}"
+    );
+    assert_eq!(tasks_of(&world.ns, "helper").await.len(), 9);
+    drop(held);
+
     // Without credentials: 401 in the api's error shape.
     let response = api
         .http

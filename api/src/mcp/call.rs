@@ -27,8 +27,16 @@ pub async fn run(
 ) -> Result<CallToolResult, ErrorData> {
     let body: AgentTaskCreate = serde_json::from_value(json!({ "description": input }))
         .map_err(|e| ErrorData::invalid_params(format!("input: {e}"), None))?;
-    let task = match crate::routes::tasks::submit(state, caller, agent, body).await {
-        Ok(task) => task,
+    // A call streams until its Task ends: it holds one of the workspace's open streams, as a
+    // task's SSE stream does, so that no workspace holds them all.
+    let submitted = match state.open_stream(caller, "mcp_call") {
+        Ok(open) => crate::routes::tasks::submit(state, caller, agent, body)
+            .await
+            .map(|task| (task, open)),
+        Err(refused) => Err(refused),
+    };
+    let (task, _open) = match submitted {
+        Ok(submitted) => submitted,
         // Refused by the limits or the workspace's quota: the caller reads why.
         Err(refused) if refused.status.is_client_error() => {
             return Ok(CallToolResult::error(vec![Content::text(format!(
