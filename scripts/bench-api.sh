@@ -81,25 +81,29 @@ read -r kube_list_rps kube_list_p99 < <(run apiserver-list "$kube_agents?limit=1
 
 # The agents' MCP endpoint lists Ready agents only: mark this workspace's Ready, as the operator would.
 ready='{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Bench","message":"bench","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}'
+patches=()
 for i in $(seq 1 "$per_workspace"); do
   "$bin/kubectl" patch agent -n "$namespace" "agent-$(printf '%04d' "$i")" --subresource=status \
     --type merge -p "$ready" >/dev/null &
-  (( i % 20 == 0 )) && wait
+  patches+=($!)
+  if (( ${#patches[@]} == 20 )); then wait "${patches[@]}"; patches=(); fi
 done
-wait
+(( ${#patches[@]} == 0 )) || wait "${patches[@]}"
 tools_list='{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}'
 cat >"$state/tools-list.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
 wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
+wrk.headers["Mcp-Method"] = "tools/list"
 wrk.body = [[$tools_list]]
 LUA
 mcp_url=http://127.0.0.1:$port/v1/mcp
 listed=""
 for _ in $(seq 1 100); do
-  listed=$(curl -fsS -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  listed=$(curl -sS -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
     -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
+    -H 'Mcp-Method: tools/list' \
     -d "$tools_list" "$mcp_url")
   [[ $(grep -o '"name":"agent-' <<<"$listed" | wc -l) -eq $per_workspace ]] && break
   sleep 0.2

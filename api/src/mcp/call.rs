@@ -57,9 +57,16 @@ pub async fn run(
         task_id: TaskIds::of(&task, &state.agents).task_id,
     };
     tokio::select! {
-        ended = followed.until_it_ends(progress) => Ok(answer(&ended)),
+        ended = followed.until_it_ends(progress) => Ok(match ended {
+            Some(task) => answer(&task),
+            None => CallToolResult::error(vec![Content::text("the agent's task was deleted")]),
+        }),
         () = context.ct.cancelled() => {
-            followed.cancel(caller);
+            // This replica stopping ends its calls' streams too; their Tasks run on, and the
+            // caller can follow them through /v1.
+            if !crate::stream::is_stopping() {
+                followed.cancel(caller);
+            }
             Err(ErrorData::internal_error("the call was cancelled, and its task with it", None))
         }
     }
@@ -74,13 +81,21 @@ struct Followed<'a> {
 }
 
 impl Followed<'_> {
-    /// The Task once it has ended, its new steps and waits told to `progress` on the way.
-    async fn until_it_ends(&self, mut progress: Option<Progress>) -> Arc<Task> {
+    /// The Task once it has ended (none if it was deleted first), its new steps and waits told to
+    /// `progress` on the way.
+    async fn until_it_ends(&self, mut progress: Option<Progress>) -> Option<Arc<Task>> {
         let mut changes = self.state.tasks.subscribe();
         let mut told_after = 0;
         let mut told_wait: Option<String> = None;
+        let mut seen = false;
         loop {
-            if let Some(task) = self.state.tasks.get(&self.namespace, &self.name) {
+            let current = self.state.tasks.get(&self.namespace, &self.name);
+            // Not yet in the cache just after its creation; gone from it once seen, deleted.
+            if current.is_none() && seen {
+                return None;
+            }
+            if let Some(task) = current {
+                seen = true;
                 if let Some(progress) = progress.as_mut() {
                     let after = told_after;
                     for step in steps(&task).iter().filter(|s| s.seq > after) {
@@ -94,7 +109,7 @@ impl Followed<'_> {
                     told_wait = wait;
                 }
                 if phase(&task).is_finished() {
-                    return task;
+                    return Some(task);
                 }
             }
             if changes.changed().await.is_err() {

@@ -39,6 +39,11 @@ pub fn end_all_streams() {
     STOPPING.send_replace(true);
 }
 
+/// Whether the process is stopping ([`end_all_streams`]).
+pub fn is_stopping() -> bool {
+    *STOPPING.borrow()
+}
+
 /// Resolves when the process stops ([`end_all_streams`]).
 pub async fn stopping() {
     let mut stopping = STOPPING.subscribe();
