@@ -14,6 +14,7 @@ use agentarea_crds::{Agent, Task, TaskPhase};
 
 use super::progress::{step_message, waiting_message};
 use crate::auth::Identity;
+use crate::limits::StreamPermit;
 use crate::model::tasks::{AgentTaskCreate, TaskIds, cancel_patch, phase, steps};
 use crate::state::AppState;
 
@@ -25,26 +26,9 @@ pub async fn run(
     input: String,
     context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResult, ErrorData> {
-    let body: AgentTaskCreate = serde_json::from_value(json!({ "description": input }))
-        .map_err(|e| ErrorData::invalid_params(format!("input: {e}"), None))?;
-    // A call streams until its Task ends: it holds one of the workspace's open streams, as a
-    // task's SSE stream does, so that no workspace holds them all.
-    let submitted = match state.open_stream(caller, "mcp_call") {
-        Ok(open) => crate::routes::tasks::submit(state, caller, agent, body)
-            .await
-            .map(|task| (task, open)),
-        Err(refused) => Err(refused),
-    };
-    let (task, _open) = match submitted {
-        Ok(submitted) => submitted,
-        // Refused by the limits or the workspace's quota: the caller reads why.
-        Err(refused) if refused.status.is_client_error() => {
-            return Ok(CallToolResult::error(vec![Content::text(format!(
-                "the agent's task was not created: {}",
-                refused.detail
-            ))]));
-        }
-        Err(failed) => return Err(ErrorData::internal_error(failed.detail, None)),
+    let (task, _open) = match created(state, caller, agent, input).await? {
+        Ok(created) => created,
+        Err(refused) => return Ok(refused),
     };
     let progress = context
         .meta
@@ -69,6 +53,36 @@ pub async fn run(
             }
             Err(ErrorData::internal_error("the call was cancelled, and its task with it", None))
         }
+    }
+}
+
+/// The call's Task, created, with the open stream it holds while it runs; or the tool error that
+/// tells the caller why it was not (the limits, the workspace's quota).
+async fn created(
+    state: &AppState,
+    caller: &Identity,
+    agent: &Agent,
+    input: String,
+) -> Result<Result<(Task, StreamPermit), CallToolResult>, ErrorData> {
+    let body: AgentTaskCreate = serde_json::from_value(json!({ "description": input }))
+        .map_err(|e| ErrorData::invalid_params(format!("input: {e}"), None))?;
+    // A call streams until its Task ends: it holds one of the workspace's open streams, as a
+    // task's SSE stream does, so that no workspace holds them all.
+    let submitted = match state.open_stream(caller, "mcp_call") {
+        Ok(open) => crate::routes::tasks::submit(state, caller, agent, body)
+            .await
+            .map(|task| (task, open)),
+        Err(refused) => Err(refused),
+    };
+    match submitted {
+        Ok(submitted) => Ok(Ok(submitted)),
+        Err(refused) if refused.status.is_client_error() => {
+            Ok(Err(CallToolResult::error(vec![Content::text(format!(
+                "the agent's task was not created: {}",
+                refused.detail
+            ))])))
+        }
+        Err(failed) => Err(ErrorData::internal_error(failed.detail, None)),
     }
 }
 
