@@ -42,6 +42,17 @@ pub fn addressed<'a>(agents: &'a [Arc<Agent>], name: &str) -> Result<&'a Arc<Age
 
 /// The input a call gives the agent: its `input` argument, a non-empty string.
 pub fn input_of(arguments: Option<&JsonObject>) -> Result<String, ErrorData> {
+    // The schema allows nothing else: an argument the agent would ignore is refused, not dropped.
+    if let Some(other) = arguments
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .find(|k| *k != INPUT)
+    {
+        return Err(invalid(&format!(
+            "unknown argument `{other}`: the agent takes only `input`"
+        )));
+    }
     match arguments.and_then(|a| a.get(INPUT)) {
         Some(Value::String(input)) if !input.trim().is_empty() => Ok(input.clone()),
         Some(Value::String(_)) => Err(invalid("`input` is empty")),
@@ -224,7 +235,10 @@ mod tests {
         let args = |value: Value| value.as_object().cloned();
         let cases: [(Option<JsonObject>, Result<&str, &str>); 6] = [
             (args(json!({"input": "Sum 1 and 2."})), Ok("Sum 1 and 2.")),
-            (args(json!({"input": "x", "other": 1})), Ok("x")),
+            (
+                args(json!({"input": "x", "other": 1})),
+                Err("unknown argument `other`"),
+            ),
             (None, Err("`input` is required")),
             (args(json!({})), Err("`input` is required")),
             (args(json!({"input": " "})), Err("`input` is empty")),
