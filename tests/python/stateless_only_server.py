@@ -6,14 +6,23 @@ SDK (`mcp` from PyPI), for the tests of the operator as a client.
 The SDK's own server serves both eras; in front of it, a request of the handshake era (no
 `MCP-Protocol-Version` header of the stateless era, `initialize` among them) is refused as a
 server of 2026-07-28 alone refuses it: HTTP 400 with the JSON-RPC error `-32022` (unsupported
-protocol version) naming the versions it supports. It has two tools, `echo` and `add`.
+protocol version) naming the versions it supports. Its tools:
+
+- `echo` and `add`;
+- `confirm`, which asks the client to confirm the action it names (elicitation, which this era
+  asks with an `input_required` result) and says what the client answered;
+- `write_note`, which replaces the text of the resource `memo://note` and tells subscribers that
+  it and the tool list changed (the tool list does not, but a listener must hear it).
 """
 
 import json
 import sys
 
+from typing import Annotated
+
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 
 STATELESS_VERSIONS = ["2026-07-28"]
 UNSUPPORTED_PROTOCOL_VERSION = -32022
@@ -31,6 +40,38 @@ def echo(message: str) -> str:
 def add(a: int, b: int) -> int:
     """Adds two numbers."""
     return a + b
+
+
+class Confirmation(BaseModel):
+    confirmed: bool
+
+
+def ask_to_confirm(action: str) -> Elicit[Confirmation]:
+    return Elicit(f"Confirm {action}?", Confirmation)
+
+
+@server.tool()
+def confirm(action: str, answer: Annotated[Confirmation, Resolve(ask_to_confirm)]) -> str:
+    """Asks the client to confirm an action."""
+    return f"{action}: {'confirmed' if answer.confirmed else 'not confirmed'}"
+
+
+NOTE = {"text": "empty"}
+
+
+@server.resource("memo://note")
+def note() -> str:
+    """A note the client may subscribe to."""
+    return NOTE["text"]
+
+
+@server.tool()
+async def write_note(text: str, ctx: Context) -> str:
+    """Replaces the note."""
+    NOTE["text"] = text
+    await ctx.notify_resource_updated("memo://note")
+    await ctx.notify_tools_changed()
+    return "written"
 
 
 def refuse_handshake_era(app):

@@ -275,12 +275,15 @@ impl Operator {
     }
 }
 
-/// An MCP client that offers sampling and records what servers send it: progress, log messages,
-/// and sampling requests (answered with [`SAMPLED`]).
+/// An MCP client that offers sampling and elicitation and records what servers send it: progress,
+/// sampling requests (answered with [`SAMPLED`]), elicitations (each confirmed), and change
+/// notifications (`tools/list_changed`, `resources/updated <uri>`).
 #[derive(Clone, Default)]
 pub struct RecordingClient {
     pub progress: Arc<Mutex<Vec<f64>>>,
     pub sampling_prompts: Arc<Mutex<Vec<String>>>,
+    pub elicitations: Arc<Mutex<Vec<String>>>,
+    pub changes: Arc<Mutex<Vec<String>>>,
 }
 
 /// What [`RecordingClient`] answers a sampling request with.
@@ -302,6 +305,22 @@ impl rmcp::ClientHandler for RecordingClient {
         ))
     }
 
+    async fn create_elicitation(
+        &self,
+        request: rmcp::model::ElicitRequestParams,
+        _context: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        let message = serde_json::to_value(&request).unwrap_or_default()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.elicitations.lock().unwrap().push(message);
+        Ok(
+            rmcp::model::ElicitResult::new(rmcp::model::ElicitationAction::Accept)
+                .with_content(serde_json::json!({"confirmed": true})),
+        )
+    }
+
     async fn on_progress(
         &self,
         params: rmcp::model::ProgressNotificationParam,
@@ -310,10 +329,30 @@ impl rmcp::ClientHandler for RecordingClient {
         self.progress.lock().unwrap().push(params.progress);
     }
 
+    async fn on_tool_list_changed(
+        &self,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.changes
+            .lock()
+            .unwrap()
+            .push("tools/list_changed".into());
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        let change = format!("resources/updated {}", params.uri);
+        self.changes.lock().unwrap().push(change);
+    }
+
     fn get_info(&self) -> rmcp::model::ClientConfig {
         let mut info = rmcp::model::ClientConfig::default();
         info.capabilities = rmcp::model::ClientCapabilities::builder()
             .enable_sampling()
+            .enable_elicitation()
             .build();
         info
     }
@@ -329,6 +368,34 @@ impl RecordingClient {
     ) -> rmcp::service::RunningService<rmcp::RoleClient, RecordingClient> {
         handshake_session(url, self.clone()).await
     }
+
+    /// Waits (a while) until the changes heard include each of `expected`, and returns them all.
+    pub async fn changes_include(&self, expected: &[&str]) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let heard = self.changes.lock().unwrap().clone();
+            if expected.iter().all(|e| heard.iter().any(|h| h == e)) || Instant::now() > deadline {
+                return heard;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A client of the stateless era (2026-07-28, `server/discover` and no session) with the server at
+/// `url`, `client` answering what the server asks.
+pub async fn stateless_session<C: rmcp::Service<rmcp::RoleClient>>(
+    url: &str,
+    client: C,
+) -> rmcp::service::RunningService<rmcp::RoleClient, C> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.to_string());
+    let lifecycle = rmcp::service::ClientLifecycleMode::Discover {
+        preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+    };
+    rmcp::service::serve_client_with_lifecycle(client, transport, lifecycle)
+        .await
+        .unwrap_or_else(|e| panic!("discover {url}: {e}"))
 }
 
 /// A session of the handshake era (`initialize`) with the server at `url`, `client` answering what

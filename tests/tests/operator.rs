@@ -891,7 +891,7 @@ async fn a_server_of_the_stateless_era_alone_is_discovered_and_called() {
         .expect("server/discover and tools/list");
     let mut names: Vec<_> = found.tools.iter().map(|t| t.name.clone()).collect();
     names.sort();
-    assert_eq!(names, ["add", "echo"]);
+    assert_eq!(names, ["add", "confirm", "echo", "write_note"]);
     assert_eq!(
         found.server_info.protocol_version.as_deref(),
         Some("2026-07-28")
@@ -969,6 +969,111 @@ async fn a_handshake_client_reaches_a_stateless_only_member_through_the_gateway(
         .await
         .expect("a call to the stateless member");
     assert!(json!(sum).to_string().contains("42"), "{sum:?}");
+    ns.delete().await;
+}
+
+/// What a server of the stateless era asks and announces reaches a client of the handshake era
+/// through the gateway, and a stateless client's listen reaches it too:
+/// - its elicitation (an `input_required` result, in its era) is asked of the handshake client on
+///   its session, and the call goes on with the answer;
+/// - the handshake client's `resources/subscribe` and the list changes it hears unprompted come
+///   from the relay's standing listen upstream;
+/// - a stateless client's `subscriptions/listen` is acknowledged and carries the same changes.
+#[tokio::test]
+#[allow(deprecated)] // resources/subscribe: what a client of the handshake era sends
+async fn input_requests_and_subscriptions_cross_the_eras_through_the_gateway() {
+    use agentarea_tests::mcp_servers::{RecordingClient, stateless_only_server, stateless_session};
+    use rmcp::model::{
+        CallToolRequestParams, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    };
+    let ns = TestNamespace::create("op-gateway-crossing").await;
+    let modern = stateless_only_server();
+    let (_operator, _) = Operator::with_gateway(&ns.name).await;
+    let url = compound_of_remotes(
+        &ns,
+        &[("modern", &modern.url)],
+        json!({"members": [{"name": "modern"}]}),
+    )
+    .await;
+    let call = |name: &str, arguments: Value| {
+        let mut call = CallToolRequestParams::new(name.to_string());
+        call.arguments = arguments.as_object().cloned();
+        call
+    };
+    let text = |result: rmcp::model::CallToolResult| json!(result.content).to_string();
+
+    let client = RecordingClient::default();
+    let session = client.connect(&url).await;
+    let confirmed = session
+        .peer()
+        .call_tool(call("confirm", json!({"action": "deploy"})))
+        .await
+        .expect("a call the member asks input for");
+    assert!(text(confirmed).contains("deploy: confirmed"));
+    assert_eq!(*client.elicitations.lock().unwrap(), ["Confirm deploy?"]);
+
+    session
+        .peer()
+        .subscribe(SubscribeRequestParams::new("memo://note"))
+        .await
+        .expect("resources/subscribe, to a member that has none");
+    session
+        .peer()
+        .call_tool(call("write_note", json!({"text": "first"})))
+        .await
+        .expect("write_note");
+    let heard = client
+        .changes_include(&["resources/updated memo://note", "tools/list_changed"])
+        .await;
+    assert!(
+        heard.contains(&"resources/updated memo://note".to_string()),
+        "{heard:?}"
+    );
+    assert!(
+        heard.contains(&"tools/list_changed".to_string()),
+        "{heard:?}"
+    );
+
+    // A stateless client listens to the same compound; the handshake client unsubscribes.
+    let listener = stateless_session(&url, ()).await;
+    let mut listen = listener
+        .peer()
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscription("memo://note")
+                .build(),
+        )
+        .await
+        .expect("subscriptions/listen through the gateway");
+    assert_eq!(
+        listen.acknowledged().resource_subscriptions,
+        Some(vec!["memo://note".to_string()])
+    );
+    session
+        .peer()
+        .unsubscribe(UnsubscribeRequestParams::new("memo://note"))
+        .await
+        .expect("resources/unsubscribe");
+    client.changes.lock().unwrap().clear();
+    listener
+        .peer()
+        .call_tool(call("write_note", json!({"text": "second"})))
+        .await
+        .expect("write_note, statelessly");
+    let updated = tokio::time::timeout(std::time::Duration::from_secs(20), listen.next())
+        .await
+        .expect("a change within 20 s")
+        .expect("the listen goes on")
+        .expect("a notification");
+    assert!(
+        json!(updated).to_string().contains("memo://note"),
+        "{updated:?}"
+    );
+    let heard = client.changes_include(&["tools/list_changed"]).await;
+    assert!(
+        !heard.iter().any(|h| h.starts_with("resources/updated")),
+        "unsubscribed, yet heard {heard:?}"
+    );
     ns.delete().await;
 }
 

@@ -14,7 +14,8 @@
 #![allow(deprecated)]
 
 use rmcp::model::{
-    ClientRequest, LoggingLevel, ProtocolVersion, RequestMetaObject, ResultType, ServerResult,
+    ClientRequest, ErrorData, InputRequest, InputResponses, LoggingLevel, ProtocolVersion,
+    RequestMetaObject, ResultType, ServerRequest, ServerResult,
 };
 use rmcp::service::ClientLifecycleMode;
 
@@ -94,6 +95,19 @@ pub enum Crossing {
     /// A stateless server has no `logging/setLevel`: the relay keeps the level and puts it on
     /// every later request of the session, as a client of that era would.
     KeepLogLevel(LoggingLevel),
+    /// A stateless server has no `resources/subscribe` or `resources/unsubscribe`: the relay's
+    /// standing listen for the session names the resource, or no longer does
+    /// ([`standing`](super::relay::standing)).
+    Subscription(Change),
+}
+
+/// What a handshake client asks of its session's subscriptions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The session opened: list changes only.
+    Open,
+    Subscribe(String),
+    Unsubscribe(String),
 }
 
 /// What becomes of `request` on its way to a server of the stateless era (or not).
@@ -104,6 +118,12 @@ pub fn crossing(request: &ClientRequest, server_stateless: bool) -> Crossing {
     match request {
         ClientRequest::PingRequest(_) => Crossing::AnswerEmpty,
         ClientRequest::SetLevelRequest(set) => Crossing::KeepLogLevel(set.params.level),
+        ClientRequest::SubscribeRequest(subscribe) => {
+            Crossing::Subscription(Change::Subscribe(subscribe.params.uri.clone()))
+        }
+        ClientRequest::UnsubscribeRequest(unsubscribe) => {
+            Crossing::Subscription(Change::Unsubscribe(unsubscribe.params.uri.clone()))
+        }
         _ => Crossing::Forward,
     }
 }
@@ -141,6 +161,60 @@ pub fn inbound_result(mut result: ServerResult, client_stateless: bool) -> Serve
     result
 }
 
+/// How many times a relay answers a server's `input_required` for a client of the handshake era
+/// before it gives up (rmcp's and the reference SDKs' own limit).
+pub const MAX_INPUT_ROUNDS: usize = rmcp::model::DEFAULT_MRTR_MAX_ROUNDS;
+
+/// `request` again, carrying the client's answers to the server's input requests and the state
+/// the server asked back: how a server of the stateless era gets, from a client of the handshake
+/// era, what it asked with an `input_required` result. Only the requests that may be answered so
+/// can carry them.
+pub fn with_input(
+    request: &mut ClientRequest,
+    responses: Option<InputResponses>,
+    request_state: Option<String>,
+) -> Result<(), ErrorData> {
+    match request {
+        ClientRequest::CallToolRequest(call) => {
+            call.params.input_responses = responses;
+            call.params.request_state = request_state;
+        }
+        ClientRequest::GetPromptRequest(get) => {
+            get.params.input_responses = responses;
+            get.params.request_state = request_state;
+        }
+        ClientRequest::ReadResourceRequest(read) => {
+            read.params.input_responses = responses;
+            read.params.request_state = request_state;
+        }
+        other => {
+            return Err(ErrorData::internal_error(
+                format!(
+                    "the MCP server asked for input in answer to {}",
+                    other.method()
+                ),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A server's input request as the request a server of the handshake era sends its client.
+pub fn as_server_request(request: InputRequest) -> Result<ServerRequest, ErrorData> {
+    Ok(match request {
+        InputRequest::CreateMessage(sample) => ServerRequest::CreateMessageRequest(sample),
+        InputRequest::Elicitation(elicit) => ServerRequest::ElicitRequest(elicit),
+        InputRequest::ListRoots(roots) => ServerRequest::ListRootsRequest(roots),
+        // A kind rmcp added later: its wire form is a server's request all the same.
+        other => serde_json::to_value(&other)
+            .and_then(serde_json::from_value)
+            .map_err(|e| {
+                ErrorData::internal_error(format!("an input request of unknown kind: {e}"), None)
+            })?,
+    })
+}
+
 /// The `resultType` of the results that carry one.
 fn result_type_of(result: &mut ServerResult) -> Option<&mut Option<ResultType>> {
     Some(match result {
@@ -162,7 +236,8 @@ fn result_type_of(result: &mut ServerResult) -> Option<&mut Option<ResultType>> 
 mod tests {
     use rmcp::model::{
         CallToolRequest, CallToolRequestParams, ClientCapabilities, Implementation, PingRequest,
-        ProgressToken, SetLevelRequest, SetLevelRequestParams,
+        ProgressToken, SetLevelRequest, SetLevelRequestParams, SubscribeRequest,
+        SubscribeRequestParams, UnsubscribeRequest, UnsubscribeRequestParams,
     };
     use serde_json::json;
 
@@ -174,6 +249,45 @@ mod tests {
 
     fn call() -> ClientRequest {
         CallToolRequest::new(CallToolRequestParams::new("echo")).into()
+    }
+
+    fn subscribe(uri: &str) -> ClientRequest {
+        SubscribeRequest::new(SubscribeRequestParams::new(uri)).into()
+    }
+
+    #[test]
+    fn answers_to_a_servers_input_requests_ride_the_request_again() {
+        use rmcp::model::{
+            GetPromptRequest, GetPromptRequestParams, ListToolsRequest, ReadResourceRequest,
+            ReadResourceRequestParams,
+        };
+        let responses: InputResponses =
+            [("confirm".to_string(), json!({"action": "accept"}))].into();
+        let cases: [(ClientRequest, bool); 4] = [
+            (call(), true),
+            (
+                GetPromptRequest::new(GetPromptRequestParams::new("greet")).into(),
+                true,
+            ),
+            (
+                ReadResourceRequest::new(ReadResourceRequestParams::new("memo://a")).into(),
+                true,
+            ),
+            (ListToolsRequest::default().into(), false),
+        ];
+        for (mut request, carries) in cases {
+            let method = request.method().to_string();
+            let done = with_input(&mut request, Some(responses.clone()), Some("s1".into()));
+            assert_eq!(done.is_ok(), carries, "{method}");
+            if carries {
+                let params = &serde_json::to_value(&request).unwrap()["params"];
+                assert_eq!(
+                    params["inputResponses"]["confirm"]["action"], "accept",
+                    "{method}"
+                );
+                assert_eq!(params["requestState"], "s1", "{method}");
+            }
+        }
     }
 
     #[test]
@@ -188,6 +302,17 @@ mod tests {
                 set_level(LoggingLevel::Debug),
                 true,
                 Crossing::KeepLogLevel(LoggingLevel::Debug),
+            ),
+            (subscribe("memo://a"), false, Crossing::Forward),
+            (
+                subscribe("memo://a"),
+                true,
+                Crossing::Subscription(Change::Subscribe("memo://a".into())),
+            ),
+            (
+                UnsubscribeRequest::new(UnsubscribeRequestParams::new("memo://a")).into(),
+                true,
+                Crossing::Subscription(Change::Unsubscribe("memo://a".into())),
             ),
         ];
         for (request, stateless, expected) in cases {

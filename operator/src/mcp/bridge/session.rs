@@ -10,7 +10,7 @@ use rmcp::model::{
     ClientConfig, ClientNotification, ClientRequest, DiscoverResult, ErrorData, ServerCapabilities,
     ServerConfig, ServerResult,
 };
-use rmcp::service::{Peer, RequestContext};
+use rmcp::service::{Peer, RequestContext, SubscriptionContext};
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
@@ -18,7 +18,7 @@ use super::metrics::BridgeMetrics;
 use super::servers::{Servers, Slot};
 use super::stateless::Stateless;
 use crate::mcp::era::Era;
-use crate::mcp::relay::{self, Relay, Shared, ToClient, UpstreamSession};
+use crate::mcp::relay::{self, Relay, Shared, ToClient, UpstreamSession, offered_by};
 
 /// A span for one MCP request, in the trace its `_meta` names: a client that keeps its session
 /// (the operator does) cannot name each request's trace in an HTTP header, so it puts it there.
@@ -76,8 +76,9 @@ impl BridgeSession {
         downstream: Peer<RoleServer>,
     ) -> Result<UpstreamSession, ErrorData> {
         let slot = self.servers.claim()?;
-        let relay = ToClient::new(Some(downstream), client, self.shared.clone());
+        let relay = ToClient::new(Some(downstream.clone()), client, self.shared.clone());
         let session = self.servers.open(relay, Era::Handshake).await?;
+        relay::stand_if_stateless(session.peer(), &self.shared, &downstream).await;
         let _ = self.slot.set(slot);
         self.metrics.sessions.inc();
         Ok(session)
@@ -149,6 +150,22 @@ impl Relay for BridgeSession {
         }
     }
 
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        let shared = self.stateless.get().await?;
+        let peer = shared.session.peer();
+        let listening = relay::Listening::new(&subscription);
+        let filter = offered_by(peer, listening.accepted());
+        let stateless = relay::speaks_stateless(peer);
+        relay::carry(
+            peer,
+            stateless,
+            &shared.shared.listeners,
+            filter,
+            &listening,
+        )
+        .await
+    }
+
     async fn discover(
         &self,
         _context: RequestContext<RoleServer>,
@@ -160,10 +177,13 @@ impl Relay for BridgeSession {
         Ok(relay::discovered(info))
     }
 
+    /// The session's server; for a stateless client, the shared server (a client of that era
+    /// discovers before anything else, which opens it).
     fn info(&self) -> ServerConfig {
         self.upstream
             .get()
             .and_then(relay::server_info)
+            .or_else(|| self.stateless.said())
             .unwrap_or_else(|| {
                 ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             })

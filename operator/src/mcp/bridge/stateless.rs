@@ -8,17 +8,21 @@
 
 use std::sync::Arc;
 
-use rmcp::model::{ClientConfig, ErrorData, Implementation};
+use rmcp::model::{ClientConfig, ErrorData, Implementation, ServerConfig};
 use tokio::sync::Mutex;
 
 use super::servers::{Servers, Slot};
 use crate::mcp::era::Era;
-use crate::mcp::relay::{Shared, ToClient, UpstreamSession};
+use crate::mcp::relay::{Shared, ToClient, UpstreamSession, server_info};
+use crate::sync::lock;
 
 /// The shared server, started at the first stateless request.
 pub(super) struct Stateless {
     servers: Arc<Servers>,
     current: Mutex<Option<Arc<Opened>>>,
+    /// What the shared server said of itself when it was last opened, for what must be answered
+    /// without waiting (the acknowledgment of a listen).
+    said: std::sync::Mutex<Option<ServerConfig>>,
 }
 
 /// The shared server's session, what its relay keeps, and its place among the sessions.
@@ -33,6 +37,7 @@ impl Stateless {
         Arc::new(Self {
             servers,
             current: Mutex::new(None),
+            said: std::sync::Mutex::new(None),
         })
     }
 
@@ -50,6 +55,7 @@ impl Stateless {
         let shared = Shared::default();
         let relay = ToClient::new(None, bridge_client(), shared.clone());
         let session = self.servers.open(relay, Era::Stateless).await?;
+        *lock(&self.said) = server_info(&session);
         let opened = Arc::new(Opened {
             session,
             shared,
@@ -57,6 +63,11 @@ impl Stateless {
         });
         *current = Some(opened.clone());
         Ok(opened)
+    }
+
+    /// What the shared server said of itself, once it has been opened.
+    pub(super) fn said(&self) -> Option<ServerConfig> {
+        lock(&self.said).clone()
     }
 
     /// The shared server, if one is running.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use kube::Api;
 use rmcp::RoleServer;
 use rmcp::model::*;
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -102,7 +102,9 @@ impl CompoundSession {
         let mut members = Vec::new();
         for member in instance.spec.compound.iter().flat_map(|c| &c.members) {
             let shared = Shared::default();
-            let relay = ToClient::new(Some(context.peer.clone()), client.clone(), shared.clone());
+            // A stateless client's request has no session to send to outside its own stream.
+            let session_client = (era == Era::Handshake).then(|| context.peer.clone());
+            let relay = ToClient::new(session_client, client.clone(), shared.clone());
             let session = async {
                 let fetched =
                     Api::<McpServerInstance>::namespaced(self.ctx.client.clone(), namespace)
@@ -117,12 +119,17 @@ impl CompoundSession {
                     .map_err(|e| e.to_string())
             };
             match session.await {
-                Ok(session) => members.push(Member {
-                    name: member.name.clone(),
-                    prefix: member.prefix.clone().unwrap_or_default(),
-                    session,
-                    shared,
-                }),
+                Ok(session) => {
+                    if era == Era::Handshake {
+                        relay::stand_if_stateless(session.peer(), &shared, &context.peer).await;
+                    }
+                    members.push(Member {
+                        name: member.name.clone(),
+                        prefix: member.prefix.clone().unwrap_or_default(),
+                        session,
+                        shared,
+                    })
+                }
                 Err(error) => {
                     tracing::warn!(compound = %name, member = %member.name, %error, "member left out of the session")
                 }
@@ -274,13 +281,47 @@ impl Relay for CompoundSession {
         result
     }
 
+    /// A stateless client's listen: each member carries what it offers of what was acknowledged.
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        let joined = self.joined(subscription.request_context()).await?;
+        let listening = relay::Listening::new(&subscription);
+        let carried = joined.members.iter().map(|member| async {
+            let peer = member.session.peer();
+            let filter = relay::offered_by(peer, listening.accepted());
+            let stateless = relay::speaks_stateless(peer);
+            let carried =
+                relay::carry(peer, stateless, &member.shared.listeners, filter, &listening).await;
+            if let Err(error) = carried {
+                tracing::warn!(compound = %joined.name, member = %member.name, error = %error.message, "a member's changes are not carried to a listen");
+            }
+        });
+        futures::future::join_all(carried).await;
+        Ok(())
+    }
+
     async fn notification(&self, notification: ClientNotification) {
         for member in self.joined.get().iter().flat_map(|j| &j.members) {
             relay::forward_notification(member.session.peer(), notification.clone()).await;
         }
     }
 
+    /// The members' capabilities once joined. Before, rmcp asks only to acknowledge a stateless
+    /// client's listen, which comes before this request has joined its members: every kind of
+    /// change is offered, and each member then carries what it has of it.
     fn info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        match self.joined.get() {
+            Some(joined) => answered(joined),
+            None => ServerConfig::new(
+                ServerCapabilities::builder()
+                    .enable_tools()
+                    .enable_tool_list_changed()
+                    .enable_prompts()
+                    .enable_prompts_list_changed()
+                    .enable_resources()
+                    .enable_resources_list_changed()
+                    .enable_resources_subscribe()
+                    .build(),
+            ),
+        }
     }
 }

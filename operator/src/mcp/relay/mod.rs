@@ -18,20 +18,36 @@
 //!
 //! A server's request to the client (sampling, elicitation) has no wire link to the client
 //! request it serves (stdio has no streams), so it rides the stream of the client's newest request
-//! in flight to that server, falling back to the standalone stream when none is in flight.
+//! in flight to that server, falling back to the standalone stream when none is in flight. A change
+//! notification (a list changed, a subscribed resource updated) goes to the session's client and
+//! to stateless clients' listens, never to another client's request.
+//!
+//! Where the two sides speak different eras, what one era expresses is expressed in the other
+//! ([`era`](super::era) has the pure rules): a stateless server's `input_required` is asked of a
+//! handshake client on its session ([`forward_request`]), and subscriptions are carried as each era
+//! has them ([`subscriptions`], [`standing`]).
 //!
 //! | module | what |
 //! | --- | --- |
+//! | [`hop`] | the server's era and errors, as one hop sees them |
 //! | [`upstream`] | the client role towards the server, and a client's messages passed on |
 //! | [`progress`] | what the two halves share: renamed progress tokens, requests in flight |
+//! | [`subscriptions`] | change notifications to stateless clients' listens, from either era |
+//! | [`standing`] | a handshake client's subscriptions, from a server of the stateless era |
 //! | [`transparent`] | a [`Relay`] (the bridge's, the gateway's) served as an MCP server |
 
+pub mod hop;
 pub mod progress;
+pub mod standing;
+pub mod subscriptions;
 pub mod transparent;
 pub mod upstream;
 
+pub use hop::{relayed_error, speaks_stateless};
 pub use progress::Shared;
+pub use subscriptions::{Listening, carry, offered_by};
 pub use transparent::{Relay, Transparent, discovered};
 pub use upstream::{
-    ToClient, UpstreamSession, forward_notification, forward_request, relayed_error, server_info,
+    ToClient, UpstreamSession, forward_notification, forward_request, server_info,
+    stand_if_stateless,
 };

@@ -1,7 +1,8 @@
 //! What the two halves of one relay share: the progress tokens the upstream session gave the
 //! client's requests, renamed back to the client's own; the client's requests in flight (a
 //! server's request to the client rides the newest one's stream); and the log level a client of
-//! the handshake era set, for a server of the stateless era that has no `logging/setLevel`.
+//! the handshake era set, for a server of the stateless era that has no `logging/setLevel`; and
+//! the subscriptions that carry change notifications between the eras ([`super::subscriptions`]).
 //!
 //! Each request in flight keeps the downstream it came from. A session's requests all come from
 //! its one client; the bridge's upstream for stateless clients serves requests from many, and
@@ -20,6 +21,9 @@ use rmcp::RoleServer;
 use rmcp::model::{LoggingLevel, ProgressToken, RequestId};
 use rmcp::service::Peer;
 
+use super::standing::Standing;
+use super::subscriptions::Listeners;
+
 /// How long a request's progress token keeps its client token after the request ended. rmcp
 /// hands each notification to a task of its own, so the server's last progress can reach us
 /// just after its result; it must still go out under the client's token.
@@ -35,6 +39,10 @@ pub struct Shared<D = Peer<RoleServer>> {
     progress: Arc<Mutex<HashMap<ProgressToken, Renamed<D>>>>,
     in_flight: Arc<Mutex<Vec<InFlight<D>>>>,
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
+    /// Stateless clients' listens, for a server of the handshake era.
+    pub listeners: Listeners,
+    /// A handshake client's standing listen, for a server of the stateless era.
+    pub standing: Standing,
 }
 
 impl<D> Default for Shared<D> {
@@ -43,6 +51,8 @@ impl<D> Default for Shared<D> {
             progress: Default::default(),
             in_flight: Default::default(),
             log_level: Default::default(),
+            listeners: Default::default(),
+            standing: Default::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! put in it reaches the client.
 
 use rmcp::model::*;
+use rmcp::service::SubscriptionContext;
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{RoleServer, ServerHandler};
 use serde::de::DeserializeOwned;
@@ -35,6 +36,14 @@ pub trait Relay: Send + Sync + 'static {
 
     /// What `get_info` says before `initialize` (and after, when asked).
     fn info(&self) -> ServerConfig;
+
+    /// A stateless client's `subscriptions/listen`, acknowledged: what it accepted carried from
+    /// the server behind until the client ends it or the server's side ends
+    /// ([`carry`](super::subscriptions::carry)).
+    fn listen(
+        &self,
+        subscription: SubscriptionContext,
+    ) -> impl Future<Output = Result<(), ErrorData>> + Send + '_;
 
     /// A stateless client's `server/discover`: by default what [`Relay::info`] says.
     fn discover(
@@ -110,6 +119,19 @@ fn optional<M: Default, P>(params: Option<P>) -> RequestOptionalParam<M, P> {
 impl<R: Relay> ServerHandler for Transparent<R> {
     fn get_info(&self) -> ServerConfig {
         self.relay.info()
+    }
+
+    /// A listen is acknowledged before the relay sees it, from what [`Relay::info`] offers; the
+    /// relay then carries what the server behind it sends of that.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        self.relay.listen(subscription).await
     }
 
     async fn initialize(

@@ -7,10 +7,12 @@ use rmcp::service::{
     NotificationContext, OriginatingRequestId, Peer, PeerRequestOptions, RequestContext,
     RunningService,
 };
-use rmcp::{RoleClient, RoleServer, Service, ServiceError};
+use rmcp::{RoleClient, RoleServer, Service};
 
+use super::hop::{relayed_error, speaks_stateless};
 use super::progress::Shared;
-use crate::mcp::era::{self, Crossing};
+use super::subscriptions;
+use crate::mcp::era::{self, Change, Crossing};
 
 /// An upstream session as the relay holds it.
 pub type UpstreamSession = RunningService<RoleClient, ToClient>;
@@ -104,6 +106,15 @@ impl Service<RoleClient> for ToClient {
             // The server cancelling its own request to us: rmcp ends that handler, which ends the
             // forwarded request; the server's request id means nothing to the client.
             ServerNotification::CancelledNotification(_) => return Ok(()),
+            // A change goes to the stateless clients' listens, and to the session's own client
+            // (never to some other client's request in flight).
+            change if subscriptions::is_change(&change) => {
+                self.shared.listeners.fan_out(&change);
+                match &self.standalone {
+                    Some(session) => (change, session.clone()),
+                    None => return Ok(()),
+                }
+            }
             other => match self.addressee() {
                 Some((_, downstream)) => (other, downstream),
                 None => return Ok(()),
@@ -122,15 +133,16 @@ impl Service<RoleClient> for ToClient {
 /// Sends a client's request to the server and waits for the answer, renaming progress and passing
 /// cancellation on. The request crosses into the server's era ([`era`]): what a stateless server
 /// lacks is answered here, and `_meta` carries the client context only to a server that reads it.
+/// A stateless server's `input_required` answer reaches a client of that era as it is; a client of
+/// the handshake era is asked each input request as its era asks (the server's request on the
+/// client's stream), and the request goes to the server again with the answers.
 pub async fn forward_request(
     upstream: &Peer<RoleClient>,
     shared: &Shared,
-    request: ClientRequest,
+    mut request: ClientRequest,
     context: RequestContext<RoleServer>,
 ) -> Result<ServerResult, ErrorData> {
-    let stateless = upstream
-        .peer_info()
-        .is_some_and(|info| era::is_stateless(&info.protocol_version));
+    let stateless = speaks_stateless(upstream);
     match era::crossing(&request, stateless) {
         Crossing::Forward => {}
         Crossing::AnswerEmpty => return Ok(ServerResult::empty(())),
@@ -138,10 +150,47 @@ pub async fn forward_request(
             shared.keep_log_level(level);
             return Ok(ServerResult::empty(()));
         }
+        Crossing::Subscription(change) => {
+            shared
+                .standing
+                .apply(upstream, &context.peer, change)
+                .await?;
+            return Ok(ServerResult::empty(()));
+        }
     }
     let client_stateless = context
         .protocol_version()
         .is_some_and(|version| era::is_stateless(&version));
+    for _round in 0..era::MAX_INPUT_ROUNDS {
+        let result = send_once(upstream, shared, stateless, request.clone(), &context).await?;
+        let input = match result {
+            ServerResult::InputRequiredResult(input) if !client_stateless => input,
+            result => return Ok(era::inbound_result(result, client_stateless)),
+        };
+        let responses = ask_client(&context, input.input_requests.unwrap_or_default()).await?;
+        era::with_input(
+            &mut request,
+            (!responses.is_empty()).then_some(responses),
+            input.request_state,
+        )?;
+    }
+    Err(ErrorData::internal_error(
+        format!(
+            "the MCP server asked for input {} times without answering",
+            era::MAX_INPUT_ROUNDS
+        ),
+        None,
+    ))
+}
+
+/// One round of [`forward_request`]: the request sent once, and the server's answer.
+async fn send_once(
+    upstream: &Peer<RoleClient>,
+    shared: &Shared,
+    stateless: bool,
+    request: ClientRequest,
+    context: &RequestContext<RoleServer>,
+) -> Result<ServerResult, ErrorData> {
     let client_token = context.meta.get_progress_token();
     let meta = era::outbound_meta(context.meta.clone(), stateless, shared.log_level());
     let options = PeerRequestOptions::no_options().with_meta(meta);
@@ -174,7 +223,52 @@ pub async fn forward_request(
         tokio::time::sleep(PROGRESS_GRACE).await;
     }
     shared.end(&upstream_token);
-    result.map(|result| era::inbound_result(result, client_stateless))
+    result
+}
+
+/// Asks a client of the handshake era each of a stateless server's input requests, on the stream
+/// of the request they are for, and gathers the answers under the server's keys.
+async fn ask_client(
+    context: &RequestContext<RoleServer>,
+    requests: InputRequests,
+) -> Result<InputResponses, ErrorData> {
+    let mut responses = InputResponses::new();
+    for (key, request) in requests {
+        let mut request = era::as_server_request(request)?;
+        request
+            .extensions_mut()
+            .insert(OriginatingRequestId(context.id.clone()));
+        let answer = tokio::select! {
+            answer = context.peer.send_request(request) => answer.map_err(relayed_error)?,
+            () = context.ct.cancelled() => {
+                return Err(ErrorData::internal_error("cancelled by the client", None));
+            }
+        };
+        let answer = serde_json::to_value(answer)
+            .map_err(|e| ErrorData::internal_error(format!("the client's answer: {e}"), None))?;
+        responses.insert(key, answer);
+    }
+    Ok(responses)
+}
+
+/// Opens the standing listen of a handshake client's session whose server turned out to speak the
+/// stateless era alone. A server that will not listen costs the client its list changes, not its
+/// session: it is logged.
+pub async fn stand_if_stateless(
+    upstream: &Peer<RoleClient>,
+    shared: &Shared,
+    downstream: &Peer<RoleServer>,
+) {
+    if !speaks_stateless(upstream) {
+        return;
+    }
+    if let Err(error) = shared
+        .standing
+        .apply(upstream, downstream, Change::Open)
+        .await
+    {
+        tracing::warn!(error = %error.message, "no list changes from the MCP server for this session");
+    }
 }
 
 /// How long a result waits for its request's progress already on its way.
@@ -203,15 +297,4 @@ pub fn server_info(session: &UpstreamSession) -> Option<ServerConfig> {
     }
     config.instructions = info.instructions.clone();
     Some(config)
-}
-
-/// An error of the hop as the client should read it: the server's own error passes unchanged.
-pub fn relayed_error(error: ServiceError) -> ErrorData {
-    match error {
-        ServiceError::McpError(data) => data,
-        ServiceError::TransportClosed => {
-            ErrorData::internal_error("the MCP server closed the connection", None)
-        }
-        other => ErrorData::internal_error(format!("MCP server: {other}"), None),
-    }
 }
