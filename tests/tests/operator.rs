@@ -926,7 +926,7 @@ async fn a_server_of_the_stateless_era_alone_is_discovered_and_called() {
             .as_deref(),
         Some("2026-07-28")
     );
-    assert_eq!(status.tools.len(), 2);
+    assert_eq!(status.tools.len(), 4);
     ns.delete().await;
 }
 
@@ -937,20 +937,12 @@ async fn a_server_of_the_stateless_era_alone_is_discovered_and_called() {
 #[allow(deprecated)] // logging/setLevel: deprecated in 2026-07-28, still what this era's clients send
 async fn a_handshake_client_reaches_a_stateless_only_member_through_the_gateway() {
     use agentarea_operator::mcp::era::is_stateless;
-    use agentarea_tests::mcp_servers::{handshake_session, stateless_only_server};
+    use agentarea_tests::mcp_servers::handshake_session;
     use rmcp::model::{
         CallToolRequestParams, ClientRequest, LoggingLevel, PingRequest, ProtocolVersion,
         SetLevelRequestParams,
     };
-    let ns = TestNamespace::create("op-gateway-eras").await;
-    let modern = stateless_only_server();
-    let (_operator, _) = Operator::with_gateway(&ns.name).await;
-    let url = compound_of_remotes(
-        &ns,
-        &[("modern", &modern.url)],
-        json!({"members": [{"name": "modern"}]}),
-    )
-    .await;
+    let (ns, _modern, _operator, url) = compound_of_a_stateless_member("op-gateway-eras").await;
     let session = handshake_session(&url, ()).await;
     let negotiated = session.peer_info().unwrap().protocol_version.clone();
     assert!(!is_stateless(&negotiated), "{negotiated}");
@@ -982,19 +974,11 @@ async fn a_handshake_client_reaches_a_stateless_only_member_through_the_gateway(
 #[tokio::test]
 #[allow(deprecated)] // resources/subscribe: what a client of the handshake era sends
 async fn input_requests_and_subscriptions_cross_the_eras_through_the_gateway() {
-    use agentarea_tests::mcp_servers::{RecordingClient, stateless_only_server, stateless_session};
+    use agentarea_tests::mcp_servers::{RecordingClient, stateless_session};
     use rmcp::model::{
         CallToolRequestParams, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     };
-    let ns = TestNamespace::create("op-gateway-crossing").await;
-    let modern = stateless_only_server();
-    let (_operator, _) = Operator::with_gateway(&ns.name).await;
-    let url = compound_of_remotes(
-        &ns,
-        &[("modern", &modern.url)],
-        json!({"members": [{"name": "modern"}]}),
-    )
-    .await;
+    let (ns, _modern, _operator, url) = compound_of_a_stateless_member("op-gateway-crossing").await;
     let call = |name: &str, arguments: Value| {
         let mut call = CallToolRequestParams::new(name.to_string());
         call.arguments = arguments.as_object().cloned();
@@ -1118,6 +1102,28 @@ async fn the_python_sdk_uses_the_gateway_in_each_of_its_modes() {
         assert_answered_as_specified(&seen, mode);
     }
     ns.delete().await;
+}
+
+/// A namespace named after `prefix`, a server of the stateless era alone, an operator with its
+/// gateway, and the gateway's endpoint of a compound whose one member is that server.
+async fn compound_of_a_stateless_member(
+    prefix: &str,
+) -> (
+    TestNamespace,
+    agentarea_tests::mcp_servers::McpServer,
+    Operator,
+    String,
+) {
+    let ns = TestNamespace::create(prefix).await;
+    let modern = agentarea_tests::mcp_servers::stateless_only_server();
+    let (operator, _) = Operator::with_gateway(&ns.name).await;
+    let url = compound_of_remotes(
+        &ns,
+        &[("modern", &modern.url)],
+        json!({"members": [{"name": "modern"}]}),
+    )
+    .await;
+    (ns, modern, operator, url)
 }
 
 /// Remote instances of `remotes` (name and URL) and a compound of them, `compound` its spec, once
