@@ -305,3 +305,39 @@ async fn sessions_beyond_the_limit_are_refused_until_one_ends() {
     })
     .await;
 }
+
+/// A stateless client's `subscriptions/listen` through the bridge: acknowledged with the resource
+/// it names (the stdio server offers subscriptions), and the server's updates of that resource,
+/// which a stdio server sends on its one connection, arrive on the listen's stream.
+#[tokio::test]
+async fn a_stateless_listen_hears_the_stdio_servers_resource_updates() {
+    use agentarea_tests::mcp_servers::stateless_session;
+    use rmcp::model::{CallToolRequestParams, SubscriptionFilter};
+    const URI: &str = "demo://resource/static/document/architecture.md";
+    let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
+    let listener = stateless_session(&bridged.url, ()).await;
+    let mut listen = listener
+        .peer()
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscription(URI)
+                .build(),
+        )
+        .await
+        .expect("subscriptions/listen through the bridge");
+    assert_eq!(
+        listen.acknowledged().resource_subscriptions,
+        Some(vec![URI.to_string()])
+    );
+    listener
+        .peer()
+        .call_tool(CallToolRequestParams::new("toggle-subscriber-updates"))
+        .await
+        .expect("the server starts sending updates");
+    let updated = tokio::time::timeout(Duration::from_secs(20), listen.next())
+        .await
+        .expect("an update within 20 s")
+        .expect("the listen goes on")
+        .expect("a notification");
+    assert!(json!(updated).to_string().contains(URI), "{updated:?}");
+}

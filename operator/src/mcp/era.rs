@@ -165,6 +165,13 @@ pub fn inbound_result(mut result: ServerResult, client_stateless: bool) -> Serve
 /// before it gives up (rmcp's and the reference SDKs' own limit).
 pub const MAX_INPUT_ROUNDS: usize = rmcp::model::DEFAULT_MRTR_MAX_ROUNDS;
 
+/// How long a relay waits before sending a request again when the server's `input_required`
+/// asked nothing and gave only its state back (it is still at work): doubling from 100 ms with
+/// each such round in a row, at most 3.2 s, so a busy server is not asked ten times at once.
+pub fn wait_before_asking_again(state_only_rounds: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(100 << state_only_rounds.min(5))
+}
+
 /// `request` again, carrying the client's answers to the server's input requests and the state
 /// the server asked back: how a server of the stateless era gets, from a client of the handshake
 /// era, what it asked with an `input_required` result. Only the requests that may be answered so
@@ -253,6 +260,18 @@ mod tests {
 
     fn subscribe(uri: &str) -> ClientRequest {
         SubscribeRequest::new(SubscribeRequestParams::new(uri)).into()
+    }
+
+    #[test]
+    fn a_server_still_at_work_is_asked_again_less_and_less_often() {
+        let cases = [(0, 100), (1, 200), (4, 1600), (5, 3200), (9, 3200)];
+        for (rounds, millis) in cases {
+            assert_eq!(
+                wait_before_asking_again(rounds).as_millis(),
+                millis,
+                "{rounds}"
+            );
+        }
     }
 
     #[test]

@@ -59,24 +59,6 @@ pub fn accepts(filter: &SubscriptionFilter, notification: &ServerNotification) -
     }
 }
 
-/// What either filter accepts (a compound acknowledges what any of its members will send).
-pub fn union(a: &SubscriptionFilter, b: &SubscriptionFilter) -> SubscriptionFilter {
-    let either =
-        |x: Option<bool>, y: Option<bool>| (x == Some(true) || y == Some(true)).then_some(true);
-    let uris: BTreeSet<&String> = a
-        .resource_subscriptions
-        .iter()
-        .chain(&b.resource_subscriptions)
-        .flatten()
-        .collect();
-    let mut union = SubscriptionFilter::new();
-    union.tools_list_changed = either(a.tools_list_changed, b.tools_list_changed);
-    union.prompts_list_changed = either(a.prompts_list_changed, b.prompts_list_changed);
-    union.resources_list_changed = either(a.resources_list_changed, b.resources_list_changed);
-    union.resource_subscriptions = (!uris.is_empty()).then(|| uris.into_iter().cloned().collect());
-    union
-}
-
 /// What of `accepted` the server behind `upstream` offers.
 pub fn offered_by(
     upstream: &Peer<RoleClient>,
@@ -91,14 +73,13 @@ pub fn offered_by(
 
 /// Whether `filter` asks for nothing.
 pub fn is_empty(filter: &SubscriptionFilter) -> bool {
-    filter == &SubscriptionFilter::new()
-        || (filter.tools_list_changed != Some(true)
-            && filter.prompts_list_changed != Some(true)
-            && filter.resources_list_changed != Some(true)
-            && filter
-                .resource_subscriptions
-                .as_ref()
-                .is_none_or(Vec::is_empty))
+    filter.tools_list_changed != Some(true)
+        && filter.prompts_list_changed != Some(true)
+        && filter.resources_list_changed != Some(true)
+        && filter
+            .resource_subscriptions
+            .as_ref()
+            .is_none_or(Vec::is_empty)
 }
 
 /// What a client of the handshake era would hear from a server with `capabilities` in its
@@ -152,11 +133,6 @@ impl Listeners {
             // A listen whose backlog is full misses this one ("look again" comes again).
             let _ = sender.try_send(notification.clone());
         }
-    }
-
-    /// Whether a listen is registered.
-    pub fn any(&self) -> bool {
-        !lock(&self.inner).senders.is_empty()
     }
 
     /// One more listen holds `uri`: whether it is the first (the server must be subscribed).
@@ -369,26 +345,6 @@ mod tests {
     }
 
     #[test]
-    fn the_union_accepts_what_either_accepts() {
-        let cases = [
-            (filter(true, &[]), filter(false, &[]), filter(true, &[])),
-            (
-                filter(false, &["memo://b"]),
-                filter(false, &["memo://a", "memo://b"]),
-                filter(false, &["memo://a", "memo://b"]),
-            ),
-            (
-                SubscriptionFilter::new(),
-                SubscriptionFilter::new(),
-                SubscriptionFilter::new(),
-            ),
-        ];
-        for (a, b, expected) in cases {
-            assert_eq!(union(&a, &b), expected, "{a:?} {b:?}");
-        }
-    }
-
-    #[test]
     fn an_empty_filter_asks_for_nothing() {
         let mut none_true = SubscriptionFilter::new();
         none_true.tools_list_changed = Some(false);
@@ -439,7 +395,6 @@ mod tests {
     #[tokio::test]
     async fn every_listen_gets_each_notification_until_it_is_removed() {
         let listeners = Listeners::default();
-        assert!(!listeners.any());
         let (first, mut to_first) = listeners.add();
         let (_, mut to_second) = listeners.add();
         listeners.fan_out(&tools_changed());

@@ -161,13 +161,21 @@ pub async fn forward_request(
     let client_stateless = context
         .protocol_version()
         .is_some_and(|version| era::is_stateless(&version));
+    let mut state_only_rounds = 0;
     for _round in 0..era::MAX_INPUT_ROUNDS {
         let result = send_once(upstream, shared, stateless, request.clone(), &context).await?;
         let input = match result {
             ServerResult::InputRequiredResult(input) if !client_stateless => input,
             result => return Ok(era::inbound_result(result, client_stateless)),
         };
-        let responses = ask_client(&context, input.input_requests.unwrap_or_default()).await?;
+        let requests = input.input_requests.unwrap_or_default();
+        if requests.is_empty() {
+            tokio::time::sleep(era::wait_before_asking_again(state_only_rounds)).await;
+            state_only_rounds += 1;
+        } else {
+            state_only_rounds = 0;
+        }
+        let responses = ask_client(&context, requests).await?;
         era::with_input(
             &mut request,
             (!responses.is_empty()).then_some(responses),
