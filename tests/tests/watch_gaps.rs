@@ -276,7 +276,8 @@ async fn exactly(stream: &mut SseStream, count: usize) -> Vec<(String, String)> 
             .unwrap_or_else(|| panic!("only {seen:?} of {count} events came"));
         assert_ne!(
             event.event, "resync",
-            "a stream that could resume: {seen:?}"
+            "a stream that could resume: {seen:?}, then resync: {}",
+            event.data
         );
         let name = event.data["data"]["name"].as_str().unwrap_or_default();
         seen.push((event.event.clone(), name.to_string()));
