@@ -7,7 +7,8 @@ Run by the Rust tests (`agentarea_tests::mcp_servers::python_sdk_client`) with t
 MODE is the SDK's own `Client(mode=...)`: `auto` (its default: `server/discover`, falling back to
 `initialize`), `legacy` (`initialize`), or `2026-07-28` (the stateless era, adopted directly).
 PLAN is JSON, every key optional: `call`, a tool and its arguments to call; `progress`, one to
-call asking for progress; `slow`, one slow enough to give up after a second; `refused`, one the
+call asking for progress; `slow`, one slow enough to give up after a second (with `tasks_url`,
+the api's `/v1/tasks`: then wait, still connected, until its Task has ended); `refused`, one the
 server is to refuse. The client connects, lists the tools, makes those calls (and `call` again
 after giving up the slow one: the connection serves on), calls a tool that does not exist, and
 closes. It prints one JSON object of what it saw (the SDK's own warnings included, such as a
@@ -38,6 +39,19 @@ class Warnings(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+async def task_ended(http, tasks_url: str, agent: str, within: float = 30.0) -> bool:
+    """Whether, within `within` seconds, no Task of `agent` is still unfinished (`/v1/tasks`)."""
+    unfinished = {"pending", "running", "paused", "awaiting_approval"}
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        response = await http.get(tasks_url)
+        response.raise_for_status()
+        if not any(t["agent_name"] == agent and t["status"] in unfinished for t in response.json()):
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
 def text_of(result) -> str:
     return " ".join(getattr(block, "text", "") for block in result.content)
 
@@ -47,6 +61,7 @@ async def main(url: str, mode: str, plan: dict) -> dict:
     logging.getLogger("mcp").addHandler(warnings)
     seen: dict = {"mode": mode}
     server = url
+    http = None
     token = os.environ.get("MCP_BEARER_TOKEN")
     if token:
         http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
@@ -91,6 +106,10 @@ async def main(url: str, mode: str, plan: dict) -> dict:
             except (asyncio.TimeoutError, TimeoutError):
                 seen["cancelled"] = True
             seen["slow_progress_messages"] = slow_messages
+            if "tasks_url" in plan:
+                # The given-up call's Task is cancelled while this client is still connected: in
+                # each era, the SDK's own way of giving up reaches the server.
+                seen["cancelled_while_connected"] = await task_ended(http, plan["tasks_url"], name)
             if "call" in plan:
                 name, arguments = plan["call"]
                 seen["after_cancel"] = text_of(await client.call_tool(name, arguments))

@@ -73,6 +73,7 @@ async fn the_workspaces_agents_are_tools_over_mcp_in_each_era() {
         "progress": ["helper", {"input": "Say hello, step by step."}],
         "slow": ["careful", {"input": "Say hello carefully."}],
         "give_up_after": 5.0,
+        "tasks_url": api.url("/v1/tasks"),
         "refused": ["helper", {"input": 3}],
     });
     let answer = "The echo said: Echo: hello over MCP";
@@ -132,6 +133,9 @@ async fn the_workspaces_agents_are_tools_over_mcp_in_each_era() {
                 .any(|m| m.starts_with("waiting for approval of echo") && m.contains("/approvals")),
             "{mode}: {seen}"
         );
+        // The client's own way of giving up cancels the Task while it is still connected: in
+        // the handshake era by `notifications/cancelled`, in 2026-07-28's by closing the stream.
+        assert_eq!(seen["cancelled_while_connected"], true, "{mode}: {seen}");
         assert_eq!(seen["after_cancel"], answer, "{mode}: {seen}");
         assert!(
             seen["refused"]
@@ -141,7 +145,7 @@ async fn the_workspaces_agents_are_tools_over_mcp_in_each_era() {
         );
         assert_answered_as_specified(&seen, mode);
 
-        // The given-up call's Task is cancelled once the caller is gone, if not before.
+        // The given-up call's Task is cancelled.
         eventually(
             &format!("the careful agent's tasks cancelled ({mode})"),
             Duration::from_secs(60),

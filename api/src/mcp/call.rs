@@ -26,7 +26,8 @@ pub async fn run(
     input: String,
     context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResult, ErrorData> {
-    let (task, _open) = match created(state, caller, agent, input).await? {
+    let label = call_label(caller, context);
+    let (task, _open) = match created(state, caller, agent, input, label).await? {
         Ok(created) => created,
         Err(refused) => return Ok(refused),
     };
@@ -63,13 +64,14 @@ async fn created(
     caller: &Identity,
     agent: &Agent,
     input: String,
+    label: Option<(&str, String)>,
 ) -> Result<Result<(Task, StreamPermit), CallToolResult>, ErrorData> {
     let body: AgentTaskCreate = serde_json::from_value(json!({ "description": input }))
         .map_err(|e| ErrorData::invalid_params(format!("input: {e}"), None))?;
     // A call streams until its Task ends: it holds one of the workspace's open streams, as a
     // task's SSE stream does, so that no workspace holds them all.
     let submitted = match state.open_stream(caller, "mcp_call") {
-        Ok(open) => crate::routes::tasks::submit(state, caller, agent, body)
+        Ok(open) => crate::routes::tasks::submit_labelled(state, caller, agent, body, label)
             .await
             .map(|task| (task, open)),
         Err(refused) => Err(refused),
@@ -84,6 +86,18 @@ async fn created(
         }
         Err(failed) => Err(ErrorData::internal_error(failed.detail, None)),
     }
+}
+
+/// The label that finds the call's Task again when the caller cancels the call by notification:
+/// only a call made in a handshake session has one ([`super::cancel`]).
+fn call_label(
+    caller: &Identity,
+    context: &RequestContext<RoleServer>,
+) -> Option<(&'static str, String)> {
+    let parts = context.extensions.get::<axum::http::request::Parts>()?;
+    let session = super::cancel::session_of(&parts.headers)?;
+    let key = super::cancel::call_key(caller, session, &context.id);
+    Some((super::cancel::CALL_LABEL, key))
 }
 
 /// A created Task, followed in the api's cache.

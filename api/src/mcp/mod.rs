@@ -9,16 +9,17 @@
 //! is answered on its own, so any api replica serves any request, and a replica's restart loses
 //! nothing but the calls it was streaming (their Tasks run on). A call ends its Task when the
 //! caller cancels it: in the 2026-07-28 era by closing the request's stream, in the handshake era
-//! by closing it too (a `notifications/cancelled` names a request of a session, and there are
-//! none).
+//! by posting `notifications/cancelled` ([`cancel`]) or by closing the stream.
 //!
 //! | module | what |
 //! | --- | --- |
 //! | [`tools`] | the tools: which agents, their names, descriptions and input |
 //! | [`call`] | one call: the Task, followed to its end, and the answer |
+//! | [`cancel`] | a handshake-era call given up by `notifications/cancelled` |
 //! | [`progress`] | what the caller is told on the way |
 
 pub mod call;
+pub mod cancel;
 pub mod progress;
 pub mod tools;
 
@@ -70,7 +71,8 @@ pub fn router(state: AppState) -> Router {
         // MCP client, such as the Inspector) keeps a web page, cross-site or rebound to our
         // address, from calling agents with a signed-in person's session cookie.
         .with_allowed_origins(LOCAL_ORIGINS)
-        .enforce_origin_validation();
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(cancel::MAX_BODY_BYTES);
     let server = state.clone();
     let service = StreamableHttpService::new(
         move || {
@@ -83,6 +85,10 @@ pub fn router(state: AppState) -> Router {
     );
     Router::new()
         .route_service(PATH, service)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cancel::sessions_and_cancellations,
+        ))
         .layer(middleware::from_fn_with_state(state, authenticated))
 }
 

@@ -214,8 +214,23 @@ pub(crate) async fn submit(
     agent: &Agent,
     body: AgentTaskCreate,
 ) -> ApiResult<Task> {
+    submit_labelled(state, caller, agent, body, None).await
+}
+
+/// [`submit`], the Task carrying one more label: what finds it again later (the MCP call that
+/// made it, for instance).
+pub(crate) async fn submit_labelled(
+    state: &AppState,
+    caller: &Identity,
+    agent: &Agent,
+    body: AgentTaskCreate,
+    label: Option<(&str, String)>,
+) -> ApiResult<Task> {
     let namespace = state.namespace(caller);
-    let task = body.into_task(agent, &namespace, caller)?;
+    let mut task = body.into_task(agent, &namespace, caller)?;
+    if let Some((key, value)) = label {
+        task.labels_mut().insert(key.to_string(), value);
+    }
     state.writer(caller).create(&task).await
 }
 
