@@ -1,7 +1,8 @@
 //! The workspace's agents as an MCP server (`/v1/mcp` on the api), used by the official MCP Python
 //! SDK in each of its connect modes, against the real api, operator and reference MCP server with
 //! a scripted model: each Ready agent a tool, a call a Task whose steps come as progress, a call
-//! given up a cancelled Task, and nothing of one workspace seen from another.
+//! given up a cancelled Task, a deleted Task a call ended, a stopping api replica leaving its
+//! calls' Tasks running, and nothing of one workspace seen from another.
 
 use std::time::Duration;
 
@@ -11,6 +12,12 @@ use agentarea_tests::mcp_servers::{assert_answered_as_specified, python_sdk_clie
 use agentarea_tests::model::{Reply, content_text, tool_results, trailing_tool_results};
 use agentarea_tests::world::{World, phase};
 use agentarea_tests::{TestNamespace, create, eventually};
+use kube::ResourceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 /// The model asks for `echo` once, then answers with what it said.
@@ -225,4 +232,118 @@ async fn the_workspaces_agents_are_tools_over_mcp_in_each_era() {
         body["detail"].as_str().is_some_and(|d| !d.is_empty()),
         "{body}"
     );
+}
+
+/// A client of the handshake era (rmcp's own) of the agents' endpoint at `url`, as `token`.
+async fn agents_client(url: &str, token: &str) -> RunningService<RoleClient, ()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
+        .auth_header(token.to_string());
+    ().serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .unwrap_or_else(|e| panic!("initialize with {url}: {e}"))
+}
+
+/// Calls the careful agent through `client` in a task of its own: the call lasts until its Task
+/// ends, which waits for a person.
+fn call_careful(
+    client: &RunningService<RoleClient, ()>,
+) -> tokio::task::JoinHandle<Result<CallToolResult, ServiceError>> {
+    let peer = client.peer().clone();
+    tokio::spawn(async move {
+        let arguments = json!({"input": "Say hello carefully."});
+        let params = CallToolRequestParams::new("careful")
+            .with_arguments(arguments.as_object().cloned().unwrap());
+        peer.call_tool(params).await
+    })
+}
+
+/// The careful agent's Task that waits for approval, once there is one not in `known`.
+async fn awaiting_approval(ns: &TestNamespace, known: &[String]) -> Task {
+    eventually(
+        "the careful agent's task awaiting approval",
+        Duration::from_secs(60),
+        || async {
+            tasks_of(ns, "careful").await.into_iter().find(|t| {
+                phase(t) == Some(TaskPhase::AwaitingApproval) && !known.contains(&t.name_any())
+            })
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_call_ends_with_its_deleted_task_and_a_stopping_api_leaves_its_task_running() {
+    let world = World::new("ws-agents-mcp-ends", &[], echo_then_answer).await;
+    let workspace = world.ns.name.strip_prefix("ws-").unwrap().to_string();
+    world
+        .agent_with(
+            "careful",
+            json!({"mcpServers": [{"name": "everything",
+                   "allowedTools": [{"name": "echo", "requiresUserConfirmation": true}]}]}),
+        )
+        .await;
+    let ada = token(&workspace, "ada");
+
+    // The call's Task deleted while it waits: the call ends with a tool error saying so.
+    let api = ApiServer::start(&[]).await;
+    let client = agents_client(&api.url("/v1/mcp"), &ada).await;
+    let call = call_careful(&client);
+    let waiting = awaiting_approval(&world.ns, &[]).await;
+    world
+        .ns
+        .api::<Task>()
+        .delete(&waiting.name_any(), &Default::default())
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the call ends once its task is gone")
+        .unwrap()
+        .expect("a tool result, not a protocol error");
+    assert_eq!(ended.is_error, Some(true), "{ended:?}");
+    let said = serde_json::to_value(&ended).unwrap();
+    assert_eq!(said["content"][0]["text"], "the agent's task was deleted");
+
+    // The api replica serving a call stops (a rolling update): the call's stream ends, and its
+    // Task runs on, to be followed through `/v1` or any other replica, not cancelled.
+    let stopping = ApiServer::start(&[]).await;
+    let client = agents_client(&stopping.url("/v1/mcp"), &ada).await;
+    let call = call_careful(&client);
+    let running = awaiting_approval(&world.ns, &[waiting.name_any()]).await;
+    let process = stopping.process;
+    let (status, graceful) =
+        tokio::task::spawn_blocking(move || process.terminate(Duration::from_secs(20)))
+            .await
+            .unwrap();
+    assert!(
+        graceful && status.success(),
+        "the api stops cleanly: {status}"
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the call ends with its replica")
+        .unwrap();
+    assert!(
+        ended.as_ref().map_or(true, |r| r.is_error == Some(true)),
+        "no answer from a stopped replica: {ended:?}"
+    );
+    let task = world
+        .ns
+        .api::<Task>()
+        .get(&running.name_any())
+        .await
+        .unwrap();
+    assert!(
+        !task.spec.cancel,
+        "the task of a stopped replica's call runs on"
+    );
+    assert_eq!(phase(&task), Some(TaskPhase::AwaitingApproval));
+    let (status, listed) = api.get(&ada, "/v1/tasks").await;
+    assert_eq!(status, 200, "{listed}");
+    let followed = listed
+        .as_array()
+        .and_then(|tasks| tasks.iter().find(|t| t["k8s_name"] == task.name_any()))
+        .unwrap_or_else(|| panic!("the task through another replica: {listed}"));
+    assert_eq!(followed["status"], "awaiting_approval", "{followed}");
 }
