@@ -34,6 +34,18 @@ fn echo_then_answer(request: &Value) -> Reply {
     }
 }
 
+/// The agent `careful`, whose one tool call waits for a person: a call of it lasts until someone
+/// decides, or the caller gives up.
+async fn careful_agent(world: &World) {
+    world
+        .agent_with(
+            "careful",
+            json!({"mcpServers": [{"name": "everything",
+                   "allowedTools": [{"name": "echo", "requiresUserConfirmation": true}]}]}),
+        )
+        .await;
+}
+
 /// The tasks of `agent` in `ns`.
 async fn tasks_of(ns: &TestNamespace, agent: &str) -> Vec<Task> {
     ns.api::<Task>()
@@ -63,15 +75,7 @@ async fn the_workspaces_agents_are_tools_over_mcp_in_each_era() {
                    "mcpServers": [{"name": "everything", "allowedTools": [{"name": "echo"}]}]}),
         )
         .await;
-    // Its one tool call waits for a person: a call of it lasts until someone decides, or the
-    // caller gives up.
-    world
-        .agent_with(
-            "careful",
-            json!({"mcpServers": [{"name": "everything",
-                   "allowedTools": [{"name": "echo", "requiresUserConfirmation": true}]}]}),
-        )
-        .await;
+    careful_agent(&world).await;
     let api = ApiServer::start(&[]).await;
     let url = api.url("/v1/mcp");
     let ada = token(&workspace, "ada");
@@ -276,13 +280,7 @@ async fn awaiting_approval(ns: &TestNamespace, known: &[String]) -> Task {
 async fn a_call_ends_with_its_deleted_task_and_a_stopping_api_leaves_its_task_running() {
     let world = World::new("ws-agents-mcp-ends", &[], echo_then_answer).await;
     let workspace = world.ns.name.strip_prefix("ws-").unwrap().to_string();
-    world
-        .agent_with(
-            "careful",
-            json!({"mcpServers": [{"name": "everything",
-                   "allowedTools": [{"name": "echo", "requiresUserConfirmation": true}]}]}),
-        )
-        .await;
+    careful_agent(&world).await;
     let ada = token(&workspace, "ada");
 
     // The call's Task deleted while it waits: the call ends with a tool error saying so.
