@@ -36,6 +36,11 @@ pub fn layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
                 HeaderName::from_static("last-event-id"),
                 HeaderName::from_static("traceparent"),
                 HeaderName::from_static("tracestate"),
+                // What an MCP client of `/v1/mcp` sends with its messages.
+                HeaderName::from_static("mcp-protocol-version"),
+                HeaderName::from_static("mcp-session-id"),
+                HeaderName::from_static("mcp-method"),
+                HeaderName::from_static("mcp-name"),
             ])
             // What a client reads besides the body: the list pages' cursors, when to retry.
             .expose_headers([
@@ -43,6 +48,8 @@ pub fn layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
                 HeaderName::from_static("x-next-cursor"),
                 header::RETRY_AFTER,
                 header::LOCATION,
+                // The handshake-era session name an MCP client sends back.
+                HeaderName::from_static("mcp-session-id"),
             ])
             .max_age(PREFLIGHT_MAX_AGE),
     )

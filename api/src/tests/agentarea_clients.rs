@@ -258,6 +258,10 @@ async fn a_listed_origin_is_answered_with_credentials_and_a_cached_preflight() {
         .to_str()
         .unwrap();
     assert!(allowed.contains("authorization"), "{allowed}");
+    // A browser-based MCP client of /v1/mcp sends MCP's headers and reads its session name.
+    for mcp in ["mcp-protocol-version", "mcp-session-id", "mcp-method", "mcp-name"] {
+        assert!(allowed.contains(mcp), "{mcp}: {allowed}");
+    }
 
     let mut request = get("/v1/agents");
     request
@@ -270,6 +274,7 @@ async fn a_listed_origin_is_answered_with_credentials_and_a_cached_preflight() {
         .to_str()
         .unwrap();
     assert!(exposed.contains("x-total-count"), "{exposed}");
+    assert!(exposed.contains("mcp-session-id"), "{exposed}");
     assert!(headers[header::VARY].to_str().unwrap().contains("origin"));
 }
 
