@@ -31,16 +31,27 @@ pub fn everything_sse_server() -> McpServer {
 }
 
 /// A server of the stateless era alone (2026-07-28), made with the official MCP Python SDK
-/// (`tests/python/stateless_only_server.py`): tools `echo` and `add`; a request of the handshake
-/// era is refused.
+/// (`tests/python/one_era_server.py`): tools `echo`, `add`, `confirm` (elicits) and `write_note`;
+/// a request of the handshake era is refused.
 pub fn stateless_only_server() -> McpServer {
+    one_era_server("stateless")
+}
+
+/// The same server, of the handshake era alone: `confirm` asks its client in the middle of the
+/// call; a request of the stateless era (`server/discover`) is refused.
+pub fn handshake_only_server() -> McpServer {
+    one_era_server("handshake")
+}
+
+fn one_era_server(era: &str) -> McpServer {
     let python = crate::cache_dir().join("mcp-servers/venv/bin/python");
     let port = free_port();
     let process = ChildProcess::spawn(
-        "stateless-only MCP server",
+        &format!("{era}-only MCP server"),
         Command::new(python)
-            .arg(crate::repo_root().join("tests/python/stateless_only_server.py"))
-            .arg(port.to_string()),
+            .arg(crate::repo_root().join("tests/python/one_era_server.py"))
+            .arg(port.to_string())
+            .arg(era),
     );
     wait_for_port(port, &process);
     McpServer {

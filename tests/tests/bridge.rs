@@ -341,3 +341,75 @@ async fn a_stateless_listen_hears_the_stdio_servers_resource_updates() {
         .expect("a notification");
     assert!(json!(updated).to_string().contains(URI), "{updated:?}");
 }
+
+/// A stdio server of the handshake era asks for input in the middle of a stateless client's call:
+/// the client is answered `input_required` (as its era asks), the call waits upstream, and when
+/// the client comes again with its answers the server gets them and the call goes on.
+#[tokio::test]
+async fn a_stdio_server_asking_during_a_stateless_call_is_answered_by_the_client() {
+    use agentarea_tests::mcp_servers::{RecordingClient, SAMPLED, stateless_session};
+    use rmcp::model::{CallToolRequestParams, CallToolResponse, InputRequest};
+    let bridged = bridge(&[everything_command().to_str().unwrap(), "stdio"]);
+    let recording = RecordingClient::default();
+    let client = stateless_session(&bridged.url, recording.clone()).await;
+
+    // One round by hand: what the client is told.
+    let elicit = CallToolRequestParams::new("trigger-elicitation-request");
+    let first = client
+        .call_tool_once(elicit.clone())
+        .await
+        .expect("tools/call");
+    let CallToolResponse::InputRequired(input) = first else {
+        panic!("input_required, not {first:?}");
+    };
+    let requests = input.input_requests.clone().unwrap_or_default();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(
+        matches!(requests.values().next(), Some(InputRequest::Elicitation(_))),
+        "{requests:?}"
+    );
+    assert!(input.request_state.is_some());
+
+    // The SDK's own rounds: it answers and comes again, and the server's answer follows.
+    let elicited = client
+        .call_tool(elicit)
+        .await
+        .expect("elicitation answered");
+    let text = serde_json::to_string(&elicited).unwrap();
+    assert!(text.contains(r#"\"confirmed\": true"#), "{text}");
+    assert_eq!(
+        recording.elicitations.lock().unwrap().clone(),
+        ["Please provide inputs for the following fields:"]
+    );
+    let mut sample = CallToolRequestParams::new("trigger-sampling-request");
+    sample.arguments = json!({"prompt": "a haiku about parked calls"})
+        .as_object()
+        .cloned();
+    let sampled = client.call_tool(sample).await.expect("sampling answered");
+    let text = serde_json::to_string(&sampled).unwrap();
+    assert!(text.contains(SAMPLED), "{text}");
+
+    // A state the bridge never gave (or whose call expired, or was parked on another replica):
+    // the client is told to call again from the start. (The first round's call, never come back
+    // for, stays parked until it expires, and is then cancelled upstream.)
+    let mut unknown = CallToolRequestParams::new("trigger-elicitation-request");
+    unknown.request_state = Some("agentarea-relay-parked/never-given".into());
+    let refused = client.call_tool_once(unknown).await.unwrap_err();
+    assert!(refused.to_string().contains("not held here"), "{refused}");
+
+    // A client that cannot answer elicitation is not offered the tool, as it would not be
+    // connecting to the server directly: its calls go to a shared server told so.
+    let unable = stateless_session(&bridged.url, ()).await;
+    let offered = unable.peer().list_all_tools().await.expect("tools/list");
+    assert!(
+        offered
+            .iter()
+            .all(|t| t.name != "trigger-elicitation-request"),
+        "{offered:?}"
+    );
+    let result = unable
+        .call_tool(CallToolRequestParams::new("trigger-elicitation-request"))
+        .await
+        .expect("a tool error");
+    assert_eq!(result.is_error, Some(true), "{result:?}");
+}

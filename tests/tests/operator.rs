@@ -1104,6 +1104,49 @@ async fn the_python_sdk_uses_the_gateway_in_each_of_its_modes() {
     ns.delete().await;
 }
 
+/// The other way round: a member of the handshake era asks for input in the middle of a
+/// stateless client's call through the gateway. The client is answered `input_required`; the call
+/// waits on the member session of its first request; and the client's next request (new to the
+/// gateway, with member sessions of its own) takes the call back with the answer.
+#[tokio::test]
+async fn a_handshake_member_asking_during_a_stateless_call_is_answered_through_the_gateway() {
+    use agentarea_tests::mcp_servers::{RecordingClient, handshake_only_server, stateless_session};
+    use rmcp::model::{CallToolRequestParams, CallToolResponse};
+    let ns = TestNamespace::create("op-gateway-asking").await;
+    let legacy = handshake_only_server();
+    let (_operator, _) = Operator::with_gateway(&ns.name).await;
+    let url = compound_of_remotes(
+        &ns,
+        &[("legacy", &legacy.url)],
+        json!({"members": [{"name": "legacy"}]}),
+    )
+    .await;
+    let client = RecordingClient::default();
+    let session = stateless_session(&url, client.clone()).await;
+    let mut confirm = CallToolRequestParams::new("confirm");
+    confirm.arguments = json!({"action": "deploy"}).as_object().cloned();
+
+    let first = session
+        .call_tool_once(confirm.clone())
+        .await
+        .expect("tools/call");
+    assert!(
+        matches!(first, CallToolResponse::InputRequired(_)),
+        "{first:?}"
+    );
+    let confirmed = session
+        .call_tool(confirm)
+        .await
+        .expect("the member's question answered");
+    assert!(
+        json!(confirmed.content)
+            .to_string()
+            .contains("deploy: confirmed"),
+        "{confirmed:?}"
+    );
+    assert_eq!(*client.elicitations.lock().unwrap(), ["Confirm deploy?"]);
+}
+
 /// A namespace named after `prefix`, a server of the stateless era alone, an operator with its
 /// gateway, and the gateway's endpoint of a compound whose one member is that server.
 async fn compound_of_a_stateless_member(

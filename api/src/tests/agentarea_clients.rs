@@ -259,7 +259,12 @@ async fn a_listed_origin_is_answered_with_credentials_and_a_cached_preflight() {
         .unwrap();
     assert!(allowed.contains("authorization"), "{allowed}");
     // A browser-based MCP client of /v1/mcp sends MCP's headers and reads its session name.
-    for mcp in ["mcp-protocol-version", "mcp-session-id", "mcp-method", "mcp-name"] {
+    for mcp in [
+        "mcp-protocol-version",
+        "mcp-session-id",
+        "mcp-method",
+        "mcp-name",
+    ] {
         assert!(allowed.contains(mcp), "{mcp}: {allowed}");
     }
 

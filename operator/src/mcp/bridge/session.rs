@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::metrics::BridgeMetrics;
 use super::servers::{Servers, Slot};
-use super::stateless::Stateless;
+use super::stateless::{Askable, Stateless};
 use crate::mcp::era::Era;
 use crate::mcp::relay::{self, Relay, Shared, ToClient, UpstreamSession, offered_by};
 
@@ -47,7 +47,7 @@ pub(super) struct BridgeSession {
     servers: Arc<Servers>,
     stateless: Arc<Stateless>,
     /// Declared before `slot`: the server stops before the place is given back.
-    upstream: OnceCell<UpstreamSession>,
+    upstream: OnceCell<Arc<UpstreamSession>>,
     slot: OnceLock<Slot>,
     shared: Shared,
     metrics: Arc<BridgeMetrics>,
@@ -74,14 +74,14 @@ impl BridgeSession {
         &self,
         client: ClientConfig,
         downstream: Peer<RoleServer>,
-    ) -> Result<UpstreamSession, ErrorData> {
+    ) -> Result<Arc<UpstreamSession>, ErrorData> {
         let slot = self.servers.claim()?;
         let relay = ToClient::new(Some(downstream.clone()), client, self.shared.clone());
         let session = self.servers.open(relay, Era::Handshake).await?;
         relay::stand_if_stateless(session.peer(), &self.shared, &downstream).await;
         let _ = self.slot.set(slot);
         self.metrics.sessions.inc();
-        Ok(session)
+        Ok(Arc::new(session))
     }
 }
 
@@ -127,12 +127,11 @@ impl Relay for BridgeSession {
         let result = async {
             match self.upstream.get() {
                 Some(session) => {
-                    relay::forward_request(session.peer(), &self.shared, request, context).await
+                    relay::forward_request(session, &self.shared, request, context).await
                 }
                 None => {
-                    let shared = self.stateless.get().await?;
-                    let peer = shared.session.peer();
-                    relay::forward_request(peer, &shared.shared, request, context).await
+                    let shared = self.stateless.get(Askable::of(&context)).await?;
+                    relay::forward_request(&shared.session, &shared.shared, request, context).await
                 }
             }
         }
@@ -145,13 +144,17 @@ impl Relay for BridgeSession {
     async fn notification(&self, notification: ClientNotification) {
         if let Some(upstream) = self.upstream.get() {
             relay::forward_notification(upstream.peer(), notification).await;
-        } else if let Some(shared) = self.stateless.running().await {
-            relay::forward_notification(shared.session.peer(), notification).await;
+        } else {
+            // A stateless client's notification names no request of one server: each hears it.
+            for shared in self.stateless.running().await {
+                relay::forward_notification(shared.session.peer(), notification.clone()).await;
+            }
         }
     }
 
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
-        let shared = self.stateless.get().await?;
+        let askable = Askable::of(subscription.request_context());
+        let shared = self.stateless.get(askable).await?;
         let peer = shared.session.peer();
         let listening = relay::Listening::new(&subscription);
         let filter = offered_by(peer, listening.accepted());
@@ -168,9 +171,9 @@ impl Relay for BridgeSession {
 
     async fn discover(
         &self,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<DiscoverResult, ErrorData> {
-        let shared = self.stateless.get().await?;
+        let shared = self.stateless.get(Askable::of(&context)).await?;
         let info = relay::server_info(&shared.session).ok_or_else(|| {
             ErrorData::internal_error("the stdio MCP server said nothing of itself", None)
         })?;
@@ -182,7 +185,7 @@ impl Relay for BridgeSession {
     fn info(&self) -> ServerConfig {
         self.upstream
             .get()
-            .and_then(relay::server_info)
+            .and_then(|session| relay::server_info(session))
             .or_else(|| self.stateless.said())
             .unwrap_or_else(|| {
                 ServerConfig::new(ServerCapabilities::builder().enable_tools().build())

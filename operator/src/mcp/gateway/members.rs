@@ -3,7 +3,7 @@
 //! compound's capabilities as the union of theirs.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rmcp::RoleServer;
 use rmcp::model::*;
@@ -16,7 +16,7 @@ use crate::sync::lock;
 pub(super) struct Member {
     pub(super) name: String,
     pub(super) prefix: String,
-    pub(super) session: UpstreamSession,
+    pub(super) session: Arc<UpstreamSession>,
     pub(super) shared: Shared,
 }
 
@@ -33,7 +33,7 @@ impl Member {
         request: ClientRequest,
         context: RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
-        relay::forward_request(self.session.peer(), &self.shared, request, context).await
+        relay::forward_request(&self.session, &self.shared, request, context).await
     }
 }
 

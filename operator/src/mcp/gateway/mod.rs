@@ -36,7 +36,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use self::session::CompoundSession;
-use super::relay::Transparent;
+use super::relay::{Parked, Transparent};
 use super::served;
 use crate::context::Context;
 
@@ -48,8 +48,14 @@ pub async fn serve(
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let parked = Parked::default();
     let service = StreamableHttpService::new(
-        move || Ok(Transparent::new(CompoundSession::new(ctx.clone()))),
+        move || {
+            Ok(Transparent::new(CompoundSession::new(
+                ctx.clone(),
+                parked.clone(),
+            )))
+        },
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default().disable_allowed_hosts(),
     );

@@ -20,7 +20,7 @@ use super::paths::compound_of;
 use crate::context::Context;
 use crate::mcp::connect::connect_as;
 use crate::mcp::era::Era;
-use crate::mcp::relay::{self, Relay, Shared, ToClient};
+use crate::mcp::relay::{self, Parked, Relay, Shared, ToClient};
 use crate::mcp::routing::{self, Route};
 
 fn not_found(namespace: &str, name: &str) -> ErrorData {
@@ -42,6 +42,19 @@ fn answered(joined: &Joined) -> ServerConfig {
     config
 }
 
+/// The client a stateless request says it comes from (`_meta`'s client info and capabilities),
+/// as the parameters of an `initialize` on its behalf; rmcp's defaults where it says nothing.
+fn stated_client(meta: &RequestMetaObject) -> ClientConfig {
+    let mut client = ClientConfig::default();
+    if let Some(capabilities) = meta.client_capabilities() {
+        client.capabilities = capabilities;
+    }
+    if let Some(info) = meta.client_info() {
+        client.client_info = info;
+    }
+    client
+}
+
 fn tools_of(instance: &McpServerInstance) -> Vec<DiscoveredTool> {
     instance
         .status
@@ -53,13 +66,16 @@ fn tools_of(instance: &McpServerInstance) -> Vec<DiscoveredTool> {
 pub(super) struct CompoundSession {
     ctx: Arc<Context>,
     joined: OnceCell<Joined>,
+    /// The gateway's calls of stateless clients parked while a member waits for their input.
+    parked: Parked,
 }
 
 impl CompoundSession {
-    pub(super) fn new(ctx: Arc<Context>) -> Self {
+    pub(super) fn new(ctx: Arc<Context>, parked: Parked) -> Self {
         Self {
             ctx,
             joined: OnceCell::new(),
+            parked,
         }
     }
 
@@ -101,7 +117,7 @@ impl CompoundSession {
         let instance = self.instance(namespace, name).await?;
         let mut members = Vec::new();
         for member in instance.spec.compound.iter().flat_map(|c| &c.members) {
-            let shared = Shared::default();
+            let shared = Shared::parking_in(self.parked.clone());
             // A stateless client's request has no session to send to outside its own stream.
             let session_client = (era == Era::Handshake).then(|| context.peer.clone());
             let relay = ToClient::new(session_client, client.clone(), shared.clone());
@@ -126,7 +142,7 @@ impl CompoundSession {
                     members.push(Member {
                         name: member.name.clone(),
                         prefix: member.prefix.clone().unwrap_or_default(),
-                        session,
+                        session: Arc::new(session),
                         shared,
                     })
                 }
@@ -146,11 +162,13 @@ impl CompoundSession {
     }
 
     /// The session's members; a client that skips `initialize` (of the stateless era) gets them
-    /// joined with rmcp's default client parameters (its requests carry its own).
+    /// joined with the parameters its request states in `_meta`, so that a member of the
+    /// handshake era knows what it may ask of the client.
     async fn joined(&self, context: &RequestContext<RoleServer>) -> Result<&Joined, ErrorData> {
         self.joined
             .get_or_try_init(|| {
-                Box::pin(self.join(ClientConfig::default(), Era::Stateless, context))
+                let client = stated_client(&context.meta);
+                Box::pin(self.join(client, Era::Stateless, context))
             })
             .await
     }
@@ -323,5 +341,27 @@ impl Relay for CompoundSession {
                     .build(),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stateless_client_is_introduced_as_it_states_itself() {
+        let mut meta = RequestMetaObject::default();
+        assert_eq!(
+            serde_json::to_value(stated_client(&meta)).unwrap(),
+            serde_json::to_value(ClientConfig::default()).unwrap(),
+            "rmcp's defaults where it says nothing"
+        );
+        let capabilities: ClientCapabilities =
+            serde_json::from_value(serde_json::json!({"elicitation": {"form": {}}})).unwrap();
+        meta.set_client_capabilities(capabilities);
+        meta.set_client_info(Implementation::new("ide", "1.2"));
+        let client = stated_client(&meta);
+        assert!(client.capabilities.elicitation.is_some());
+        assert_eq!(client.client_info.name, "ide");
     }
 }

@@ -24,26 +24,35 @@
 //!
 //! Where the two sides speak different eras, what one era expresses is expressed in the other
 //! ([`era`](super::era) has the pure rules): a stateless server's `input_required` is asked of a
-//! handshake client on its session ([`forward_request`]), and subscriptions are carried as each era
-//! has them ([`subscriptions`], [`standing`]).
+//! handshake client on its session ([`forward_request`]); a handshake server's request during a
+//! stateless client's call is put to the client as `input_required`, the call parked until the
+//! client comes again ([`asking`], [`parked`]); and subscriptions are carried as each era has them
+//! ([`subscriptions`], [`standing`]).
 //!
 //! | module | what |
 //! | --- | --- |
 //! | [`hop`] | the server's era and errors, as one hop sees them |
 //! | [`upstream`] | the client role towards the server, and a client's messages passed on |
+//! | [`send`] | one request sent upstream and its answer awaited |
+//! | [`asking`] | a stateless client asked for input by a handshake server during its call |
+//! | [`parked`] | such calls, parked until their client comes again |
 //! | [`progress`] | what the two halves share: renamed progress tokens, requests in flight |
 //! | [`subscriptions`] | change notifications to stateless clients' listens, from either era |
 //! | [`standing`] | a handshake client's subscriptions, from a server of the stateless era |
 //! | [`transparent`] | a [`Relay`] (the bridge's, the gateway's) served as an MCP server |
 
+pub mod asking;
 pub mod hop;
+pub mod parked;
 pub mod progress;
+pub mod send;
 pub mod standing;
 pub mod subscriptions;
 pub mod transparent;
 pub mod upstream;
 
 pub use hop::{relayed_error, speaks_stateless};
+pub use parked::Parked;
 pub use progress::Shared;
 pub use subscriptions::{Listening, carry, offered_by};
 pub use transparent::{Relay, Transparent, discovered};

@@ -21,6 +21,7 @@ use rmcp::RoleServer;
 use rmcp::model::{LoggingLevel, ProgressToken, RequestId};
 use rmcp::service::Peer;
 
+use super::parked::{Asks, Parked};
 use super::standing::Standing;
 use super::subscriptions::Listeners;
 
@@ -43,6 +44,10 @@ pub struct Shared<D = Peer<RoleServer>> {
     pub listeners: Listeners,
     /// A handshake client's standing listen, for a server of the stateless era.
     pub standing: Standing,
+    /// Stateless clients' calls waiting for their input, for a server of the handshake era: the
+    /// relay process's, shared by all its upstream sessions, since a call comes again as a new
+    /// request (to the gateway, with new member sessions).
+    pub parked: Parked,
 }
 
 impl<D> Default for Shared<D> {
@@ -53,6 +58,17 @@ impl<D> Default for Shared<D> {
             log_level: Default::default(),
             listeners: Default::default(),
             standing: Default::default(),
+            parked: Default::default(),
+        }
+    }
+}
+
+impl<D> Shared<D> {
+    /// What a new upstream session shares, its parked calls kept in `parked`.
+    pub fn parking_in(parked: Parked) -> Self {
+        Self {
+            parked,
+            ..Self::default()
         }
     }
 }
@@ -71,17 +87,21 @@ struct InFlight<D> {
     upstream: ProgressToken,
     request: RequestId,
     downstream: D,
+    /// Where the server's requests during it go, when its client cannot be asked on its stream.
+    asks: Option<Asks>,
 }
 
 impl<D: Clone> Shared<D> {
     /// A client request `request` from `downstream` went upstream as the request whose progress
-    /// token is `upstream`; `client_token` is the client's own, if it asked for progress.
+    /// token is `upstream`; `client_token` is the client's own, if it asked for progress; the
+    /// server's requests during it go to `asks`, if given.
     pub(super) fn begin(
         &self,
         downstream: D,
         request: &RequestId,
         upstream: ProgressToken,
         client_token: Option<ProgressToken>,
+        asks: Option<Asks>,
     ) {
         if let Some(client_token) = client_token {
             let mut progress = lock(&self.progress);
@@ -103,7 +123,45 @@ impl<D: Clone> Shared<D> {
             upstream,
             request: request.clone(),
             downstream,
+            asks,
         });
+    }
+
+    /// The upstream request `upstream` now serves the client request `request` from `downstream`
+    /// (a parked call come again): its progress goes there, under `client_token`.
+    pub(super) fn redirect(
+        &self,
+        upstream: &ProgressToken,
+        downstream: D,
+        request: RequestId,
+        client_token: Option<ProgressToken>,
+    ) {
+        {
+            let mut progress = lock(&self.progress);
+            match client_token {
+                Some(client_token) => {
+                    progress.insert(
+                        upstream.clone(),
+                        Renamed {
+                            client_token,
+                            downstream: downstream.clone(),
+                            ended: None,
+                            sent: false,
+                        },
+                    );
+                }
+                None => {
+                    progress.remove(upstream);
+                }
+            }
+        }
+        for flight in lock(&self.in_flight)
+            .iter_mut()
+            .filter(|flight| &flight.upstream == upstream)
+        {
+            flight.request = request.clone();
+            flight.downstream = downstream.clone();
+        }
     }
 
     /// The upstream request whose progress token is `upstream` has been answered (or given up).
@@ -130,11 +188,16 @@ impl<D: Clone> Shared<D> {
             .is_some_and(|renamed| renamed.sent)
     }
 
-    /// The newest client request in flight, and its client.
-    pub(super) fn newest_in_flight(&self) -> Option<(RequestId, D)> {
-        lock(&self.in_flight)
-            .last()
-            .map(|flight| (flight.request.clone(), flight.downstream.clone()))
+    /// The newest client request in flight, its client, and where the server's requests for it
+    /// go if not to the client.
+    pub(super) fn newest_in_flight(&self) -> Option<(RequestId, D, Option<Asks>)> {
+        lock(&self.in_flight).last().map(|flight| {
+            (
+                flight.request.clone(),
+                flight.downstream.clone(),
+                flight.asks.clone(),
+            )
+        })
     }
 
     pub(super) fn keep_log_level(&self, level: LoggingLevel) {
@@ -156,12 +219,46 @@ mod tests {
         ProgressToken(NumberOrString::Number(n))
     }
 
+    fn newest<'a>(shared: &Shared<&'a str>) -> Option<(RequestId, &'a str)> {
+        shared
+            .newest_in_flight()
+            .map(|(request, downstream, _)| (request, downstream))
+    }
+
+    #[test]
+    fn a_call_come_again_has_its_progress_and_requests_go_to_the_new_request() {
+        let shared = Shared::<&str>::default();
+        let (asks, _asked) = tokio::sync::mpsc::unbounded_channel();
+        shared.begin(
+            "ada",
+            &RequestId::Number(1),
+            token(1),
+            Some(token(5)),
+            Some(asks),
+        );
+        assert!(
+            shared.newest_in_flight().unwrap().2.is_some(),
+            "asked through the relay"
+        );
+        // The client comes again with request 2, its progress token 6.
+        shared.redirect(&token(1), "ada-again", RequestId::Number(2), Some(token(6)));
+        assert_eq!(
+            shared.client_token(&token(1)),
+            Some((token(6), "ada-again"))
+        );
+        assert_eq!(newest(&shared), Some((RequestId::Number(2), "ada-again")));
+        // Come again asking no progress: none is sent under the old token.
+        shared.redirect(&token(1), "ada-third", RequestId::Number(3), None);
+        assert_eq!(shared.client_token(&token(1)), None);
+        assert_eq!(newest(&shared), Some((RequestId::Number(3), "ada-third")));
+    }
+
     #[test]
     fn progress_is_renamed_during_and_just_after_its_request() {
         let shared = Shared::<&str>::default();
         let request = RequestId::Number(7);
-        shared.begin("ada", &request, token(1), Some(token(100)));
-        shared.begin("ada", &RequestId::Number(8), token(2), None);
+        shared.begin("ada", &request, token(1), Some(token(100)), None);
+        shared.begin("ada", &RequestId::Number(8), token(2), None, None);
         assert!(!shared.progress_sent(&token(1)));
         assert_eq!(shared.client_token(&token(1)), Some((token(100), "ada")));
         assert!(shared.progress_sent(&token(1)));
@@ -171,10 +268,7 @@ mod tests {
             "the client asked no progress"
         );
         assert!(!shared.progress_sent(&token(2)));
-        assert_eq!(
-            shared.newest_in_flight(),
-            Some((RequestId::Number(8), "ada"))
-        );
+        assert_eq!(newest(&shared), Some((RequestId::Number(8), "ada")));
 
         shared.end(&token(1));
         assert_eq!(
@@ -182,15 +276,18 @@ mod tests {
             Some((token(100), "ada")),
             "a late notification still finds its client"
         );
-        assert_eq!(
-            shared.newest_in_flight(),
-            Some((RequestId::Number(8), "ada"))
-        );
+        assert_eq!(newest(&shared), Some((RequestId::Number(8), "ada")));
 
         // Long after the end, the next request's start forgets it.
         lock(&shared.progress).get_mut(&token(1)).unwrap().ended =
             Some(Instant::now() - PROGRESS_AFTER_END);
-        shared.begin("ada", &RequestId::Number(9), token(3), Some(token(300)));
+        shared.begin(
+            "ada",
+            &RequestId::Number(9),
+            token(3),
+            Some(token(300)),
+            None,
+        );
         assert_eq!(shared.client_token(&token(1)), None);
         assert_eq!(shared.client_token(&token(3)), Some((token(300), "ada")));
     }
@@ -199,22 +296,22 @@ mod tests {
     fn requests_of_many_clients_with_the_same_ids_each_find_their_client() {
         let shared = Shared::<&str>::default();
         // Two stateless clients, each numbering its requests from 1, with the same progress token.
-        shared.begin("ada", &RequestId::Number(1), token(1), Some(token(5)));
-        shared.begin("grace", &RequestId::Number(1), token(2), Some(token(5)));
+        shared.begin("ada", &RequestId::Number(1), token(1), Some(token(5)), None);
+        shared.begin(
+            "grace",
+            &RequestId::Number(1),
+            token(2),
+            Some(token(5)),
+            None,
+        );
         assert_eq!(shared.client_token(&token(1)), Some((token(5), "ada")));
         assert_eq!(shared.client_token(&token(2)), Some((token(5), "grace")));
-        assert_eq!(
-            shared.newest_in_flight(),
-            Some((RequestId::Number(1), "grace"))
-        );
+        assert_eq!(newest(&shared), Some((RequestId::Number(1), "grace")));
         // Ada's request ends: Grace's, with the same id, is still in flight.
         shared.end(&token(1));
-        assert_eq!(
-            shared.newest_in_flight(),
-            Some((RequestId::Number(1), "grace"))
-        );
+        assert_eq!(newest(&shared), Some((RequestId::Number(1), "grace")));
         shared.end(&token(2));
-        assert_eq!(shared.newest_in_flight(), None);
+        assert_eq!(newest(&shared), None);
     }
 
     #[test]

@@ -3,15 +3,18 @@
 //! the server, with progress renamed and cancellation turned into the upstream request's.
 
 use rmcp::model::*;
+use std::sync::Arc;
+
 use rmcp::service::{
-    NotificationContext, OriginatingRequestId, Peer, PeerRequestOptions, RequestContext,
-    RunningService,
+    NotificationContext, OriginatingRequestId, Peer, RequestContext, RunningService,
 };
 use rmcp::{RoleClient, RoleServer, Service};
 
 use super::hop::{relayed_error, speaks_stateless};
+use super::parked::{self, Ask, Asks};
 use super::progress::Shared;
-use super::subscriptions;
+use super::send::send_once;
+use super::{asking, subscriptions};
 use crate::mcp::era::{self, Change, Crossing};
 
 /// An upstream session as the relay holds it.
@@ -42,8 +45,26 @@ impl ToClient {
     /// rides: the newest in flight, else the session's client on its standalone stream.
     fn addressee(&self) -> Option<(Option<RequestId>, Peer<RoleServer>)> {
         match self.shared.newest_in_flight() {
-            Some((request, downstream)) => Some((Some(request), downstream)),
+            Some((request, downstream, _)) => Some((Some(request), downstream)),
             None => self.standalone.clone().map(|peer| (None, peer)),
+        }
+    }
+
+    /// Asks the stateless client of the call in flight by way of its relay, which answers it
+    /// `input_required` ([`asking`]).
+    async fn ask_through(
+        asks: Asks,
+        request: ServerRequest,
+        context: &RequestContext<RoleClient>,
+    ) -> Result<ClientResult, ErrorData> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        asks.send(Ask { request, answer })
+            .map_err(|_| ErrorData::internal_error("the call asking is over", None))?;
+        tokio::select! {
+            answer = answered => answer.unwrap_or_else(|_| {
+                Err(ErrorData::internal_error("the client did not come back with an answer", None))
+            }),
+            () = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the server", None)),
         }
     }
 }
@@ -57,6 +78,9 @@ impl Service<RoleClient> for ToClient {
         if let ServerRequest::PingRequest(_) = request {
             // Liveness of this hop; the client's own liveness is its business.
             return Ok(ClientResult::empty(()));
+        }
+        if let Some((_, _, Some(asks))) = self.shared.newest_in_flight() {
+            return Self::ask_through(asks, request, &context).await;
         }
         let Some((origin, downstream)) = self.addressee() else {
             return Err(ErrorData::invalid_request(
@@ -135,13 +159,16 @@ impl Service<RoleClient> for ToClient {
 /// lacks is answered here, and `_meta` carries the client context only to a server that reads it.
 /// A stateless server's `input_required` answer reaches a client of that era as it is; a client of
 /// the handshake era is asked each input request as its era asks (the server's request on the
-/// client's stream), and the request goes to the server again with the answers.
+/// client's stream), and the request goes to the server again with the answers. A server of the
+/// handshake era that asks a stateless client during a call has it asked `input_required`
+/// ([`asking`]).
 pub async fn forward_request(
-    upstream: &Peer<RoleClient>,
+    session: &Arc<UpstreamSession>,
     shared: &Shared,
     mut request: ClientRequest,
     context: RequestContext<RoleServer>,
 ) -> Result<ServerResult, ErrorData> {
+    let upstream = session.peer();
     let stateless = speaks_stateless(upstream);
     match era::crossing(&request, stateless) {
         Crossing::Forward => {}
@@ -161,6 +188,9 @@ pub async fn forward_request(
     let client_stateless = context
         .protocol_version()
         .is_some_and(|version| era::is_stateless(&version));
+    if client_stateless && !stateless && parked::may_ask_during(&request) {
+        return asking::forward(session, shared, request, context).await;
+    }
     let mut state_only_rounds = 0;
     for _round in 0..era::MAX_INPUT_ROUNDS {
         let result = send_once(upstream, shared, stateless, request.clone(), &context).await?;
@@ -189,49 +219,6 @@ pub async fn forward_request(
         ),
         None,
     ))
-}
-
-/// One round of [`forward_request`]: the request sent once, and the server's answer.
-async fn send_once(
-    upstream: &Peer<RoleClient>,
-    shared: &Shared,
-    stateless: bool,
-    request: ClientRequest,
-    context: &RequestContext<RoleServer>,
-) -> Result<ServerResult, ErrorData> {
-    let client_token = context.meta.get_progress_token();
-    let meta = era::outbound_meta(context.meta.clone(), stateless, shared.log_level());
-    let options = PeerRequestOptions::no_options().with_meta(meta);
-    let handle = upstream
-        .send_cancellable_request(request, options)
-        .await
-        .map_err(relayed_error)?;
-    let (upstream_id, upstream_token) = (handle.id.clone(), handle.progress_token.clone());
-    shared.begin(
-        context.peer.clone(),
-        &context.id,
-        upstream_token.clone(),
-        client_token,
-    );
-    let result = tokio::select! {
-        result = handle.await_response() => result.map_err(relayed_error),
-        () = context.ct.cancelled() => {
-            let cancelled = CancelledNotification::new(CancelledNotificationParam::new(
-                Some(upstream_id),
-                Some("cancelled by the client".into()),
-            ));
-            let _ = upstream.send_notification(cancelled.into()).await;
-            Err(ErrorData::internal_error("cancelled by the client", None))
-        }
-    };
-    if shared.progress_sent(&upstream_token) && result.is_ok() {
-        // rmcp hands each of the server's notifications to a task of its own, so the last progress
-        // (sent before the result) can still be on its way here, and the request's stream ends
-        // with the result (a stateless client's has no other): give it a moment to go out first.
-        tokio::time::sleep(PROGRESS_GRACE).await;
-    }
-    shared.end(&upstream_token);
-    result
 }
 
 /// Asks a client of the handshake era each of a stateless server's input requests, on the stream
@@ -278,9 +265,6 @@ pub async fn stand_if_stateless(
         tracing::warn!(error = %error.message, "no list changes from the MCP server for this session");
     }
 }
-
-/// How long a result waits for its request's progress already on its way.
-const PROGRESS_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Passes a client's notification on. `initialized` was already sent by the relay's own
 /// handshake, and a cancellation is turned into the upstream request's by [`forward_request`].
