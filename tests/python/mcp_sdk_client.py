@@ -7,9 +7,10 @@ Run by the Rust tests (`agentarea_tests::mcp_servers::python_sdk_client`) with t
 MODE is the SDK's own `Client(mode=...)`: `auto` (its default: `server/discover`, falling back to
 `initialize`), `legacy` (`initialize`), or `2026-07-28` (the stateless era, adopted directly).
 PLAN is JSON, every key optional: `call`, a tool and its arguments to call; `progress`, one to
-call asking for progress; `slow`, one slow enough to give up after a second (with `tasks_url`,
-the api's `/v1/tasks`: then wait, still connected, until its Task has ended); `refused`, one the
-server is to refuse. The client connects, lists the tools, makes those calls (and `call` again
+call asking for progress; `elicit`, one during which the server asks for input (the client
+declares elicitation, and confirms); `slow`, one slow enough to give up after a second (with
+`tasks_url`, the api's `/v1/tasks`: then wait, still connected, until its Task has ended);
+`refused`, one the server is to refuse. The client connects, lists the tools, makes those calls (and `call` again
 after giving up the slow one: the connection serves on), calls a tool that does not exist, and
 closes. It prints one JSON object of what it saw (the SDK's own warnings included, such as a
 failed session termination) and exits non-zero on the first surprise.
@@ -26,6 +27,7 @@ import sys
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp_types import ElicitResult
 
 
 class Warnings(logging.Handler):
@@ -66,7 +68,16 @@ async def main(url: str, mode: str, plan: dict) -> dict:
     if token:
         http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
         server = streamable_http_client(url, http_client=http)
-    async with Client(server, mode=mode) as client:
+    elicited: list[str] = []
+
+    async def confirm(context, params) -> ElicitResult:
+        elicited.append(params.message)
+        return ElicitResult(action="accept", content={"confirmed": True})
+
+    # Only a plan that elicits declares elicitation: a server offers some tools only to clients
+    # that do, and the other plans compare the tools with the server's own.
+    asks = {"elicitation_callback": confirm} if "elicit" in plan else {}
+    async with Client(server, mode=mode, **asks) as client:
         seen["protocol_version"] = client.protocol_version
         seen["server_name"] = client.server_info.name if client.server_info else None
         tools = await client.list_tools()
@@ -113,6 +124,13 @@ async def main(url: str, mode: str, plan: dict) -> dict:
             if "call" in plan:
                 name, arguments = plan["call"]
                 seen["after_cancel"] = text_of(await client.call_tool(name, arguments))
+
+        if "elicit" in plan:
+            # The server asks for input during the call (as its era asks it: a request on the
+            # call's stream, or `input_required` and the call sent again); the SDK answers.
+            name, arguments = plan["elicit"]
+            seen["elicit_answered"] = text_of(await client.call_tool(name, arguments))
+            seen["elicitations"] = elicited
 
         if "refused" in plan:
             name, arguments = plan["refused"]

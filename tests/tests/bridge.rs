@@ -112,8 +112,9 @@ async fn the_python_time_server_works_through_the_bridge() {
 /// so look under every thread).
 /// The official MCP Python SDK's client through the bridge, in each of its modes: its default
 /// (`server/discover`, falling back to `initialize`), the handshake era, and the stateless era. It
-/// lists and calls tools, gets progress, gives up a slow call and goes on, and closes without a
-/// complaint (a session's DELETE answered 200); and it sees the server's own tools and answers.
+/// lists and calls tools, gets progress, gives up a slow call and goes on, answers the server's
+/// elicitation during a call, and closes without a complaint (a session's DELETE answered 200);
+/// and it sees the server's own tools and answers.
 /// The default mode finds the stateless era at the bridge, whatever the server behind it speaks
 /// over stdio.
 #[tokio::test]
@@ -149,6 +150,23 @@ async fn the_python_sdk_connects_through_the_bridge_in_each_of_its_modes() {
         );
         assert_eq!(seen["cancelled"], true, "{seen}");
         assert_eq!(seen["after_cancel"], seen["called"], "{seen}");
+        assert_eq!(seen["warnings"], json!([]), "the SDK complained in {mode}");
+
+        // A client that elicits is offered the server's elicitation tool, and is asked during
+        // the call as its era asks: on the call's stream, or `input_required` and the call again.
+        let plan = json!({"elicit": ["trigger-elicitation-request", {}]});
+        let seen = python_sdk_client(&bridged.url, mode, &plan).await;
+        assert!(
+            seen["elicit_answered"]
+                .as_str()
+                .is_some_and(|text| text.contains(r#""confirmed": true"#)),
+            "{mode}: {seen}"
+        );
+        assert_eq!(
+            seen["elicitations"],
+            json!(["Please provide inputs for the following fields:"]),
+            "{mode}: {seen}"
+        );
         assert_eq!(seen["warnings"], json!([]), "the SDK complained in {mode}");
     }
 }
