@@ -1,8 +1,9 @@
 //! The workspace's agents as an MCP server (`/v1/mcp` on the api), used by the official MCP Python
 //! SDK in each of its connect modes, against the real api, operator and reference MCP server with
 //! a scripted model: each Ready agent a tool, a call a Task whose steps come as progress, a call
-//! given up a cancelled Task, a deleted Task a call ended, a stopping api replica leaving its
-//! calls' Tasks running, and nothing of one workspace seen from another.
+//! given up a cancelled Task (whichever replica the cancellation reaches), a deleted Task a call
+//! ended, a stopping api replica leaving its calls' Tasks running, and nothing of one workspace
+//! seen from another.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use agentarea_crds::{Skill, Task, TaskPhase};
 use agentarea_tests::api::{ApiServer, token};
 use agentarea_tests::mcp_servers::{assert_answered_as_specified, python_sdk_client_as};
 use agentarea_tests::model::{Reply, content_text, tool_results, trailing_tool_results};
+use agentarea_tests::proxy::splitting_requests;
 use agentarea_tests::world::{World, phase};
 use agentarea_tests::{TestNamespace, create, eventually};
 use kube::ResourceExt;
@@ -344,4 +346,35 @@ async fn a_call_ends_with_its_deleted_task_and_a_stopping_api_leaves_its_task_ru
         .and_then(|tasks| tasks.iter().find(|t| t["k8s_name"] == task.name_any()))
         .unwrap_or_else(|| panic!("the task through another replica: {listed}"));
     assert_eq!(followed["status"], "awaiting_approval", "{followed}");
+}
+
+/// Two api replicas behind one address: a handshake-era client's call streams from one, and its
+/// `notifications/cancelled` reaches the other, which finds the call's Task in the apiserver by
+/// its label and cancels it while the client is still connected.
+#[tokio::test]
+async fn a_cancellation_reaching_another_replica_cancels_the_calls_task() {
+    let world = World::new("ws-agents-mcp-replicas", &[], echo_then_answer).await;
+    let workspace = world.ns.name.strip_prefix("ws-").unwrap().to_string();
+    careful_agent(&world).await;
+    let ada = token(&workspace, "ada");
+    let streaming = ApiServer::start(&[]).await;
+    let other = ApiServer::start(&[]).await;
+    let proxy = splitting_requests(&streaming.base, &other.base).await;
+    let plan = json!({
+        "slow": ["careful", {"input": "Say hello carefully."}],
+        "give_up_after": 5.0,
+        "tasks_url": streaming.url("/v1/tasks"),
+    });
+    let seen = python_sdk_client_as(
+        &format!("{}/v1/mcp", proxy.url),
+        "legacy",
+        &plan,
+        Some(&ada),
+    )
+    .await;
+    assert_eq!(seen["cancelled"], true, "{seen}");
+    assert_eq!(seen["cancelled_while_connected"], true, "{seen}");
+    let tasks = tasks_of(&world.ns, "careful").await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(phase(&tasks[0]), Some(TaskPhase::Cancelled));
 }
