@@ -685,11 +685,11 @@ async fn a_task_posted_to_the_api_calls_the_managed_tool_and_streams_its_steps()
     drop(stream);
 
     // The same agent as a tool of the workspace's MCP endpoint, through the api's Service (three
-    // replicas), in each era: the official SDK calls it, the agent calls the managed pod's echo,
-    // and each step comes as progress.
+    // replicas), in each of the official SDK's connect modes: the SDK calls it, the agent calls
+    // the managed pod's echo, and each step comes as progress.
     let url = format!("{}/v1/mcp", env().api_url);
     let plan = json!({"progress": ["echoer", {"input": "Echo the greeting"}]});
-    for mode in ["auto", "legacy"] {
+    for mode in ["auto", "legacy", "2026-07-28"] {
         let seen = python_sdk_client_as(&url, mode, &plan, Some(&token)).await;
         assert_eq!(seen["tools"], json!(["echoer"]), "{mode}: {seen}");
         assert!(
