@@ -48,6 +48,14 @@ async fn careful_agent(world: &World) {
         .await;
 }
 
+/// A world with the agent `careful` alone, and a token of Ada's in its workspace.
+async fn careful_world(prefix: &str) -> (World, String) {
+    let world = World::new(prefix, &[], echo_then_answer).await;
+    let workspace = world.ns.name.strip_prefix("ws-").unwrap().to_string();
+    careful_agent(&world).await;
+    (world, token(&workspace, "ada"))
+}
+
 /// The tasks of `agent` in `ns`.
 async fn tasks_of(ns: &TestNamespace, agent: &str) -> Vec<Task> {
     ns.api::<Task>()
@@ -280,10 +288,7 @@ async fn awaiting_approval(ns: &TestNamespace, known: &[String]) -> Task {
 
 #[tokio::test]
 async fn a_call_ends_with_its_deleted_task_and_a_stopping_api_leaves_its_task_running() {
-    let world = World::new("ws-agents-mcp-ends", &[], echo_then_answer).await;
-    let workspace = world.ns.name.strip_prefix("ws-").unwrap().to_string();
-    careful_agent(&world).await;
-    let ada = token(&workspace, "ada");
+    let (world, ada) = careful_world("ws-agents-mcp-ends").await;
 
     // The call's Task deleted while it waits: the call ends with a tool error saying so.
     let api = ApiServer::start(&[]).await;
@@ -353,10 +358,7 @@ async fn a_call_ends_with_its_deleted_task_and_a_stopping_api_leaves_its_task_ru
 /// its label and cancels it while the client is still connected.
 #[tokio::test]
 async fn a_cancellation_reaching_another_replica_cancels_the_calls_task() {
-    let world = World::new("ws-agents-mcp-replicas", &[], echo_then_answer).await;
-    let workspace = world.ns.name.strip_prefix("ws-").unwrap().to_string();
-    careful_agent(&world).await;
-    let ada = token(&workspace, "ada");
+    let (world, ada) = careful_world("ws-agents-mcp-replicas").await;
     let streaming = ApiServer::start(&[]).await;
     let other = ApiServer::start(&[]).await;
     let proxy = splitting_requests(&streaming.base, &other.base).await;

@@ -1112,15 +1112,8 @@ async fn the_python_sdk_uses_the_gateway_in_each_of_its_modes() {
 async fn a_handshake_member_asking_during_a_stateless_call_is_answered_through_the_gateway() {
     use agentarea_tests::mcp_servers::{RecordingClient, handshake_only_server, stateless_session};
     use rmcp::model::{CallToolRequestParams, CallToolResponse};
-    let ns = TestNamespace::create("op-gateway-asking").await;
-    let legacy = handshake_only_server();
-    let (_operator, _) = Operator::with_gateway(&ns.name).await;
-    let url = compound_of_remotes(
-        &ns,
-        &[("legacy", &legacy.url)],
-        json!({"members": [{"name": "legacy"}]}),
-    )
-    .await;
+    let (_ns, _legacy, _operator, url) =
+        compound_of_one_member("op-gateway-asking", "legacy", handshake_only_server()).await;
     let client = RecordingClient::default();
     let session = stateless_session(&url, client.clone()).await;
     let mut confirm = CallToolRequestParams::new("confirm");
@@ -1157,16 +1150,31 @@ async fn compound_of_a_stateless_member(
     Operator,
     String,
 ) {
-    let ns = TestNamespace::create(prefix).await;
     let modern = agentarea_tests::mcp_servers::stateless_only_server();
+    compound_of_one_member(prefix, "modern", modern).await
+}
+
+/// `server` as the remote instance `name`, the one member of a compound, behind a gateway:
+/// the namespace, the server, the operator and the compound's endpoint.
+async fn compound_of_one_member(
+    prefix: &str,
+    name: &str,
+    server: agentarea_tests::mcp_servers::McpServer,
+) -> (
+    TestNamespace,
+    agentarea_tests::mcp_servers::McpServer,
+    Operator,
+    String,
+) {
+    let ns = TestNamespace::create(prefix).await;
     let (operator, _) = Operator::with_gateway(&ns.name).await;
     let url = compound_of_remotes(
         &ns,
-        &[("modern", &modern.url)],
-        json!({"members": [{"name": "modern"}]}),
+        &[(name, &server.url)],
+        json!({"members": [{ "name": name }]}),
     )
     .await;
-    (ns, modern, operator, url)
+    (ns, server, operator, url)
 }
 
 /// Remote instances of `remotes` (name and URL) and a compound of them, `compound` its spec, once
