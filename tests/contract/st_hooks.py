@@ -1,10 +1,10 @@
 """Loaded into schemathesis by the contract test (SCHEMATHESIS_HOOKS=st_hooks).
 
-It reads a YAML answer as the stream it may be. `GET /v1/export` answers one YAML document per
-object (`---` between them), as `kubectl apply -f` and Git take it; schemathesis' own YAML reader
-takes a single document, and a stream of two made its recording of answers fail in its worker
-thread (`expected a single document in the stream`) once a run had stored two objects. A stream
-of one document reads as that document, as before; of several, as their list.
+It reads a YAML answer as what the document says it is: text. The one operation that answers
+YAML, `GET /v1/export`, documents a string body (one YAML document per object, `---` between
+them, as `kubectl apply -f` and Git take it). Schemathesis' own YAML reader parses the answer
+into one document instead: with two objects stored it failed in its worker thread (`expected a
+single document in the stream`), and a parsed document is no string to check against the schema.
 
 It also works around a CPython bug seen with 3.11.7: `ast.parse` called deep in a call stack can raise
 `SystemError: AST constructor recursion depth mismatch`. Hypothesis parses a lambda's source only
@@ -14,16 +14,13 @@ cannot be described is harmless, so it gets Hypothesis' own placeholder descript
 """
 
 import schemathesis
-import yaml
 from hypothesis.internal import lambda_sources
 from schemathesis.core import media_types
-from schemathesis.core.deserialization import get_yaml_loader
 
 
 @schemathesis.deserializer(*media_types.YAML_MEDIA_TYPES)
-def _yaml_stream(_ctx, response):
-    documents = list(yaml.load_all(response.content.decode(response.encoding or "utf-8"), get_yaml_loader()))
-    return documents[0] if len(documents) == 1 else documents
+def _yaml_as_text(_ctx, response):
+    return response.content.decode(response.encoding or "utf-8")
 
 
 _describe = lambda_sources._lambda_description
